@@ -1,0 +1,5 @@
+"""``python -m mirror`` is the ``mirror`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

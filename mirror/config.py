@@ -1,0 +1,241 @@
+"""``config.toml`` → a frozen :class:`Config`.
+
+Every key is declared once in ``_SCHEMA`` with its type, default and allowed values, so an unknown key, a
+wrong type or a bad value is reported with the file, line and key, and what would be accepted.
+Relative paths are resolved against the directory of the config file (or the working directory when
+running on built-in defaults).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+#: The keyword that means "the public index"; resolved by :func:`resolve_upstream_url`.
+PUBLIC_INDEX_KEYWORD = "pypi"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    client_max_age: int = 600
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    url: str = PUBLIC_INDEX_KEYWORD
+    index_ttl: float = 600.0
+    project_list_ttl: float = 3600.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    page_timeout: float = 60.0
+    max_page_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: Path = Path("cache")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PoliciesConfig:
+    path: Path = Path("policies")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
+
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
+    storage: StorageConfig = StorageConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    policies: PoliciesConfig = PoliciesConfig()
+    source: Path | None = None
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; by default a SQLite file under the storage path."""
+        return self.database.url or f"sqlite+aiosqlite:///{self.storage.path / 'mirror.db'}"
+
+    @property
+    def upstream_url(self) -> str:
+        """The upstream simple-index root URL, with the ``pypi`` keyword resolved, ending in ``/``."""
+        return resolve_upstream_url(self.upstream.url)
+
+
+def resolve_upstream_url(value: str) -> str:
+    """Map the ``pypi`` keyword to the public index's simple endpoint; ensure a trailing slash."""
+    if value == PUBLIC_INDEX_KEYWORD:
+        from pypi_simple import PYPI_SIMPLE_ENDPOINT  # the maintained constant, not a literal host
+
+        value = PYPI_SIMPLE_ENDPOINT
+    return value if value.endswith("/") else value + "/"
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]  # returns a problem description, or None when the value is fine
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _port(value: Any) -> str | None:
+    return None if 0 <= value <= 65535 else "must be between 0 and 65535"
+
+
+def _upstream_url(value: Any) -> str | None:
+    if value == PUBLIC_INDEX_KEYWORD:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be {PUBLIC_INDEX_KEYWORD!r} or an http(s) URL of a simple index"
+    return None
+
+
+def _database_url(value: Any) -> str | None:
+    if value == "" or re.match(r"^[a-z][a-z0-9+]*://", value):
+        return None
+    return "must be empty (SQLite under the storage path) or an SQLAlchemy URL such as sqlite+aiosqlite:///file.db"
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_level(value: Any) -> str | None:
+    return None if value in _LOG_LEVELS else "unknown log level"
+
+
+# section -> key -> (python type(s), check, human description of what is allowed)
+_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
+    "server": {
+        "host": ((str,), None, "a host name or IP address"),
+        "port": ((int,), _port, "an integer 0-65535 (0 = any free port)"),
+        "client_max_age": ((int,), _non_negative, "seconds, an integer >= 0"),
+        "log_level": ((str,), _log_level, ", ".join(_LOG_LEVELS)),
+    },
+    "upstream": {
+        "url": ((str,), _upstream_url, f"{PUBLIC_INDEX_KEYWORD!r} or an http(s) simple-index URL"),
+        "index_ttl": ((int, float), _non_negative, "seconds, a number >= 0"),
+        "project_list_ttl": ((int, float), _non_negative, "seconds, a number >= 0"),
+        "connect_timeout": ((int, float), _positive, "seconds, a number > 0"),
+        "read_timeout": ((int, float), _positive, "seconds, a number > 0"),
+        "page_timeout": ((int, float), _positive, "seconds, a number > 0"),
+        "max_page_bytes": ((int,), _positive, "bytes, an integer > 0"),
+    },
+    "storage": {"path": ((str,), None, "a directory path")},
+    "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
+    "policies": {"path": ((str,), None, "a directory path")},
+}
+
+_SECTION_TYPES = {
+    "server": ServerConfig,
+    "upstream": UpstreamConfig,
+    "storage": StorageConfig,
+    "database": DatabaseConfig,
+    "policies": PoliciesConfig,
+}
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """Best-effort line number of ``key`` in ``[section]`` (or of the section header)."""
+    current = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"^{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def load_config(path: Path | None = None, *, default_path: Path = Path("config.toml")) -> Config:
+    """Read and validate a config file.
+
+    With ``path`` None, reads ``default_path`` when it exists and otherwise returns the built-in
+    defaults (paths relative to the working directory). Raises :class:`ConfigError` naming the file,
+    line and key of the first problem found; an explicitly given file that does not exist is an error.
+    """
+    if path is None:
+        if not default_path.is_file():
+            return _resolve_paths(Config(), Path.cwd(), None)
+        path = default_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(str(path), None, f"invalid TOML: {exc}", line=line) from None
+    return parse_config(data, text=text, source=path)
+
+
+def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = None) -> Config:
+    """Validate already-parsed TOML data; see :func:`load_config` for the errors raised."""
+    file = str(source) if source else "<config>"
+    sections: dict[str, Any] = {}
+    for section, values in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(file, section, "unknown section", line=_line_of(text, section, None),
+                              allowed=", ".join(f"[{s}]" for s in _SCHEMA))
+        if not isinstance(values, dict):
+            raise ConfigError(file, section, "must be a table", allowed=f"[{section}]")
+        fields: dict[str, Any] = {}
+        for key, value in values.items():
+            dotted = f"{section}.{key}"
+            spec = _SCHEMA[section].get(key)
+            if spec is None:
+                raise ConfigError(file, dotted, "unknown key", line=_line_of(text, section, key),
+                                  allowed=", ".join(_SCHEMA[section]))
+            types, check, allowed = spec
+            # bool is an int subclass in Python; a TOML boolean is never a valid number here.
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise ConfigError(file, dotted, f"wrong type {type(value).__name__}",
+                                  line=_line_of(text, section, key), allowed=allowed)
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(file, dotted, f"bad value {value!r}: {problem}",
+                                  line=_line_of(text, section, key), allowed=allowed)
+            fields[key] = Path(value) if key == "path" else value
+        sections[section] = _SECTION_TYPES[section](**fields)
+    base = source.resolve().parent if source else Path.cwd()
+    return _resolve_paths(Config(**sections, source=source), base, source)
+
+
+def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
+    storage = StorageConfig(path=(base / config.storage.path).resolve())
+    policies = PoliciesConfig(path=(base / config.policies.path).resolve())
+    database = config.database
+    # A relative SQLite path is relative to the config file too, like every other path.
+    match = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", database.url)
+    if match:
+        database = DatabaseConfig(url=f"{match.group(1)}{(base / match.group(2)).resolve()}")
+    return Config(server=config.server, upstream=config.upstream, storage=storage, database=database,
+                  policies=policies, source=source)

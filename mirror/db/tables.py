@@ -1,0 +1,30 @@
+"""Table definitions (SQLAlchemy Core). One metadata object; created at start-up if absent."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+#: Upstream index pages exactly as upstream sent them, so a restart (or a newer parser) can use them.
+#: ``key`` is the normalized project name, or ``INDEX_KEY`` for the project list.
+pages = Table(
+    "pages",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("serial", Integer, nullable=True),
+    Column("revision", String(64), nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)
+
+#: PEP 658 metadata the mirror extracted itself from a verified wheel (upstream advertised none).
+extracted_metadata = Table(
+    "extracted_metadata",
+    metadata,
+    Column("file_sha256", String(64), primary_key=True),
+    Column("metadata_sha256", String(64), nullable=False),
+)

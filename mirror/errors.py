@@ -1,0 +1,71 @@
+"""The project's exceptions: one narrow class per failure, each carrying the fields a message needs."""
+
+from __future__ import annotations
+
+
+class MirrorError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(MirrorError):
+    """A configuration file is unreadable or holds a bad key or value.
+
+    ``file``, ``key`` and ``line`` (when known) locate the problem; ``allowed`` says what would be accepted.
+    """
+
+    def __init__(self, file: str, key: str | None, problem: str, *, line: int | None = None,
+                 allowed: str | None = None) -> None:
+        self.file, self.key, self.problem, self.line, self.allowed = file, key, problem, line, allowed
+        where = file + (f", line {line}" if line else "") + (f", key '{key}'" if key else "")
+        text = f"{where}: {problem}"
+        if allowed:
+            text += f" (allowed: {allowed})"
+        super().__init__(text)
+
+
+class ParseError(MirrorError):
+    """Upstream bytes are not a valid Simple API page; ``what`` says which part is wrong."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what)
+
+
+class UpstreamError(MirrorError):
+    """Upstream could not give a usable answer (network error, timeout, 5xx, garbage)."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        self.url, self.reason, self.status = url, reason, status
+        super().__init__(f"{url}: {reason}")
+
+
+class UpstreamTimeout(UpstreamError):
+    """Upstream did not answer within the configured timeout."""
+
+
+class ProjectNotFound(MirrorError):
+    """Upstream says the project does not exist (HTTP 404)."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        super().__init__(f"project {project!r} not found upstream")
+
+
+class FileNotListed(MirrorError):
+    """A requested filename is not listed on the project's page (or not admitted to the tier)."""
+
+    def __init__(self, project: str, filename: str) -> None:
+        self.project, self.filename = project, filename
+        super().__init__(f"{filename!r} is not a file of project {project!r} here")
+
+
+class IntegrityError(MirrorError):
+    """Downloaded bytes do not match what upstream advertised (hash or size)."""
+
+    def __init__(self, url: str, expected: str, actual: str) -> None:
+        self.url, self.expected, self.actual = url, expected, actual
+        super().__init__(f"{url}: expected {expected}, got {actual}")
+
+
+class NotAcceptable(MirrorError):
+    """The client's Accept header (or ?format=) names only Simple API versions this index does not serve."""

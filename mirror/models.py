@@ -1,0 +1,218 @@
+"""Typed, immutable models of the Simple Repository API (PEP 503/691/700/592/658/740/792).
+
+Upstream pages in either format are parsed into these once; every rendering and every tier view is
+computed from them. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Mapping
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+#: Hash algorithms the mirror can verify, strongest first (all guaranteed by hashlib).
+SUPPORTED_HASHES: tuple[str, ...] = ("sha512", "sha384", "sha256", "sha224", "sha1", "md5")
+
+#: The Simple API version this index speaks (PEP 833 freezes HTML at 1.4).
+API_VERSION = "1.4"
+
+
+class Tier(enum.StrEnum):
+    """A view of the cache that clients point an installer at."""
+
+    ALL = "all"
+    REVIEWED = "reviewed"
+    VETTED = "vetted"
+
+
+class Format(enum.StrEnum):
+    """A representation of a Simple API page, by the media type the client gets."""
+
+    JSON = "application/vnd.pypi.simple.v1+json"
+    HTML = "application/vnd.pypi.simple.v1+html"
+    TEXT_HTML = "text/html"
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    return None if mapping is None else MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class DistFile:
+    """One distribution file as upstream lists it.
+
+    ``url`` is the absolute upstream URL (the only place the mirror fetches the file from); ``hashes``
+    holds upstream's digests verbatim; ``core_metadata`` holds the digests of the PEP 658 ``.metadata``
+    file, or None when upstream serves none; ``yanked`` is False, True, or the non-empty reason.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    size: int | None = None
+    upload_time: datetime | None = None
+    yanked: bool | str = False
+    core_metadata: Mapping[str, str] | None = None
+    provenance: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hashes", _frozen(self.hashes))
+        object.__setattr__(self, "core_metadata", _frozen(self.core_metadata))
+        if self.upload_time is not None and self.upload_time.tzinfo is None:
+            object.__setattr__(self, "upload_time", self.upload_time.replace(tzinfo=timezone.utc))
+
+    @property
+    def sha256(self) -> str | None:
+        """The lowercase hex sha256 upstream advertised, if any."""
+        value = self.hashes.get("sha256")
+        return value.lower() if value else None
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not False
+
+    @property
+    def yanked_reason(self) -> str | None:
+        return self.yanked if isinstance(self.yanked, str) else None
+
+    def verifiable_hash(self) -> tuple[str, str] | None:
+        """The strongest (algorithm, lowercase hex digest) the mirror can check, or None."""
+        for name in SUPPORTED_HASHES:
+            if self.hashes.get(name):
+                return name, self.hashes[name].lower()
+        return None
+
+    def metadata_hash(self) -> tuple[str, str] | None:
+        """The strongest (algorithm, hex) of the ``.metadata`` file, or None when there is none to check."""
+        if not self.core_metadata:
+            return None
+        for name in SUPPORTED_HASHES:
+            if self.core_metadata.get(name):
+                return name, self.core_metadata[name].lower()
+        return None
+
+    @property
+    def version(self) -> str | None:
+        """The release version, from the filename (wheel or sdist naming rules), or None if unparseable."""
+        return version_from_filename(self.filename)
+
+
+def version_from_filename(filename: str) -> str | None:
+    """Return the normalized version named by a wheel or sdist filename, or None when it names none."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    # Legacy formats (.egg, .exe, .tar.bz2, ...): "<name>-<version>[-...].<ext>".
+    stem = filename
+    for ext in (".tar.bz2", ".tar.xz", ".tgz", ".egg", ".exe", ".msi", ".rpm", ".dmg", ".zip"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    else:
+        return None
+    parts = stem.split("-")
+    for candidate in parts[1:]:
+        try:
+            return str(Version(candidate))
+        except InvalidVersion:
+            continue
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStatus:
+    """PEP 792 project status; ``status`` is active, archived, quarantined or deprecated."""
+
+    status: str = "active"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDetail:
+    """A project page: its files in upstream order, the versions upstream listed, and its serial."""
+
+    name: NormalizedName
+    files: tuple[DistFile, ...] = ()
+    versions: tuple[str, ...] = ()
+    last_serial: int | None = None
+    status: ProjectStatus = ProjectStatus()
+
+    def file_named(self, filename: str) -> DistFile | None:
+        """The file with exactly this filename, or None."""
+        for f in self.files:
+            if f.filename == filename:
+                return f
+        return None
+
+    def computed_versions(self) -> tuple[str, ...]:
+        """Versions of the files present, plus upstream-listed ones when no file contradicts them.
+
+        PEP 700 lets ``versions`` hold releases without files; a filtered view must only list versions
+        whose files survived, so views call this instead of reusing ``versions``.
+        """
+        seen: dict[str, None] = {}
+        for f in self.files:
+            v = f.version
+            if v is not None:
+                seen.setdefault(v, None)
+        return tuple(sorted(seen, key=_version_key))
+
+
+def _version_key(v: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(v))
+    except InvalidVersion:
+        return (0, v)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectEntry:
+    """One line of the project list."""
+
+    name: str
+    last_serial: int | None = None
+
+    @property
+    def normalized(self) -> NormalizedName:
+        return canonicalize_name(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectList:
+    """The index page: every project name upstream lists."""
+
+    projects: tuple[ProjectEntry, ...] = ()
+    last_serial: int | None = None
+
+
+def format_upload_time(value: datetime) -> str:
+    """Render a UTC datetime as PEP 700 wants it: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``."""
+    value = value.astimezone(timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_upload_time(text: str) -> datetime:
+    """Parse a PEP 700 timestamp (``Z`` or an explicit offset); raises ValueError when malformed."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)

@@ -1,0 +1,1 @@
+"""The Simple Repository API: parsing upstream pages, content negotiation, rendering (all pure)."""

@@ -1,0 +1,126 @@
+"""Models → PEP 691 JSON or PEP 503 HTML bytes.
+
+One PEP 691-shaped dict is built per page; JSON is that dict serialised, HTML is a jinja2 template fed
+from the same dict (as Warehouse does). The jinja2 environment is passed in; nothing here does I/O.
+File URLs are produced by a caller-supplied function so that the core knows nothing of routing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import jinja2
+
+from ..models import API_VERSION, DistFile, Format, ProjectDetail, ProjectList, format_upload_time
+
+FileHref = Callable[[DistFile], str]
+
+_PROJECT_TEMPLATE = "project.html"
+_INDEX_TEMPLATE = "index.html"
+
+
+def make_environment(templates_dir: str) -> jinja2.Environment:
+    """A jinja2 environment with HTML autoescaping, loading templates from ``templates_dir``."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=True,
+        auto_reload=False,
+        keep_trailing_newline=True,
+    )
+
+
+def _hash_fragment(f: DistFile) -> str:
+    if f.sha256:
+        return f"#sha256={f.sha256}"
+    chosen = f.verifiable_hash()
+    return f"#{chosen[0]}={chosen[1]}" if chosen else ""
+
+
+def file_json(f: DistFile, href: str) -> dict[str, Any]:
+    """The PEP 691/700/714/740 object of one file, with ``url`` = ``href`` (a mirror URL)."""
+    metadata = f.metadata_hash()
+    core: dict[str, str] | bool = {metadata[0]: metadata[1]} if metadata else False
+    data: dict[str, Any] = {
+        "filename": f.filename,
+        "url": href,
+        "hashes": dict(f.hashes),
+        "requires-python": f.requires_python,
+    }
+    if f.size is not None:
+        data["size"] = f.size
+    if f.upload_time is not None:
+        data["upload-time"] = format_upload_time(f.upload_time)
+    data["yanked"] = f.yanked
+    data["core-metadata"] = core
+    data["data-dist-info-metadata"] = core
+    data["provenance"] = f.provenance
+    return data
+
+
+def project_data(detail: ProjectDetail, file_href: FileHref) -> dict[str, Any]:
+    """The PEP 691 dict of a project page; ``versions`` is recomputed from the files present."""
+    meta: dict[str, Any] = {"api-version": API_VERSION}
+    if detail.last_serial is not None:
+        meta["_last-serial"] = detail.last_serial
+    status: dict[str, str] = {"status": detail.status.status}
+    if detail.status.reason:
+        status["reason"] = detail.status.reason
+    return {
+        "meta": meta,
+        "name": detail.name,
+        "files": [file_json(f, file_href(f)) for f in detail.files],
+        "versions": list(detail.computed_versions()),
+        "project-status": status,
+    }
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def render_project(detail: ProjectDetail, fmt: Format, env: jinja2.Environment, file_href: FileHref) -> bytes:
+    """Render a project page in ``fmt`` (both HTML media types share one body)."""
+    data = project_data(detail, file_href)
+    if fmt is Format.JSON:
+        return _dumps(data)
+    rows = []
+    for f, item in zip(detail.files, data["files"]):
+        core = item["core-metadata"]
+        rows.append({
+            "href": item["url"] + _hash_fragment(f),
+            "filename": f.filename,
+            "requires_python": f.requires_python,
+            # PEP 592: the attribute is present iff yanked; its value is the reason or "".
+            "yanked": (f.yanked_reason or "") if f.is_yanked else None,
+            "metadata": "".join(f"{k}={v}" for k, v in core.items()) if core else None,
+            "provenance": f.provenance,
+        })
+    html = env.get_template(_PROJECT_TEMPLATE).render(
+        api_version=API_VERSION, name=detail.name, status=detail.status, files=rows,
+        serial=detail.last_serial)
+    return html.encode("utf-8")
+
+
+def index_data(plist: ProjectList) -> dict[str, Any]:
+    """The PEP 691 dict of the project list."""
+    meta: dict[str, Any] = {"api-version": API_VERSION}
+    if plist.last_serial is not None:
+        meta["_last-serial"] = plist.last_serial
+    projects = []
+    for p in plist.projects:
+        item: dict[str, Any] = {"name": p.name}
+        if p.last_serial is not None:
+            item["_last-serial"] = p.last_serial
+        projects.append(item)
+    return {"meta": meta, "projects": projects}
+
+
+def render_index(plist: ProjectList, fmt: Format, env: jinja2.Environment) -> bytes:
+    """Render the project list; HTML links are ``<normalized>/`` relative to the index URL."""
+    if fmt is Format.JSON:
+        return _dumps(index_data(plist))
+    rows = [{"href": f"{p.normalized}/", "name": p.name} for p in plist.projects]
+    html = env.get_template(_INDEX_TEMPLATE).render(
+        api_version=API_VERSION, projects=rows, serial=plist.last_serial)
+    return html.encode("utf-8")

@@ -1,0 +1,114 @@
+"""``create_app(config)``: the aiohttp application and the resources it owns.
+
+Nothing happens at import time. The HTTP session, database engine and downloads are opened by a
+``cleanup_ctx`` when the app starts and closed when it stops. Exceptions of the service layer are
+mapped to status codes in one middleware: "not here" is always 404 (uv aborts a whole resolution on
+401/403/5xx), upstream failures with nothing cached are 502/504, and nothing becomes a 500 traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from ..config import Config
+from ..db import PageStore, open_database
+from ..downloads import Downloader
+from ..errors import FileNotListed, NotAcceptable, ProjectNotFound, UpstreamError, UpstreamTimeout
+from ..pages import Freshness, PageCache
+from ..prepared import PreparedPages
+from ..resources import templates_dir
+from ..simple.render import make_environment
+from ..storage import Storage
+from ..upstream import Timeouts, UpstreamClient
+from . import files, simple
+from .responses import error_response
+from .state import SERVICES, Services
+
+log = logging.getLogger("mirror.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except ProjectNotFound as exc:
+        tier = request.match_info.get("tier", "all")
+        hint = None if tier == "all" else (
+            f"Ask a reviewer to add it: mirror explain {exc.project} shows why it is not in '{tier}'.")
+        return error_response(404, f"project {exc.project!r} is not available in tier '{tier}'", hint=hint)
+    except FileNotListed as exc:
+        return error_response(404, str(exc))
+    except NotAcceptable as exc:
+        return error_response(406, f"not acceptable: {exc}",
+                              hint="serve types: application/vnd.pypi.simple.v1+json, "
+                                   "application/vnd.pypi.simple.v1+html, text/html")
+    except UpstreamTimeout as exc:
+        return error_response(504, f"upstream timed out and nothing is cached: {exc}")
+    except UpstreamError as exc:
+        return error_response(502, f"upstream failed and nothing is cached: {exc}")
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:  # a bug: log it, but answer without leaking a traceback
+        log.exception("unhandled error for %s %s", request.method, request.path)
+        return error_response(500, "internal error (logged)")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def home(request: web.Request) -> web.Response:
+    lines = [f"mirror: index URLs of this server (point pip --index-url or uv at one)"]
+    base = f"{request.scheme}://{request.host}"
+    lines += [f"  {tier:9s} {base}/{tier}/simple/" for tier in ("all", "reviewed", "vetted")]
+    return web.Response(text="\n".join(lines) + "\n")
+
+
+def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        storage = Storage(config.storage.path)
+        removed = await asyncio.to_thread(storage.prepare)
+        if removed:
+            log.info("removed %d partial downloads left by a previous run", removed)
+        engine = await open_database(config.database_url)
+        up = config.upstream
+        connector = aiohttp.TCPConnector(limit=100, limit_per_host=50, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, trust_env=True,
+                                        headers={"User-Agent": "mirror (caching index proxy)"})
+        upstream = UpstreamClient(session, config.upstream_url,
+                                  Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout),
+                                  up.max_page_bytes)
+        store = PageStore(engine)
+        pages = PageCache(upstream, store, Freshness(ttl=up.index_ttl), Freshness(ttl=up.project_list_ttl))
+        env = make_environment(str(templates_dir()))
+        downloader = Downloader(storage, upstream)
+        app[SERVICES] = Services(config=config, storage=storage,
+                                 prepared=PreparedPages(pages, store, env), downloader=downloader)
+        try:
+            yield
+        finally:
+            await downloader.close()
+            await session.close()
+            await engine.dispose()
+
+    return ctx
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the application for ``config``; resources open on startup and close on cleanup."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app.cleanup_ctx.append(_services_ctx(config))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", home)
+    simple.add_routes(app)
+    files.add_routes(app)
+    return app

@@ -1,0 +1,75 @@
+"""Route of distribution files and their PEP 658 ``.metadata``: ``/<tier>/files/<project>/<filename>``.
+
+Only files listed in the tier's view of the project page are served, from the content-addressed cache
+(sendfile, Range, HEAD, conditional GET) or, on a miss, streamed from the single upstream download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from packaging.utils import canonicalize_name
+
+from ..downloads import Wanted
+from ..errors import FileNotListed, IntegrityError, UpstreamError
+from .names import is_filename, is_project_name, tier_of
+from .state import SERVICES
+
+log = logging.getLogger("mirror.files")
+
+_METADATA_SUFFIX = ".metadata"
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def file_or_metadata(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    tier = tier_of(request)
+    project, filename = request.match_info["project"], request.match_info["filename"]
+    if not is_project_name(project) or not is_filename(filename):
+        raise web.HTTPNotFound(text="no such file\n")
+    normalized = canonicalize_name(project)
+    if normalized != project:
+        raise web.HTTPMovedPermanently(f"/{tier.value}/files/{normalized}/{filename}")
+    is_metadata = filename.endswith(_METADATA_SUFFIX)
+    dist_name = filename[: -len(_METADATA_SUFFIX)] if is_metadata else filename
+    dist = await services.prepared.admitted_file(tier, normalized, dist_name)
+    if is_metadata:
+        chosen = dist.metadata_hash()
+        url, size = dist.url + _METADATA_SUFFIX, None
+    else:
+        chosen = dist.verifiable_hash()
+        url, size = dist.url, dist.size
+    if chosen is None:
+        raise FileNotListed(normalized, filename)
+    algorithm, digest = chosen
+    headers = {"Cache-Control": _IMMUTABLE, "Accept-Ranges": "bytes"}
+    path = await services.storage.find(algorithm, digest)
+    if path is not None:
+        log.debug("cache hit file=%s/%s", normalized, filename)
+        return web.FileResponse(path, headers=headers)
+    download = services.downloader.get(Wanted(url, algorithm, digest, size, f"{normalized}/{filename}"))
+    if request.method == "HEAD" or "Range" in request.headers:
+        # Ranges and HEAD are answered from the complete, verified file.
+        path = await asyncio.shield(download.finished)
+        return web.FileResponse(path, headers=headers)
+    length = await asyncio.shield(download.started)
+    response = web.StreamResponse(headers={**headers, "Content-Type": "application/octet-stream"})
+    if length is not None:
+        response.content_length = length
+    await response.prepare(request)
+    try:
+        async for chunk in download.tail():
+            await response.write(chunk)
+    except (UpstreamError, IntegrityError):
+        # The client must not take a prefix for the file: cut the connection before the end.
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/{tier}/files/{project}/{filename}", file_or_metadata)

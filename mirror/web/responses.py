@@ -1,0 +1,80 @@
+"""Response helpers: prepared-page responses with conditional GET, and error pages."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from aiohttp import web
+
+from ..models import Format
+from ..prepared import PreparedPage
+from ..simple.negotiate import content_type
+
+#: PyPI's CORS headers, so browser-based tools can read the index.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD",
+    "Access-Control-Max-Age": "86400",
+    "Access-Control-Expose-Headers": "X-PyPI-Last-Serial",
+}
+_STALE_MAX_AGE = 60
+
+
+@lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when the Accept-Encoding header allows gzip (a ``q=0`` refusal is honoured)."""
+    for item in accept_encoding.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        if parts[0].lower() in ("gzip", "*"):
+            for param in parts[1:]:
+                key, _, value = param.partition("=")
+                if key.strip() == "q":
+                    try:
+                        return float(value) > 0
+                    except ValueError:
+                        return False
+            return True
+    return False
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison of an If-None-Match header against one ETag."""
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
+
+
+def page_response(request: web.Request, page: PreparedPage, fmt: Format, *, stale: bool,
+                  max_age: int) -> web.Response:
+    """A 200 (or 304) response for a prepared page, gzip-encoded when the client accepts it."""
+    use_gzip = page.gzip_body is not None and accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    etag = page.gzip_etag if use_gzip else page.etag
+    assert etag is not None
+    headers = {
+        "Content-Type": content_type(fmt),
+        "ETag": etag,
+        "Vary": "Accept, Accept-Encoding",
+        "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE) if stale else max_age}, public",
+        **CORS_HEADERS,
+    }
+    if page.serial is not None:
+        headers["X-PyPI-Last-Serial"] = str(page.serial)
+    if stale:
+        headers["X-Mirror-Stale"] = "1"
+        headers["Warning"] = '110 - "Response is Stale"'
+    inm = request.headers.get("If-None-Match")
+    if inm and (etag_matches(inm, etag) or etag_matches(inm, page.etag)):
+        headers.pop("Content-Type")
+        return web.Response(status=304, headers=headers)
+    if use_gzip:
+        headers["Content-Encoding"] = "gzip"
+        return web.Response(body=page.gzip_body, headers=headers)
+    return web.Response(body=page.body, headers=headers)
+
+
+def error_response(status: int, message: str, *, hint: str | None = None) -> web.Response:
+    """A small plain-text error body; installers show it to the user."""
+    text = message + (f"\n{hint}" if hint else "") + "\n"
+    return web.Response(status=status, text=text, content_type="text/plain",
+                        headers={"Cache-Control": "no-store"} if status >= 500 else None)

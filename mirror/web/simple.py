@@ -1,0 +1,65 @@
+"""Routes of the Simple API pages: ``/<tier>/simple/`` and ``/<tier>/simple/<project>/``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from aiohttp import web
+from packaging.utils import canonicalize_name
+
+from ..models import Format
+from ..simple.negotiate import negotiate
+from .names import is_project_name, tier_of
+from .responses import page_response
+from .state import SERVICES
+
+
+@lru_cache(maxsize=512)
+def _negotiate_cached(accept: str | None, format_param: str | None) -> Format:
+    # Installers send a handful of distinct Accept headers; parse each once.
+    return negotiate(accept, format_param)
+
+
+def _format(request: web.Request) -> Format:
+    return _negotiate_cached(request.headers.get("Accept"), request.query.get("format"))
+
+
+def _redirect(request: web.Request, path: str) -> web.HTTPMovedPermanently:
+    query = request.query_string
+    return web.HTTPMovedPermanently(path + (f"?{query}" if query else ""))
+
+
+async def index_page(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    tier = tier_of(request)
+    fmt = _format(request)
+    prepared, stale = await services.prepared.index(tier, fmt)
+    return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
+
+
+async def project_page(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    tier = tier_of(request)
+    name = request.match_info["project"]
+    if not is_project_name(name):
+        raise web.HTTPNotFound(text=f"{name!r} is not a valid project name\n")
+    normalized = canonicalize_name(name)
+    if normalized != name:
+        raise _redirect(request, f"/{tier.value}/simple/{normalized}/")
+    fmt = _format(request)
+    prepared, stale = await services.prepared.project(tier, normalized, fmt)
+    return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
+
+
+async def add_slash(request: web.Request) -> web.StreamResponse:
+    """``/<tier>/simple`` and ``/<tier>/simple/<project>`` → the same URL with a trailing slash."""
+    tier_of(request)
+    raise _redirect(request, request.path + "/")
+
+
+def add_routes(app: web.Application) -> None:
+    tier = "{tier}"
+    app.router.add_get(f"/{tier}/simple/", index_page)
+    app.router.add_get(f"/{tier}/simple", add_slash)
+    app.router.add_get(f"/{tier}/simple/{{project}}/", project_page)
+    app.router.add_get(f"/{tier}/simple/{{project}}", add_slash)

@@ -1,0 +1,25 @@
+"""What the application holds: one :class:`Services` object under a typed ``web.AppKey``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..config import Config
+from ..downloads import Downloader
+from ..prepared import PreparedPages
+from ..storage import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The long-lived objects a request handler may use; built and closed by ``create_app``."""
+
+    config: Config
+    storage: Storage
+    prepared: PreparedPages
+    downloader: Downloader
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

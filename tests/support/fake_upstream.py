@@ -1,0 +1,536 @@
+"""An in-memory PEP 503/691 package index on 127.0.0.1, with switches for fault injection.
+
+Tests of the proxy point it at ``FakeUpstream.url`` and then mutate the index (add files, yank,
+remove projects, set PEP 792 statuses) or flip fault switches while it runs. Handlers never do
+blocking I/O: every page is rendered from in-memory state on each request, so a change is visible
+to the very next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import json
+import socket
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Literal, Sequence
+
+from aiohttp import web
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
+
+from .dists import build_sdist, build_wheel, read_wheel_metadata
+
+__all__ = ["FakeFile", "FakeUpstream", "JSON_TYPE", "HTML_TYPE", "PROVENANCE_TYPE"]
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "text/html"
+PROVENANCE_TYPE = "application/vnd.pypi.integrity.v1+json"
+#: Bodies served when ``garbage`` is on: not JSON, and not a simple page (nor even UTF-8).
+GARBAGE_JSON = b'{"meta": {"api-version": "1.1"}, "files": [\x00 this is not json'
+GARBAGE_HTML = b"\x89PNG\r\n\x1a\n\xff\xfe<<<a href=\x00 this is not a simple page"
+# Byte map used by ``wrong_bytes``: every byte changes, so the length stays but the hash never
+# matches (XOR with a constant has no fixed points).
+_FLIP = bytes(b ^ 0xA5 for b in range(256))
+
+
+def _version_of(filename: str) -> str | None:
+    """The version in a wheel/sdist file name, or None if the name does not parse."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except ValueError:  # Invalid*Filename and InvalidVersion are ValueErrors
+        return None
+
+
+@dataclass
+class FakeFile:
+    """One distribution file as the fake index stores and advertises it."""
+
+    filename: str
+    content: bytes
+    #: UTC; defaults to "now" so age-based policies see a fresh upload unless told otherwise.
+    upload_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    requires_python: str | None = None
+    #: False, True (yanked without reason) or the reason string (PEP 592).
+    yanked: bool | str = False
+    #: PEP 658 core metadata, served at ``<file url>.metadata`` and advertised with its sha256.
+    metadata: bytes | None = None
+    #: PEP 740 provenance JSON text, served at ``<base>/integrity/.../provenance``.
+    provenance: str | None = None
+    #: If set, pages advertise this hash instead of the real one (a lying index).
+    advertised_sha256: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        """Real hex sha256 of ``content`` (also the storage key in the file URL)."""
+        return hashlib.sha256(self.content).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def version(self) -> str:
+        """Version parsed from ``filename`` ("0" if the name is not a valid dist file name)."""
+        return _version_of(self.filename) or "0"
+
+
+@dataclass
+class _Project:
+    name: str  # display name, as first given
+    files: dict[str, FakeFile] = field(default_factory=dict)  # filename -> file, upload order
+    serial: int = 0
+    status: str | None = None
+    status_reason: str | None = None
+
+
+def _wants_json(accept: str) -> bool:
+    """True iff the Accept header lists the PEP 691 JSON type with q > 0."""
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        if media.lower() != JSON_TYPE:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            return True
+    return False
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires."""
+    if if_none_match.strip() == "*":
+        return True
+    candidates = [c.strip() for c in if_none_match.split(",")]
+    return any(c.removeprefix("W/") == etag for c in candidates)
+
+
+class FakeUpstream:
+    """A fake package index. See the module docstring; all switches may change while running.
+
+    Fault switches apply to requests selected by ``fault_filter(path)`` if set, else by
+    ``faults_apply_to``: ``"pages"`` means ``/simple...``, ``"files"`` means everything else
+    (distribution files, ``.metadata`` files, provenance).
+    """
+
+    def __init__(self, *, etags: bool = True, api_version: str = "1.1") -> None:
+        self.etags = etags
+        self.api_version = api_version
+        # -- fault switches --
+        self.html_only = False
+        self.delay: float = 0.0
+        self.fail_status: int | None = None
+        self.garbage = False
+        self.wrong_bytes = False
+        self.truncate = False
+        self.reset_mid_file = False
+        self.faults_apply_to: Literal["all", "pages", "files"] = "all"
+        self.fault_filter: Callable[[str], bool] | None = None
+        # -- state --
+        self.requests: list[tuple[str, str]] = []
+        self.serial = 0
+        self._projects: dict[str, _Project] = {}
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    # ------------------------------------------------------------------ index contents
+
+    def _touch(self, project: _Project) -> None:
+        self.serial += 1
+        project.serial = self.serial
+
+    def add_file(self, project: str, f: FakeFile) -> FakeFile:
+        """Add (or replace, by filename) a file of ``project``, creating the project if needed."""
+        key = canonicalize_name(project)
+        proj = self._projects.setdefault(key, _Project(name=project))
+        proj.files[f.filename] = f
+        self._touch(proj)
+        return f
+
+    def add_wheel(
+        self,
+        project: str,
+        version: str,
+        tmpdir: Path,
+        *,
+        with_metadata: bool = True,
+        requires_python: str | None = None,
+        requires_dist: Sequence[str] = (),
+        summary: str = "",
+        module_source: str | None = None,
+        tag: str = "py3-none-any",
+        upload_time: datetime | None = None,
+        yanked: bool | str = False,
+        provenance: str | None = None,
+        advertised_sha256: str | None = None,
+    ) -> FakeFile:
+        """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
+
+        ``requires_python`` goes both into the wheel's METADATA and onto the page. With
+        ``with_metadata`` (default) the wheel's METADATA is served as PEP 658 metadata.
+        """
+        path = build_wheel(
+            tmpdir, project, version, requires_dist=requires_dist,
+            requires_python=requires_python, summary=summary,
+            module_source=module_source, tag=tag,
+        )  # fmt: skip
+        f = FakeFile(
+            filename=path.name,
+            content=path.read_bytes(),
+            requires_python=requires_python,
+            yanked=yanked,
+            metadata=read_wheel_metadata(path) if with_metadata else None,
+            provenance=provenance,
+            advertised_sha256=advertised_sha256,
+        )
+        if upload_time is not None:
+            f.upload_time = upload_time
+        return self.add_file(project, f)
+
+    def add_sdist(
+        self,
+        project: str,
+        version: str,
+        tmpdir: Path,
+        *,
+        requires_python: str | None = None,
+        upload_time: datetime | None = None,
+        yanked: bool | str = False,
+        provenance: str | None = None,
+        advertised_sha256: str | None = None,
+    ) -> FakeFile:
+        """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file)."""
+        path = build_sdist(tmpdir, project, version, requires_python=requires_python)
+        f = FakeFile(
+            filename=path.name,
+            content=path.read_bytes(),
+            requires_python=requires_python,
+            yanked=yanked,
+            provenance=provenance,
+            advertised_sha256=advertised_sha256,
+        )
+        if upload_time is not None:
+            f.upload_time = upload_time
+        return self.add_file(project, f)
+
+    def yank(self, project: str, filename: str, reason: bool | str = True) -> None:
+        """Set ``yanked`` on one file (``False`` un-yanks) and bump the serials."""
+        proj = self._projects[canonicalize_name(project)]
+        proj.files[filename].yanked = reason
+        self._touch(proj)
+
+    def remove_project(self, project: str) -> None:
+        """Delete a project; its page and files then answer 404. Bumps the global serial."""
+        del self._projects[canonicalize_name(project)]
+        self.serial += 1
+
+    def set_status(self, project: str, status: str | None, reason: str | None = None) -> None:
+        """Set the PEP 792 status ("active", "archived", "quarantined", "deprecated" or None).
+
+        As PEP 792 requires of indexes, a quarantined project's page lists no files and its
+        files answer 404.
+        """
+        proj = self._projects[canonicalize_name(project)]
+        proj.status, proj.status_reason = status, reason
+        self._touch(proj)
+
+    def project_serial(self, project: str) -> int:
+        return self._projects[canonicalize_name(project)].serial
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeUpstream was never started")
+        return self._port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/simple/"
+
+    @property
+    def is_up(self) -> bool:
+        return self._site is not None
+
+    async def start(self) -> None:
+        """Start serving; the first start picks a free port, later starts reuse it."""
+        if self._runner is not None:
+            raise RuntimeError("already started")
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/simple", self._redirect_slash)
+        app.router.add_get("/simple/", self._root_page)
+        app.router.add_get("/simple/{project}", self._redirect_slash)
+        app.router.add_get("/simple/{project}/", self._project_page)
+        app.router.add_get("/files/{sha256}/{filename}", self._file)
+        app.router.add_get(
+            "/integrity/{project}/{version}/{filename}/provenance", self._provenance
+        )
+        # A fresh Application per start: a cleaned-up aiohttp app is not meant to be restarted.
+        # A short shutdown_timeout so stop() does not wait a minute for a delayed handler.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await self.up()
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection. State and the port are kept for start()."""
+        if self._runner is not None:
+            runner, self._runner, self._site = self._runner, None, None
+            await runner.cleanup()
+
+    async def down(self) -> None:
+        """Close the listening socket and drop open connections: clients get ECONNREFUSED."""
+        if self._site is None or self._runner is None:
+            return
+        site, self._site = self._site, None
+        await site.stop()
+        # Kept-alive connections would otherwise still reach us through a client's pool.
+        assert self._runner.server is not None
+        for conn in self._runner.server.connections:
+            conn.force_close()
+
+    async def up(self) -> None:
+        """Reopen the listening socket (on the same port once one was chosen)."""
+        if self._runner is None:
+            raise RuntimeError("start() first")
+        if self._site is not None:
+            return
+        # reuse_address: the port may still have TIME_WAIT connections from before down/stop.
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port or 0, reuse_address=True)
+        await site.start()
+        self._port, self._site = site.port, site
+
+    async def __aenter__(self) -> FakeUpstream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ request log
+
+    def count(self, path_prefix: str, method: str | None = None) -> int:
+        """Number of logged requests whose path starts with ``path_prefix`` (and method)."""
+        return sum(
+            1
+            for m, p in self.requests
+            if p.startswith(path_prefix) and (method is None or m == method.upper())
+        )
+
+    def reset_log(self) -> None:
+        self.requests.clear()
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def _faulty(self, path: str) -> bool:
+        if self.fault_filter is not None:
+            return self.fault_filter(path)
+        kind = "pages" if path.startswith("/simple") else "files"
+        return self.faults_apply_to in ("all", kind)
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if self._faulty(request.path):
+            if self.delay > 0:
+                await asyncio.sleep(self.delay)
+            if self.fail_status is not None:
+                return web.Response(status=self.fail_status, text=f"injected {self.fail_status}")
+        return await handler(request)
+
+    async def _redirect_slash(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(request.path + "/")
+
+    def _page(self, request: web.Request, body: bytes, as_json: bool, serial: int) -> web.Response:
+        """A page response: garbage fault, serial header, Vary, ETag and 304 handling."""
+        if self.garbage and self._faulty(request.path):
+            body = GARBAGE_JSON if as_json else GARBAGE_HTML
+        ctype = JSON_TYPE if as_json else f"{HTML_TYPE}; charset=utf-8"
+        headers = {"X-PyPI-Last-Serial": str(serial), "Vary": "Accept"}
+        if self.etags:
+            # Strong validator: differs per representation because the body differs.
+            headers["ETag"] = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            inm = request.headers.get("If-None-Match")
+            if inm is not None and _etag_matches(inm, headers["ETag"]):
+                return web.Response(status=304, headers=headers)
+        headers["Content-Type"] = ctype
+        return web.Response(body=body, headers=headers)
+
+    def _negotiate_json(self, request: web.Request) -> bool:
+        return not self.html_only and _wants_json(request.headers.get("Accept", ""))
+
+    async def _root_page(self, request: web.Request) -> web.StreamResponse:
+        as_json = self._negotiate_json(request)
+        projects = sorted(self._projects.items())
+        if as_json:
+            data = {
+                "meta": {"api-version": self.api_version, "_last-serial": self.serial},
+                "projects": [{"name": p.name} for _, p in projects],
+            }
+            body = json.dumps(data, indent=1).encode()
+        else:
+            links = "".join(
+                f'    <a href="/simple/{key}/">{html.escape(p.name)}</a>\n' for key, p in projects
+            )
+            body = (
+                "<!DOCTYPE html>\n<html>\n  <head>\n"
+                f'    <meta name="pypi:repository-version" content="{self.api_version}">\n'
+                "    <title>Simple index</title>\n  </head>\n  <body>\n"
+                f"{links}  </body>\n</html>\n<!--SERIAL {self.serial}-->\n"
+            ).encode()
+        return self._page(request, body, as_json, self.serial)
+
+    def _file_url(self, f: FakeFile) -> str:
+        return f"{self.base}/files/{f.sha256}/{f.filename}"
+
+    def _provenance_url(self, key: str, f: FakeFile) -> str:
+        return f"{self.base}/integrity/{key}/{f.version}/{f.filename}/provenance"
+
+    async def _project_page(self, request: web.Request) -> web.StreamResponse:
+        raw = request.match_info["project"]
+        key = canonicalize_name(raw)
+        if raw != key:
+            raise web.HTTPMovedPermanently(f"/simple/{key}/")
+        proj = self._projects.get(key)
+        if proj is None:
+            raise web.HTTPNotFound()
+        files = [] if proj.status == "quarantined" else list(proj.files.values())
+        as_json = self._negotiate_json(request)
+        body = (self._project_json if as_json else self._project_html)(key, proj, files)
+        return self._page(request, body, as_json, proj.serial)
+
+    def _project_json(self, key: str, proj: _Project, files: list[FakeFile]) -> bytes:
+        versions = {f.version for f in files if _version_of(f.filename) is not None}
+        out_files: list[dict[str, Any]] = []
+        for f in files:
+            meta: dict[str, str] | bool = (
+                {"sha256": hashlib.sha256(f.metadata).hexdigest()} if f.metadata is not None
+                else False
+            )  # fmt: skip
+            entry: dict[str, Any] = {
+                "filename": f.filename,
+                "url": self._file_url(f),
+                "hashes": {"sha256": f.advertised_sha256 or f.sha256},
+                "requires-python": f.requires_python,
+                "size": f.size,
+                "upload-time": f.upload_time.astimezone(timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ"
+                ),
+                "yanked": f.yanked,
+                "core-metadata": meta,
+                "data-dist-info-metadata": meta,
+                "provenance": self._provenance_url(key, f) if f.provenance is not None else None,
+            }
+            out_files.append(entry)
+        data: dict[str, Any] = {
+            "meta": {"api-version": self.api_version, "_last-serial": proj.serial},
+            "name": key,
+            "versions": sorted(versions, key=Version),
+            "files": out_files,
+        }
+        if proj.status is not None:
+            data["project-status"] = {"status": proj.status, "reason": proj.status_reason}
+        return json.dumps(data, indent=1).encode()
+
+    def _project_html(self, key: str, proj: _Project, files: list[FakeFile]) -> bytes:
+        esc = html.escape  # quote=True by default: safe inside double-quoted attributes
+        head = [f'<meta name="pypi:repository-version" content="{esc(self.api_version)}">']
+        if proj.status is not None:
+            head.append(f'<meta name="pypi:project-status" content="{esc(proj.status)}">')
+            if proj.status_reason is not None:
+                head.append(
+                    f'<meta name="pypi:project-status-reason" content="{esc(proj.status_reason)}">'
+                )
+        anchors = []
+        for f in files:
+            attrs = [f'href="{esc(self._file_url(f))}#sha256={f.advertised_sha256 or f.sha256}"']
+            if f.requires_python is not None:
+                attrs.append(f'data-requires-python="{esc(f.requires_python)}"')
+            if f.yanked is not False:
+                reason = f.yanked if isinstance(f.yanked, str) else ""
+                attrs.append(f'data-yanked="{esc(reason)}"')
+            if f.metadata is not None:
+                digest = hashlib.sha256(f.metadata).hexdigest()
+                attrs.append(f'data-core-metadata="sha256={digest}"')
+                attrs.append(f'data-dist-info-metadata="sha256={digest}"')
+            if f.provenance is not None:
+                attrs.append(f'data-provenance="{esc(self._provenance_url(key, f))}"')
+            anchors.append(f"    <a {' '.join(attrs)}>{esc(f.filename)}</a><br />\n")
+        return (
+            "<!DOCTYPE html>\n<html>\n  <head>\n"
+            + "".join(f"    {h}\n" for h in head)
+            + f"    <title>Links for {esc(proj.name)}</title>\n  </head>\n  <body>\n"
+            + f"    <h1>Links for {esc(proj.name)}</h1>\n"
+            + "".join(anchors)
+            + f"  </body>\n</html>\n<!--SERIAL {proj.serial}-->\n"
+        ).encode()
+
+    def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
+        for proj in self._projects.values():
+            if proj.status == "quarantined":
+                continue
+            f = proj.files.get(filename)
+            if f is not None and f.sha256 == sha256:
+                return f
+        return None
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        sha, filename = request.match_info["sha256"], request.match_info["filename"]
+        f = self._find_file(sha, filename)
+        if f is not None:
+            return await self._send_bytes(request, f.content, "application/octet-stream")
+        if filename.endswith(".metadata"):
+            f = self._find_file(sha, filename.removesuffix(".metadata"))
+            if f is not None and f.metadata is not None:
+                return await self._send_bytes(request, f.metadata, "application/octet-stream")
+        raise web.HTTPNotFound()
+
+    async def _provenance(self, request: web.Request) -> web.StreamResponse:
+        proj = self._projects.get(request.match_info["project"])
+        f = proj.files.get(request.match_info["filename"]) if proj is not None else None
+        if f is None or f.provenance is None or f.version != request.match_info["version"]:
+            raise web.HTTPNotFound()
+        return await self._send_bytes(request, f.provenance.encode(), PROVENANCE_TYPE)
+
+    async def _send_bytes(self, request: web.Request, data: bytes, ctype: str) -> web.StreamResponse:
+        """Serve file-like bytes with Content-Length, applying the file fault switches."""
+        faulty = self._faulty(request.path)
+        if faulty and self.wrong_bytes:
+            data = data.translate(_FLIP)
+        broken = faulty and (self.truncate or self.reset_mid_file)
+        if request.method == "HEAD" or not broken:
+            return web.Response(body=data, headers={"Content-Type": ctype})
+        resp = web.StreamResponse(headers={"Content-Type": ctype})
+        resp.content_length = len(data)  # promise the full size...
+        await resp.prepare(request)
+        await resp.write(data[: len(data) // 2])  # ...deliver half (write() drains)
+        transport = request.transport
+        assert transport is not None
+        if self.reset_mid_file:
+            # SO_LINGER 0 makes close() send RST: the client sees "connection reset by peer".
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()  # flushes what was written, then FIN: a clean short read
+        # aiohttp's write_eof() on the closed transport raises ConnectionError, which it handles.
+        return resp

@@ -20,7 +20,9 @@ export PEERS_HOME
 
 PROJECTS="${PROJECTS:-requests}"; PROJECTS="${PROJECTS//,/ }"
 DURATION="${DURATION:-10s}"; CONNS="${CONNS:-32}"; THREADS="${THREADS:-2}"
-export DURATION CONNS THREADS                           # read by bench_simple.sh
+# bench_simple.sh reads DURATION/CONNS/THREADS from its environment, and the start scripts read THREADS
+# as their server's thread count: so these are passed to the bench scripts only, never exported.
+WRK_ENV=(DURATION="$DURATION" CONNS="$CONNS" THREADS="$THREADS")
 
 WITH_MIRROR="${WITH_MIRROR:-1}"
 WITH_PROXPI="${WITH_PROXPI:-1}"
@@ -115,7 +117,10 @@ cleanup() {
   set +e
   [[ "$CLEANED" == 1 ]] && return; CLEANED=1
   trap '' INT TERM
-  stop_group "$CHILD_PGID" 5          # a bench or start script still running (Ctrl-C / timeout)
+  if group_alive "$CHILD_PGID"; then  # a bench or start script still running (Ctrl-C, SIGTERM)
+    # its own EXIT trap may need ~5 s (bench_static_ceiling.sh waits for nginx, then removes its files)
+    say "stopping the running step (up to 12 s)"; stop_group "$CHILD_PGID" 12
+  fi
   if [[ -n "$MIRROR_PGID" ]]; then say "stopping mirror"; stop_group "$MIRROR_PGID" 10; fi
   stop_peer proxpi
   stop_peer devpi
@@ -238,7 +243,7 @@ start_peer() {  # name preferred_port url_key health_path -> sets <NAME>_BASE, o
   say "starting $name on 127.0.0.1:$port (the first start pip-installs it into $PEERS_HOME/venv)"
   printf -v "${NAME}_STARTED" 1
   run_bounded "$(min "$PEER_START_TIMEOUT" "$(remaining)")" "$TMP/$name.start.out" "$TMP/$name.start.err" \
-      env PORT="$port" bash "$PEERS/start_$name.sh" start || rc=$?
+      env -u THREADS -u DURATION -u CONNS PORT="$port" bash "$PEERS/start_$name.sh" start || rc=$?
   printf -v "${NAME}_PGID" '%s' "$LAST_PGID"   # the server lives on in this process group
   base="$(grep -o "^$key=[^ ]*" "$TMP/$name.start.out" | tail -1 | cut -d= -f2-)"
   if [[ "$rc" == 0 && -n "$base" ]] && curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$port$health"; then
@@ -264,7 +269,7 @@ bench_simple() {  # server base project
   add_server "$server"
   say "wrk: $server $project ($base, 2 x $DURATION)"
   run_bounded "$(min "$BENCH_LIMIT" "$(remaining)")" "$out" "$err" \
-      bash "$PEERS/bench_simple.sh" "$base" "$project" || rc=$?
+      env "${WRK_ENV[@]}" bash "$PEERS/bench_simple.sh" "$base" "$project" || rc=$?
   [[ "$VERBOSE" == 1 ]] && cat "$err" >&2
   line="$(grep '^RESULT ' "$out" | tail -1 || true)"
   if [[ "$rc" == 0 && -n "$line" ]]; then
@@ -293,7 +298,7 @@ bench_ceiling() {  # project
   CEILING_SRC["$project"]="$srcname"
   say "wrk: nginx + python http.server serving $srcname's $project page as static files (4 x $DURATION)"
   run_bounded "$(min "$CEILING_LIMIT" "$(remaining)")" "$out" "$err" \
-      env NGINX_PORT="$np" PYHTTP_PORT="$pp" bash "$PEERS/bench_static_ceiling.sh" "$src" "$project" || rc=$?
+      env "${WRK_ENV[@]}" NGINX_PORT="$np" PYHTTP_PORT="$pp" bash "$PEERS/bench_static_ceiling.sh" "$src" "$project" || rc=$?
   [[ "$VERBOSE" == 1 ]] && cat "$err" >&2
   line="$(grep "^RESULT base=http://127.0.0.1:$np/ " "$out" | tail -1 || true)"
   if [[ -n "$line" ]]; then

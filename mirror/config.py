@@ -192,7 +192,9 @@ def load_config(path: Path | None = None, *, default_path: Path = Path("config.t
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python < 3.14 has no lineno attribute; the message always ends "(at line N, column M)".
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise ConfigError(str(path), None, f"invalid TOML: {exc}", line=line) from None
     return parse_config(data, text=text, source=path)
 

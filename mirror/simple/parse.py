@@ -34,6 +34,12 @@ def media_type(content_type: str | None) -> tuple[str, str | None]:
     return parts[0].lower(), charset
 
 
+def _html_encoding(charset: str | None) -> str:
+    # PEP 503 pages are UTF-8 in practice; guessing (what an HTML parser does without a hint)
+    # corrupts non-ASCII yank reasons and project-status texts.
+    return charset or "utf-8"
+
+
 def _serial(value: Any) -> int | None:
     try:
         return int(value) if value is not None and value != "" else None
@@ -86,7 +92,7 @@ def parse_project_page(body: bytes, content_type: str | None, *, project: str, p
         elif mtype in HTML_TYPES:
             if not _looks_like_html(body):
                 raise ParseError("body is not HTML")
-            page = ProjectPage.from_html(project, body, base_url=page_url, from_encoding=charset)
+            page = ProjectPage.from_html(project, body, base_url=page_url, from_encoding=_html_encoding(charset))
         else:
             raise ParseError(f"unsupported content type {mtype!r}")
     except ParseError:
@@ -120,7 +126,7 @@ def parse_project_list(body: bytes, content_type: str | None, *,
         elif mtype in HTML_TYPES:
             if not _looks_like_html(body):
                 raise ParseError("body is not HTML")
-            index = IndexPage.from_html(body, from_encoding=charset)
+            index = IndexPage.from_html(body, from_encoding=_html_encoding(charset))
             entries = tuple(ProjectEntry(n.strip()) for n in index.projects if n.strip())
         else:
             raise ParseError(f"unsupported content type {mtype!r}")

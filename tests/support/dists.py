@@ -121,7 +121,8 @@ def build_wheel(
         for p in platforms.split(".")
     ]
     wheel_text = "\n".join(
-        ["Wheel-Version: 1.0", "Generator: tests.support.dists", "Root-Is-Purelib: true", *tag_lines]
+        ["Wheel-Version: 1.0", "Generator: tests.support.dists", "Root-Is-Purelib: true"]
+        + tag_lines
     )
     files: list[tuple[str, bytes]] = [
         (f"{base}/__init__.py", module_source.encode("utf-8")),

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import html
 import json
+import re
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from aiohttp import web
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
-from .dists import build_sdist, build_wheel, read_wheel_metadata
+from .dists import build_sdist, build_wheel, read_wheel_metadata, sha256_of
 
 __all__ = ["FakeFile", "FakeUpstream", "JSON_TYPE", "HTML_TYPE", "PROVENANCE_TYPE"]
 
@@ -36,6 +37,7 @@ GARBAGE_HTML = b"\x89PNG\r\n\x1a\n\xff\xfe<<<a href=\x00 this is not a simple pa
 # Byte map used by ``wrong_bytes``: every byte changes, so the length stays but the hash never
 # matches (XOR with a constant has no fixed points).
 _FLIP = bytes(b ^ 0xA5 for b in range(256))
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # PEP 700 upload-time, as the public index writes it
 
 
 def _version_of(filename: str) -> str | None:
@@ -69,7 +71,7 @@ class FakeFile:
     @property
     def sha256(self) -> str:
         """Real hex sha256 of ``content`` (also the storage key in the file URL)."""
-        return hashlib.sha256(self.content).hexdigest()
+        return sha256_of(self.content)
 
     @property
     def size(self) -> int:
@@ -93,19 +95,11 @@ class _Project:
 def _wants_json(accept: str) -> bool:
     """True iff the Accept header lists the PEP 691 JSON type with q > 0."""
     for part in accept.split(","):
-        media, *params = [p.strip() for p in part.split(";")]
-        if media.lower() != JSON_TYPE:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > 0:
-            return True
+        media, _, params = part.partition(";")
+        if media.strip().lower() == JSON_TYPE:
+            q = re.search(r"(?:^|;)\s*q\s*=\s*([01](?:\.[0-9]{0,3})?)\s*(?:;|$)", params, re.I)
+            if q is None or float(q.group(1)) > 0:
+                return True
     return False
 
 
@@ -128,16 +122,16 @@ class FakeUpstream:
     def __init__(self, *, etags: bool = True, api_version: str = "1.1") -> None:
         self.etags = etags
         self.api_version = api_version
-        # -- fault switches --
-        self.html_only = False
-        self.delay: float = 0.0
-        self.fail_status: int | None = None
-        self.garbage = False
-        self.wrong_bytes = False
-        self.truncate = False
-        self.reset_mid_file = False
+        self.html_only = False  # answer HTML whatever the Accept header says
+        # -- fault switches (scoped by faults_apply_to / fault_filter) --
+        self.delay: float = 0.0  # seconds to sleep before answering
+        self.fail_status: int | None = None  # answer with this status instead
+        self.garbage = False  # pages: 200, right content type, unparseable body
+        self.wrong_bytes = False  # files: same length, different bytes
+        self.truncate = False  # files: full Content-Length, half the body, then FIN
+        self.reset_mid_file = False  # files: half the body, then RST
         self.faults_apply_to: Literal["all", "pages", "files"] = "all"
-        self.fault_filter: Callable[[str], bool] | None = None
+        self.fault_filter: Callable[[str], bool] | None = None  # path -> faulty?; overrides
         # -- state --
         self.requests: list[tuple[str, str]] = []
         self.serial = 0
@@ -161,69 +155,37 @@ class FakeUpstream:
         return f
 
     def add_wheel(
-        self,
-        project: str,
-        version: str,
-        tmpdir: Path,
-        *,
-        with_metadata: bool = True,
-        requires_python: str | None = None,
-        requires_dist: Sequence[str] = (),
-        summary: str = "",
-        module_source: str | None = None,
-        tag: str = "py3-none-any",
-        upload_time: datetime | None = None,
-        yanked: bool | str = False,
-        provenance: str | None = None,
-        advertised_sha256: str | None = None,
-    ) -> FakeFile:
+        self, project: str, version: str, tmpdir: Path, *, with_metadata: bool = True,
+        requires_python: str | None = None, requires_dist: Sequence[str] = (), summary: str = "",
+        module_source: str | None = None, tag: str = "py3-none-any", **file_fields: Any,
+    ) -> FakeFile:  # fmt: skip
         """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
 
         ``requires_python`` goes both into the wheel's METADATA and onto the page. With
         ``with_metadata`` (default) the wheel's METADATA is served as PEP 658 metadata.
+        ``file_fields`` are other :class:`FakeFile` fields (upload_time, yanked, provenance,
+        advertised_sha256).
         """
         path = build_wheel(
             tmpdir, project, version, requires_dist=requires_dist,
             requires_python=requires_python, summary=summary,
             module_source=module_source, tag=tag,
         )  # fmt: skip
-        f = FakeFile(
-            filename=path.name,
-            content=path.read_bytes(),
-            requires_python=requires_python,
-            yanked=yanked,
-            metadata=read_wheel_metadata(path) if with_metadata else None,
-            provenance=provenance,
-            advertised_sha256=advertised_sha256,
-        )
-        if upload_time is not None:
-            f.upload_time = upload_time
+        metadata = read_wheel_metadata(path) if with_metadata else None
+        f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python,
+                     metadata=metadata, **file_fields)  # fmt: skip
         return self.add_file(project, f)
 
     def add_sdist(
-        self,
-        project: str,
-        version: str,
-        tmpdir: Path,
-        *,
-        requires_python: str | None = None,
-        upload_time: datetime | None = None,
-        yanked: bool | str = False,
-        provenance: str | None = None,
-        advertised_sha256: str | None = None,
-    ) -> FakeFile:
-        """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file)."""
+        self, project: str, version: str, tmpdir: Path, *,
+        requires_python: str | None = None, **file_fields: Any,
+    ) -> FakeFile:  # fmt: skip
+        """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file).
+
+        ``file_fields`` as for :meth:`add_wheel`.
+        """
         path = build_sdist(tmpdir, project, version, requires_python=requires_python)
-        f = FakeFile(
-            filename=path.name,
-            content=path.read_bytes(),
-            requires_python=requires_python,
-            yanked=yanked,
-            provenance=provenance,
-            advertised_sha256=advertised_sha256,
-        )
-        if upload_time is not None:
-            f.upload_time = upload_time
+        f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python, **file_fields)
         return self.add_file(project, f)
 
     def yank(self, project: str, filename: str, reason: bool | str = True) -> None:
@@ -275,14 +237,13 @@ class FakeUpstream:
         if self._runner is not None:
             raise RuntimeError("already started")
         app = web.Application(middlewares=[self._middleware])
-        app.router.add_get("/simple", self._redirect_slash)
-        app.router.add_get("/simple/", self._root_page)
-        app.router.add_get("/simple/{project}", self._redirect_slash)
-        app.router.add_get("/simple/{project}/", self._project_page)
-        app.router.add_get("/files/{sha256}/{filename}", self._file)
-        app.router.add_get(
-            "/integrity/{project}/{version}/{filename}/provenance", self._provenance
-        )
+        for route, handler in [
+            ("/simple", self._redirect_slash), ("/simple/", self._root_page),
+            ("/simple/{project}", self._redirect_slash), ("/simple/{project}/", self._project_page),
+            ("/files/{sha256}/{filename}", self._file),
+            ("/integrity/{project}/{version}/{filename}/provenance", self._provenance),
+        ]:  # fmt: skip
+            app.router.add_get(route, handler)  # also answers HEAD
         # A fresh Application per start: a cleaned-up aiohttp app is not meant to be restarted.
         # A short shutdown_timeout so stop() does not wait a minute for a delayed handler.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -328,11 +289,8 @@ class FakeUpstream:
 
     def count(self, path_prefix: str, method: str | None = None) -> int:
         """Number of logged requests whose path starts with ``path_prefix`` (and method)."""
-        return sum(
-            1
-            for m, p in self.requests
-            if p.startswith(path_prefix) and (method is None or m == method.upper())
-        )
+        method = method and method.upper()
+        return sum(p.startswith(path_prefix) and method in (None, m) for m, p in self.requests)
 
     def reset_log(self) -> None:
         self.requests.clear()
@@ -378,25 +336,25 @@ class FakeUpstream:
     def _negotiate_json(self, request: web.Request) -> bool:
         return not self.html_only and _wants_json(request.headers.get("Accept", ""))
 
+    def _html(self, title: str, head: list[str], body: list[str], serial: int) -> bytes:
+        """The PEP 503 page skeleton; ``head``/``body`` are already-escaped elements."""
+        meta = [f'<meta name="pypi:repository-version" content="{self.api_version}">', *head]
+        lines = ["<!DOCTYPE html>", "<html>", "  <head>", *(f"    {m}" for m in meta),
+                 f"    <title>{title}</title>", "  </head>", "  <body>",
+                 *(f"    {x}" for x in body), "  </body>", "</html>", f"<!--SERIAL {serial}-->"]
+        return ("\n".join(lines) + "\n").encode()  # fmt: skip
+
     async def _root_page(self, request: web.Request) -> web.StreamResponse:
         as_json = self._negotiate_json(request)
         projects = sorted(self._projects.items())
         if as_json:
-            data = {
+            body = json.dumps({
                 "meta": {"api-version": self.api_version, "_last-serial": self.serial},
                 "projects": [{"name": p.name} for _, p in projects],
-            }
-            body = json.dumps(data, indent=1).encode()
+            }, indent=1).encode()  # fmt: skip
         else:
-            links = "".join(
-                f'    <a href="/simple/{key}/">{html.escape(p.name)}</a>\n' for key, p in projects
-            )
-            body = (
-                "<!DOCTYPE html>\n<html>\n  <head>\n"
-                f'    <meta name="pypi:repository-version" content="{self.api_version}">\n'
-                "    <title>Simple index</title>\n  </head>\n  <body>\n"
-                f"{links}  </body>\n</html>\n<!--SERIAL {self.serial}-->\n"
-            ).encode()
+            links = [f'<a href="/simple/{key}/">{html.escape(p.name)}</a>' for key, p in projects]
+            body = self._html("Simple index", [], links, self.serial)
         return self._page(request, body, as_json, self.serial)
 
     def _file_url(self, f: FakeFile) -> str:
@@ -422,67 +380,46 @@ class FakeUpstream:
         versions = {f.version for f in files if _version_of(f.filename) is not None}
         out_files: list[dict[str, Any]] = []
         for f in files:
-            meta: dict[str, str] | bool = (
-                {"sha256": hashlib.sha256(f.metadata).hexdigest()} if f.metadata is not None
-                else False
-            )  # fmt: skip
-            entry: dict[str, Any] = {
-                "filename": f.filename,
-                "url": self._file_url(f),
+            meta = {"sha256": sha256_of(f.metadata)} if f.metadata is not None else False
+            out_files.append({
+                "filename": f.filename, "url": self._file_url(f),
                 "hashes": {"sha256": f.advertised_sha256 or f.sha256},
-                "requires-python": f.requires_python,
-                "size": f.size,
-                "upload-time": f.upload_time.astimezone(timezone.utc).strftime(
-                    "%Y-%m-%dT%H:%M:%S.%fZ"
-                ),
-                "yanked": f.yanked,
-                "core-metadata": meta,
-                "data-dist-info-metadata": meta,
+                "requires-python": f.requires_python, "size": f.size,
+                "upload-time": f.upload_time.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+                "yanked": f.yanked, "core-metadata": meta, "data-dist-info-metadata": meta,
                 "provenance": self._provenance_url(key, f) if f.provenance is not None else None,
-            }
-            out_files.append(entry)
+            })  # fmt: skip
         data: dict[str, Any] = {
             "meta": {"api-version": self.api_version, "_last-serial": proj.serial},
-            "name": key,
-            "versions": sorted(versions, key=Version),
-            "files": out_files,
-        }
+            "name": key, "versions": sorted(versions, key=Version), "files": out_files,
+        }  # fmt: skip
         if proj.status is not None:
             data["project-status"] = {"status": proj.status, "reason": proj.status_reason}
         return json.dumps(data, indent=1).encode()
 
     def _project_html(self, key: str, proj: _Project, files: list[FakeFile]) -> bytes:
         esc = html.escape  # quote=True by default: safe inside double-quoted attributes
-        head = [f'<meta name="pypi:repository-version" content="{esc(self.api_version)}">']
+        head = []
         if proj.status is not None:
             head.append(f'<meta name="pypi:project-status" content="{esc(proj.status)}">')
-            if proj.status_reason is not None:
-                head.append(
-                    f'<meta name="pypi:project-status-reason" content="{esc(proj.status_reason)}">'
-                )
-        anchors = []
+        if proj.status is not None and proj.status_reason is not None:
+            reason = esc(proj.status_reason)
+            head.append(f'<meta name="pypi:project-status-reason" content="{reason}">')
+        anchors = [f"<h1>Links for {esc(proj.name)}</h1>"]
         for f in files:
             attrs = [f'href="{esc(self._file_url(f))}#sha256={f.advertised_sha256 or f.sha256}"']
             if f.requires_python is not None:
                 attrs.append(f'data-requires-python="{esc(f.requires_python)}"')
-            if f.yanked is not False:
-                reason = f.yanked if isinstance(f.yanked, str) else ""
-                attrs.append(f'data-yanked="{esc(reason)}"')
+            if f.yanked is not False:  # True -> empty reason
+                attrs.append(f'data-yanked="{esc(f.yanked if isinstance(f.yanked, str) else "")}"')
             if f.metadata is not None:
-                digest = hashlib.sha256(f.metadata).hexdigest()
-                attrs.append(f'data-core-metadata="sha256={digest}"')
-                attrs.append(f'data-dist-info-metadata="sha256={digest}"')
+                digest = sha256_of(f.metadata)
+                for k in ("core-metadata", "dist-info-metadata"):
+                    attrs.append(f'data-{k}="sha256={digest}"')
             if f.provenance is not None:
                 attrs.append(f'data-provenance="{esc(self._provenance_url(key, f))}"')
-            anchors.append(f"    <a {' '.join(attrs)}>{esc(f.filename)}</a><br />\n")
-        return (
-            "<!DOCTYPE html>\n<html>\n  <head>\n"
-            + "".join(f"    {h}\n" for h in head)
-            + f"    <title>Links for {esc(proj.name)}</title>\n  </head>\n  <body>\n"
-            + f"    <h1>Links for {esc(proj.name)}</h1>\n"
-            + "".join(anchors)
-            + f"  </body>\n</html>\n<!--SERIAL {proj.serial}-->\n"
-        ).encode()
+            anchors.append(f"<a {' '.join(attrs)}>{esc(f.filename)}</a><br />")
+        return self._html(f"Links for {esc(proj.name)}", head, anchors, proj.serial)
 
     def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
         for proj in self._projects.values():
@@ -511,7 +448,9 @@ class FakeUpstream:
             raise web.HTTPNotFound()
         return await self._send_bytes(request, f.provenance.encode(), PROVENANCE_TYPE)
 
-    async def _send_bytes(self, request: web.Request, data: bytes, ctype: str) -> web.StreamResponse:
+    async def _send_bytes(
+        self, request: web.Request, data: bytes, ctype: str
+    ) -> web.StreamResponse:
         """Serve file-like bytes with Content-Length, applying the file fault switches."""
         faulty = self._faulty(request.path)
         if faulty and self.wrong_bytes:

@@ -103,8 +103,8 @@ def test_sdist_is_deterministic(tmp_path: Path) -> None:
     b = build_sdist(tmp_path / "b", "My.Pkg", "1.0", requires_python=">=3.9")
     assert a.name == "my_pkg-1.0.tar.gz" and a.read_bytes() == b.read_bytes()
     with tarfile.open(a) as tar:
-        pkg_info = tar.extractfile("my_pkg-1.0/PKG-INFO").read().decode()  # type: ignore[union-attr]
-        assert "Requires-Python: >=3.9" in pkg_info
+        member = tar.extractfile("my_pkg-1.0/PKG-INFO")
+        assert member is not None and b"Requires-Python: >=3.9" in member.read()
         assert "my_pkg-1.0/pyproject.toml" in tar.getnames()
 
 
@@ -300,8 +300,9 @@ async def test_truncate(up: FakeUpstream, http: aiohttp.ClientSession) -> None:
 async def test_reset_mid_file(up: FakeUpstream, http: aiohttp.ClientSession) -> None:
     f = files_of(up)["demo_pkg-1.0-py3-none-any.whl"]
     up.reset_mid_file = True
-    with pytest.raises(aiohttp.ClientError):  # payload error or "connection reset by peer"
+    with pytest.raises(aiohttp.ClientError) as exc:
         await get(http, file_url(up, f))
+    assert "reset" in str(exc.value).lower()  # an RST, not the clean FIN of `truncate`
     up.reset_mid_file = False
     assert (await get(http, file_url(up, f)))[2] == f.content
 
@@ -374,22 +375,33 @@ def assert_installed(target: Path) -> None:
     assert (target / "fakeup_app-1.0.dist-info" / "RECORD").exists()
 
 
-async def test_pip_installs_from_fake(app_index: FakeUpstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+async def test_pip_installs_from_fake(
+    app_index: FakeUpstream, tmp_path: Path, html_only: bool
+) -> None:
+    app_index.html_only = html_only
     out = await run(
         sys.executable, "-m", "pip", "install", "--isolated", "--no-cache-dir",
+        # Without this pip's self-version check GETs /simple/pip/ from our index.
         "--disable-pip-version-check", "--target", str(tmp_path / "t"),
         "--index-url", app_index.url, "fakeup-app",
     )  # fmt: skip
-    assert "/opt/" not in out, out  # no extra index or find-links leaked in
+    # No extra index or find-links from the machine's pip config leaked in.
+    assert f"Looking in indexes: {app_index.url}\n" in out and "/opt/" not in out, out
     assert_installed(tmp_path / "t")
-    assert app_index.count("/simple/fakeup-app/") >= 1
-    assert app_index.count("/simple/fakeup-lib/") >= 1
+    assert app_index.count("/simple/", "GET") == 2  # app and lib pages, nothing else
+    assert app_index.count("/files/") == 4  # PEP 658 metadata, then the wheel, for each
 
 
-async def test_uv_installs_from_fake(app_index: FakeUpstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("html_only", [False, True], ids=["json", "html"])
+async def test_uv_installs_from_fake(
+    app_index: FakeUpstream, tmp_path: Path, html_only: bool
+) -> None:
+    app_index.html_only = html_only
     await run(
         str(VENV_BIN / "uv"), "pip", "install", "--no-cache", "--python", sys.executable,
         "--target", str(tmp_path / "t"), "--index-url", app_index.url, "fakeup-app",
     )  # fmt: skip
     assert_installed(tmp_path / "t")
-    assert app_index.count("/simple/fakeup-lib/") >= 1
+    assert app_index.count("/simple/", "GET") == 2
+    assert app_index.count("/files/") == 4

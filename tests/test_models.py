@@ -1,0 +1,37 @@
+"""Pure model helpers: versions from filenames, PEP 700 timestamps, hash choice."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from mirror.models import DistFile, format_upload_time, parse_upload_time, version_from_filename
+
+
+@pytest.mark.parametrize(
+    ("filename", "version"),
+    [
+        ("requests-2.32.3-py3-none-any.whl", "2.32.3"),
+        ("requests-2.32.3.tar.gz", "2.32.3"),
+        ("zope.interface-6.0.zip", "6.0"),
+        ("Django-5.0rc1.tar.gz", "5.0rc1"),
+        ("numpy-1.24.4-cp38-cp38-manylinux_2_17_x86_64.whl", "1.24.4"),
+        ("setuptools-0.6c11-py2.7.egg", "0.6rc11"),  # normalized by packaging
+        ("foo-1.0.win32.exe", None),
+        ("garbage", None),
+    ],
+)
+def test_version_from_filename(filename, version):
+    assert version_from_filename(filename) == version
+
+
+def test_upload_time_round_trip():
+    t = datetime(2012, 1, 22, 5, 8, 17, 91441, tzinfo=timezone.utc)
+    assert format_upload_time(t) == "2012-01-22T05:08:17.091441Z"
+    assert parse_upload_time("2012-01-22T05:08:17.091441Z") == t
+    assert format_upload_time(datetime(2020, 1, 1, tzinfo=timezone.utc)) == "2020-01-01T00:00:00Z"
+
+
+def test_strongest_supported_hash_is_verified():
+    f = DistFile("a-1.tar.gz", "u", {"md5": "AB" * 16, "sha256": "CD" * 32, "blake2b": "ef"})
+    assert f.verifiable_hash() == ("sha256", "cd" * 32)
+    assert DistFile("a-1.tar.gz", "u", {"blake2b": "ef"}).verifiable_hash() is None

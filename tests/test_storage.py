@@ -1,0 +1,64 @@
+"""The content-addressed file store: only verified bytes become visible, atomically."""
+
+import hashlib
+import os
+
+import pytest
+
+from mirror.errors import IntegrityError
+from mirror.storage import Storage
+
+
+@pytest.fixture
+def storage(tmp_path):
+    s = Storage(tmp_path / "cache")
+    s.prepare()
+    return s
+
+
+async def test_verified_file_is_committed(storage):
+    data = b"hello wheel" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    temp = storage.new_temp("sha256", digest, len(data))
+    await temp.open()
+    await temp.write(data[:500])
+    assert await storage.find("sha256", digest) is None  # not visible while downloading
+    await temp.write(data[500:])
+    path = await temp.commit("u")
+    assert path.read_bytes() == data
+    assert await storage.find("sha256", digest) == path
+    assert list(storage.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["digest", "short", "long"])
+async def test_mismatch_is_refused_and_nothing_kept(storage, bad):
+    data = b"x" * 100
+    digest = hashlib.sha256(data).hexdigest()
+    body = {"digest": b"y" * 100, "short": data[:50], "long": data + b"!"}[bad]
+    temp = storage.new_temp("sha256", digest, len(data))
+    await temp.open()
+    await temp.write(body)
+    with pytest.raises(IntegrityError):
+        await temp.commit("u")
+    assert await storage.find("sha256", digest) is None
+    assert list(storage.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("digest", ["../../etc/passwd", "A" * 64 + "/", "g" * 64, "", "ab"])
+def test_path_for_rejects_anything_but_hex(storage, digest):
+    with pytest.raises(ValueError):
+        storage.path_for("sha256", digest)
+
+
+def test_path_for_rejects_unknown_algorithm(storage):
+    with pytest.raises(ValueError):
+        storage.path_for("blake2b", "a" * 64)
+
+
+def test_prepare_removes_partial_files_of_dead_processes(storage):
+    dead = storage.tmp_dir / "999999999.abcd.part"  # no such pid
+    dead.write_bytes(b"partial")
+    alive = storage.tmp_dir / f"{os.getppid()}.abcd.part"  # our parent is alive
+    alive.write_bytes(b"sibling worker's download")
+    assert storage.prepare() == 1
+    assert not dead.exists() and alive.exists()

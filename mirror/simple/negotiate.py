@@ -63,7 +63,9 @@ def _quality(offer: str, ranges: list[tuple[str, float]]) -> float | None:
 def negotiate(accept: str | None, format_param: str | None = None) -> Format:
     """Choose the representation for a request; raises :class:`NotAcceptable` (→ HTTP 406)."""
     if format_param is not None:
-        wanted = _ALIASES.get(format_param.strip().lower(), format_param.strip().lower())
+        # An unencoded "+" in a query string arrives as a space ("v1 json"); accept it as meant.
+        raw = format_param.strip().lower().replace(" ", "+")
+        wanted = _ALIASES.get(raw, raw)
         for offer in _OFFERED:
             if offer.value == wanted:
                 return offer

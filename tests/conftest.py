@@ -1,0 +1,42 @@
+"""Shared fixtures: a fake upstream, the mirror running against it, an HTTP client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import aiohttp
+import pytest
+
+from .support.fake_upstream import FakeUpstream
+from .support.mirror_server import MirrorServer, make_config
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    fake = FakeUpstream()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def dists(tmp_path: Path) -> Path:
+    """Where tests build their wheels and sdists."""
+    path = tmp_path / "dists"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+async def mirror(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[MirrorServer]:
+    server = MirrorServer(make_config(tmp_path, upstream.url))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(auto_decompress=True) as session:
+        yield session

@@ -1,0 +1,58 @@
+"""Running the real mirror application on a loopback port for tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+
+from mirror.config import Config, DatabaseConfig, PoliciesConfig, ServerConfig, StorageConfig, UpstreamConfig
+from mirror.web import create_app
+
+
+def make_config(tmp_path: Path, upstream_url: str, **upstream: object) -> Config:
+    """A config for tests: storage and SQLite under ``tmp_path``, the given upstream, short timeouts."""
+    up = UpstreamConfig(url=upstream_url, connect_timeout=2, read_timeout=2, page_timeout=5)
+    return Config(
+        server=ServerConfig(host="127.0.0.1", port=0),
+        upstream=replace(up, **upstream),
+        storage=StorageConfig(path=tmp_path / "cache"),
+        database=DatabaseConfig(),
+        policies=PoliciesConfig(path=tmp_path / "policies"),
+    )
+
+
+class MirrorServer:
+    """The mirror app on 127.0.0.1; ``restart()`` stops it and starts a new process-like instance."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._server: TestServer | None = None
+
+    async def start(self) -> "MirrorServer":
+        self._server = TestServer(create_app(self.config), host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def app(self):
+        assert self._server is not None
+        return self._server.app
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.port}"
+
+    def index(self, tier: str = "all") -> str:
+        return f"{self.base}/{tier}/simple/"

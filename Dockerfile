@@ -1,0 +1,23 @@
+# mirror: the caching, tiered package index, as a container.
+#   docker build -t mirror .
+#   docker run -p 8080:8080 -v mirror-cache:/data mirror
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY mirror ./mirror
+COPY templates ./templates
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.12-slim
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mirror \
+    && mkdir -p /data /etc/mirror/policies && chown mirror /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY docker/config.toml /etc/mirror/config.toml
+COPY policies/ /etc/mirror/policies/
+USER mirror
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
+CMD ["mirror", "serve", "--config", "/etc/mirror/config.toml"]

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import aiofiles
 
@@ -35,6 +35,8 @@ class Wanted:
     digest: str
     size: int | None
     label: str  # for logs: "project/filename"
+    #: called with the verified path once the file is cached (e.g. to extract wheel metadata)
+    on_cached: Callable[[Path], Awaitable[object]] | None = None
 
 
 class Download:
@@ -73,9 +75,14 @@ class Download:
                     await self.temp.write(chunk)
                     await self._notify()
             path = await self.temp.commit(self.wanted.url)
-            self.finished.set_result(path)
             log.info("cached file=%s bytes=%d seconds=%.2f", self.wanted.label, self.temp.written,
                      time.monotonic() - began)
+            if self.wanted.on_cached is not None:
+                try:
+                    await self.wanted.on_cached(path)
+                except Exception:  # derived data is optional; the verified file is what matters
+                    log.exception("post-processing failed file=%s", self.wanted.label)
+            self.finished.set_result(path)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting clients
             await self.temp.discard()
             failure = exc if isinstance(exc, (UpstreamError, IntegrityError)) else UpstreamError(

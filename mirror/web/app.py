@@ -25,6 +25,7 @@ from ..resources import templates_dir
 from ..simple.render import make_environment
 from ..storage import Storage
 from ..upstream import Timeouts, UpstreamClient
+from ..wheelmeta import MetadataExtractor
 from . import files, simple
 from .responses import error_response
 from .state import SERVICES, Services
@@ -91,8 +92,9 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         pages = PageCache(upstream, store, Freshness(ttl=up.index_ttl), Freshness(ttl=up.project_list_ttl))
         env = make_environment(str(templates_dir()))
         downloader = Downloader(storage, upstream)
-        app[SERVICES] = Services(config=config, storage=storage,
-                                 prepared=PreparedPages(pages, store, env), downloader=downloader)
+        prepared = PreparedPages(pages, store, env)
+        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
+                                 extractor=MetadataExtractor(storage, store, prepared.invalidate_local))
         try:
             yield
         finally:

@@ -49,7 +49,15 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     if path is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
         return web.FileResponse(path, headers=headers)
-    download = services.downloader.get(Wanted(url, algorithm, digest, size, f"{normalized}/{filename}"))
+    on_cached = None
+    if not is_metadata and dist.filename.endswith(".whl") and dist.metadata_hash() is None and dist.sha256:
+        sha256 = dist.sha256
+
+        async def on_cached(path):  # upstream has no .metadata: derive it from the verified wheel
+            return await services.extractor.extract(normalized, path, sha256)
+
+    download = services.downloader.get(
+        Wanted(url, algorithm, digest, size, f"{normalized}/{filename}", on_cached=on_cached))
     if request.method == "HEAD" or "Range" in request.headers:
         # Ranges and HEAD are answered from the complete, verified file.
         path = await asyncio.shield(download.finished)

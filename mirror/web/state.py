@@ -10,6 +10,7 @@ from ..config import Config
 from ..downloads import Downloader
 from ..prepared import PreparedPages
 from ..storage import Storage
+from ..wheelmeta import MetadataExtractor
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Services:
     storage: Storage
     prepared: PreparedPages
     downloader: Downloader
+    extractor: MetadataExtractor
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -12,6 +12,7 @@ import pytest
 
 from mirror.web.state import SERVICES
 
+from ..support.dists import read_wheel_metadata
 from ..support.fake_upstream import FakeFile
 from ..support.mirror_server import MirrorServer, make_config
 
@@ -203,3 +204,20 @@ async def test_html_only_upstream(tmp_path, upstream, dists, http):
         assert resp.status == 200 and hashlib.sha256(wheel).hexdigest() == f["hashes"]["sha256"]
     finally:
         await server.stop()
+
+
+async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(mirror, upstream, dists, http):
+    f = upstream.add_wheel("nometa", "1.0", dists, with_metadata=False)
+    _, body = await fetch(http, page(mirror, "nometa"), Accept=JSON)
+    (entry,) = json.loads(body)["files"]
+    assert entry["core-metadata"] is False  # nothing advertised that cannot be served
+    resp, _ = await fetch(http, f"{mirror.base}/all/files/nometa/{f.filename}.metadata")
+    assert resp.status == 404
+    await fetch(http, f"{mirror.base}/all/files/nometa/{f.filename}")
+    _, body = await fetch(http, page(mirror, "nometa"), Accept=JSON)
+    (entry,) = json.loads(body)["files"]
+    resp, meta = await fetch(http, f"{mirror.base}/all/files/nometa/{f.filename}.metadata")
+    assert resp.status == 200
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(meta).hexdigest()}
+    assert meta == read_wheel_metadata(dists / f.filename)  # byte for byte
+    assert upstream.count(f"/files/{f.sha256}/{f.filename}.metadata") == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .config import Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, PolicyError
 
 log = logging.getLogger("mirror")
 
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"mirror: configuration error: {exc}", file=sys.stderr)
+        return 1
+    except PolicyError as exc:
+        print(f"mirror: policy error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -69,3 +69,16 @@ class IntegrityError(MirrorError):
 
 class NotAcceptable(MirrorError):
     """The client's Accept header (or ?format=) names only Simple API versions this index does not serve."""
+
+
+class PolicyError(MirrorError):
+    """A policy file is unreadable or invalid; ``file``, ``line`` and ``key`` locate the problem."""
+
+    def __init__(self, file: str, key: str | None, problem: str, *, line: int | None = None) -> None:
+        self.file, self.key, self.problem, self.line = file, key, problem, line
+        where = file + (f", line {line}" if line else "") + (f", key '{key}'" if key else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class ReviewError(MirrorError):
+    """A reviewer command cannot be carried out (e.g. vetting a project that is not reviewed)."""

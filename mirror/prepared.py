@@ -1,9 +1,10 @@
 """Tier views of cached pages, prepared once as response bytes.
 
 A rendered page (plus its gzip form and ETags) is kept per (tier, page, format) together with the
-*stamp* it was made from: the upstream page revision, the policy version and the local-metadata
-revision. A warm request compares the stamp and returns the bytes: no parsing, rendering or database
-round-trip on the hot path.
+*stamp* it was made from: the upstream page revision, the policy generation and the local-metadata
+revision, and the time until which it holds (a cooldown ending admits a file). A warm request
+compares the stamp and returns the bytes: no parsing, rendering or database round-trip on the hot path.
+Projects a tier's policy keeps out are answered before any upstream fetch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gzip
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import quote
 
@@ -20,10 +22,12 @@ import jinja2
 
 from .db.pages import PageStore
 from .errors import FileNotListed, ProjectNotFound
-from .models import DistFile, Format, ProjectDetail, ProjectList, Tier
-from .pages import CachedPage, PageCache
+from .models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
+from .pages import PageCache
+from .policy.evaluate import decide_project
+from .policy.store import PolicyStore
 from .simple.render import render_index, render_project
-from .tiers import servable_view
+from .tiers import servable_view, tier_projects, tier_view
 
 #: Pages smaller than this are not worth compressing.
 _GZIP_MIN = 1024
@@ -38,6 +42,7 @@ class PreparedPage:
     """Response bytes of one representation of one page, with strong ETags for each encoding."""
 
     stamp: Stamp
+    valid_until: float
     body: bytes
     etag: str
     gzip_body: bytes | None
@@ -49,14 +54,19 @@ class PreparedPage:
 @dataclass(frozen=True, slots=True)
 class _View:
     stamp: Stamp
+    valid_until: float
     detail: ProjectDetail
     by_name: dict[str, DistFile]
 
 
-def _prepare(stamp: Stamp, fmt: Format, body: bytes, serial: int | None, started: float) -> PreparedPage:
+_FOREVER = float("inf")
+
+
+def _prepare(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, serial: int | None,
+             started: float) -> PreparedPage:
     digest = hashlib.sha256(fmt.value.encode() + b"\0" + body).hexdigest()[:32]
     gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= _GZIP_MIN else None
-    return PreparedPage(stamp=stamp, body=body, etag=f'"{digest}"', gzip_body=gz,
+    return PreparedPage(stamp=stamp, valid_until=valid_until, body=body, etag=f'"{digest}"', gzip_body=gz,
                         gzip_etag=f'"{digest}-gz"' if gz is not None else None, serial=serial,
                         prepared_ms=(time.perf_counter() - started) * 1000)
 
@@ -69,12 +79,13 @@ def file_href(f: DistFile, project: str) -> str:
 class PreparedPages:
     """Serves tier views of :class:`PageCache` pages as :class:`PreparedPage` objects."""
 
-    def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment,
-                 policy_version: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
+                 clock: Callable[[], float] = time.time) -> None:
         self._pages = pages
         self._store = store
         self._env = env
-        self._policy_version = policy_version
+        self._policies = policies
+        self._clock = clock
         self._prepared: dict[tuple[Tier, str, Format], PreparedPage] = {}
         self._views: dict[tuple[Tier, str], _View] = {}
         self._local_revision: dict[str, int] = {}
@@ -85,67 +96,88 @@ class PreparedPages:
 
     async def project(self, tier: Tier, project: str, fmt: Format) -> tuple[PreparedPage, bool]:
         """The prepared page and whether it is stale; raises ProjectNotFound / UpstreamError."""
-        cached = self._pages.peek(project) or await self._pages.project(project)
-        stamp = (cached.revision, self._policy_version(), self._local_revision.get(project, 0))
         key = (tier, project, fmt)
         prepared = self._prepared.get(key)
-        if prepared is None or prepared.stamp != stamp:
-            view = await self.view(tier, project, cached)
+        cached = self._pages.peek(project)
+        if (prepared is not None and cached is not None and self._clock() < prepared.valid_until
+                and prepared.stamp == self._stamp(cached.revision, project)):
+            return prepared, cached.stale  # the hot path: no I/O, no rendering
+        view, stale = await self._view(tier, project)
+        if prepared is None or prepared.stamp != view.stamp or self._clock() >= prepared.valid_until:
             started = time.perf_counter()
-            if len(view.files) > _OFFLOAD_FILES:
-                body = await asyncio.to_thread(self._render_project, view, fmt)
+            if len(view.detail.files) > _OFFLOAD_FILES:
+                body = await asyncio.to_thread(self._render_project, view.detail, fmt)
             else:
-                body = self._render_project(view, fmt)
-            prepared = _prepare(stamp, fmt, body, view.last_serial, started)
+                body = self._render_project(view.detail, fmt)
+            prepared = _prepare(view.stamp, view.valid_until, fmt, body, view.detail.last_serial, started)
             self._prepared[key] = prepared
-        return prepared, cached.stale
+        return prepared, stale
+
+    def _stamp(self, revision: str, project: str) -> Stamp:
+        return (revision, self._policies.generation, self._local_revision.get(project, 0))
 
     def _render_project(self, view: ProjectDetail, fmt: Format) -> bytes:
         return render_project(view, fmt, self._env, lambda f: file_href(f, view.name))
 
-    async def view(self, tier: Tier, project: str,
-                   cached: CachedPage[ProjectDetail] | None = None) -> ProjectDetail:
+    async def view(self, tier: Tier, project: str) -> ProjectDetail:
         """The tier's view of a project: servable files admitted by the tier's policy.
 
-        Raises ProjectNotFound when the project is not in the tier.
+        Raises ProjectNotFound when the project is not in the tier (or not upstream).
         """
-        return (await self._view(tier, project, cached)).detail
+        return (await self._view(tier, project))[0].detail
 
-    async def _view(self, tier: Tier, project: str, cached: CachedPage[ProjectDetail] | None) -> _View:
-        if cached is None:
-            cached = self._pages.peek(project) or await self._pages.project(project)
-        stamp = (cached.revision, self._policy_version(), self._local_revision.get(project, 0))
+    async def _view(self, tier: Tier, project: str) -> tuple[_View, bool]:
+        policies = self._policies.current
+        decision = decide_project(tier, project, policies)
+        if not decision.admitted:
+            policy = policies.of(project)
+            block = policy.project_block if policy else None
+            if block is None:
+                raise ProjectNotFound(project)  # before any upstream fetch: unreviewed names cost nothing
+            status = ProjectStatus("quarantined", f"blocked by this index: {block.reason}")
+            stamp = ("blocked", self._policies.generation, 0)
+            return _View(stamp, _FOREVER, ProjectDetail(name=project, status=status), {}), False
+        cached = self._pages.peek(project) or await self._pages.project(project)
+        stamp = self._stamp(cached.revision, project)
         known = self._views.get((tier, project))
-        if known is not None and known.stamp == stamp:
-            return known
-        if tier is not Tier.ALL:
-            # Tier rules come from policy files; with none loaded no project is in these tiers.
-            raise ProjectNotFound(project)
+        if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
+            return known, cached.stale
         detail = cached.model
         shas = [f.sha256 for f in detail.files if f.sha256 and f.metadata_hash() is None]
         extracted = await self._store.extracted_metadata_for(shas) if shas else {}
-        view = servable_view(detail, extracted)
-        known = _View(stamp, view, {f.filename: f for f in view.files})
+        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        result = tier_view(tier, servable_view(detail, extracted), policies, now)
+        valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
+        known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})
         self._views[(tier, project)] = known
-        return known
+        return known, cached.stale
 
     async def admitted_file(self, tier: Tier, project: str, filename: str) -> DistFile:
         """The file as listed in the tier's view; raises FileNotListed or ProjectNotFound."""
-        found = (await self._view(tier, project, None)).by_name.get(filename)
+        found = (await self._view(tier, project))[0].by_name.get(filename)
         if found is None:
             raise FileNotListed(project, filename)
         return found
 
     async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
-        """The tier's project list, prepared; raises UpstreamError when nothing is cached."""
-        cached = await self._pages.index()
-        stamp = (cached.revision, self._policy_version(), 0)
+        """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.
+
+        ``reviewed`` and ``vetted`` lists come from the policies alone: no upstream request.
+        """
+        generation = self._policies.generation
+        if tier is Tier.ALL:
+            cached = await self._pages.index()
+            revision, stale, upstream = cached.revision, cached.stale, cached.model
+        else:
+            revision, stale, upstream = "policies", False, None
+        stamp = (revision, generation, 0)
         key = (tier, "/", fmt)
         prepared = self._prepared.get(key)
         if prepared is None or prepared.stamp != stamp:
-            plist = cached.model if tier is Tier.ALL else ProjectList(last_serial=cached.model.last_serial)
             started = time.perf_counter()
+            plist = tier_projects(tier, upstream, self._policies.current)
             body = await asyncio.to_thread(render_index, plist, fmt, self._env)
-            prepared = await asyncio.to_thread(_prepare, stamp, fmt, body, plist.last_serial, started)
+            prepared = await asyncio.to_thread(_prepare, stamp, _FOREVER, fmt, body, plist.last_serial, started)
             self._prepared[key] = prepared
-        return prepared, cached.stale
+        return prepared, stale
+

@@ -28,3 +28,31 @@ extracted_metadata = Table(
     Column("file_sha256", String(64), primary_key=True),
     Column("metadata_sha256", String(64), nullable=False),
 )
+
+#: Who changed which policy, when and why: one row per reviewer command, never updated or deleted.
+#: ``target`` is a normalized project name or ``project==version``; ``before``/``after`` hold the
+#: affected policy text (or a summary of it), NULL when there was none.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(512), nullable=False, index=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+)
+
+#: What clients asked a tier for and did not get, aggregated: ``version`` is "" for a whole project.
+demand = Table(
+    "demand",
+    metadata,
+    Column("tier", String(32), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("version", String(255), primary_key=True, default=""),
+    Column("count", Integer, nullable=False),
+    Column("first_at", Float, nullable=False),
+    Column("last_at", Float, nullable=False),
+)

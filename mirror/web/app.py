@@ -20,6 +20,7 @@ from ..db import PageStore, open_database
 from ..downloads import Downloader
 from ..errors import FileNotListed, NotAcceptable, ProjectNotFound, UpstreamError, UpstreamTimeout
 from ..pages import Freshness, PageCache
+from ..policy.store import PolicyStore
 from ..prepared import PreparedPages
 from ..resources import templates_dir
 from ..simple.render import make_environment
@@ -92,12 +93,16 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         pages = PageCache(upstream, store, Freshness(ttl=up.index_ttl), Freshness(ttl=up.project_list_ttl))
         env = make_environment(str(templates_dir()))
         downloader = Downloader(storage, upstream)
-        prepared = PreparedPages(pages, store, env)
+        policies = PolicyStore(config.policies.path)
+        await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
+        watcher = asyncio.ensure_future(policies.watch())
+        prepared = PreparedPages(pages, store, env, policies)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
                                  extractor=MetadataExtractor(storage, store, prepared.invalidate_local))
         try:
             yield
         finally:
+            watcher.cancel()
             await downloader.close()
             await session.close()
             await engine.dispose()

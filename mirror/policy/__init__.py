@@ -1,0 +1,1 @@
+"""Policy files: the rules deciding the reviewed and vetted tiers (format: docs/policies.md)."""

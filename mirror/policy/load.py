@@ -1,0 +1,240 @@
+"""Policy files → a validated, frozen :class:`PolicySet` (see docs/policies.md for the format).
+
+Every problem raises :class:`~mirror.errors.PolicyError` naming the file, the line and the key. Reading
+files is the only I/O here; :func:`parse_project` and :func:`parse_tiers` are pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name, canonicalize_version
+from packaging.version import InvalidVersion, Version
+
+from ..errors import PolicyError
+from .locate import Locator
+from .model import Block, Location, PolicySet, ProjectPolicy, Review, Signature, TierRules, Uploaders, Vetting
+
+TIERS_FILE = "tiers.toml"
+PROJECTS_DIR = "projects"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Reader:
+    """Typed access to one TOML table, raising PolicyError with locations."""
+
+    def __init__(self, file: str, loc: Locator, data: dict[str, Any], path: tuple[str | int, ...]) -> None:
+        self.file, self.loc, self.data, self.path = file, loc, data, path
+
+    def fail(self, key: str | None, problem: str) -> PolicyError:
+        dotted = ".".join(f'"{p}"' if "." in p else p for p in self.path if isinstance(p, str))
+        full = f"{dotted}.{key}" if dotted and key else (key or dotted or None)
+        line = self.loc.key_line(self.path, key) if key else self.loc.table_line(self.path)
+        return PolicyError(self.file, full, problem, line=line)
+
+    def where(self) -> Location:
+        return Location(self.file, self.loc.table_line(self.path) or 0)
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def get(self, key: str, types: type | tuple[type, ...], what: str, *, required: bool = False) -> Any:
+        if key not in self.data:
+            if required:
+                raise self.fail(None, f"missing key '{key}' ({what})")
+            return None
+        value = self.data[key]
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise self.fail(key, f"wrong type bool, expected {what}")
+        if not isinstance(value, types):
+            raise self.fail(key, f"wrong type {type(value).__name__}, expected {what}")
+        return value
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        return self.get(key, str, "a string", required=required)
+
+    def timestamp(self, key: str) -> datetime | None:
+        value = self.get(key, (datetime, date), "a TOML date-time such as 2026-01-31T12:00:00Z")
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, time(), tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    def signature(self, *, by_required: bool = True) -> Signature:
+        return Signature(by=self.text("by", required=by_required) or "", at=self.timestamp("at"),
+                         note=self.text("note") or "")
+
+    def specifier(self, key: str) -> SpecifierSet | None:
+        raw = self.text(key)
+        if raw is None:
+            return None
+        try:
+            spec = SpecifierSet(raw)
+        except InvalidSpecifier:
+            raise self.fail(key, f"bad version specifier {raw!r} (PEP 440, e.g. '>=2,<3')") from None
+        if not str(spec):
+            raise self.fail(key, "empty version specifier (leave the key out instead)")
+        return spec
+
+    def sub(self, key: str | int, value: Any) -> "_Reader":
+        if not isinstance(value, dict):
+            raise self.fail(str(key), "must be a table")
+        return _Reader(self.file, self.loc, value, (*self.path, key))
+
+
+def normalize_version(raw: str) -> str:
+    """Canonical PEP 440 form used to compare versions (``2.0.0`` and ``2.0`` are one version).
+
+    Raises InvalidVersion.
+    """
+    return canonicalize_version(Version(raw))
+
+
+def parse_tiers(text: str, file: str) -> TierRules:
+    """Parse ``tiers.toml``; raises PolicyError."""
+    data = _toml(text, file)
+    top = _Reader(file, Locator(text), data, ())
+    top.check_keys({"reviewed", "vetted"})
+    rules = TierRules(where=Location(file, 1))
+    reviewed = top.sub("reviewed", data.get("reviewed", {}))
+    reviewed.check_keys({"cooldown_days", "allow_prereleases"})
+    cooldown = reviewed.get("cooldown_days", (int, float), "a number of days >= 0")
+    if cooldown is not None and cooldown < 0:
+        raise reviewed.fail("cooldown_days", "must be 0 or more")
+    prereleases = reviewed.get("allow_prereleases", bool, "true or false")
+    vetted = top.sub("vetted", data.get("vetted", {}))
+    vetted.check_keys({"require_uploaders"})
+    require = vetted.get("require_uploaders", bool, "true or false")
+    return TierRules(
+        cooldown_days=float(cooldown) if cooldown is not None else rules.cooldown_days,
+        allow_prereleases=prereleases if prereleases is not None else rules.allow_prereleases,
+        require_uploaders=require if require is not None else rules.require_uploaders,
+        where=rules.where,
+    )
+
+
+def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
+    """Parse one ``projects/<name>.toml``; raises PolicyError."""
+    data = _toml(text, file)
+    loc = Locator(text)
+    top = _Reader(file, loc, data, ())
+    top.check_keys({"review", "block", "uploaders", "vetted"})
+    review = _review(top.sub("review", data["review"])) if "review" in data else None
+    blocks = data.get("block", [])
+    if not isinstance(blocks, list):
+        raise top.fail("block", "must be an array of tables: write [[block]]")
+    for i, b in enumerate(blocks):
+        if not isinstance(b, dict):
+            raise top.fail("block", "must be an array of tables: write [[block]]")
+    parsed_blocks = tuple(_block(_Reader(file, loc, b, ("block", i))) for i, b in enumerate(blocks))
+    uploaders = _uploaders(top.sub("uploaders", data["uploaders"])) if "uploaders" in data else None
+    vettings: dict[str, Vetting] = {}
+    vetted = top.sub("vetted", data.get("vetted", {}))
+    for raw_version, table in vetted.data.items():
+        try:
+            version = normalize_version(raw_version)
+        except InvalidVersion:
+            raise vetted.fail(raw_version, f"bad version {raw_version!r}") from None
+        if version in vettings:
+            raise vetted.fail(raw_version, f"duplicate entry: version {version} is vetted twice")
+        vettings[version] = _vetting(vetted.sub(raw_version, table), raw_version)
+    return ProjectPolicy(name=canonicalize_name(name), file=file, review=review, blocks=parsed_blocks,
+                         vettings=vettings, uploaders=uploaders)
+
+
+def _review(r: _Reader) -> Review:
+    r.check_keys({"by", "at", "note", "versions", "exclude", "cooldown_days", "allow_prereleases"})
+    exclude_raw = r.get("exclude", list, "a list of versions") or []
+    exclude: set[str] = set()
+    for item in exclude_raw:
+        try:
+            exclude.add(normalize_version(str(item)))
+        except InvalidVersion:
+            raise r.fail("exclude", f"bad version {item!r}") from None
+    cooldown = r.get("cooldown_days", (int, float), "a number of days >= 0")
+    if cooldown is not None and cooldown < 0:
+        raise r.fail("cooldown_days", "must be 0 or more")
+    return Review(signed=r.signature(), where=r.where(), versions=r.specifier("versions"),
+                  exclude=frozenset(exclude), cooldown_days=float(cooldown) if cooldown is not None else None,
+                  allow_prereleases=r.get("allow_prereleases", bool, "true or false"))
+
+
+def _block(r: _Reader) -> Block:
+    r.check_keys({"by", "at", "note", "reason", "versions"})
+    return Block(versions=r.specifier("versions"), reason=r.text("reason", required=True) or "",
+                 signed=r.signature(), where=r.where())
+
+
+def _uploaders(r: _Reader) -> Uploaders:
+    r.check_keys({"by", "at", "note", "maintainers", "publishers"})
+    names = {}
+    for key in ("maintainers", "publishers"):
+        value = r.get(key, list, "a list of strings") or []
+        if not all(isinstance(v, str) for v in value):
+            raise r.fail(key, "must be a list of strings")
+        names[key] = tuple(value)
+    return Uploaders(maintainers=names["maintainers"], publishers=names["publishers"],
+                     signed=r.signature(), where=r.where())
+
+
+def _vetting(r: _Reader, version: str) -> Vetting:
+    r.check_keys({"by", "at", "note", "files"})
+    files = r.sub("files", r.data.get("files", {}))
+    if not files.data:
+        raise r.fail("files", "a vetted release needs at least one file with its sha256")
+    pinned: dict[str, str] = {}
+    for filename, digest in files.data.items():
+        if not isinstance(digest, str) or not _SHA256.match(digest.lower()):
+            raise files.fail(filename, "must be a sha256: 64 hexadecimal characters")
+        pinned[filename] = digest.lower()
+    return Vetting(version=version, files=pinned, signed=r.signature(), where=r.where())
+
+
+def _toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        raise PolicyError(file, None, f"invalid TOML: {exc}", line=int(found.group(1)) if found else None) from None
+
+
+def load_policies(directory: Path) -> PolicySet:
+    """Read every policy file under ``directory``; a missing directory means no policies.
+
+    Raises PolicyError for the first invalid file (file names must be normalized project names).
+    """
+    digest = hashlib.sha256()
+    rules = TierRules()
+    tiers_path = directory / TIERS_FILE
+    if tiers_path.is_file():
+        text = _read(tiers_path)
+        digest.update(b"tiers\0" + text.encode())
+        rules = parse_tiers(text, str(tiers_path))
+    projects: dict[str, ProjectPolicy] = {}
+    project_dir = directory / PROJECTS_DIR
+    if project_dir.is_dir():
+        for path in sorted(project_dir.glob("*.toml")):
+            stem = path.stem
+            if canonicalize_name(stem) != stem:
+                raise PolicyError(str(path), None,
+                                  f"file name must be the normalized project name: {canonicalize_name(stem)}.toml")
+            text = _read(path)
+            digest.update(stem.encode() + b"\0" + text.encode() + b"\0")
+            projects[stem] = parse_project(text, str(path), stem)
+    return PolicySet(rules=rules, projects=projects, version=digest.hexdigest()[:16])
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(str(path), None, f"cannot read file: {exc}") from None

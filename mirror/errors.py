@@ -44,11 +44,14 @@ class UpstreamTimeout(UpstreamError):
 
 
 class ProjectNotFound(MirrorError):
-    """Upstream says the project does not exist (HTTP 404)."""
+    """The project is not here: upstream says it does not exist, or a tier's policy keeps it out.
 
-    def __init__(self, project: str) -> None:
-        self.project = project
-        super().__init__(f"project {project!r} not found upstream")
+    ``reason`` and ``remedy`` (when a policy decided) say why and which command would change it.
+    """
+
+    def __init__(self, project: str, reason: str = "not found upstream", remedy: str | None = None) -> None:
+        self.project, self.reason, self.remedy = project, reason, remedy
+        super().__init__(f"project {project!r}: {reason}")
 
 
 class FileNotListed(MirrorError):

@@ -133,7 +133,8 @@ class PreparedPages:
             policy = policies.of(project)
             block = policy.project_block if policy else None
             if block is None:
-                raise ProjectNotFound(project)  # before any upstream fetch: unreviewed names cost nothing
+                # Before any upstream fetch: asking a curated tier for an unreviewed name costs nothing.
+                raise ProjectNotFound(project, decision.rule, decision.change)
             status = ProjectStatus("quarantined", f"blocked by this index: {block.reason}")
             stamp = ("blocked", self._policies.generation, 0)
             return _View(stamp, _FOREVER, ProjectDetail(name=project, status=status), {}), False

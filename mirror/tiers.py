@@ -59,7 +59,7 @@ def tier_view(tier: Tier, detail: ProjectDetail, policies: PolicySet, now: datet
         policy = policies.of(detail.name)
         block = policy.project_block if policy else None
         if block is None:
-            raise ProjectNotFound(detail.name)
+            raise ProjectNotFound(detail.name, project.rule, project.change)
         status = ProjectStatus("quarantined", f"blocked by this index: {block.reason}")
         return TierView(replace(detail, files=(), versions=(), status=status), None)
     kept: list[DistFile] = []

@@ -17,8 +17,11 @@ from aiohttp import web
 
 from ..config import Config
 from ..db import PageStore, open_database
+from ..db.audit import DemandLog
+from ..demand import DemandRecorder
 from ..downloads import Downloader
 from ..errors import FileNotListed, NotAcceptable, ProjectNotFound, UpstreamError, UpstreamTimeout
+from ..models import version_from_filename
 from ..pages import Freshness, PageCache
 from ..policy.store import PolicyStore
 from ..prepared import PreparedPages
@@ -27,7 +30,7 @@ from ..simple.render import make_environment
 from ..storage import Storage
 from ..upstream import Timeouts, UpstreamClient
 from ..wheelmeta import MetadataExtractor
-from . import files, simple
+from . import explain, files, simple
 from .responses import error_response
 from .state import SERVICES, Services
 
@@ -44,10 +47,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except ProjectNotFound as exc:
         tier = request.match_info.get("tier", "all")
-        hint = None if tier == "all" else (
-            f"Ask a reviewer to add it: mirror explain {exc.project} shows why it is not in '{tier}'.")
-        return error_response(404, f"project {exc.project!r} is not available in tier '{tier}'", hint=hint)
+        if tier in ("reviewed", "vetted"):
+            request.app[SERVICES].demand.record(tier, exc.project)
+        hint = None
+        if exc.remedy:
+            hint = (f"A reviewer can add it with: {exc.remedy}\n"
+                    f"Details: mirror explain {exc.project}  (or GET /explain/{exc.project})")
+        return error_response(404, f"project {exc.project!r} is not available in tier '{tier}': {exc.reason}",
+                              hint=hint)
     except FileNotListed as exc:
+        tier = request.match_info.get("tier", "all")
+        if tier in ("reviewed", "vetted"):
+            request.app[SERVICES].demand.record(tier, exc.project, version_from_filename(exc.filename))
         return error_response(404, str(exc))
     except NotAcceptable as exc:
         return error_response(406, f"not acceptable: {exc}",
@@ -97,12 +108,17 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
         watcher = asyncio.ensure_future(policies.watch())
         prepared = PreparedPages(pages, store, env, policies)
+        demand = DemandRecorder(DemandLog(engine))
+        demand_task = asyncio.ensure_future(demand.run())
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=MetadataExtractor(storage, store, prepared.invalidate_local))
+                                 extractor=MetadataExtractor(storage, store, prepared.invalidate_local),
+                                 pages=pages, policies=policies, demand=demand)
         try:
             yield
         finally:
             watcher.cancel()
+            demand_task.cancel()
+            await asyncio.gather(demand_task, return_exceptions=True)
             await downloader.close()
             await session.close()
             await engine.dispose()
@@ -118,4 +134,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/", home)
     simple.add_routes(app)
     files.add_routes(app)
+    explain.add_routes(app)
     return app

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..config import Config
+from ..demand import DemandRecorder
 from ..downloads import Downloader
+from ..pages import PageCache
+from ..policy.store import PolicyStore
 from ..prepared import PreparedPages
 from ..storage import Storage
 from ..wheelmeta import MetadataExtractor
@@ -22,6 +25,9 @@ class Services:
     prepared: PreparedPages
     downloader: Downloader
     extractor: MetadataExtractor
+    pages: PageCache
+    policies: PolicyStore
+    demand: DemandRecorder
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

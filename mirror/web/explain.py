@@ -1,0 +1,38 @@
+"""``/explain/<project>[/<version>]``: the ``mirror explain`` answer as JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from aiohttp import web
+from packaging.utils import canonicalize_name
+
+from ..errors import ProjectNotFound, UpstreamError
+from ..policy.explain import explain
+from .names import is_project_name
+from .state import SERVICES
+
+
+async def explain_route(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    name = request.match_info["project"]
+    version = request.match_info.get("version")
+    if not is_project_name(name) or (version is not None and not 0 < len(version) <= 128):
+        raise web.HTTPNotFound(text="not a valid project name or version\n")
+    project = canonicalize_name(name)
+    detail = None
+    try:
+        detail = (await services.pages.project(project)).model
+    except ProjectNotFound:
+        pass
+    except UpstreamError:
+        pass  # explained from policies alone; the answer says so
+    result = explain(project, version, detail, services.policies.current, datetime.now(timezone.utc))
+    data = result.as_dict()
+    data["policy_version"] = services.policies.current.version
+    return web.json_response(data, headers={"Cache-Control": "no-store"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/explain/{project}", explain_route)
+    app.router.add_get("/explain/{project}/{version}", explain_route)

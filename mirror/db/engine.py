@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .tables import metadata
@@ -30,6 +31,13 @@ async def open_database(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    for attempt in range(3):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            break
+        except OperationalError:
+            # Two processes creating a new database at once: one of them loses "table exists"; retry.
+            if attempt == 2:
+                raise
     return engine

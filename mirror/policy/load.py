@@ -33,8 +33,9 @@ class _Reader:
         self.file, self.loc, self.data, self.path = file, loc, data, path
 
     def fail(self, key: str | None, problem: str) -> PolicyError:
-        dotted = ".".join(f'"{p}"' if "." in p else p for p in self.path if isinstance(p, str))
-        full = f"{dotted}.{key}" if dotted and key else (key or dotted or None)
+        dotted = ".".join(_quote(p) for p in self.path if isinstance(p, str))
+        shown = _quote(key) if key else None
+        full = f"{dotted}.{shown}" if dotted and shown else (shown or dotted or None)
         line = self.loc.key_line(self.path, key) if key else self.loc.table_line(self.path)
         return PolicyError(self.file, full, problem, line=line)
 
@@ -89,6 +90,11 @@ class _Reader:
         if not isinstance(value, dict):
             raise self.fail(str(key), "must be a table")
         return _Reader(self.file, self.loc, value, (*self.path, key))
+
+
+def _quote(part: str) -> str:
+    # Dotted key paths as TOML writes them: a part containing a dot is quoted.
+    return f'"{part}"' if "." in part or " " in part else part
 
 
 def normalize_version(raw: str) -> str:

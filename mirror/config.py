@@ -27,6 +27,7 @@ class ServerConfig:
     port: int = 8080
     client_max_age: int = 600
     log_level: str = "info"
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,10 @@ def _port(value: Any) -> str | None:
     return None if 0 <= value <= 65535 else "must be between 0 and 65535"
 
 
+def _workers(value: Any) -> str | None:
+    return None if 1 <= value <= 64 else "must be between 1 and 64"
+
+
 def _upstream_url(value: Any) -> str | None:
     if value == PUBLIC_INDEX_KEYWORD:
         return None
@@ -132,6 +137,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "port": ((int,), _port, "an integer 0-65535 (0 = any free port)"),
         "client_max_age": ((int,), _non_negative, "seconds, an integer >= 0"),
         "log_level": ((str,), _log_level, ", ".join(_LOG_LEVELS)),
+        "workers": ((int,), _workers, "an integer 1-64"),
     },
     "upstream": {
         "url": ((str,), _upstream_url, f"{PUBLIC_INDEX_KEYWORD!r} or an http(s) simple-index URL"),

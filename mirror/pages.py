@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Generic, TypeVar
 
 from .db.pages import INDEX_KEY, PageRecord, PageStore
 from .errors import ParseError, ProjectNotFound, UpstreamError
+from .lru import LRU
 from .models import ProjectDetail, ProjectList
 from .simple.parse import parse_project_list, parse_project_page
 from .upstream import FetchedPage, NotModified, UpstreamClient
@@ -55,13 +56,15 @@ class PageCache:
     """Project pages and the project list, each cached under its key (see module docstring)."""
 
     def __init__(self, upstream: UpstreamClient, store: PageStore, freshness: Freshness,
-                 index_freshness: Freshness, clock: Callable[[], float] = time.time) -> None:
+                 index_freshness: Freshness, clock: Callable[[], float] = time.time,
+                 memory_pages: int = 4096) -> None:
         self._upstream = upstream
         self._store = store
         self._fresh = freshness
         self._index_fresh = index_freshness
         self._clock = clock
-        self._memory: dict[str, CachedPage] = {}
+        # Bounded: a page evicted here is re-read from the database (no upstream request) when asked for.
+        self._memory: LRU[str, CachedPage] = LRU(memory_pages)
         self._not_found: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[CachedPage]] = {}
 

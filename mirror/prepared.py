@@ -22,6 +22,7 @@ import jinja2
 
 from .db.pages import PageStore
 from .errors import FileNotListed, ProjectNotFound
+from .lru import LRU
 from .models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
 from .pages import PageCache
 from .policy.evaluate import decide_project
@@ -80,14 +81,15 @@ class PreparedPages:
     """Serves tier views of :class:`PageCache` pages as :class:`PreparedPage` objects."""
 
     def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, capacity: int = 8192) -> None:
         self._pages = pages
         self._store = store
         self._env = env
         self._policies = policies
         self._clock = clock
-        self._prepared: dict[tuple[Tier, str, Format], PreparedPage] = {}
-        self._views: dict[tuple[Tier, str], _View] = {}
+        # Bounded so that memory stays flat however many projects clients ask for.
+        self._prepared: LRU[tuple[Tier, str, Format], PreparedPage] = LRU(capacity)
+        self._views: LRU[tuple[Tier, str], _View] = LRU(capacity)
         self._local_revision: dict[str, int] = {}
 
     def invalidate_local(self, project: str) -> None:

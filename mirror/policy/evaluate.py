@@ -108,7 +108,7 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
     allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
     vetted_release = vetted_file or (file is None and vetting is not None)
     if _is_prerelease(version) and not allow_pre and not vetted_release:
-        where = review.where if review.allow_prereleases is not None else rules.where
+        where = review.where if review.allow_prereleases is not None else rules.prereleases_where
         return Decision(False, f"{version} is a pre-release and pre-releases are not admitted", where,
                         f"set allow_prereleases = true in {review.where.file}")
     if tier is Tier.VETTED:
@@ -135,7 +135,7 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
         return Decision(True, f"in the reviewed range of {name}", review.where,
                         f"mirror block {name}=={version} --by NAME --reason TEXT")
     days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
-    where = review.where if review.cooldown_days is not None else rules.where
+    where = review.where if review.cooldown_days is not None else rules.cooldown_where
     if days > 0:
         if file.upload_time is None:
             return Decision(False, "upload time unknown: held back by the cooldown", where,

@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..errors import PolicyError
 from .locate import Locator
-from .model import Block, Location, PolicySet, ProjectPolicy, Review, Signature, TierRules, Uploaders, Vetting
+from .model import DEFAULT_LOCATION, Block, Location, PolicySet, ProjectPolicy, Review, Signature, TierRules, Uploaders, Vetting
 
 TIERS_FILE = "tiers.toml"
 PROJECTS_DIR = "projects"
@@ -108,9 +108,14 @@ def normalize_version(raw: str) -> str:
 def parse_tiers(text: str, file: str) -> TierRules:
     """Parse ``tiers.toml``; raises PolicyError."""
     data = _toml(text, file)
-    top = _Reader(file, Locator(text), data, ())
+    loc = Locator(text)
+    top = _Reader(file, loc, data, ())
     top.check_keys({"reviewed", "vetted"})
-    rules = TierRules(where=Location(file, 1))
+    defaults = TierRules()
+
+    def where(table: str, key: str, value: Any) -> Location:
+        return Location(file, loc.key_line((table,), key) or 0) if value is not None else DEFAULT_LOCATION
+
     reviewed = top.sub("reviewed", data.get("reviewed", {}))
     reviewed.check_keys({"cooldown_days", "allow_prereleases"})
     cooldown = reviewed.get("cooldown_days", (int, float), "a number of days >= 0")
@@ -121,10 +126,12 @@ def parse_tiers(text: str, file: str) -> TierRules:
     vetted.check_keys({"require_uploaders"})
     require = vetted.get("require_uploaders", bool, "true or false")
     return TierRules(
-        cooldown_days=float(cooldown) if cooldown is not None else rules.cooldown_days,
-        allow_prereleases=prereleases if prereleases is not None else rules.allow_prereleases,
-        require_uploaders=require if require is not None else rules.require_uploaders,
-        where=rules.where,
+        cooldown_days=float(cooldown) if cooldown is not None else defaults.cooldown_days,
+        allow_prereleases=prereleases if prereleases is not None else defaults.allow_prereleases,
+        require_uploaders=require if require is not None else defaults.require_uploaders,
+        cooldown_where=where("reviewed", "cooldown_days", cooldown),
+        prereleases_where=where("reviewed", "allow_prereleases", prereleases),
+        uploaders_where=where("vetted", "require_uploaders", require),
     )
 
 

@@ -112,7 +112,10 @@ class TierRules:
     cooldown_days: float = 7.0
     allow_prereleases: bool = False
     require_uploaders: bool = True
-    where: Location = DEFAULT_LOCATION
+    #: where each setting is written (the built-in default when tiers.toml does not set it)
+    cooldown_where: Location = DEFAULT_LOCATION
+    prereleases_where: Location = DEFAULT_LOCATION
+    uploaders_where: Location = DEFAULT_LOCATION
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def test_decisions_say_where_and_how_to_change():
     d = decide_project(Tier.REVIEWED, "demo", policies())
     assert d.change == "mirror promote demo --by NAME --note TEXT"
     d = decide_file(Tier.REVIEWED, "demo", wheel("1.0", age_days=1), policies(review=REVIEW), NOW)
-    assert d.where == TierRules().where and d.until == NOW - timedelta(days=1) + timedelta(days=7)
+    assert d.where == TierRules().cooldown_where and d.until == NOW - timedelta(days=1) + timedelta(days=7)
     d = decide_project(Tier.ALL, "demo", policies(blocks=[Block(None, "evil", SIG, HERE)]))
     assert d.where == HERE and d.change.startswith("mirror unblock demo")
 

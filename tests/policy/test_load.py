@@ -88,8 +88,10 @@ def test_duplicate_vetting_after_normalization():
 
 
 def test_tiers_file():
-    rules = parse_tiers("[reviewed]\ncooldown_days = 0\nallow_prereleases = true\n", "tiers.toml")
+    rules = parse_tiers("# c\n[reviewed]\ncooldown_days = 0\nallow_prereleases = true\n", "tiers.toml")
     assert rules.cooldown_days == 0 and rules.allow_prereleases
+    assert (rules.cooldown_where.line, rules.prereleases_where.line) == (3, 4)
+    assert rules.uploaders_where.file == "built-in default"
     with pytest.raises(PolicyError) as info:
         parse_tiers("[reviewed]\ncooldown = 3\n", "tiers.toml")
     assert info.value.line == 2 and info.value.key == "reviewed.cooldown"

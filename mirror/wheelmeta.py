@@ -47,7 +47,7 @@ class MetadataExtractor:
         self._store = store
         self._on_change = on_change
 
-    async def extract(self, project: str, wheel: Path, wheel_sha256: str) -> str | None:
+    async def extract(self, project: str, wheel: Path, *, wheel_sha256: str) -> str | None:
         """Extract and record the wheel's METADATA; returns its sha256, or None when there is none."""
         data = await asyncio.to_thread(read_wheel_metadata, wheel)
         if data is None:

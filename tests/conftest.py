@@ -40,3 +40,15 @@ async def mirror(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Mirror
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(auto_decompress=True) as session:
         yield session
+
+
+@pytest.fixture
+def new_target(tmp_path: Path):
+    """Fresh, not yet existing install directories: target-1, target-2, ..."""
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(tmp_path / f"target-{len(made) + 1}")
+        return made[-1]
+
+    return make

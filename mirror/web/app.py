@@ -80,7 +80,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def home(request: web.Request) -> web.Response:
-    lines = [f"mirror: index URLs of this server (point pip --index-url or uv at one)"]
+    lines = ["mirror: index URLs of this server (point pip --index-url or uv at one)"]
     base = f"{request.scheme}://{request.host}"
     lines += [f"  {tier:9s} {base}/{tier}/simple/" for tier in ("all", "reviewed", "vetted")]
     return web.Response(text="\n".join(lines) + "\n")

@@ -7,7 +7,10 @@ Only files listed in the tier's view of the project page are served, from the co
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from pathlib import Path
+from typing import Awaitable, Callable
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
@@ -49,12 +52,10 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     if path is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
         return web.FileResponse(path, headers=headers)
-    on_cached = None
+    on_cached: Callable[[Path], Awaitable[object]] | None = None
     if not is_metadata and dist.filename.endswith(".whl") and dist.metadata_hash() is None and dist.sha256:
-        sha256 = dist.sha256
-
-        async def on_cached(path):  # upstream has no .metadata: derive it from the verified wheel
-            return await services.extractor.extract(normalized, path, sha256)
+        # Upstream has no .metadata for this wheel: derive it from the verified file once cached.
+        on_cached = functools.partial(services.extractor.extract, normalized, wheel_sha256=dist.sha256)
 
     download = services.downloader.get(
         Wanted(url, algorithm, digest, size, f"{normalized}/{filename}", on_cached=on_cached))

@@ -6,7 +6,6 @@ index, so what lands in the target was resolved from the mirror's pages and down
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -18,11 +17,8 @@ import pytest
 from ..support import installers
 from ..support.dists import dist_basename, sha256_of
 from ..support.fake_upstream import FakeUpstream
-from ..support.installers import Result
+from ..support.installers import Result, installed
 from ..support.mirror_server import MirrorServer
-
-#: Seconds a single installer run may take before the test fails (CI runs on 2 cores).
-TIMEOUT = 120
 
 Install = Callable[..., Awaitable[Result]]
 
@@ -30,47 +26,12 @@ INSTALLERS = ["pip", "uv"]
 
 
 def _install_cmd(tool: str, mirror: MirrorServer, target: Path) -> Install:
-    """``install(*args)`` runs ``tool`` against the mirror into ``target``; asserts success unless
-    ``check=False``."""
+    """``install(*args)`` runs ``tool`` against the mirror's ``all`` tier into ``target``."""
 
-    async def install(*args: str | Path, check: bool = True) -> Result:
-        if tool == "pip":
-            result = await installers.pip(
-                "install", "--no-input", "--target", target, "--index-url", mirror.index(), *args,
-                timeout=TIMEOUT,
-            )
-        else:
-            result = await installers.uv(
-                "pip", "install", "--target", target, "--python", sys.executable,
-                "--index-url", mirror.index(), *args,
-                timeout=TIMEOUT,
-            )
-        return result.check() if check else result
+    async def run(*args: str | Path, check: bool = True) -> Result:
+        return await installers.install(tool, mirror.index(), target, *args, check=check)
 
-    return install
-
-
-@pytest.fixture
-def new_target(tmp_path: Path) -> Callable[[], Path]:
-    """Fresh, not yet existing install directories: target-1, target-2, ..."""
-    made: list[Path] = []
-
-    def make() -> Path:
-        made.append(tmp_path / f"target-{len(made) + 1}")
-        return made[-1]
-
-    return make
-
-
-def installed(target: Path) -> dict[str, str]:
-    """``{dist basename: version}`` of the ``*.dist-info`` directories in ``target``."""
-    if not target.is_dir():
-        return {}
-    found = {}
-    for d in target.glob("*.dist-info"):
-        name, _, version = d.name.removesuffix(".dist-info").rpartition("-")
-        found[name.lower()] = version
-    return found
+    return run
 
 
 def imported_version(target: Path, name: str) -> str:

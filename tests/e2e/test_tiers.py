@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -22,7 +21,7 @@ from ..simple.htmlparse import PageReader
 from ..support import installers
 from ..support.dists import sha256_of
 from ..support.fake_upstream import FakeFile, FakeUpstream
-from ..support.installers import Result
+from ..support.installers import Result, installed
 from ..support.mirror_server import MirrorServer, make_config
 from ..support.policies import PolicyDir, block, line_of, review, vetted, wait_until
 
@@ -57,31 +56,10 @@ async def revalidating(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[
     await server.stop()
 
 
-@pytest.fixture
-def new_target(tmp_path: Path) -> Callable[[], Path]:
-    """Fresh, not yet existing install directories: target-1, target-2, ..."""
-    made: list[Path] = []
-
-    def make() -> Path:
-        made.append(tmp_path / f"target-{len(made) + 1}")
-        return made[-1]
-
-    return make
-
-
 async def install(tool: str, mirror: MirrorServer, tier: str, target: Path, *args: str | Path,
                   check: bool = True) -> Result:
-    """Run ``tool`` with only ``mirror``'s ``tier`` as index, into ``target``; asserts success unless
-    ``check=False``."""
-    if tool == "pip":
-        result = await installers.pip(
-            "install", "--no-input", "--target", target, "--index-url", mirror.index(tier), *args,
-            timeout=TIMEOUT)
-    else:
-        result = await installers.uv(
-            "pip", "install", "--target", target, "--python", sys.executable,
-            "--index-url", mirror.index(tier), *args, timeout=TIMEOUT)
-    return result.check() if check else result
+    """Install with ``tool`` from ``tier`` of ``mirror`` only, into ``target``."""
+    return await installers.install(tool, mirror.index(tier), target, *args, check=check)
 
 
 async def install_fails(tool: str, mirror: MirrorServer, tier: str, target: Path, *args: str) -> Result:
@@ -89,17 +67,6 @@ async def install_fails(tool: str, mirror: MirrorServer, tier: str, target: Path
     assert result.returncode != 0, result.output
     assert installed(target) == {}, result.output
     return result
-
-
-def installed(target: Path) -> dict[str, str]:
-    """``{dist basename: version}`` of the ``*.dist-info`` directories in ``target``."""
-    if not target.is_dir():
-        return {}
-    found = {}
-    for d in target.glob("*.dist-info"):
-        name, _, version = d.name.removesuffix(".dist-info").rpartition("-")
-        found[name.lower()] = version
-    return found
 
 
 async def get(http: aiohttp.ClientSession, url: str, *, accept: str | None = None,

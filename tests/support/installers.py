@@ -54,3 +54,32 @@ async def uv(*args: str | Path, cache_dir: Path | None = None, **kw) -> Result:
     """``uv`` with only the given index; no cache unless ``cache_dir`` is given."""
     cache = ["--cache-dir", str(cache_dir)] if cache_dir else ["--no-cache"]
     return await run(find_uv_bin(), *args, *cache, **kw)
+
+
+#: Seconds a single installer run may take before a test fails (CI runs on 2 cores).
+INSTALL_TIMEOUT = 120
+
+
+async def install(tool: str, index_url: str, target: Path, *args: str | Path, check: bool = True) -> Result:
+    """Install with ``tool`` ("pip" or "uv") into ``target``, with ``index_url`` as the only index.
+
+    Asserts success unless ``check=False``.
+    """
+    if tool == "pip":
+        result = await pip("install", "--no-input", "--target", target, "--index-url", index_url, *args,
+                           timeout=INSTALL_TIMEOUT)
+    else:
+        result = await uv("pip", "install", "--target", target, "--python", sys.executable,
+                          "--index-url", index_url, *args, timeout=INSTALL_TIMEOUT)
+    return result.check() if check else result
+
+
+def installed(target: Path) -> dict[str, str]:
+    """``{dist basename: version}`` of the ``*.dist-info`` directories in ``target``."""
+    if not target.is_dir():
+        return {}
+    found = {}
+    for d in target.glob("*.dist-info"):
+        name, _, version = d.name.removesuffix(".dist-info").rpartition("-")
+        found[name.lower()] = version
+    return found

@@ -116,13 +116,14 @@ class FakeUpstream:
 
     Fault switches apply to requests selected by ``fault_filter(path)`` if set, else by
     ``faults_apply_to``: ``"pages"`` means ``/simple...``, ``"files"`` means everything else
-    (distribution files, ``.metadata`` files, provenance).
+    (distribution files, ``.metadata`` files, provenance, the JSON API).
     """
 
     def __init__(self, *, etags: bool = True, api_version: str = "1.1") -> None:
         self.etags = etags
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
+        self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
         # -- fault switches (scoped by faults_apply_to / fault_filter) --
         self.delay: float = 0.0  # seconds to sleep before answering
         self.fail_status: int | None = None  # answer with this status instead
@@ -136,6 +137,7 @@ class FakeUpstream:
         self.requests: list[tuple[str, str]] = []
         self.serial = 0
         self._projects: dict[str, _Project] = {}
+        self._owners: dict[str, list[str]] = {}  # normalized name -> users with the Owner role
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -209,6 +211,10 @@ class FakeUpstream:
         proj.status, proj.status_reason = status, reason
         self._touch(proj)
 
+    def set_owners(self, project: str, users: Sequence[str]) -> None:
+        """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
+        self._owners[canonicalize_name(project)] = list(users)
+
     def project_serial(self, project: str) -> int:
         return self._projects[canonicalize_name(project)].serial
 
@@ -242,6 +248,7 @@ class FakeUpstream:
             ("/simple/{project}", self._redirect_slash), ("/simple/{project}/", self._project_page),
             ("/files/{sha256}/{filename}", self._file),
             ("/integrity/{project}/{version}/{filename}/provenance", self._provenance),
+            ("/pypi/{project}/json", self._json_api),
         ]:  # fmt: skip
             app.router.add_get(route, handler)  # also answers HEAD
         # A fresh Application per start: a cleaned-up aiohttp app is not meant to be restarted.
@@ -420,6 +427,31 @@ class FakeUpstream:
                 attrs.append(f'data-provenance="{esc(self._provenance_url(key, f))}"')
             anchors.append(f"<a {' '.join(attrs)}>{esc(f.filename)}</a><br />")
         return self._html(f"Links for {esc(proj.name)}", head, anchors, proj.serial)
+
+    async def _json_api(self, request: web.Request) -> web.StreamResponse:
+        """The index's JSON API (project metadata, releases and ``ownership``); 404 when ``json_api`` is off."""
+        key = canonicalize_name(request.match_info["project"])
+        proj = self._projects.get(key)
+        if not self.json_api or proj is None:
+            raise web.HTTPNotFound()
+        files = [] if proj.status == "quarantined" else list(proj.files.values())
+        releases: dict[str, list[dict[str, Any]]] = {}
+        for f in files:
+            releases.setdefault(f.version, []).append({
+                "filename": f.filename, "url": self._file_url(f),
+                "digests": {"sha256": f.advertised_sha256 or f.sha256}, "size": f.size,
+                "upload_time_iso_8601": f.upload_time.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+                "requires_python": f.requires_python, "yanked": f.yanked is not False,
+                "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
+            })  # fmt: skip
+        latest = max(releases, key=Version) if releases else None
+        data = {
+            "info": {"name": proj.name, "version": latest, "summary": ""},
+            "releases": releases, "urls": [], "last_serial": proj.serial,
+            "ownership": {"organization": None,
+                          "roles": [{"role": "Owner", "user": u} for u in self._owners.get(key, [])]},
+        }  # fmt: skip
+        return web.json_response(data, headers={"X-PyPI-Last-Serial": str(proj.serial)})
 
     def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
         for proj in self._projects.values():

@@ -25,6 +25,24 @@ from packaging.version import InvalidVersion, Version
 #: Hash algorithms the mirror can verify, strongest first (all guaranteed by hashlib).
 SUPPORTED_HASHES: tuple[str, ...] = ("sha512", "sha384", "sha256", "sha224", "sha1", "md5")
 
+#: Hex length of each supported digest: an advertised value of another length cannot be checked.
+_HEX_LENGTH = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def _checkable(hashes: Mapping[str, str] | None) -> tuple[str, str] | None:
+    """The strongest well-formed (algorithm, lowercase hex) in ``hashes``, or None."""
+    if not hashes:
+        return None
+    for name in SUPPORTED_HASHES:
+        value = hashes.get(name)
+        if isinstance(value, str):
+            value = value.lower()
+            if len(value) == _HEX_LENGTH[name] and set(value) <= _HEX_DIGITS:
+                return name, value
+    return None
+
+
 #: The Simple API version this index speaks (PEP 833 freezes HTML at 1.4).
 API_VERSION = "1.4"
 
@@ -76,9 +94,11 @@ class DistFile:
 
     @property
     def sha256(self) -> str | None:
-        """The lowercase hex sha256 upstream advertised, if any."""
+        """The lowercase hex sha256 upstream advertised, if any and well-formed."""
         value = self.hashes.get("sha256")
-        return value.lower() if value else None
+        if isinstance(value, str) and len(value) == 64 and set(value.lower()) <= _HEX_DIGITS:
+            return value.lower()
+        return None
 
     @property
     def is_yanked(self) -> bool:
@@ -89,20 +109,12 @@ class DistFile:
         return self.yanked if isinstance(self.yanked, str) else None
 
     def verifiable_hash(self) -> tuple[str, str] | None:
-        """The strongest (algorithm, lowercase hex digest) the mirror can check, or None."""
-        for name in SUPPORTED_HASHES:
-            if self.hashes.get(name):
-                return name, self.hashes[name].lower()
-        return None
+        """The strongest well-formed (algorithm, lowercase hex digest) the mirror can check, or None."""
+        return _checkable(self.hashes)
 
     def metadata_hash(self) -> tuple[str, str] | None:
-        """The strongest (algorithm, hex) of the ``.metadata`` file, or None when there is none to check."""
-        if not self.core_metadata:
-            return None
-        for name in SUPPORTED_HASHES:
-            if self.core_metadata.get(name):
-                return name, self.core_metadata[name].lower()
-        return None
+        """The strongest well-formed (algorithm, hex) of the ``.metadata`` file, or None."""
+        return _checkable(self.core_metadata)
 
     @property
     def version(self) -> str | None:

@@ -21,7 +21,7 @@ from .db.pages import INDEX_KEY, PageRecord, PageStore
 from .errors import ParseError, ProjectNotFound, UpstreamError
 from .lru import LRU
 from .models import ProjectDetail, ProjectList
-from .simple.parse import parse_project_list, parse_project_page
+from .simple.parse import media_type, parse_project_list, parse_project_page
 from .upstream import FetchedPage, NotModified, UpstreamClient
 
 log = logging.getLogger("mirror.pages")
@@ -170,7 +170,8 @@ class PageCache:
 
     async def _accept(self, key: str, fetched: FetchedPage, parse: Callable[[PageRecord], M],
                       current: CachedPage[M] | None) -> CachedPage[M]:
-        revision = hashlib.sha256(fetched.body).hexdigest()
+        # The media type is part of the revision: the same bytes under another type may not parse.
+        revision = hashlib.sha256(media_type(fetched.content_type)[0].encode() + b"\0" + fetched.body).hexdigest()
         record = PageRecord(key=key, body=fetched.body, content_type=fetched.content_type,
                             page_url=fetched.url, etag=fetched.etag, serial=_int(fetched.serial),
                             revision=revision, fetched_at=self._clock())

@@ -107,7 +107,13 @@ class Download:
         Call after ``started`` resolved, so the temp file exists.
         """
         sent = 0
-        async with aiofiles.open(self.temp.path, "rb") as fh:
+        try:
+            fh = await aiofiles.open(self.temp.path, "rb")
+        except FileNotFoundError:
+            # The download ended before this reader got to open the temp file (a busy thread pool):
+            # it was either renamed into the cache or discarded. ``finished`` says which.
+            fh = await aiofiles.open(await asyncio.shield(self.finished), "rb")
+        try:
             while True:
                 if self.finished.done():
                     self.finished.result()  # raises the failure, if any
@@ -126,6 +132,8 @@ class Download:
                 async with self._progress:
                     if not self.finished.done() and self.temp.written - 1 <= sent:
                         await self._progress.wait()
+        finally:
+            await fh.close()
 
 
 def _consume_exception(fut: asyncio.Future) -> None:

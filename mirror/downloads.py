@@ -17,7 +17,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import aiofiles
 
-from .errors import IntegrityError, UpstreamError
+from .errors import IntegrityError, MirrorError, StorageError, UpstreamError
 from .storage import Storage, TempFile
 from .upstream import UpstreamClient
 
@@ -84,9 +84,16 @@ class Download:
                     log.exception("post-processing failed file=%s", self.wanted.label)
             self.finished.set_result(path)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting clients
-            await self.temp.discard()
-            failure = exc if isinstance(exc, (UpstreamError, IntegrityError)) else UpstreamError(
-                self.wanted.url, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, (UpstreamError, IntegrityError)):
+                failure: MirrorError = exc
+            elif isinstance(exc, OSError):  # network errors arrive as UpstreamError: this is the disk
+                failure = StorageError(f"cannot write the file cache: {exc}")
+            else:
+                failure = UpstreamError(self.wanted.url, f"{type(exc).__name__}: {exc}")
+            try:
+                await self.temp.discard()
+            except OSError as cleanup:  # must not keep the clients waiting below
+                log.error("could not remove temp file=%s error=%s", self.temp.path, cleanup)
             if isinstance(exc, IntegrityError):
                 log.error("refused file=%s reason=%s", self.wanted.label, exc)
             else:

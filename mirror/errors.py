@@ -85,3 +85,7 @@ class PolicyError(MirrorError):
 
 class ReviewError(MirrorError):
     """A reviewer command cannot be carried out (e.g. vetting a project that is not reviewed)."""
+
+
+class StorageError(MirrorError):
+    """The file cache or the database cannot be written (full disk, read-only directory...)."""

@@ -20,8 +20,8 @@ from ..db import PageStore, open_database
 from ..db.audit import DemandLog
 from ..demand import DemandRecorder
 from ..downloads import Downloader
-from ..errors import (FileNotListed, IntegrityError, NotAcceptable, ProjectNotFound, UpstreamError,
-                      UpstreamTimeout)
+from ..errors import (FileNotListed, IntegrityError, NotAcceptable, ProjectNotFound, StorageError,
+                      UpstreamError, UpstreamTimeout)
 from ..models import version_from_filename
 from ..pages import Freshness, PageCache
 from ..policy.store import PolicyStore
@@ -65,6 +65,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(406, f"not acceptable: {exc}",
                               hint="serve types: application/vnd.pypi.simple.v1+json, "
                                    "application/vnd.pypi.simple.v1+html, text/html")
+    except StorageError as exc:
+        log.error("storage error for %s: %s", request.path, exc)
+        return error_response(503, f"the mirror cannot use its cache right now: {exc}")
     except IntegrityError as exc:
         return error_response(502, f"upstream sent bytes that do not match the advertised hash; refused: {exc}")
     except UpstreamTimeout as exc:

@@ -16,7 +16,7 @@ from aiohttp import web
 from packaging.utils import canonicalize_name
 
 from ..downloads import Wanted
-from ..errors import FileNotListed, IntegrityError, UpstreamError
+from ..errors import FileNotListed, MirrorError
 from .names import is_filename, is_project_name, tier_of
 from .state import SERVICES
 
@@ -71,7 +71,7 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     try:
         async for chunk in download.tail():
             await response.write(chunk)
-    except (UpstreamError, IntegrityError):
+    except MirrorError:  # upstream, integrity or storage failure after the headers went out
         # The client must not take a prefix for the file: cut the connection before the end.
         if request.transport is not None:
             request.transport.abort()

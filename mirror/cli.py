@@ -72,7 +72,8 @@ def cmd_demote(args: argparse.Namespace) -> int:
 
 def cmd_vet(args: argparse.Namespace) -> int:
     return _done(_service(args, lambda s: s.vet(args.project, args.version, args.by, args.note,
-                                                override_uploaders=args.override_uploaders)))
+                                                override_uploaders=args.override_uploaders,
+                                                trust_publisher=args.trust_publisher)))
 
 
 def cmd_unvet(args: argparse.Namespace) -> int:
@@ -110,7 +111,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"mirror check: {len(problems)} problem(s) in {config.policies.path}", file=sys.stderr)
         return 1
-    uploaders = "" if args.offline else " (recorded uploaders compared with upstream)"
+    uploaders = "" if args.offline else " (recorded uploaders and provenance compared with upstream)"
     print(f"policies OK: {config.policies.path}{uploaders}")
     return 0
 
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     signed(p, "note")
     p.add_argument("--override-uploaders", action="store_true",
                    help="accept uploaders that differ from the recorded ones (needs --note)")
+    p.add_argument("--trust-publisher", metavar="IDENTITY",
+                   help="pin this trusted publisher (e.g. 'GitHub:owner/repo@release.yml', 'Google:EMAIL') "
+                        "after review; the release's provenance must be signed by it (verified offline)")
     p = command("demote", cmd_demote, "remove a project from the 'reviewed' tier")
     p.add_argument("project", metavar="PROJECT")
     signed(p, "reason")
@@ -176,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", nargs="?", metavar="VERSION")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = command("check", cmd_check, "validate config and policies (exit 1 on any problem)")
-    p.add_argument("--offline", action="store_true", help="do not compare recorded uploaders with upstream")
+    p.add_argument("--offline", action="store_true",
+                   help="do not compare recorded uploaders with upstream nor re-verify its provenance")
     p = command("audit", cmd_audit, "list policy changes: who changed what, when and why")
     p.add_argument("project", nargs="?", metavar="PROJECT")
     p.add_argument("--full", action="store_true", help="show whole before/after snippets")

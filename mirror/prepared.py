@@ -25,7 +25,7 @@ from .errors import FileNotListed, ProjectNotFound
 from .lru import LRU
 from .models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
 from .pages import PageCache
-from .policy.evaluate import decide_project
+from .policy.evaluate import ProvenanceStatuses, decide_project
 from .policy.store import PolicyStore
 from .simple.render import render_index, render_project
 from .tiers import servable_view, tier_projects, tier_view
@@ -81,8 +81,12 @@ class PreparedPages:
     """Serves tier views of :class:`PageCache` pages as :class:`PreparedPage` objects."""
 
     def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
-                 clock: Callable[[], float] = time.time, capacity: int = 8192) -> None:
+                 clock: Callable[[], float] = time.time, capacity: int = 8192,
+                 provenance: ProvenanceStatuses | None = None) -> None:
         self._pages = pages
+        # Live map (sha256 → background provenance verification) owned by the checker, which calls
+        # invalidate_local(project) whenever an entry of that project changes.
+        self._provenance: ProvenanceStatuses = provenance if provenance is not None else {}
         self._store = store
         self._env = env
         self._policies = policies
@@ -149,7 +153,7 @@ class PreparedPages:
         shas = [f.sha256 for f in detail.files if f.sha256 and f.metadata_hash() is None]
         extracted = await self._store.extracted_metadata_for(shas) if shas else {}
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        result = tier_view(tier, servable_view(detail, extracted), policies, now)
+        result = tier_view(tier, servable_view(detail, extracted), policies, now, self._provenance)
         valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
         known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})
         self._views[(tier, project)] = known

@@ -10,7 +10,10 @@ is validated with :func:`~mirror.policy.load.parse_project` before it replaces t
 
 ``vet`` pins the sha256 of every file of a release exactly as the configured upstream advertises it,
 and checks the project's uploaders (trust on first use): maintainers from the upstream JSON API's
-``ownership.roles``, trusted publishers from the PEP 740 provenance of the release's files.
+``ownership.roles``, trusted publishers from the PEP 740 provenance of the release's files. Where a file
+has provenance, ``vet`` verifies it offline (:mod:`mirror.provenance`) against the publishers pinned in
+``[provenance]`` and records the verified publisher per file; without a pin it proposes the publisher
+that signed (trust on first use) and pins it only when the reviewer confirms with ``--trust-publisher``.
 """
 
 from __future__ import annotations
@@ -38,11 +41,20 @@ from .db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 from .errors import ParseError, PolicyError, ProjectNotFound, ReviewError, UpstreamError
 from .models import DistFile, ProjectDetail
 from .policy import edit
-from .policy.evaluate import canonical_version
+from .policy.evaluate import ProvenanceStatuses, canonical_version, decide_provenance, repin_command
 from .policy.explain import Explanation, explain
 from .policy.load import PROJECTS_DIR, TIERS_FILE, load_policies, parse_project, parse_tiers
 from .policy.lookalike import lookalikes, popular_names
-from .policy.model import ProjectPolicy, Signature, TierRules
+from .policy.model import (
+    ProjectPolicy,
+    ProvenanceStatus,
+    PublisherSyntaxError,
+    Signature,
+    TierRules,
+    TrustedPublisher,
+    parse_identity,
+)
+from .provenance import IdentityMismatch, ProvenanceError, ProvenanceMissing, claimed_publishers, propose, verify
 
 if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands that talk to upstream
     import aiohttp
@@ -85,6 +97,45 @@ class Evidence:
     maintainers: tuple[str, ...] | None
     publishers: tuple[str, ...] | None
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceFindings:
+    """What offline verification found for the files of one release.
+
+    ``verified``: filename → pinned identity that signed it; ``proposed``: filename → identity that signed
+    it, verified only against the document's own claim (no pin yet); ``missing``: files without
+    provenance; ``failures``: filename → why its provenance does not verify.
+    """
+
+    verified: dict[str, str] = field(default_factory=dict)
+    proposed: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    failures: dict[str, ProvenanceError] = field(default_factory=dict)
+
+
+def examine_provenance(files: Iterable[DistFile], documents: dict[str, bytes | None],
+                       pins: tuple[TrustedPublisher, ...]) -> ProvenanceFindings:
+    """Verify each file's provenance document against ``pins`` (or, with no pin, against its own claim).
+
+    Blocking (sigstore, offline): run it in a thread.
+    """
+    found = ProvenanceFindings()
+    for f in files:
+        document = documents.get(f.filename)
+        if document is None or not f.sha256:
+            found.missing.append(f.filename)
+            continue
+        try:
+            if pins:
+                found.verified[f.filename] = verify(document, f.filename, f.sha256, pins)
+            else:
+                found.proposed[f.filename] = propose(document, f.filename, f.sha256)
+        except ProvenanceMissing:
+            found.missing.append(f.filename)
+        except ProvenanceError as exc:
+            found.failures[f.filename] = exc
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,15 +505,24 @@ class ReviewService:
                               f"first: mirror promote {name} --by NAME --note TEXT")
 
     async def vet(self, project: str, version: str, by: str, note: str | None = None, *,
-                  override_uploaders: bool = False) -> Outcome:
-        """Pin the sha256 of every file of a release as upstream advertises it; check the uploaders."""
+                  override_uploaders: bool = False, trust_publisher: str | None = None) -> Outcome:
+        """Pin the sha256 of every file of a release as upstream advertises it; verify its provenance
+        against the pinned publishers (``trust_publisher``: pin this identity too, after review); check
+        the uploaders."""
         name = project_name(project)
         version = release_version(version)
         by = _text(by, "--by", required=True)
         note = _text(note, "--note", required=False)
         if override_uploaders and not note:
             raise ReviewError("--override-uploaders needs --note saying why the new uploaders are trusted")
-        self._require_reviewed(name, self._read(name)[1])  # fail fast, before any network
+        trusted: TrustedPublisher | None = None
+        if trust_publisher is not None:
+            try:
+                trusted = parse_identity(trust_publisher)
+            except PublisherSyntaxError as exc:
+                raise ReviewError(f"--trust-publisher: {exc}") from None
+        before = self._read(name)[1]
+        self._require_reviewed(name, before)  # fail fast, before any network
         detail = await self._project_detail(name)
         files = [f for f in detail.files if canonical_version(f.version) == canonical_version(version)]
         if not files:
@@ -474,6 +534,11 @@ class ReviewService:
             raise ReviewError(f"upstream advertises no sha256 for {', '.join(unpinnable)}: cannot pin {name} {version}")
         pins = {f.filename: f.sha256 for f in files if f.sha256}
         yanked = {f.filename for f in files if f.is_yanked}
+        assert before is not None
+        pinned = _pinned(before)
+        checked = pinned + ((trusted,) if trusted is not None and trusted not in pinned else ())
+        documents = await self._provenance_documents(files)
+        findings = await asyncio.to_thread(examine_provenance, files, documents, checked)
         evidence = await self.evidence(name, files)
         rules = self._rules()
         async with self._locked():
@@ -485,9 +550,16 @@ class ReviewService:
                 raise ReviewError(f"{name} {version} is already vetted by {existing.signed.by} on "
                                   f"{when(existing.signed)} ({existing.where}); to vet it again, "
                                   f"`mirror unvet {name} {version}` first")
+            if _pinned(policy) != pinned:
+                raise ReviewError(f"the trusted publishers pinned for {name} changed while vetting; run the "
+                                  "command again")
+            prov_lines, verified, pin = self._judge_provenance(name, version, policy, findings, trusted)
             lines, recorded = self._judge_uploaders(name, version, policy, evidence, rules, override_uploaders)
             now = self._now()
-            new = edit.set_vetting(text, version, pins, by, now, note)
+            new = edit.set_vetting(text, version, pins, by, now, note, verified)
+            if pin is not None:
+                new = edit.add_publisher(new, publisher_fields(pin), by, now,
+                                         note or f"trusted publisher confirmed when vetting {name} {version}")
             if recorded is not None:
                 action, maintainers, publishers = recorded
                 new = edit.set_uploaders(new, maintainers, publishers, by, now,
@@ -496,6 +568,9 @@ class ReviewService:
             path = self._write(name, new)
             ids = [await self._audit(now, by, "vet", f"{name}=={version}", None,
                                      edit.snippet(new, "vetted", version), note)]
+            if pin is not None:
+                ids.append(await self._audit(now, by, "pin-publisher", name, edit.snippet(text, "provenance"),
+                                             edit.snippet(new, "provenance"), note or pin.identity))
             if recorded is not None:
                 ids.append(await self._audit(now, by, recorded[0], name, edit.snippet(text, "uploaders"),
                                              edit.snippet(new, "uploaders"), note))
@@ -503,7 +578,130 @@ class ReviewService:
         head = [f"vetted {name} {version}: {len(pins)} file(s) pinned in {path}"]
         head += [f"  {filename:{width}s}  sha256 {digest}" + ("  (yanked upstream)" if filename in yanked else "")
                  for filename, digest in sorted(pins.items())]
-        return Outcome(tuple(head + [f"uploaders: {line}" for line in [*evidence.notes, *lines]]), path, tuple(ids))
+        return Outcome(tuple(head + [f"provenance: {line}" for line in prov_lines]
+                             + [f"uploaders: {line}" for line in [*evidence.notes, *lines]]), path, tuple(ids))
+
+    def _judge_provenance(self, name: str, version: str, policy: ProjectPolicy, found: ProvenanceFindings,
+                          trusted: TrustedPublisher | None
+                          ) -> tuple[list[str], dict[str, str], TrustedPublisher | None]:
+        """Decide on the release's provenance: (lines to show, filename → verified publisher to record,
+        publisher to pin or None). Raises ReviewError, in plain words, when it must not be vetted."""
+        rule = policy.provenance
+        pinned = _pinned(policy)
+        require = rule is not None and rule.require
+        where = str(rule.where) if rule is not None else str(self.project_path(name))
+        pinned_text = " or ".join(p.identity for p in pinned) or "nothing"
+        new_trust = trusted is not None and trusted not in pinned
+        if new_trust and found.failures and all(isinstance(e, IdentityMismatch) for e in found.failures.values()):
+            assert trusted is not None
+            claims = sorted({c for e in found.failures.values() for c in getattr(e, "claimed", ())})
+            raise ReviewError(f"--trust-publisher {trusted.identity}: no file of {name} {version} has provenance "
+                              f"signed by it (its provenance claims {', '.join(claims) or 'no recognisable publisher'}"
+                              f"); nothing was pinned or vetted")
+        if found.failures:
+            problems, claims = [], []
+            for filename, err in sorted(found.failures.items()):
+                if isinstance(err, IdentityMismatch):
+                    said = ", ".join(err.claimed) or "no recognisable publisher"
+                    problems.append(f"  {filename}: pinned {pinned_text} ({where}); this release's provenance claims "
+                                    f"{said}, and it is not signed by a pinned publisher")
+                    claims += [c for c in err.claimed if c not in claims]
+                else:
+                    problems.append(f"  {filename}: {err.reason}")
+            if claims:
+                advice = ("A new publisher can mean a hijacked project, or just a moved repository or renamed "
+                          "workflow. Check with the project; if the change is legitimate, re-pin after review "
+                          f"with:\n  {repin_command(name, version, claims[0])}")
+            else:
+                advice = ("This provenance does not prove who published these bytes: do not vet this release; "
+                          "if it persists, report it to the project and the index.")
+            raise ReviewError("\n".join([f"refusing to vet {name} {version}: its provenance does not verify:",
+                                          *problems, advice]))
+        lines: list[str] = []
+        pin: TrustedPublisher | None = None
+        if new_trust:
+            assert trusted is not None
+            if trusted.identity not in found.verified.values():
+                seen = sorted(set(found.verified.values()))
+                raise ReviewError(f"--trust-publisher {trusted.identity}: no file of {name} {version} has provenance "
+                                  f"signed by it (signed by: {', '.join(seen) or 'nobody'}); nothing was pinned")
+            pin = trusted
+            lines.append(f"pinned {trusted.identity} as a trusted publisher of {name} (confirmed with "
+                         "--trust-publisher)")
+        if not pinned and pin is None and found.proposed:
+            proposed = sorted(set(found.proposed.values()))
+            command = f"mirror vet {name} {version} --trust-publisher '{proposed[0]}' --by NAME --note TEXT"
+            if require:
+                raise ReviewError(
+                    f"refusing to vet {name} {version}: {name} requires provenance ({where}), but no trusted "
+                    f"publisher is pinned. Its files are signed by {', '.join(proposed)} (verified offline against "
+                    "the provenance's own claim). If that is the project's real publisher, pin it (trust on first "
+                    f"use) with:\n  {command}")
+            lines.append(f"signed by {', '.join(proposed)} (verified offline against the provenance's own claim); "
+                         "not pinned, so nothing is recorded. To pin it (trust on first use) after review, add "
+                         f"--trust-publisher '{proposed[0]}' to this project's next `mirror vet`")
+        if found.missing:
+            missing = ", ".join(sorted(found.missing))
+            if require:
+                raise ReviewError(
+                    f"refusing to vet {name} {version}: {name} requires provenance ({where}), but upstream serves "
+                    f"none for {missing}. The release stays in 'reviewed'; it can be vetted once upstream serves "
+                    f"provenance signed by {pinned_text}.")
+            lines.append(f"no provenance for {missing}" + (" (not required)" if rule is not None else ""))
+        for filename, identity in sorted(found.verified.items()):
+            lines.append(f"{filename}: verified offline, published by {identity}")
+        return lines, dict(found.verified), pin
+
+    async def _provenance_documents(self, files: Iterable[DistFile]) -> dict[str, bytes | None]:
+        """filename → the provenance document upstream serves for it now (None: none advertised, or 404)."""
+        client = await self._upstream_client()
+        documents: dict[str, bytes | None] = {}
+        for f in files:
+            if not f.provenance:
+                documents[f.filename] = None
+                continue
+            try:
+                page = await client.fetch_provenance(f.provenance)
+            except UpstreamError as exc:
+                raise ReviewError(f"cannot read the provenance of {f.filename} from upstream ({exc}); "
+                                  "not vetting without it") from None
+            documents[f.filename] = getattr(page, "body", None)
+        return documents
+
+    async def current_provenance(self, policy: ProjectPolicy, detail: ProjectDetail) -> dict[str, ProvenanceStatus]:
+        """Verify now, offline, the provenance upstream serves for every vetted file of ``policy`` that is
+        still listed with its pinned sha256: sha256 → status (as the server's background check does)."""
+        pins = _pinned(policy)
+        wanted = [f for v in policy.vettings.values() for filename, sha in v.files.items()
+                  if (f := detail.file_named(filename)) is not None and f.sha256 == sha]
+        if not pins or not wanted:
+            return {}
+        try:
+            documents = await self._provenance_documents(wanted)
+        except ReviewError:
+            return {}
+        now = self._now()
+        identities = tuple(p.identity for p in pins)
+
+        def check() -> dict[str, ProvenanceStatus]:
+            out: dict[str, ProvenanceStatus] = {}
+            for f in wanted:
+                document = documents.get(f.filename)
+                assert f.sha256 is not None
+                if document is None:
+                    why = ("upstream no longer advertises provenance for this file" if not f.provenance
+                           else "upstream's provenance for this file is gone (404)")
+                    out[f.sha256] = ProvenanceStatus(None, why, (), now, identities)
+                    continue
+                claimed = tuple(claimed_publishers(document))
+                try:
+                    out[f.sha256] = ProvenanceStatus(verify(document, f.filename, f.sha256, pins), "", claimed, now,
+                                                     identities)
+                except ProvenanceError as exc:
+                    out[f.sha256] = ProvenanceStatus(None, exc.reason, claimed, now, identities)
+            return out
+
+        return await asyncio.to_thread(check)
 
     def _judge_uploaders(self, name: str, version: str, policy: ProjectPolicy, evidence: Evidence,
                          rules: TierRules, override: bool
@@ -560,14 +758,19 @@ class ReviewService:
         up = self.config.upstream
         return aiohttp.ClientTimeout(total=up.page_timeout, connect=up.connect_timeout, sock_read=up.read_timeout)
 
+    async def _upstream_client(self) -> Any:
+        from .upstream import Timeouts, UpstreamClient
+
+        up = self.config.upstream
+        return UpstreamClient(await self._http(), self.config.upstream_url,
+                              Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout), up.max_page_bytes)
+
     async def fetch_detail(self, name: str) -> ProjectDetail:
         """The project's page from the configured upstream (JSON preferred); raises the upstream errors."""
         from .simple.parse import parse_project_page
-        from .upstream import FetchedPage, Timeouts, UpstreamClient
+        from .upstream import FetchedPage
 
-        up = self.config.upstream
-        client = UpstreamClient(await self._http(), self.config.upstream_url,
-                                Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout), up.max_page_bytes)
+        client = await self._upstream_client()
         page = await client.fetch_project(name)
         assert isinstance(page, FetchedPage)  # no ETag sent, so never NotModified
         return parse_project_page(page.body, page.content_type, project=name, page_url=page.url,
@@ -681,11 +884,15 @@ class ReviewService:
                     notes.append(f"uploaders CHANGED upstream: maintainers now {_names(current)}")
                 else:
                     notes.append("uploaders: upstream's maintainers match the recorded ones")
-        result = explain(name, version, detail, policies, self._clock().astimezone(timezone.utc))
+        statuses: dict[str, ProvenanceStatus] = {}
+        if detail is not None and policy is not None and policy.provenance is not None:
+            statuses = await self.current_provenance(policy, detail)
+        result = explain(name, version, detail, policies, self._clock().astimezone(timezone.utc), statuses)
         return ExplainResult(result, reachable, tuple(notes))
 
     async def check(self, *, offline: bool = False) -> list[Problem]:
-        """Every problem of the policy files; unless ``offline``, also uploaders that changed upstream."""
+        """Every problem of the policy files, and vetted releases the provenance rule withholds; unless
+        ``offline``, also uploaders that changed upstream and provenance that no longer verifies."""
         problems: list[Problem] = []
         tiers = self.directory / TIERS_FILE
         if tiers.is_file():
@@ -709,6 +916,39 @@ class ReviewService:
                 problems.append(_problem(exc))
         if not offline:
             problems += await self._check_uploaders([p for p in valid if p.uploaders is not None])
+        problems += await self._check_provenance([p for p in valid if p.provenance is not None
+                                                  and p.provenance.require and p.vettings], offline=offline)
+        return problems
+
+    async def _check_provenance(self, policies: list[ProjectPolicy], *, offline: bool) -> list[Problem]:
+        """Vetted files withheld from 'vetted' by the provenance rule; unless ``offline``, upstream's current
+        provenance is fetched and verified (offline, against the pins) as the server's background check does."""
+        problems: list[Problem] = []
+        for policy in policies:
+            detail: ProjectDetail | None = None
+            statuses: ProvenanceStatuses = {}
+            if not offline:
+                try:
+                    detail = await self.fetch_detail(policy.name)
+                except (ProjectNotFound, UpstreamError, ParseError) as exc:
+                    rule = policy.provenance
+                    assert rule is not None
+                    problems.append(Problem(rule.where.file, rule.where.line,
+                                            f"[provenance]: cannot re-verify {policy.name}'s provenance: {exc}"))
+                else:
+                    statuses = await self.current_provenance(policy, detail)
+            for vetting in sorted(policy.vettings.values(), key=lambda v: Version(v.version)):
+                for filename, sha in sorted(vetting.files.items()):
+                    listed = detail.file_named(filename) if detail is not None else None
+                    if detail is not None and (listed is None or listed.sha256 != sha):
+                        continue  # gone or other bytes upstream: the hash pin already keeps it out
+                    f = listed or DistFile(filename, "", {"sha256": sha})
+                    withheld = decide_provenance(policy.name, vetting.version, f, policy, vetting, statuses)
+                    if withheld is not None:
+                        where = withheld.where or vetting.where
+                        problems.append(Problem(where.file, where.line,
+                                                f"vetted {policy.name} {vetting.version} is withheld from 'vetted': "
+                                                f"{withheld.rule}; to change: {withheld.change}"))
         return problems
 
     async def _check_uploaders(self, policies: list[ProjectPolicy]) -> list[Problem]:
@@ -735,3 +975,15 @@ class ReviewService:
 
 def _problem(exc: PolicyError) -> Problem:
     return Problem(exc.file, exc.line, f"{exc.key}: {exc.problem}" if exc.key else exc.problem)
+
+
+def _pinned(policy: ProjectPolicy | None) -> tuple[TrustedPublisher, ...]:
+    rule = policy.provenance if policy is not None else None
+    return rule.publishers if rule is not None else ()
+
+
+def publisher_fields(publisher: TrustedPublisher) -> dict[str, str]:
+    """A pinned publisher as the keys of its ``[[provenance.publisher]]`` table, ``kind`` first."""
+    from dataclasses import asdict
+
+    return {"kind": publisher.kind, **asdict(publisher)}

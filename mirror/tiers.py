@@ -14,7 +14,7 @@ from typing import Mapping
 
 from .errors import ProjectNotFound
 from .models import DistFile, ProjectDetail, ProjectEntry, ProjectList, ProjectStatus, Tier
-from .policy.evaluate import decide_file, decide_project
+from .policy.evaluate import ProvenanceStatuses, decide_file, decide_project
 from .policy.model import PolicySet
 
 
@@ -47,8 +47,10 @@ class TierView:
     valid_until: datetime | None
 
 
-def tier_view(tier: Tier, detail: ProjectDetail, policies: PolicySet, now: datetime) -> TierView:
-    """Apply the tier's policy to a (servable) page.
+def tier_view(tier: Tier, detail: ProjectDetail, policies: PolicySet, now: datetime,
+              provenance: ProvenanceStatuses | None = None) -> TierView:
+    """Apply the tier's policy to a (servable) page; ``provenance`` as for
+    :func:`~mirror.policy.evaluate.decide_file`.
 
     Raises ProjectNotFound when the project is not in the tier. A blocked project gives an empty page
     with PEP 792 status ``quarantined`` and the block's reason, in every tier, so installers stop
@@ -65,7 +67,7 @@ def tier_view(tier: Tier, detail: ProjectDetail, policies: PolicySet, now: datet
     kept: list[DistFile] = []
     valid_until: datetime | None = None
     for f in detail.files:
-        decision = decide_file(tier, detail.name, f, policies, now)
+        decision = decide_file(tier, detail.name, f, policies, now, provenance)
         if decision.admitted:
             kept.append(f)
         elif decision.until is not None and (valid_until is None or decision.until < valid_until):

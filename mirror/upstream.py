@@ -17,10 +17,13 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from .errors import ProjectNotFound, UpstreamError, UpstreamTimeout
+from .provenance import MAX_PROVENANCE_BYTES
 
 #: What we ask upstream for: JSON first, HTML as a fallback (uv's header).
 PAGE_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
                "text/html;q=0.01")
+#: What we ask for a PEP 740 provenance object (Warehouse's integrity API).
+PROVENANCE_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
 _MAX_REDIRECTS = 5
 
 
@@ -78,8 +81,21 @@ class UpstreamClient:
         except _NotFound:
             raise UpstreamError(self.base_url, "upstream index root answered 404", status=404) from None
 
-    async def _fetch_page(self, url: str, etag: str | None) -> FetchedPage | NotModified:
-        headers = {"Accept": PAGE_ACCEPT, "Accept-Encoding": "gzip, deflate"}
+    async def fetch_provenance(self, url: str, etag: str | None = None) -> FetchedPage | NotModified | None:
+        """GET a PEP 740 provenance URL taken from an upstream page (never from a client); None on 404.
+
+        Redirects are followed within that URL's own origin only; bodies over MAX_PROVENANCE_BYTES are
+        refused. Raises UpstreamError/UpstreamTimeout otherwise.
+        """
+        try:
+            return await self._fetch_page(url, etag, accept=PROVENANCE_ACCEPT, limit=MAX_PROVENANCE_BYTES,
+                                          origin=_origin(url))
+        except _NotFound:
+            return None
+
+    async def _fetch_page(self, url: str, etag: str | None, *, accept: str = PAGE_ACCEPT, limit: int | None = None,
+                          origin: tuple[str, str] | None = None) -> FetchedPage | NotModified:
+        headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
         if etag:
             headers["If-None-Match"] = etag
         timeout = aiohttp.ClientTimeout(total=self._timeouts.page_total, connect=self._timeouts.connect,
@@ -90,7 +106,7 @@ class UpstreamClient:
                 async with self._session.get(url, headers=headers, timeout=timeout,
                                              allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308):
-                        url = self._redirect_target(url, resp.headers.get("Location"))
+                        url = self._redirect_target(url, resp.headers.get("Location"), origin)
                         continue
                     elapsed = time.monotonic() - started
                     if resp.status == 304 and etag:
@@ -99,7 +115,7 @@ class UpstreamClient:
                         raise _NotFound()
                     if resp.status != 200:
                         raise UpstreamError(url, f"HTTP {resp.status}", status=resp.status)
-                    body = await self._read_limited(resp, url)
+                    body = await self._read_limited(resp, url, limit)
                     return FetchedPage(
                         body=body,
                         content_type=resp.headers.get("Content-Type", "text/html"),
@@ -114,24 +130,26 @@ class UpstreamClient:
         except aiohttp.ClientError as exc:
             raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None
 
-    async def _read_limited(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+    async def _read_limited(self, resp: aiohttp.ClientResponse, url: str, limit: int | None = None) -> bytes:
+        name = "max_page_bytes" if limit is None else f"the limit of {limit} bytes"
+        limit = self._max_page_bytes if limit is None else limit
         declared = resp.content_length
-        if declared is not None and declared > self._max_page_bytes:
-            raise UpstreamError(url, f"page of {declared} bytes exceeds max_page_bytes")
+        if declared is not None and declared > limit:
+            raise UpstreamError(url, f"answer of {declared} bytes exceeds {name}")
         chunks: list[bytes] = []
         total = 0
         async for chunk in resp.content.iter_chunked(256 * 1024):
             total += len(chunk)
-            if total > self._max_page_bytes:
-                raise UpstreamError(url, "page exceeds max_page_bytes")
+            if total > limit:
+                raise UpstreamError(url, f"answer exceeds {name}")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _redirect_target(self, url: str, location: str | None) -> str:
+    def _redirect_target(self, url: str, location: str | None, origin: tuple[str, str] | None = None) -> str:
         if not location:
             raise UpstreamError(url, "redirect without Location")
         target = urljoin(url, location)
-        if _origin(target) != self._origin:
+        if _origin(target) != (origin or self._origin):
             raise UpstreamError(url, f"refusing redirect to another origin: {target}")
         return target
 

@@ -435,19 +435,18 @@ async def test_without_a_json_api_there_is_no_maintainer_evidence(service, confi
     assert policy.uploaders is None and "1" in policy.vettings
 
 
-async def test_publishers_come_from_provenance(service, config, upstream, dists):
+async def test_unsigned_provenance_is_refused(service, config, upstream, dists):
+    """A provenance object whose attestations are not Sigstore bundles proves nothing: ``vet`` verifies
+    provenance (tests/test_review_provenance.py has the real, signed cases) and refuses this one."""
     upstream.set_owners("requests", ["alice"])
     upstream.add_wheel("requests", "1.0", dists, provenance=provenance(GITHUB))
     upstream.add_sdist("requests", "1.0", dists)  # no provenance for this one
-    other = dict(GITHUB, repository="mallory/requests")
-    upstream.add_wheel("requests", "2.0", dists, provenance=provenance(other))
     await service.promote("requests", "alice", None)
-    await service.vet("requests", "1.0", "alice", None)
-    assert load_policies(config.policies.path).of("requests").uploaders.publishers == (
-        "GitHub:psf/requests@publish.yml",)
-    with pytest.raises(ReviewError, match=r"publishers: recorded GitHub:psf/requests@publish.yml; upstream now "
-                                          r"GitHub:mallory/requests@publish.yml"):
-        await service.vet("requests", "2.0", "alice", None)
+    with pytest.raises(ReviewError) as info:
+        await service.vet("requests", "1.0", "alice", None)
+    assert "refusing to vet requests 1.0: its provenance does not verify" in str(info.value)
+    assert "not a valid PEP 740 object" in str(info.value)
+    assert load_policies(config.policies.path).of("requests").vettings == {}
 
 
 async def test_unvet(service, config, upstream, dists):

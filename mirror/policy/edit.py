@@ -227,14 +227,23 @@ def _find_vetting(doc: tomlkit.TOMLDocument, version: str) -> str | None:
 
 
 def set_vetting(text: str, version: str, files: Mapping[str, str], by: str, at: datetime,
-                note: str | None = None) -> str:
-    """Write ``[vetted."version"]`` with its ``files`` pins, replacing a vetting of the same version."""
+                note: str | None = None, provenance: Mapping[str, str] | None = None) -> str:
+    """Write ``[vetted."version"]`` with its ``files`` pins, replacing a vetting of the same version.
+
+    ``provenance`` (filename → identity of the trusted publisher whose provenance was verified for that
+    file's pinned sha256) goes into ``[vetted."version".provenance]``.
+    """
     doc = _parse(text)
     table = _table(_signature(by, at, note))
     pins = tomlkit.table()
     for filename, digest in sorted(files.items()):
         pins[filename] = digest.lower()
     table["files"] = pins
+    if provenance:
+        verified = tomlkit.table()
+        for filename, identity in sorted(provenance.items()):
+            verified[filename] = identity
+        table["provenance"] = verified
     if "vetted" not in doc:
         doc["vetted"] = tomlkit.table(is_super_table=True)
     vetted = doc["vetted"]
@@ -285,6 +294,47 @@ def set_uploaders(text: str, maintainers: Iterable[str], publishers: Iterable[st
     return _finish(doc)
 
 
+# --------------------------------------------------------------------------- [provenance]
+
+
+def add_publisher(text: str, fields: Mapping[str, str], by: str, at: datetime, note: str | None = None) -> str:
+    """Pin one more trusted publisher: append ``[[provenance.publisher]]`` with ``fields`` (``kind`` first).
+
+    A missing ``[provenance]`` is created with ``require = false``; its ``by``/``at``/``note`` record who
+    changed the pins last.
+    """
+    doc = _parse(text)
+    entry = _table(dict(fields))
+    if "provenance" not in doc:
+        table = _table({"require": False, **_signature(by, at, note)})
+        aot = tomlkit.aot()
+        aot.append(entry)
+        table["publisher"] = aot
+        doc["provenance"] = table
+        return _finish(doc)
+    table = doc["provenance"]
+    for key, value in _signature(by, at, note).items():
+        if value is None:
+            if key in table:
+                del table[key]
+        else:
+            table[key] = _datetime(value) if isinstance(value, datetime) else value
+    publishers = table.get("publisher")
+    if publishers is None:
+        aot = tomlkit.aot()
+        aot.append(entry)
+        table["publisher"] = aot
+    elif isinstance(publishers, AoT):
+        publishers.append(entry)
+    elif isinstance(publishers, Array):
+        inline = tomlkit.inline_table()
+        inline.update(entry.unwrap())
+        publishers.append(inline)
+    else:
+        raise EditError("'provenance.publisher' is not an array of tables")
+    return _finish(doc)
+
+
 # --------------------------------------------------------------------------- snippets for the audit log
 
 
@@ -301,24 +351,30 @@ def _key_text(key: str) -> str:
 def _render(header: str, table: Mapping[str, Any]) -> list[str]:
     lines = [header]
     subtables = []
+    arrays = []
     for key, value in table.items():
         if isinstance(value, dict):
             subtables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((key, value))
         else:
             lines.append(f"{_key_text(key)} = {_value_text(value)}")
     for key, value in subtables:
         lines += _render(f"{header[:-1]}.{_key_text(key)}]", value)
+    for key, items in arrays:  # an array of tables, e.g. [[provenance.publisher]]
+        for item in items:
+            lines += _render(f"[{header[:-1]}.{_key_text(key)}]]", item)
     return lines
 
 
 def snippet(text: str, part: str, key: str | None = None) -> str | None:
     """A short TOML rendering of one part of a file for the audit log, or None when it is absent.
 
-    ``part`` is ``review``, ``uploaders``, ``vetted`` (``key`` = the version) or ``block`` (``key`` =
+    ``part`` is ``review``, ``uploaders``, ``provenance``, ``vetted`` (``key`` = the version) or ``block`` (``key`` =
     the specifier, or None for whole-project blocks). Comments are left out.
     """
     data = tomllib.loads(text)
-    if part in ("review", "uploaders"):
+    if part in ("review", "uploaders", "provenance"):
         table = data.get(part)
         return "\n".join(_render(f"[{part}]", table)) if isinstance(table, dict) else None
     if part == "vetted":

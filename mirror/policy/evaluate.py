@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Mapping
 
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from ..models import DistFile, Tier
-from .model import DEFAULT_LOCATION, Location, PolicySet
+from .model import DEFAULT_LOCATION, Location, PolicySet, ProjectPolicy, ProvenanceStatus, Vetting
+
+#: sha256 of a file → the latest background verification of the provenance upstream serves for it now.
+ProvenanceStatuses = Mapping[str, ProvenanceStatus]
+_NO_STATUS: ProvenanceStatuses = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +74,18 @@ def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
                     f"mirror unvet {name} VERSION --by NAME --reason TEXT")
 
 
-def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime) -> Decision:
-    """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware)."""
-    return decide_version(tier, name, f.version, policies, now, file=f)
+def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
+                provenance: ProvenanceStatuses | None = None) -> Decision:
+    """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware).
+
+    ``provenance`` holds the background check's latest verification of upstream's current provenance,
+    by sha256 (see :func:`decide_provenance`); a file it has not checked yet is judged by its vetting.
+    """
+    return decide_version(tier, name, f.version, policies, now, file=f, provenance=provenance)
 
 
 def decide_version(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime,
-                   *, file: DistFile | None = None) -> Decision:
+                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None) -> Decision:
     """As :func:`decide_file`; without ``file`` the file-level rules (hash pin, cooldown) are skipped."""
     project = decide_project(tier, name, policies)
     if not project.admitted:
@@ -125,7 +135,12 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
                             f"mirror unvet {name} {version} ... and vet again after review")
-        return Decision(True, f"vetted by {vetting.signed.by}, sha256 matches the pin", vetting.where,
+        withheld = decide_provenance(name, version, file, policy, vetting, provenance)
+        if withheld is not None:
+            return withheld
+        verified = vetting.provenance.get(file.filename)
+        proof = f"; provenance verified: published by {verified}" if verified else ""
+        return Decision(True, f"vetted by {vetting.signed.by}, sha256 matches the pin{proof}", vetting.where,
                         f"mirror unvet {name} {version} --by NAME --reason TEXT")
     # reviewed
     if vetted_file:
@@ -147,3 +162,55 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
                             f"mirror vet {name} {version} --by NAME --note TEXT", until=until)
     return Decision(True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
                     f"mirror block {name}=={version} --by NAME --reason TEXT")
+
+
+def repin_command(name: str, version: str | None, identity: str) -> str:
+    """The reviewer command that pins ``identity`` as a trusted publisher of ``name`` (after review)."""
+    return f"mirror vet {name} {version or 'VERSION'} --trust-publisher '{identity}' --by NAME --note TEXT"
+
+
+def decide_provenance(name: str, version: str | None, file: DistFile, policy: ProjectPolicy, vetting: Vetting,
+                      statuses: ProvenanceStatuses | None) -> Decision | None:
+    """For a project whose ``[provenance]`` has ``require = true``: why a file whose sha256 matches its
+    vetting pin is still withheld from ``vetted``, or None when its provenance is proven.
+
+    Proven means: the vetting records a publisher that ``mirror vet`` verified for this file (whose
+    pinned sha256 equals the file's), that publisher is still pinned, and the background check (when it
+    has looked at this sha256) still verifies upstream's current provenance against the pins.
+    """
+    rule = policy.provenance
+    if rule is None or not rule.require:
+        return None
+    filename = file.filename
+    pinned = rule.identities
+    pinned_text = " or ".join(pinned) if pinned else "nothing"
+    if not pinned:
+        return Decision(False, f"{name} requires provenance, but no trusted publisher is pinned", rule.where,
+                        f"mirror vet {name} {version} --trust-publisher IDENTITY --by NAME --note TEXT "
+                        "(mirror vet proposes the publisher it sees)")
+    recorded = vetting.provenance.get(filename)
+    if recorded is None:
+        return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
+                               f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
+                        f"mirror unvet {name} {version} --by NAME --reason TEXT, then mirror vet {name} {version} "
+                        "(which verifies the provenance) after review")
+    if recorded not in pinned:
+        return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
+                               f"but the pinned publisher is now {pinned_text}", rule.where,
+                        f"pin {recorded} again in {rule.where.file} after review, or keep {version} out of vetted")
+    status = (statuses or _NO_STATUS).get(file.sha256 or "")
+    if status is not None and set(status.pinned) != set(pinned):
+        status = None  # checked against pins since changed: the next background check decides
+    if status is not None and not status.ok:
+        claimed = [c for c in status.claimed if c not in pinned]
+        if claimed:
+            rule_text = (f"publisher changed: {filename} was pinned to {pinned_text}, but the provenance upstream "
+                         f"serves now claims {', '.join(claimed)} ({status.problem})")
+            change = (f"after reviewing the change, re-pin with: {repin_command(name, version, claimed[0])}; "
+                      f"or block it: mirror block {name}=={version} --by NAME --reason TEXT")
+        else:
+            rule_text = f"the provenance of {filename} no longer proves {pinned_text} published it: {status.problem}"
+            change = (f"wait for upstream to restore its provenance, or block it: mirror block {name}=={version} "
+                      "--by NAME --reason TEXT")
+        return Decision(False, rule_text, rule.where, change)
+    return None

@@ -19,7 +19,27 @@ from packaging.version import InvalidVersion, Version
 
 from ..errors import PolicyError
 from .locate import Locator
-from .model import DEFAULT_LOCATION, Block, Location, PolicySet, ProjectPolicy, Review, Signature, TierRules, Uploaders, Vetting
+from .model import (
+    DEFAULT_LOCATION,
+    PUBLISHER_KINDS,
+    Block,
+    CircleCIPublisher,
+    GitHubPublisher,
+    GitLabPublisher,
+    GooglePublisher,
+    Location,
+    PolicySet,
+    ProjectPolicy,
+    ProvenanceRule,
+    PublisherSyntaxError,
+    Review,
+    Signature,
+    TierRules,
+    TrustedPublisher,
+    Uploaders,
+    Vetting,
+    parse_identity,
+)
 
 TIERS_FILE = "tiers.toml"
 PROJECTS_DIR = "projects"
@@ -140,7 +160,7 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
     data = _toml(text, file)
     loc = Locator(text)
     top = _Reader(file, loc, data, ())
-    top.check_keys({"review", "block", "uploaders", "vetted"})
+    top.check_keys({"review", "block", "uploaders", "vetted", "provenance"})
     review = _review(top.sub("review", data["review"])) if "review" in data else None
     blocks = data.get("block", [])
     if not isinstance(blocks, list):
@@ -150,6 +170,7 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
             raise top.fail("block", "must be an array of tables: write [[block]]")
     parsed_blocks = tuple(_block(_Reader(file, loc, b, ("block", i))) for i, b in enumerate(blocks))
     uploaders = _uploaders(top.sub("uploaders", data["uploaders"])) if "uploaders" in data else None
+    provenance = _provenance(top.sub("provenance", data["provenance"])) if "provenance" in data else None
     vettings: dict[str, Vetting] = {}
     vetted = top.sub("vetted", data.get("vetted", {}))
     for raw_version, table in vetted.data.items():
@@ -161,7 +182,7 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
             raise vetted.fail(raw_version, f"duplicate entry: version {version} is vetted twice")
         vettings[version] = _vetting(vetted.sub(raw_version, table), raw_version)
     return ProjectPolicy(name=canonicalize_name(name), file=file, review=review, blocks=parsed_blocks,
-                         vettings=vettings, uploaders=uploaders)
+                         vettings=vettings, uploaders=uploaders, provenance=provenance)
 
 
 def _review(r: _Reader) -> Review:
@@ -200,7 +221,7 @@ def _uploaders(r: _Reader) -> Uploaders:
 
 
 def _vetting(r: _Reader, version: str) -> Vetting:
-    r.check_keys({"by", "at", "note", "files"})
+    r.check_keys({"by", "at", "note", "files", "provenance"})
     files = r.sub("files", r.data.get("files", {}))
     if not files.data:
         raise r.fail("files", "a vetted release needs at least one file with its sha256")
@@ -209,7 +230,67 @@ def _vetting(r: _Reader, version: str) -> Vetting:
         if not isinstance(digest, str) or not _SHA256.match(digest.lower()):
             raise files.fail(filename, "must be a sha256: 64 hexadecimal characters")
         pinned[filename] = digest.lower()
-    return Vetting(version=version, files=pinned, signed=r.signature(), where=r.where())
+    verified: dict[str, str] = {}
+    prov = r.sub("provenance", r.data.get("provenance", {}))
+    for filename, identity in prov.data.items():
+        if filename not in pinned:
+            raise prov.fail(filename, "not a file of this vetting: every file here must also be pinned in "
+                                      f"[vetted.\"{version}\".files]")
+        if not isinstance(identity, str):
+            raise prov.fail(filename, f"wrong type {type(identity).__name__}, expected the verified publisher's "
+                                      "identity as a string, e.g. \"GitHub:owner/repo@release.yml\"")
+        try:
+            verified[filename] = parse_identity(identity).identity
+        except PublisherSyntaxError as exc:
+            raise prov.fail(filename, str(exc)) from None
+    return Vetting(version=version, files=pinned, signed=r.signature(), where=r.where(), provenance=verified)
+
+
+#: Keys of a ``[[provenance.publisher]]`` table, by kind (besides ``kind``).
+_PUBLISHER_KEYS: dict[str, tuple[str, ...]] = {
+    "GitHub": ("repository", "workflow"),
+    "GitLab": ("repository", "workflow"),
+    "Google": ("email",),
+    "CircleCI": ("project_id", "pipeline_definition_id"),
+}
+
+
+def _provenance(r: _Reader) -> ProvenanceRule:
+    r.check_keys({"by", "at", "note", "require", "publisher"})
+    require = r.get("require", bool, "true or false")
+    raw = r.data.get("publisher", [])
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        raise r.fail("publisher", "must be an array of tables: write [[provenance.publisher]]")
+    publishers: list[TrustedPublisher] = []
+    wheres: list[Location] = []
+    for i, table in enumerate(raw):
+        p = _Reader(r.file, r.loc, table, (*r.path, "publisher", i))
+        publisher = _publisher(p)
+        if publisher in publishers:
+            raise p.fail(None, f"duplicate entry: publisher {publisher.identity} is pinned twice")
+        publishers.append(publisher)
+        wheres.append(p.where())
+    return ProvenanceRule(require=bool(require), publishers=tuple(publishers), signed=r.signature(by_required=False),
+                          where=r.where(), publisher_where=tuple(wheres))
+
+
+def _publisher(p: _Reader) -> TrustedPublisher:
+    kind = p.text("kind", required=True)
+    if kind not in _PUBLISHER_KEYS:
+        raise p.fail("kind", f"unknown publisher kind {kind!r} (allowed: {', '.join(PUBLISHER_KINDS)})")
+    keys = _PUBLISHER_KEYS[kind]
+    for key in p.data:
+        if key != "kind" and key not in keys:
+            hint = " (the deployment environment is not covered by the signing certificate, so it cannot be " \
+                   "pinned)" if key == "environment" else ""
+            raise p.fail(key, f"unknown key for a {kind} publisher (allowed: kind, {', '.join(keys)}){hint}")
+    values = [p.text(key, required=True) or "" for key in keys]
+    cls = {"GitHub": GitHubPublisher, "GitLab": GitLabPublisher, "Google": GooglePublisher,
+           "CircleCI": CircleCIPublisher}[kind]
+    try:
+        return cls(*values)
+    except PublisherSyntaxError as exc:
+        raise p.fail(exc.key, str(exc)) from None
 
 
 def _toml(text: str, file: str) -> dict[str, Any]:

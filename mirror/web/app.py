@@ -22,6 +22,7 @@ from ..demand import DemandRecorder
 from ..downloads import Downloader
 from ..errors import (FileNotListed, IntegrityError, NotAcceptable, ProjectNotFound, StorageError,
                       UpstreamError, UpstreamTimeout)
+from ..integrity import ProvenanceCache, ProvenanceChecker
 from ..models import version_from_filename
 from ..pages import Freshness, PageCache
 from ..policy.store import PolicyStore
@@ -31,7 +32,7 @@ from ..simple.render import make_environment
 from ..storage import Storage
 from ..upstream import Timeouts, UpstreamClient
 from ..wheelmeta import MetadataExtractor
-from . import explain, files, simple
+from . import explain, files, integrity, simple
 from .responses import error_response
 from .state import SERVICES, Services
 
@@ -113,18 +114,25 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         policies = PolicyStore(config.policies.path)
         await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
         watcher = asyncio.ensure_future(policies.watch())
-        prepared = PreparedPages(pages, store, env, policies)
+        provenance = ProvenanceCache(upstream, store, ttl=up.index_ttl)
+        checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None)
+        prepared = PreparedPages(pages, store, env, policies, provenance=checker.statuses)
+        checker.on_change = prepared.invalidate_local  # a status change re-renders that project's views
         demand = DemandRecorder(DemandLog(engine))
         demand_task = asyncio.ensure_future(demand.run())
+        # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
+        checker_task = asyncio.ensure_future(checker.run())
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
                                  extractor=MetadataExtractor(storage, store, prepared.invalidate_local),
-                                 pages=pages, policies=policies, demand=demand)
+                                 pages=pages, policies=policies, demand=demand, provenance=provenance,
+                                 provenance_checker=checker)
         try:
             yield
         finally:
             watcher.cancel()
+            checker_task.cancel()
             demand_task.cancel()
-            await asyncio.gather(demand_task, return_exceptions=True)
+            await asyncio.gather(demand_task, checker_task, return_exceptions=True)
             await downloader.close()
             await session.close()
             await engine.dispose()
@@ -140,5 +148,6 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/", home)
     simple.add_routes(app)
     files.add_routes(app)
+    integrity.add_routes(app)
     explain.add_routes(app)
     return app

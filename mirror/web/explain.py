@@ -27,7 +27,8 @@ async def explain_route(request: web.Request) -> web.Response:
         pass
     except UpstreamError:
         pass  # explained from policies alone; the answer says so
-    result = explain(project, version, detail, services.policies.current, datetime.now(timezone.utc))
+    result = explain(project, version, detail, services.policies.current, datetime.now(timezone.utc),
+                     services.provenance_checker.statuses)
     data = result.as_dict()
     data["policy_version"] = services.policies.current.version
     return web.json_response(data, headers={"Cache-Control": "no-store"})

@@ -9,6 +9,7 @@ from aiohttp import web
 from ..config import Config
 from ..demand import DemandRecorder
 from ..downloads import Downloader
+from ..integrity import ProvenanceCache, ProvenanceChecker
 from ..pages import PageCache
 from ..policy.store import PolicyStore
 from ..prepared import PreparedPages
@@ -28,6 +29,8 @@ class Services:
     pages: PageCache
     policies: PolicyStore
     demand: DemandRecorder
+    provenance: ProvenanceCache
+    provenance_checker: ProvenanceChecker
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

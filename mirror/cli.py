@@ -38,6 +38,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(str(config.source or "<defaults>"), "server.port",
                           "port 0 (any free port) cannot be shared by several workers", allowed="a fixed port")
     load_policies(config.policies.path)  # a broken policy stops start-up here, with file, line and key
+    try:
+        config.storage.path.mkdir(parents=True, exist_ok=True)  # the server cleans and uses it
+    except OSError as exc:
+        raise ConfigError(str(config.source or "<defaults>"), "storage.path",
+                          f"cannot use {config.storage.path} as the file cache: {exc.strerror or exc}",
+                          allowed="a directory the server can create and write") from None
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from .server import run_server  # the server's imports are only paid by `serve`

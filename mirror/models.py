@@ -7,6 +7,7 @@ computed from them. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -120,6 +121,18 @@ class DistFile:
     def version(self) -> str | None:
         """The release version, from the filename (wheel or sdist naming rules), or None if unparseable."""
         return version_from_filename(self.filename)
+
+
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}$")
+
+
+def is_safe_filename(name: str) -> bool:
+    """True for a distribution filename that is one plain path segment (no separators, no ``..``).
+
+    Anything else is never listed or served: a name such as ``../../x`` on an upstream page would
+    otherwise make a relative link point outside its tier.
+    """
+    return bool(_SAFE_FILENAME.match(name)) and ".." not in name
 
 
 def version_from_filename(filename: str) -> str | None:

@@ -74,7 +74,7 @@ def _prepare(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, serial:
 
 def file_href(f: DistFile, project: str) -> str:
     """A file's URL relative to its project page ``/<tier>/simple/<project>/``."""
-    return f"../../files/{project}/{quote(f.filename)}"
+    return f"../../files/{project}/{quote(f.filename, safe='')}"
 
 
 class PreparedPages:

@@ -13,17 +13,17 @@ from datetime import datetime
 from typing import Mapping
 
 from .errors import ProjectNotFound
-from .models import DistFile, ProjectDetail, ProjectEntry, ProjectList, ProjectStatus, Tier
+from .models import DistFile, ProjectDetail, ProjectEntry, ProjectList, ProjectStatus, Tier, is_safe_filename
 from .policy.evaluate import ProvenanceStatuses, decide_file, decide_project
 from .policy.model import PolicySet
 
 
 def servable_file(f: DistFile, extracted: Mapping[str, str]) -> DistFile | None:
-    """``f`` as the mirror can serve it, or None when its bytes cannot be verified.
+    """``f`` as the mirror can serve it, or None when its bytes cannot be verified or its name is unsafe.
 
     ``extracted`` maps a file's sha256 to the sha256 of metadata the mirror extracted from it.
     """
-    if f.verifiable_hash() is None:
+    if f.verifiable_hash() is None or not is_safe_filename(f.filename):
         return None
     if f.metadata_hash() is not None:
         return f

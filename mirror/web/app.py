@@ -68,7 +68,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                    "application/vnd.pypi.simple.v1+html, text/html")
     except StorageError as exc:
         log.error("storage error for %s: %s", request.path, exc)
-        return error_response(503, f"the mirror cannot use its cache right now: {exc}")
+        # Details (paths, errno) go to the operator's log, not to clients.
+        return error_response(503, "the mirror cannot use its file cache right now; try again later")
     except IntegrityError as exc:
         return error_response(502, f"upstream sent bytes that do not match the advertised hash; refused: {exc}")
     except UpstreamTimeout as exc:

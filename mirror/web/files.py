@@ -71,10 +71,12 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     try:
         async for chunk in download.tail():
             await response.write(chunk)
-    except MirrorError:  # upstream, integrity or storage failure after the headers went out
+    except Exception as exc:  # upstream, integrity, storage or any failure after the headers went out
         # The client must not take a prefix for the file: cut the connection before the end.
         if request.transport is not None:
             request.transport.abort()
+        if not isinstance(exc, MirrorError):
+            log.exception("failed while streaming file=%s/%s", normalized, filename)
         return response
     await response.write_eof()
     return response

@@ -6,12 +6,10 @@ import re
 
 from aiohttp import web
 
-from ..models import Tier
+from ..models import Tier, is_safe_filename
 
 # PEP 508 project names; anything else is never sent upstream.
 _PROJECT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
-# Distribution filenames: one path segment, no leading dot, printable ASCII without separators.
-_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}$")
 
 
 def tier_of(request: web.Request) -> Tier:
@@ -28,4 +26,4 @@ def is_project_name(name: str) -> bool:
 
 
 def is_filename(name: str) -> bool:
-    return bool(_FILENAME.match(name)) and ".." not in name
+    return is_safe_filename(name)

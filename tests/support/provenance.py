@@ -1,4 +1,4 @@
-"""The real PEP 740 fixture (``../shared/fixtures/provenance/``, see its README.md) and policy tables for it.
+"""The real PEP 740 fixture (``tests/data/provenance/``, see its README.md) and policy tables for it.
 
 One real sdist of the public project ``gcb-attestation-test`` and its real provenance object: one
 attestation signed by a Google Cloud service account, verifiable offline with the Sigstore trust root
@@ -19,7 +19,7 @@ import pytest
 from .fake_upstream import FakeFile, FakeUpstream
 from .policies import SIGNED_AT, Raw, toml_key, toml_value
 
-FIXTURE_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "provenance"
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "data" / "provenance"
 PROJECT = "gcb-attestation-test"
 VERSION = "0.0.0"
 FILENAME = "gcb_attestation_test-0.0.0.tar.gz"
@@ -35,8 +35,7 @@ def _table(header: str, keys: Mapping[str, Any]) -> str:
 
 
 def _require_fixture() -> Path:
-    if not (FIXTURE_DIR / FILENAME).is_file():
-        pytest.skip(f"provenance fixture not found at {FIXTURE_DIR} (the shared/ folder beside the repository)")
+    assert (FIXTURE_DIR / FILENAME).is_file(), f"provenance fixture missing from {FIXTURE_DIR}"
     return FIXTURE_DIR
 
 

@@ -1,4 +1,4 @@
-"""The reviewer service (mirror/review.py) and the policy-file edits (mirror/policy/edit.py).
+"""The reviewer service (mirror/review/) and the policy-file edits (mirror/policy/edit.py).
 
 Service tests run against a temporary policy directory, a real SQLite file and the fake upstream.
 """

@@ -7,6 +7,7 @@ computed from them. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -135,6 +136,7 @@ def is_safe_filename(name: str) -> bool:
     return bool(_SAFE_FILENAME.match(name)) and ".." not in name
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def version_from_filename(filename: str) -> str | None:
     """Return the normalized version named by a wheel or sdist filename, or None when it names none."""
     try:
@@ -199,6 +201,7 @@ class ProjectDetail:
         return tuple(sorted(seen, key=_version_key))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _version_key(v: str) -> tuple[int, Version | str]:
     try:
         return (1, Version(v))

@@ -7,6 +7,8 @@ which is what ``mirror explain`` prints.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
@@ -34,6 +36,8 @@ class Decision:
     until: datetime | None = None
 
 
+# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
+@functools.lru_cache(maxsize=1 << 16)
 def canonical_version(version: str | None) -> str | None:
     """The canonical form versions are compared in, or None for an unparseable version."""
     if version is None:
@@ -44,6 +48,7 @@ def canonical_version(version: str | None) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _is_prerelease(version: str | None) -> bool:
     try:
         return version is not None and Version(version).is_prerelease

@@ -30,6 +30,7 @@ SUPPORTED_HASHES: tuple[str, ...] = ("sha512", "sha384", "sha256", "sha224", "sh
 #: Hex length of each supported digest: an advertised value of another length cannot be checked.
 _HEX_LENGTH = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def _checkable(hashes: Mapping[str, str] | None) -> tuple[str, str] | None:
@@ -38,10 +39,8 @@ def _checkable(hashes: Mapping[str, str] | None) -> tuple[str, str] | None:
         return None
     for name in SUPPORTED_HASHES:
         value = hashes.get(name)
-        if isinstance(value, str):
-            value = value.lower()
-            if len(value) == _HEX_LENGTH[name] and set(value) <= _HEX_DIGITS:
-                return name, value
+        if isinstance(value, str) and len(value) == _HEX_LENGTH[name] and _HEX.fullmatch(value):
+            return name, value.lower()
     return None
 
 
@@ -87,6 +86,9 @@ class DistFile:
     yanked: bool | str = False
     core_metadata: Mapping[str, str] | None = None
     provenance: str | None = None
+
+    def __hash__(self) -> int:  # the mappings are not hashable; equal files share filename and url
+        return hash((self.filename, self.url))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hashes", _frozen(self.hashes))

@@ -24,10 +24,10 @@ from .db.pages import PageStore
 from .errors import FileNotListed, ProjectNotFound
 from .lru import LRU
 from .models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
-from .pages import PageCache
+from .pages import CachedPage, PageCache
 from .policy.evaluate import ProvenanceStatuses, decide_project
 from .policy.store import PolicyStore
-from .simple.render import render_index, render_project
+from .simple.render import FragmentCache, render_index, render_project
 from .tiers import servable_view, tier_projects, tier_view
 
 #: Pages smaller than this are not worth compressing.
@@ -66,7 +66,9 @@ _FOREVER = float("inf")
 def _prepare(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, serial: int | None,
              started: float) -> PreparedPage:
     digest = hashlib.sha256(fmt.value.encode() + b"\0" + body).hexdigest()[:32]
-    gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= _GZIP_MIN else None
+    # Big pages get a fast compression level: preparing them must stay quick (they still shrink ~8x).
+    level = 6 if len(body) < 128 * 1024 else 1
+    gz = gzip.compress(body, compresslevel=level, mtime=0) if len(body) >= _GZIP_MIN else None
     return PreparedPage(stamp=stamp, valid_until=valid_until, body=body, etag=f'"{digest}"', gzip_body=gz,
                         gzip_etag=f'"{digest}-gz"' if gz is not None else None, serial=serial,
                         prepared_ms=(time.perf_counter() - started) * 1000)
@@ -95,6 +97,8 @@ class PreparedPages:
         self._prepared: LRU[tuple[Tier, str, Format], PreparedPage] = LRU(capacity)
         self._views: LRU[tuple[Tier, str], _View] = LRU(capacity)
         self._local_revision: dict[str, int] = {}
+        self._fragments = FragmentCache()
+        self._servable_pages: LRU[str, tuple[tuple[str, int], ProjectDetail]] = LRU(capacity)
 
     def invalidate_local(self, project: str) -> None:
         """Note that locally derived data of ``project`` changed (e.g. metadata was extracted)."""
@@ -123,7 +127,7 @@ class PreparedPages:
         return (revision, self._policies.generation, self._local_revision.get(project, 0))
 
     def _render_project(self, view: ProjectDetail, fmt: Format) -> bytes:
-        return render_project(view, fmt, self._env, lambda f: file_href(f, view.name))
+        return render_project(view, fmt, self._env, lambda f: file_href(f, view.name), self._fragments)
 
     async def view(self, tier: Tier, project: str) -> ProjectDetail:
         """The tier's view of a project: servable files admitted by the tier's policy.
@@ -149,15 +153,26 @@ class PreparedPages:
         known = self._views.get((tier, project))
         if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
             return known, cached.stale
-        detail = cached.model
-        shas = [f.sha256 for f in detail.files if f.sha256 and f.metadata_hash() is None]
-        extracted = await self._store.extracted_metadata_for(shas) if shas else {}
+        servable = await self._servable(project, cached)
         now = datetime.fromtimestamp(self._clock(), timezone.utc)
-        result = tier_view(tier, servable_view(detail, extracted), policies, now, self._provenance)
+        result = tier_view(tier, servable, policies, now, self._provenance)
         valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
         known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})
         self._views[(tier, project)] = known
         return known, cached.stale
+
+    async def _servable(self, project: str, cached: CachedPage[ProjectDetail]) -> ProjectDetail:
+        """The page reduced to servable files; shared by every tier's view of this page version."""
+        key = (cached.revision, self._local_revision.get(project, 0))
+        known = self._servable_pages.get(project)
+        if known is not None and known[0] == key:
+            return known[1]
+        detail = cached.model
+        shas = [f.sha256 for f in detail.files if f.sha256 and f.metadata_hash() is None]
+        extracted = await self._store.extracted_metadata_for(shas) if shas else {}
+        servable = servable_view(detail, extracted)
+        self._servable_pages[project] = (key, servable)
+        return servable
 
     async def admitted_file(self, tier: Tier, project: str, filename: str) -> DistFile:
         """The file as listed in the tier's view; raises FileNotListed or ProjectNotFound."""

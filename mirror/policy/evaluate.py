@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from ..models import DistFile, Tier
-from .model import DEFAULT_LOCATION, Location, PolicySet, ProjectPolicy, ProvenanceStatus, Vetting
+from .model import DEFAULT_LOCATION, spec_contains, Location, PolicySet, ProjectPolicy, ProvenanceStatus, Vetting
 
 #: sha256 of a file → the latest background verification of the provenance upstream serves for it now.
 ProvenanceStatuses = Mapping[str, ProvenanceStatus]
@@ -112,7 +112,7 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
     if canonical in review.exclude:
         return Decision(False, f"version {version} is excluded by the review", review.where,
                         f"edit 'exclude' in {review.where.file}")
-    if review.versions is not None and not review.versions.contains(version, prereleases=True):
+    if review.versions is not None and not spec_contains(review.versions, version):
         return Decision(False, f"version {version} is outside the reviewed range {review.versions}",
                         review.where, f"edit 'versions' in {review.where.file}")
     vetting = policy.vettings.get(canonical)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +12,12 @@ from typing import ClassVar, Mapping
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def spec_contains(spec: SpecifierSet, version: str) -> bool:
+    """``version`` in ``spec``, pre-releases included; cached because pages repeat versions a lot."""
+    return spec.contains(version, prereleases=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ class Block:
         if self.versions is None:
             return True
         # A file whose version cannot be determined is blocked when any version block exists: safe side.
-        return version is None or self.versions.contains(version, prereleases=True)
+        return version is None or spec_contains(self.versions, version)
 
 
 @dataclass(frozen=True, slots=True)

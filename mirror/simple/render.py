@@ -8,9 +8,11 @@ File URLs are produced by a caller-supplied function so that the core knows noth
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Callable
 
 import jinja2
+from markupsafe import Markup, escape
 
 from ..models import API_VERSION, DistFile, Format, ProjectDetail, ProjectList, format_upload_time
 
@@ -79,26 +81,60 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def render_project(detail: ProjectDetail, fmt: Format, env: jinja2.Environment, file_href: FileHref) -> bytes:
-    """Render a project page in ``fmt`` (both HTML media types share one body)."""
-    data = project_data(detail, file_href)
+def _html_anchor(f: DistFile, item: dict[str, Any]) -> str:
+    """One ``<a>`` line of a PEP 503 page, escaped; the same attributes the JSON object carries."""
+    core = item["core-metadata"]
+    attrs = [f'href="{escape(item["url"] + _hash_fragment(f))}"']
+    if f.requires_python:
+        attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
+    if f.is_yanked:  # PEP 592: present iff yanked; the value is the reason or ""
+        attrs.append(f'data-yanked="{escape(f.yanked_reason or "")}"')
+    if core:
+        value = escape("".join(f"{k}={v}" for k, v in core.items()))
+        attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
+    if f.provenance:
+        attrs.append(f'data-provenance="{escape(f.provenance)}"')
+    return f"    <a {' '.join(attrs)}>{escape(f.filename)}</a><br />"
+
+
+class FragmentCache:
+    """Rendered pieces of each file (its JSON object and its HTML anchor), reused across tiers and page
+    versions: a file's rendering depends only on the file and its URL, and a big project's page is
+    thousands of them, so a new tier view costs a join instead of a render."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._items: dict[tuple[DistFile, str], tuple[bytes, str]] = {}
+
+    def get(self, f: DistFile, href: str) -> tuple[bytes, str]:
+        key = (f, href)
+        found = self._items.get(key)
+        if found is None:
+            item = file_json(f, href)
+            found = (_dumps(item), _html_anchor(f, item))
+            if len(self._items) >= self._capacity:
+                self._items.clear()  # rare; simpler and cheaper than LRU bookkeeping per file
+            self._items[key] = found
+        return found
+
+
+def render_project(detail: ProjectDetail, fmt: Format, env: jinja2.Environment, file_href: FileHref,
+                   fragments: FragmentCache | None = None) -> bytes:
+    """Render a project page in ``fmt`` (both HTML media types share one body).
+
+    The JSON is byte-for-byte ``json.dumps`` of :func:`project_data` (compact separators).
+    """
+    cache = fragments or FragmentCache()
+    pieces = [cache.get(f, file_href(f)) for f in detail.files]
+    data = project_data(replace(detail, files=()), file_href)
     if fmt is Format.JSON:
-        return _dumps(data)
-    rows = []
-    for f, item in zip(detail.files, data["files"]):
-        core = item["core-metadata"]
-        rows.append({
-            "href": item["url"] + _hash_fragment(f),
-            "filename": f.filename,
-            "requires_python": f.requires_python,
-            # PEP 592: the attribute is present iff yanked; its value is the reason or "".
-            "yanked": (f.yanked_reason or "") if f.is_yanked else None,
-            "metadata": "".join(f"{k}={v}" for k, v in core.items()) if core else None,
-            "provenance": f.provenance,
-        })
+        head = _dumps({"meta": data["meta"], "name": data["name"]})[:-1]
+        return b"".join((head, b',"files":[', b",".join(p[0] for p in pieces), b'],"versions":',
+                         _dumps(list(detail.computed_versions())), b',"project-status":',
+                         _dumps(data["project-status"]), b"}"))
     html = env.get_template(_PROJECT_TEMPLATE).render(
-        api_version=API_VERSION, name=detail.name, status=detail.status, files=rows,
-        serial=detail.last_serial)
+        api_version=API_VERSION, name=detail.name, status=detail.status,
+        anchors=Markup("\n".join(p[1] for p in pieces)), serial=detail.last_serial)
     return html.encode("utf-8")
 
 

@@ -60,6 +60,11 @@ def _quality(offer: str, ranges: list[tuple[str, float]]) -> float | None:
     return None if best is None else best[1]
 
 
+def accept_quality(offer: str, accept: str) -> float | None:
+    """The q-value an Accept header gives the media type ``offer`` (most specific range wins), or None."""
+    return _quality(offer, _parse_accept(accept))
+
+
 def negotiate(accept: str | None, format_param: str | None = None) -> Format:
     """Choose the representation for a request; raises :class:`NotAcceptable` (→ HTTP 406)."""
     if format_param is not None:

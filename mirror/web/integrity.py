@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from ..errors import FileNotListed, ProjectNotFound, UpstreamError, UpstreamTimeout
 from ..integrity import INTEGRITY_TYPE
 from ..policy.evaluate import canonical_version
+from ..simple.negotiate import accept_quality
 from .names import is_filename, is_project_name, tier_of
 from .state import SERVICES
 
@@ -28,32 +29,10 @@ def choose_type(accept: str | None) -> str | None:
         return INTEGRITY_TYPE
     best: tuple[float, int, str] | None = None
     for rank, offer in enumerate(_OFFERS):
-        q = _quality(offer, accept)
+        q = accept_quality(offer, accept)
         if q is not None and q > 0 and (best is None or (q, -rank) > (best[0], best[1])):
             best = (q, -rank, offer)
     return best[2] if best else None
-
-
-def _quality(offer: str, accept: str) -> float | None:
-    major = offer.split("/", 1)[0]
-    found: tuple[int, float] | None = None
-    for item in accept.split(","):
-        parts = [p.strip() for p in item.split(";")]
-        mtype = parts[0].lower()
-        specificity = 2 if mtype == offer else 1 if mtype == f"{major}/*" else 0 if mtype == "*/*" else -1
-        if specificity < 0:
-            continue
-        q = 1.0
-        for param in parts[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = min(max(float(value.strip()), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        if found is None or specificity > found[0]:
-            found = (specificity, q)
-    return None if found is None else found[1]
 
 
 def _json(status: int, message: str, content_type: str = INTEGRITY_TYPE) -> web.Response:

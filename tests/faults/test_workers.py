@@ -1,0 +1,55 @@
+"""``[server] workers = 2``: two processes share the port, the database and the file cache."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import subprocess
+
+import aiohttp
+
+from .conftest import MirrorProcess, write_config
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+async def test_two_workers_serve_pages_and_files_and_stop_together(tmp_path, upstream, dists):
+    wheel = upstream.add_wheel("shared-app", "1.0", dists)
+    config = write_config(tmp_path / "config.toml", upstream.url)
+    text = config.read_text().replace("port = 0", f"port = {free_port()}\nworkers = 2")
+    config.write_text(text)
+    server = await MirrorProcess(config, tmp_path / "mirror.log").start()
+    try:
+        assert server.proc is not None
+        workers = children(server.proc.pid)
+        assert len(workers) == 2
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            async def get(url: str, **headers: str) -> tuple[int, bytes]:
+                async with http.get(url, headers=headers) as resp:
+                    return resp.status, await resp.read()
+
+            pages = await asyncio.gather(*(get(server.index() + "shared-app/", Accept=JSON) for _ in range(20)))
+            assert {s for s, _ in pages} == {200} and len({b for _, b in pages}) == 1
+            files = await asyncio.gather(*(get(f"{server.base}/all/files/shared-app/{wheel.filename}")
+                                           for _ in range(10)))
+            assert {s for s, _ in files} == {200}
+            assert {hashlib.sha256(b).hexdigest() for _, b in files} == {wheel.sha256}
+        # Each worker fetches at most once (single flight is per process).
+        assert 1 <= upstream.count(f"/files/{wheel.sha256}/{wheel.filename}", "GET") <= 2
+    finally:
+        await server.stop()
+    assert server.proc.returncode == 0
+    for pid in workers:
+        assert subprocess.run(["ps", "-p", str(pid)], capture_output=True).returncode != 0, "worker left running"

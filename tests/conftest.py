@@ -52,3 +52,12 @@ def new_target(tmp_path: Path):
         return made[-1]
 
     return make
+
+
+@pytest.fixture
+async def revalidating(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[MirrorServer]:
+    """A mirror whose pages are never fresh: every request revalidates with upstream."""
+    server = MirrorServer(make_config(tmp_path, upstream.url, index_ttl=0, project_list_ttl=0))
+    await server.start()
+    yield server
+    await server.stop()

@@ -23,13 +23,13 @@ from mirror.review import ReviewService
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import make_config
 from .support.provenance import (
+    offline_home,
     EMAIL,
     FILENAME,
     IDENTITY,
     OTHER_EMAIL,
     PROJECT,
     SHA256,
-    NetworkGuard,
     add_fixture,
     google,
     provenance_policy,
@@ -48,12 +48,7 @@ def config(tmp_path: Path, upstream: FakeUpstream) -> Config:
 
 @pytest.fixture
 async def service(config: Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local"))
-    guard = NetworkGuard(monkeypatch)
+    guard = offline_home(monkeypatch, tmp_path)
     async with ReviewService(config, clock=lambda: NOW) as svc:
         yield svc
     assert guard.attempts == [], f"tried to reach the network: {guard.attempts}"

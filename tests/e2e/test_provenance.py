@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import AsyncIterator
 
 import aiohttp
 import pytest
@@ -21,9 +20,10 @@ from mirror.web.state import SERVICES
 
 from ..simple.htmlparse import PageReader
 from ..support.fake_upstream import PROVENANCE_TYPE, FakeFile, FakeUpstream
-from ..support.mirror_server import MirrorServer, make_config
+from ..support.mirror_server import MirrorServer
 from ..support.policies import PolicyDir, review
 from ..support.provenance import (
+    offline_home,
     FILENAME,
     IDENTITY,
     OTHER_EMAIL,
@@ -46,28 +46,9 @@ TIERS = ("all", "reviewed", "vetted")
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> NetworkGuard:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local"))
-    guard = NetworkGuard(monkeypatch)
+    guard = offline_home(monkeypatch, tmp_path)
     yield guard
     assert guard.attempts == [], f"tried to reach the network: {guard.attempts}"
-
-
-@pytest.fixture
-def policies(tmp_path: Path) -> PolicyDir:
-    return PolicyDir(tmp_path / "policies")
-
-
-@pytest.fixture
-async def revalidating(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[MirrorServer]:
-    """A mirror whose pages and provenance are never fresh: every request revalidates with upstream."""
-    server = MirrorServer(make_config(tmp_path, upstream.url, index_ttl=0, project_list_ttl=0))
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def get(http: aiohttp.ClientSession, url: str, accept: str | None = None) -> aiohttp.ClientResponse:

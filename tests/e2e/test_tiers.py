@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import aiohttp
 import pytest
@@ -22,7 +22,7 @@ from ..support import installers
 from ..support.dists import sha256_of
 from ..support.fake_upstream import FakeFile, FakeUpstream
 from ..support.installers import Result, installed
-from ..support.mirror_server import MirrorServer, make_config
+from ..support.mirror_server import MirrorServer
 from ..support.policies import PolicyDir, block, line_of, review, vetted, wait_until
 
 #: Seconds a single installer run may take before the test fails (CI runs on 2 cores).
@@ -39,21 +39,6 @@ YESTERDAY = NOW - timedelta(days=1)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def policies(tmp_path: Path) -> PolicyDir:
-    """The policies directory of the ``mirror``/``revalidating`` fixtures (``make_config``)."""
-    return PolicyDir(tmp_path / "policies")
-
-
-@pytest.fixture
-async def revalidating(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[MirrorServer]:
-    """A mirror whose pages are never fresh: every page request revalidates with upstream."""
-    server = MirrorServer(make_config(tmp_path, upstream.url, index_ttl=0, project_list_ttl=0))
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def install(tool: str, mirror: MirrorServer, tier: str, target: Path, *args: str | Path,

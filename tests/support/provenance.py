@@ -130,3 +130,13 @@ class NetworkGuard:
         monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
         monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
+
+
+def offline_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> NetworkGuard:
+    """An empty HOME and XDG dirs, and no network but loopback: verification must need neither."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local"))
+    return NetworkGuard(monkeypatch)

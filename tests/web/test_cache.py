@@ -38,15 +38,6 @@ def cached_files(mirror):
     return [p for p in storage_of(mirror).files_dir.rglob("*") if p.is_file()]
 
 
-@pytest.fixture
-async def revalidating(tmp_path, upstream):
-    """A mirror whose pages are never fresh: every request revalidates with upstream."""
-    server = MirrorServer(make_config(tmp_path, upstream.url, index_ttl=0, project_list_ttl=0))
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def fetch(http, url, **headers):
     async with http.get(url, headers=headers, allow_redirects=False) as resp:
         return resp, await resp.read()

@@ -27,15 +27,15 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mirror.models import Format, Tier  # noqa: E402
-from mirror.policy.load import load_policies  # noqa: E402
+from mirror.core.models import Format, Tier  # noqa: E402
+from mirror.core.policy.load import load_policies  # noqa: E402
+from mirror.core.simple.parse import parse_project_page  # noqa: E402
+from mirror.core.simple.render import make_environment, render_project  # noqa: E402
+from mirror.core.tiers import servable_view, tier_view  # noqa: E402
 from mirror.resources import templates_dir  # noqa: E402
-from mirror.simple.parse import parse_project_page  # noqa: E402
-from mirror.simple.render import make_environment, render_project  # noqa: E402
-from mirror.tiers import servable_view, tier_view  # noqa: E402
 
 try:
-    from mirror.prepared import file_href
+    from mirror.services.prepared import file_href
 except ImportError:  # the helper moved: same relative URL shape
     def file_href(f, project):  # type: ignore[no-redef]
         return f"../../files/{project}/{f.filename}"

@@ -806,7 +806,11 @@ def write_policies(directory: Path, projects: list[str], revision: int = 0,
 
 def pins_from_page(page: dict) -> dict[str, dict[str, str]]:
     """{version: {filename: sha256}} for every final release on a PEP 691 page (all files pinned)."""
-    from packaging.utils import canonicalize_version, parse_sdist_filename, parse_wheel_filename
+    from packaging.utils import (
+        canonicalize_version,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
     from packaging.version import InvalidVersion
 
     pins: dict[str, dict[str, str]] = {}

@@ -1,5 +1,5 @@
 """``python -m mirror`` is the ``mirror`` command."""
 
-from .cli import main
+from mirror.cli.main import main
 
 raise SystemExit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from mirror.core.errors import ConfigError
 
 #: The keyword that means "the public index"; resolved by :func:`resolve_upstream_url`.
 PUBLIC_INDEX_KEYWORD = "pypi"
@@ -81,7 +81,9 @@ class Config:
 def resolve_upstream_url(value: str) -> str:
     """Map the ``pypi`` keyword to the public index's simple endpoint; ensure a trailing slash."""
     if value == PUBLIC_INDEX_KEYWORD:
-        from pypi_simple import PYPI_SIMPLE_ENDPOINT  # the maintained constant, not a literal host
+        from pypi_simple import (
+            PYPI_SIMPLE_ENDPOINT,  # the maintained constant, not a literal host
+        )
 
         value = PYPI_SIMPLE_ENDPOINT
     return value if value.endswith("/") else value + "/"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mirror.adapters.db import open_database
+from mirror.adapters.db.audit import AuditLog, DemandLog
 from mirror.config import load_config
-from mirror.db import open_database
-from mirror.db.audit import AuditLog, DemandLog
-from mirror.policy.load import load_policies
+from mirror.core.policy.load import load_policies
 
 from .support.fake_upstream import FakeUpstream
 

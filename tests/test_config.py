@@ -6,7 +6,7 @@ import pytest
 from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
 from mirror.config import load_config
-from mirror.errors import ConfigError
+from mirror.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-from mirror.lru import LRU
+from mirror.core.lru import LRU
 
 
 def test_evicts_least_recently_used():

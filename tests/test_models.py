@@ -4,7 +4,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mirror.models import DistFile, format_upload_time, parse_upload_time, version_from_filename
+from mirror.core.models import (
+    DistFile,
+    format_upload_time,
+    parse_upload_time,
+    version_from_filename,
+)
 
 
 @pytest.mark.parametrize(

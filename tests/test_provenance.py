@@ -1,4 +1,4 @@
-"""Offline PEP 740 verification (mirror.provenance) with a real distribution and its real provenance.
+"""Offline PEP 740 verification (mirror.adapters.provenance) with a real distribution and its real provenance.
 
 Every test runs with the network refused (only loopback is allowed) and with an empty HOME, so the
 Sigstore trust root can only come from the sigstore package itself.
@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from mirror import provenance as prov
-from mirror.policy.model import GitHubPublisher, GitLabPublisher, GooglePublisher, parse_identity
+from mirror.adapters import provenance as prov
+from mirror.core.policy.model import (
+    GitHubPublisher,
+    GitLabPublisher,
+    GooglePublisher,
+    parse_identity,
+)
 
 from .support.provenance import (
     EMAIL,

@@ -16,12 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
+from mirror.adapters.db.audit import AuditLog
 from mirror.config import Config
-from mirror.db.audit import AuditLog
-from mirror.errors import ReviewError
-from mirror.policy import edit
-from mirror.policy.load import load_policies, parse_project
-from mirror.review import ReviewService, json_api_url, parse_target, publisher_identity
+from mirror.core.errors import ReviewError
+from mirror.core.policy import edit
+from mirror.core.policy.load import load_policies, parse_project
+from mirror.services.review import (
+    ReviewService,
+    json_api_url,
+    parse_target,
+    publisher_identity,
+)
 
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import make_config
@@ -536,7 +541,7 @@ async def test_explain_with_and_without_upstream(service, upstream, dists):
 
 async def test_audit_log_is_shared_with_the_database_of_the_config(service, config):
     await service.promote("requests", "alice", None)
-    from mirror.db import open_database
+    from mirror.adapters.db import open_database
 
     engine = await open_database(config.database_url)
     try:

@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 
 from mirror.config import Config
-from mirror.errors import ReviewError
-from mirror.policy.load import load_policies
-from mirror.review import ReviewService
+from mirror.core.errors import ReviewError
+from mirror.core.policy.load import load_policies
+from mirror.services.review import ReviewService
 
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import make_config
 from .support.provenance import (
-    offline_home,
     EMAIL,
     FILENAME,
     IDENTITY,
@@ -32,6 +31,7 @@ from .support.provenance import (
     SHA256,
     add_fixture,
     google,
+    offline_home,
     provenance_policy,
     sdist_bytes,
     tampered_signature,

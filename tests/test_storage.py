@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from mirror.errors import IntegrityError
-from mirror.storage import Storage
+from mirror.adapters.storage import Storage
+from mirror.core.errors import IntegrityError
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import zipfile
 
-from mirror.wheelmeta import read_wheel_metadata
+from mirror.services.metadata import read_wheel_metadata
 
 from .support.dists import build_wheel
 from .support.dists import read_wheel_metadata as reference

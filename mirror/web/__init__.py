@@ -1,5 +1,5 @@
 """The HTTP edge: aiohttp application, routes and response helpers."""
 
-from .app import create_app
+from mirror.web.app import create_app
 
 __all__ = ["create_app"]

@@ -15,26 +15,33 @@ from typing import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from ..config import Config
-from ..db import PageStore, open_database
-from ..db.audit import DemandLog
-from ..demand import DemandRecorder
-from ..downloads import Downloader
-from ..errors import (FileNotListed, IntegrityError, NotAcceptable, ProjectNotFound, StorageError,
-                      UpstreamError, UpstreamTimeout)
-from ..integrity import ProvenanceCache, ProvenanceChecker
-from ..models import version_from_filename
-from ..pages import Freshness, PageCache
-from ..policy.store import PolicyStore
-from ..prepared import PreparedPages
-from ..resources import templates_dir
-from ..simple.render import make_environment
-from ..storage import Storage
-from ..upstream import Timeouts, UpstreamClient
-from ..wheelmeta import MetadataExtractor
-from . import explain, files, integrity, simple
-from .responses import error_response
-from .state import SERVICES, Services
+from mirror.adapters.db import PageStore, open_database
+from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.storage import Storage
+from mirror.adapters.upstream import Timeouts, UpstreamClient
+from mirror.config import Config
+from mirror.core.errors import (
+    FileNotListed,
+    IntegrityError,
+    NotAcceptable,
+    ProjectNotFound,
+    StorageError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from mirror.core.models import version_from_filename
+from mirror.core.simple.render import make_environment
+from mirror.resources import templates_dir
+from mirror.services.demand import DemandRecorder
+from mirror.services.downloads import Downloader
+from mirror.services.metadata import MetadataExtractor
+from mirror.services.pages import Freshness, PageCache
+from mirror.services.policies import PolicyStore
+from mirror.services.prepared import PreparedPages
+from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.web import explain, files, integrity, simple
+from mirror.web.responses import error_response
+from mirror.web.state import SERVICES, Services
 
 log = logging.getLogger("mirror.web")
 

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from ..errors import ProjectNotFound, UpstreamError
-from ..policy.explain import explain
-from .names import is_project_name
-from .state import SERVICES
+from mirror.core.errors import ProjectNotFound, UpstreamError
+from mirror.core.policy.explain import explain
+from mirror.web.names import is_project_name
+from mirror.web.state import SERVICES
 
 
 async def explain_route(request: web.Request) -> web.Response:

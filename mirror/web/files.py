@@ -15,10 +15,10 @@ from typing import Awaitable, Callable
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from ..downloads import Wanted
-from ..errors import FileNotListed, MirrorError
-from .names import is_filename, is_project_name, tier_of
-from .state import SERVICES
+from mirror.core.errors import FileNotListed, MirrorError
+from mirror.services.downloads import Wanted
+from mirror.web.names import is_filename, is_project_name, tier_of
+from mirror.web.state import SERVICES
 
 log = logging.getLogger("mirror.files")
 

@@ -1,7 +1,7 @@
 """PEP 740 provenance, Warehouse-compatible: ``/<tier>/integrity/<project>/<version>/<filename>/provenance``.
 
 Served only for files the tier admits, with upstream's bytes (fetched and cached by
-:class:`~mirror.integrity.ProvenanceCache`, at most 10 minutes old unless upstream is failing).
+:class:`~mirror.services.provenance.ProvenanceCache`, at most 10 minutes old unless upstream is failing).
 Content negotiation as Warehouse: ``application/vnd.pypi.integrity.v1+json`` or ``application/json``
 (or no Accept) get 200 with that type, anything else 406; no provenance is a 404 with a JSON body.
 Nothing here verifies signatures: that happens at vetting time and in the background check.
@@ -12,12 +12,17 @@ from __future__ import annotations
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from ..errors import FileNotListed, ProjectNotFound, UpstreamError, UpstreamTimeout
-from ..integrity import INTEGRITY_TYPE
-from ..policy.evaluate import canonical_version
-from ..simple.negotiate import accept_quality
-from .names import is_filename, is_project_name, tier_of
-from .state import SERVICES
+from mirror.core.errors import (
+    FileNotListed,
+    ProjectNotFound,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from mirror.core.policy.evaluate import canonical_version
+from mirror.core.simple.negotiate import accept_quality
+from mirror.services.provenance import INTEGRITY_TYPE
+from mirror.web.names import is_filename, is_project_name, tier_of
+from mirror.web.state import SERVICES
 
 _OFFERS = (INTEGRITY_TYPE, "application/json")
 _HEADERS = {"Vary": "Accept", "Cache-Control": "max-age=600, public", "Access-Control-Allow-Origin": "*"}

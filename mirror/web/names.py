@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from ..models import Tier, is_safe_filename
+from mirror.core.models import Tier, is_safe_filename
 
 # PEP 508 project names; anything else is never sent upstream.
 _PROJECT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")

@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from ..models import Format
-from ..prepared import PreparedPage
-from ..simple.negotiate import content_type
+from mirror.core.models import Format
+from mirror.core.simple.negotiate import content_type
+from mirror.services.prepared import PreparedPage
 
 #: PyPI's CORS headers, so browser-based tools can read the index.
 CORS_HEADERS = {

@@ -7,11 +7,11 @@ from functools import lru_cache
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from ..models import Format
-from ..simple.negotiate import negotiate
-from .names import is_project_name, tier_of
-from .responses import page_response
-from .state import SERVICES
+from mirror.core.models import Format
+from mirror.core.simple.negotiate import negotiate
+from mirror.web.names import is_project_name, tier_of
+from mirror.web.responses import page_response
+from mirror.web.state import SERVICES
 
 
 @lru_cache(maxsize=512)

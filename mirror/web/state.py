@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..config import Config
-from ..demand import DemandRecorder
-from ..downloads import Downloader
-from ..integrity import ProvenanceCache, ProvenanceChecker
-from ..pages import PageCache
-from ..policy.store import PolicyStore
-from ..prepared import PreparedPages
-from ..storage import Storage
-from ..wheelmeta import MetadataExtractor
+from mirror.adapters.storage import Storage
+from mirror.config import Config
+from mirror.services.demand import DemandRecorder
+from mirror.services.downloads import Downloader
+from mirror.services.metadata import MetadataExtractor
+from mirror.services.pages import PageCache
+from mirror.services.policies import PolicyStore
+from mirror.services.prepared import PreparedPages
+from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 
 
 @dataclass(frozen=True, slots=True)

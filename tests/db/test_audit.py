@@ -12,9 +12,9 @@ from typing import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mirror.db import open_database
-from mirror.db import audit as audit_module
-from mirror.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
+from mirror.adapters.db import audit as audit_module
+from mirror.adapters.db import open_database
+from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 
 
 def db_url(path: Path) -> str:
@@ -100,8 +100,8 @@ async def test_records_survive_reopening_the_database(tmp_path):
 
 WRITER = textwrap.dedent("""
     import asyncio, sys, time
-    from mirror.db import open_database
-    from mirror.db.audit import AuditLog, AuditRecord
+    from mirror.adapters.db import open_database
+    from mirror.adapters.db.audit import AuditLog, AuditRecord
 
     async def main(url, who, start_at, n):
         engine = await open_database(url)

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from mirror.review import ReviewService
+from mirror.services.review import ReviewService
 from mirror.web.state import SERVICES
 
 from ..simple.htmlparse import PageReader
@@ -23,7 +23,6 @@ from ..support.fake_upstream import PROVENANCE_TYPE, FakeFile, FakeUpstream
 from ..support.mirror_server import MirrorServer
 from ..support.policies import PolicyDir, review
 from ..support.provenance import (
-    offline_home,
     FILENAME,
     IDENTITY,
     OTHER_EMAIL,
@@ -33,6 +32,7 @@ from ..support.provenance import (
     NetworkGuard,
     add_fixture,
     google,
+    offline_home,
     provenance_policy,
     provenance_text,
     sdist_bytes,
@@ -142,7 +142,7 @@ async def test_wrong_pinned_identity_is_refused_and_withheld(
         upstream: FakeUpstream, mirror: MirrorServer, policies: PolicyDir, http: aiohttp.ClientSession) -> None:
     add_fixture(upstream)
     policies.write_project(PROJECT, review(), provenance_policy(google(OTHER_EMAIL)))
-    from mirror.errors import ReviewError
+    from mirror.core.errors import ReviewError
 
     with pytest.raises(ReviewError, match=f"provenance claims {IDENTITY}"):
         await vet_with_service(mirror)
@@ -169,7 +169,7 @@ async def test_tampered_file_with_the_same_name_is_refused(
     tampered = sdist_bytes().replace(b"\x00", b"\x01", 1)
     f = add_fixture(upstream, content=tampered)  # same name, other bytes, the real provenance
     policies.write_project(PROJECT, review(), provenance_policy(google()))
-    from mirror.errors import ReviewError
+    from mirror.core.errors import ReviewError
 
     with pytest.raises(ReviewError, match="not the bytes the publisher signed"):
         await vet_with_service(mirror)
@@ -193,7 +193,7 @@ async def test_missing_provenance_with_require_keeps_it_out_of_vetted_but_in_rev
         upstream: FakeUpstream, mirror: MirrorServer, policies: PolicyDir, http: aiohttp.ClientSession) -> None:
     add_fixture(upstream, provenance=None)
     policies.write_project(PROJECT, review(), provenance_policy(google()))
-    from mirror.errors import ReviewError
+    from mirror.core.errors import ReviewError
 
     with pytest.raises(ReviewError, match="requires provenance"):
         await vet_with_service(mirror)

@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from mirror.adapters.storage import Storage
 from mirror.config import Config
-from mirror.storage import Storage
 from mirror.web import create_app
 from mirror.web.state import SERVICES
 

@@ -29,7 +29,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import STATS, FaultyUpstream, QuickServer, RawResponse, fast_config, raw_request
+from .conftest import (
+    STATS,
+    FaultyUpstream,
+    QuickServer,
+    RawResponse,
+    fast_config,
+    raw_request,
+)
 
 OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
 NORMALIZED = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -6,10 +6,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from mirror.adapters.db import open_database
+from mirror.adapters.db.audit import AuditLog
 from mirror.config import load_config
-from mirror.db import open_database
-from mirror.db.audit import AuditLog
-from mirror.policy.load import load_policies
+from mirror.core.policy.load import load_policies
 
 from ..support.mirror_server import MirrorServer
 

@@ -39,7 +39,14 @@ import pytest_asyncio
 
 from ..support.dists import build_sdist
 from ..support.fake_upstream import JSON_TYPE, FakeFile
-from .conftest import STATS, FaultyUpstream, QuickServer, RawResponse, fast_config, raw_request
+from .conftest import (
+    STATS,
+    FaultyUpstream,
+    QuickServer,
+    RawResponse,
+    fast_config,
+    raw_request,
+)
 
 OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
 A, B = "alpha-pkg", "beta-pkg"

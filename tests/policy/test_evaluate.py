@@ -9,11 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from mirror.errors import ProjectNotFound
-from mirror.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, Tier
-from mirror.policy.evaluate import canonical_version, decide_file, decide_project
-from mirror.policy.model import Block, Location, PolicySet, ProjectPolicy, Review, Signature, TierRules, Vetting
-from mirror.tiers import tier_projects, tier_view
+from mirror.core.errors import ProjectNotFound
+from mirror.core.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.policy.evaluate import canonical_version, decide_file, decide_project
+from mirror.core.policy.model import (
+    Block,
+    Location,
+    PolicySet,
+    ProjectPolicy,
+    Review,
+    Signature,
+    TierRules,
+    Vetting,
+)
+from mirror.core.tiers import tier_projects, tier_view
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 SIG = Signature("alice", NOW)

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mirror.policy.lookalike import Lookalike, lookalikes, popular_names
+from mirror.core.policy.lookalike import Lookalike, lookalikes, popular_names
 
 KNOWN = ["requests", "python-dateutil", "urllib3", "numpy", "django", "beautifulsoup4", "flask"]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mirror.errors import PolicyError
-from mirror.models import DistFile, ProjectDetail, Tier
-from mirror.policy.evaluate import decide_file
-from mirror.policy.explain import explain
-from mirror.policy.load import parse_project
-from mirror.policy.model import (
+from mirror.core.errors import PolicyError
+from mirror.core.models import DistFile, ProjectDetail, Tier
+from mirror.core.policy.evaluate import decide_file
+from mirror.core.policy.explain import explain
+from mirror.core.policy.load import parse_project
+from mirror.core.policy.model import (
     CircleCIPublisher,
     GitHubPublisher,
     GitLabPublisher,
@@ -24,7 +24,7 @@ from mirror.policy.model import (
     claimed_identity,
     parse_identity,
 )
-from mirror.tiers import tier_view
+from mirror.core.tiers import tier_view
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 FILENAME = "demo-1.0.tar.gz"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from mirror.errors import NotAcceptable
-from mirror.models import Format
-from mirror.simple.negotiate import content_type, negotiate
+from mirror.core.errors import NotAcceptable
+from mirror.core.models import Format
+from mirror.core.simple.negotiate import content_type, negotiate
 
 PIP = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 UV = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"

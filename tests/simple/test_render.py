@@ -7,10 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mirror.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, ProjectStatus
+from mirror.core.models import (
+    DistFile,
+    Format,
+    ProjectDetail,
+    ProjectEntry,
+    ProjectList,
+    ProjectStatus,
+)
+from mirror.core.simple.parse import parse_project_page
+from mirror.core.simple.render import make_environment, render_index, render_project
 from mirror.resources import templates_dir
-from mirror.simple.parse import parse_project_page
-from mirror.simple.render import make_environment, render_index, render_project
 
 from .htmlparse import PageReader
 

@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
 from aiohttp import web
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import Version
 
 from .dists import build_sdist, build_wheel, read_wheel_metadata, sha256_of

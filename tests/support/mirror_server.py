@@ -7,7 +7,14 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
-from mirror.config import Config, DatabaseConfig, PoliciesConfig, ServerConfig, StorageConfig, UpstreamConfig
+from mirror.config import (
+    Config,
+    DatabaseConfig,
+    PoliciesConfig,
+    ServerConfig,
+    StorageConfig,
+    UpstreamConfig,
+)
 from mirror.web import create_app
 
 

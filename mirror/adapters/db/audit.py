@@ -1,0 +1,143 @@
+"""The audit log of reviewer commands and the demand queue of what clients asked for and did not get."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mirror.adapters.db.tables import audit, demand
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One policy change: who (``actor``) did what (``action``) to which ``target``, when and why.
+
+    ``target`` is a normalized project name or ``project==version``; ``before`` and ``after`` are
+    the affected policy text (None when there was none). ``id`` is None until the record is stored.
+    """
+
+    at: float
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    note: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemandEntry:
+    """How often a tier was asked for a project (``version`` "") or a release it did not hold."""
+
+    tier: str
+    project: str
+    version: str
+    count: int
+    first_at: float
+    last_at: float
+
+
+class AuditLog:
+    """Append-only queries on the ``audit`` table."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(self, record: AuditRecord) -> int:
+        """Store ``record`` (its ``id`` is ignored) and return the id it was given.
+
+        One transaction per record, holding a single INSERT: with SQLite the write lock is taken by
+        that statement, so concurrent writers (workers, CLI runs) wait on the engine's busy timeout
+        instead of failing, and no record is lost. Raises ``sqlalchemy.exc.OperationalError`` if the
+        database stays locked past that timeout.
+        """
+        values = asdict(record)
+        del values["id"]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(audit.insert().values(**values))
+            return int(result.inserted_primary_key[0])
+
+    async def records(self, project: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """The latest ``limit`` records, oldest first (newest last), in the order they were appended.
+
+        With ``project``, only the records whose target is that project or one of its releases
+        (``project==version``); pass the normalized name, as stored.
+        """
+        query = select(audit)
+        if project is not None:
+            # autoescape: ``_`` and ``%`` in a (non-normalized) argument must not act as wildcards.
+            query = query.where((audit.c.target == project)
+                                | audit.c.target.startswith(project + "==", autoescape=True))
+        query = query.order_by(audit.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditRecord(**row) for row in reversed(rows)]
+
+
+class DemandLog:
+    """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, counts: Mapping[tuple[str, str, str], tuple[int, float]]) -> None:
+        """Add a batch: for each ``(tier, project, version)``, ``(requests, time of the latest)``.
+
+        An existing counter grows by the count and keeps its earliest ``first_at`` and latest
+        ``last_at`` (batches from several workers may arrive out of order); a new one starts with
+        both times set to the given time. One transaction for the whole batch.
+        """
+        if not counts:
+            return
+        rows = [{"tier": tier, "project": project, "version": version, "count": count,
+                 "first_at": at, "last_at": at}
+                for (tier, project, version), (count, at) in counts.items()]
+        async with self._engine.begin() as conn:
+            if _native_upsert(self._engine):
+                stmt = sqlite_insert(demand)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[demand.c.tier, demand.c.project, demand.c.version],
+                    set_={
+                        "count": demand.c.count + stmt.excluded.count,
+                        # SQLite's two-argument min()/max() are scalar functions, not aggregates.
+                        "first_at": func.min(demand.c.first_at, stmt.excluded.first_at),
+                        "last_at": func.max(demand.c.last_at, stmt.excluded.last_at),
+                    },
+                )
+                await conn.execute(stmt, rows)
+                return
+            # Portable fallback: concurrent first inserts of one key may conflict (the transaction
+            # then fails as a whole and the caller's batch can be retried).
+            for row in rows:
+                key = ((demand.c.tier == row["tier"]) & (demand.c.project == row["project"])
+                       & (demand.c.version == row["version"]))
+                current = (await conn.execute(
+                    select(demand.c.first_at, demand.c.last_at).where(key))).first()
+                if current is None:
+                    await conn.execute(demand.insert().values(**row))
+                else:
+                    await conn.execute(demand.update().where(key).values(
+                        count=demand.c.count + row["count"],
+                        first_at=min(current.first_at, row["first_at"]),
+                        last_at=max(current.last_at, row["last_at"])))
+
+    async def entries(self, tier: str | None = None) -> list[DemandEntry]:
+        """All counters (or one tier's), most requested first, then most recently requested."""
+        query = select(demand)
+        if tier is not None:
+            query = query.where(demand.c.tier == tier)
+        query = query.order_by(demand.c.count.desc(), demand.c.last_at.desc(),
+                               demand.c.tier, demand.c.project, demand.c.version)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [DemandEntry(**row) for row in rows]
+
+
+def _native_upsert(engine: AsyncEngine) -> bool:
+    """Whether the engine's dialect has ``INSERT ... ON CONFLICT DO UPDATE`` as used here (SQLite)."""
+    return engine.dialect.name == "sqlite"

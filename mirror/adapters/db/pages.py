@@ -1,0 +1,76 @@
+"""Persistent store of upstream index pages and of metadata the mirror extracted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mirror.adapters.db.tables import extracted_metadata, pages
+
+#: Key of the project list in the ``pages`` table (not a valid project name, so no clash).
+INDEX_KEY = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """An upstream page as stored: raw bytes plus what is needed to revalidate and re-parse it."""
+
+    key: str
+    body: bytes
+    content_type: str
+    page_url: str
+    etag: str | None
+    serial: int | None
+    revision: str
+    fetched_at: float
+
+
+class PageStore:
+    """Async queries on the ``pages`` and ``extracted_metadata`` tables."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def load(self, key: str) -> PageRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(pages).where(pages.c.key == key))).mappings().first()
+        return PageRecord(**row) if row else None
+
+    async def save(self, record: PageRecord) -> None:
+        """Insert or replace the page (one row per key)."""
+        values = {f: getattr(record, f) for f in PageRecord.__dataclass_fields__}
+        async with self._engine.begin() as conn:
+            if self._engine.dialect.name == "sqlite":
+                stmt = sqlite_insert(pages).values(**values)
+                stmt = stmt.on_conflict_do_update(index_elements=[pages.c.key], set_=values)
+                await conn.execute(stmt)
+            else:
+                await conn.execute(delete(pages).where(pages.c.key == record.key))
+                await conn.execute(pages.insert().values(**values))
+
+    async def touch(self, key: str, fetched_at: float) -> None:
+        """Record that upstream confirmed the stored page is still current."""
+        async with self._engine.begin() as conn:
+            await conn.execute(pages.update().where(pages.c.key == key).values(fetched_at=fetched_at))
+
+    async def delete(self, key: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(pages).where(pages.c.key == key))
+
+    async def extracted_metadata_for(self, file_sha256s: list[str]) -> dict[str, str]:
+        """file sha256 → metadata sha256, for the given files that have extracted metadata."""
+        if not file_sha256s:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(extracted_metadata).where(extracted_metadata.c.file_sha256.in_(file_sha256s)))
+            return {r.file_sha256: r.metadata_sha256 for r in rows}
+
+    async def record_extracted_metadata(self, file_sha256: str, metadata_sha256: str) -> None:
+        async with self._engine.begin() as conn:
+            stmt = sqlite_insert(extracted_metadata).values(
+                file_sha256=file_sha256, metadata_sha256=metadata_sha256).on_conflict_do_nothing()
+            await conn.execute(stmt)

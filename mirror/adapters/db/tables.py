@@ -1,0 +1,67 @@
+"""Table definitions (SQLAlchemy Core). One metadata object; created at start-up if absent."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+#: Upstream index pages exactly as upstream sent them, so a restart (or a newer parser) can use them.
+#: ``key`` is the normalized project name, or ``INDEX_KEY`` for the project list.
+pages = Table(
+    "pages",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("serial", Integer, nullable=True),
+    Column("revision", String(64), nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)
+
+#: PEP 658 metadata the mirror extracted itself from a verified wheel (upstream advertised none).
+extracted_metadata = Table(
+    "extracted_metadata",
+    metadata,
+    Column("file_sha256", String(64), primary_key=True),
+    Column("metadata_sha256", String(64), nullable=False),
+)
+
+#: Who changed which policy, when and why: one row per reviewer command, never updated or deleted.
+#: ``target`` is a normalized project name or ``project==version``; ``before``/``after`` hold the
+#: affected policy text (or a summary of it), NULL when there was none.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(512), nullable=False, index=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+)
+
+#: What clients asked a tier for and did not get, aggregated: ``version`` is "" for a whole project.
+demand = Table(
+    "demand",
+    metadata,
+    Column("tier", String(32), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("version", String(255), primary_key=True, default=""),
+    Column("count", Integer, nullable=False),
+    Column("first_at", Float, nullable=False),
+    Column("last_at", Float, nullable=False),
+)

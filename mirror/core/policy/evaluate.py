@@ -1,0 +1,228 @@
+"""Pure policy evaluation: is a project, or one file, in a tier, and which rule decided.
+
+``vetted`` ⊆ ``reviewed`` ⊆ ``all`` holds by construction: each tier first asks the tier below it.
+Every :class:`Decision` names the rule, where it is written, and the command that would change it,
+which is what ``mirror explain`` prints.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from packaging.utils import canonicalize_version
+from packaging.version import InvalidVersion, Version
+
+from mirror.core.models import DistFile, Tier
+from mirror.core.policy.model import (
+    DEFAULT_LOCATION,
+    Location,
+    PolicySet,
+    ProjectPolicy,
+    ProvenanceStatus,
+    Vetting,
+    spec_contains,
+)
+
+#: sha256 of a file → the latest background verification of the provenance upstream serves for it now.
+ProvenanceStatuses = Mapping[str, ProvenanceStatus]
+_NO_STATUS: ProvenanceStatuses = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """In or out of a tier, why, where the deciding rule is written, and how to change it."""
+
+    admitted: bool
+    rule: str
+    where: Location | None = None
+    change: str | None = None
+    #: for a file held back by the cooldown: when it will be admitted
+    until: datetime | None = None
+
+
+# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
+@functools.lru_cache(maxsize=1 << 16)
+def canonical_version(version: str | None) -> str | None:
+    """The canonical form versions are compared in, or None for an unparseable version."""
+    if version is None:
+        return None
+    try:
+        return canonicalize_version(Version(version))
+    except InvalidVersion:
+        return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _is_prerelease(version: str | None) -> bool:
+    try:
+        return version is not None and Version(version).is_prerelease
+    except InvalidVersion:
+        return False
+
+
+def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
+    """Whether the project as a whole is served in ``tier`` (its files are decided separately)."""
+    policy = policies.of(name)
+    block = policy.project_block if policy else None
+    if block is not None:
+        return Decision(False, f"blocked: {block.reason} (by {block.signed.by})", block.where,
+                        f"mirror unblock {name} --by NAME --reason TEXT")
+    if tier is Tier.ALL:
+        return Decision(True, "not blocked: every upstream project is in 'all'", DEFAULT_LOCATION,
+                        f"mirror block {name} --by NAME --reason TEXT")
+    if policy is None or policy.review is None:
+        return Decision(False, "not reviewed: no [review] for this project", None,
+                        f"mirror promote {name} --by NAME --note TEXT")
+    if tier is Tier.REVIEWED:
+        return Decision(True, f"reviewed by {policy.review.signed.by}", policy.review.where,
+                        f"mirror demote {name} --by NAME --reason TEXT")
+    if not policy.vettings:
+        return Decision(False, "no release of this project is vetted", policy.review.where,
+                        f"mirror vet {name} VERSION --by NAME --note TEXT")
+    return Decision(True, f"{len(policy.vettings)} release(s) vetted", policy.review.where,
+                    f"mirror unvet {name} VERSION --by NAME --reason TEXT")
+
+
+def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
+                provenance: ProvenanceStatuses | None = None) -> Decision:
+    """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware).
+
+    ``provenance`` holds the background check's latest verification of upstream's current provenance,
+    by sha256 (see :func:`decide_provenance`); a file it has not checked yet is judged by its vetting.
+    """
+    return decide_version(tier, name, f.version, policies, now, file=f, provenance=provenance)
+
+
+def decide_version(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime,
+                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None) -> Decision:
+    """As :func:`decide_file`; without ``file`` the file-level rules (hash pin, cooldown) are skipped."""
+    project = decide_project(tier, name, policies)
+    if not project.admitted:
+        return project
+    policy = policies.of(name)
+    canonical = canonical_version(version)
+    if policy is not None:
+        for block in policy.blocks:
+            if block.versions is not None and block.matches(version):
+                return Decision(False, f"version blocked ({block.versions}): {block.reason}", block.where,
+                                f"mirror unblock {name}=={version} --by NAME --reason TEXT")
+    if tier is Tier.ALL:
+        return project
+    assert policy is not None and policy.review is not None  # decide_project admitted it
+    review = policy.review
+    rules = policies.rules
+    if canonical is None:
+        return Decision(False, "the file's version cannot be determined from its name", review.where)
+    if canonical in review.exclude:
+        return Decision(False, f"version {version} is excluded by the review", review.where,
+                        f"edit 'exclude' in {review.where.file}")
+    if review.versions is not None and not spec_contains(review.versions, version):
+        return Decision(False, f"version {version} is outside the reviewed range {review.versions}",
+                        review.where, f"edit 'versions' in {review.where.file}")
+    vetting = policy.vettings.get(canonical)
+    pinned = None
+    if vetting is not None and file is not None:
+        pinned = vetting.files.get(file.filename)
+    vetted_file = pinned is not None and file is not None and pinned == file.sha256
+    allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
+    vetted_release = vetted_file or (file is None and vetting is not None)
+    if _is_prerelease(version) and not allow_pre and not vetted_release:
+        where = review.where if review.allow_prereleases is not None else rules.prereleases_where
+        return Decision(False, f"{version} is a pre-release and pre-releases are not admitted", where,
+                        f"set allow_prereleases = true in {review.where.file}")
+    if tier is Tier.VETTED:
+        if vetting is None:
+            return Decision(False, f"version {version} is not vetted", review.where,
+                            f"mirror vet {name} {version} --by NAME --note TEXT")
+        if file is None:
+            return Decision(True, f"vetted by {vetting.signed.by}", vetting.where,
+                            f"mirror unvet {name} {version} --by NAME --reason TEXT")
+        if pinned is None:
+            return Decision(False, f"{file.filename} was not among the files vetted for {version}", vetting.where,
+                            f"mirror vet {name} {version} --by NAME --note TEXT")
+        if not vetted_file:
+            return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
+                                   f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
+                            f"mirror unvet {name} {version} ... and vet again after review")
+        withheld = decide_provenance(name, version, file, policy, vetting, provenance)
+        if withheld is not None:
+            return withheld
+        verified = vetting.provenance.get(file.filename)
+        proof = f"; provenance verified: published by {verified}" if verified else ""
+        return Decision(True, f"vetted by {vetting.signed.by}, sha256 matches the pin{proof}", vetting.where,
+                        f"mirror unvet {name} {version} --by NAME --reason TEXT")
+    # reviewed
+    if vetted_file:
+        return Decision(True, "vetted release: admitted without cooldown", vetting.where if vetting else None,
+                        f"mirror unvet {name} {version} --by NAME --reason TEXT")
+    if file is None:
+        return Decision(True, f"in the reviewed range of {name}", review.where,
+                        f"mirror block {name}=={version} --by NAME --reason TEXT")
+    days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
+    where = review.where if review.cooldown_days is not None else rules.cooldown_where
+    if days > 0:
+        if file.upload_time is None:
+            return Decision(False, "upload time unknown: held back by the cooldown", where,
+                            f"mirror vet {name} {version} --by NAME --note TEXT")
+        until = file.upload_time + timedelta(days=days)
+        if now < until:
+            return Decision(False, f"uploaded {file.upload_time:%Y-%m-%d %H:%M} UTC, inside the {days:g}-day "
+                                   f"cooldown until {until:%Y-%m-%d %H:%M} UTC", where,
+                            f"mirror vet {name} {version} --by NAME --note TEXT", until=until)
+    return Decision(True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
+                    f"mirror block {name}=={version} --by NAME --reason TEXT")
+
+
+def repin_command(name: str, version: str | None, identity: str) -> str:
+    """The reviewer command that pins ``identity`` as a trusted publisher of ``name`` (after review)."""
+    return f"mirror vet {name} {version or 'VERSION'} --trust-publisher '{identity}' --by NAME --note TEXT"
+
+
+def decide_provenance(name: str, version: str | None, file: DistFile, policy: ProjectPolicy, vetting: Vetting,
+                      statuses: ProvenanceStatuses | None) -> Decision | None:
+    """For a project whose ``[provenance]`` has ``require = true``: why a file whose sha256 matches its
+    vetting pin is still withheld from ``vetted``, or None when its provenance is proven.
+
+    Proven means: the vetting records a publisher that ``mirror vet`` verified for this file (whose
+    pinned sha256 equals the file's), that publisher is still pinned, and the background check (when it
+    has looked at this sha256) still verifies upstream's current provenance against the pins.
+    """
+    rule = policy.provenance
+    if rule is None or not rule.require:
+        return None
+    filename = file.filename
+    pinned = rule.identities
+    pinned_text = " or ".join(pinned) if pinned else "nothing"
+    if not pinned:
+        return Decision(False, f"{name} requires provenance, but no trusted publisher is pinned", rule.where,
+                        f"mirror vet {name} {version} --trust-publisher IDENTITY --by NAME --note TEXT "
+                        "(mirror vet proposes the publisher it sees)")
+    recorded = vetting.provenance.get(filename)
+    if recorded is None:
+        return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
+                               f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
+                        f"mirror unvet {name} {version} --by NAME --reason TEXT, then mirror vet {name} {version} "
+                        "(which verifies the provenance) after review")
+    if recorded not in pinned:
+        return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
+                               f"but the pinned publisher is now {pinned_text}", rule.where,
+                        f"pin {recorded} again in {rule.where.file} after review, or keep {version} out of vetted")
+    status = (statuses or _NO_STATUS).get(file.sha256 or "")
+    if status is not None and set(status.pinned) != set(pinned):
+        status = None  # checked against pins since changed: the next background check decides
+    if status is not None and not status.ok:
+        claimed = [c for c in status.claimed if c not in pinned]
+        if claimed:
+            rule_text = (f"publisher changed: {filename} was pinned to {pinned_text}, but the provenance upstream "
+                         f"serves now claims {', '.join(claimed)} ({status.problem})")
+            change = (f"after reviewing the change, re-pin with: {repin_command(name, version, claimed[0])}; "
+                      f"or block it: mirror block {name}=={version} --by NAME --reason TEXT")
+        else:
+            rule_text = f"the provenance of {filename} no longer proves {pinned_text} published it: {status.problem}"
+            change = (f"wait for upstream to restore its provenance, or block it: mirror block {name}=={version} "
+                      "--by NAME --reason TEXT")
+        return Decision(False, rule_text, rule.where, change)
+    return None

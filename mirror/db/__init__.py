@@ -1,6 +1,0 @@
-"""Persistence through SQLAlchemy 2 (async): engine set-up, tables, and queries returning plain values."""
-
-from .engine import open_database
-from .pages import PageRecord, PageStore
-
-__all__ = ["open_database", "PageRecord", "PageStore"]

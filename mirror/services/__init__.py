@@ -1,0 +1,1 @@
+"""Services: caches, downloads, provenance checks, policies in force, the reviewer commands."""

@@ -1,0 +1,34 @@
+"""The typo-squat gate of ``promote``: a name that looks like a reviewed or a popular project is refused unless
+the reviewer allows it, with a note saying why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mirror.core.errors import ReviewError
+from mirror.core.policy.lookalike import lookalikes, popular_names
+
+
+@dataclass(frozen=True, slots=True)
+class Resemblance:
+    """The known projects a name looks like (``names``), and how they are described to the reviewer."""
+
+    names: tuple[str, ...]
+    described: str
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+
+def typosquat_gate(name: str, reviewed: dict[str, str], *, allow_similar: bool) -> Resemblance:
+    """The projects ``name`` looks like, among ``reviewed`` (name → file) and the popular ones; ReviewError
+    when there are any and ``allow_similar`` is false."""
+    similar = lookalikes(name, [*reviewed, *popular_names()])
+    described = [f"'{s.name}' ({s.reason}; " + (f"reviewed here, {reviewed[s.name]})" if s.name in reviewed
+                                                  else "a popular project)") for s in similar]
+    if similar and not allow_similar:
+        raise ReviewError(
+            f"refusing to promote '{name}': it looks like {', '.join(described)}.\n"
+            f"A look-alike name is how typo-squats get installed. If '{name}' really is the project "
+            f"you mean, run again with --allow-similar --note \"why\".")
+    return Resemblance(tuple(s.name for s in similar), ", ".join(described))

@@ -1,0 +1,115 @@
+"""The configured upstream as the reviewer commands read it: a project's page, JSON documents (the JSON API,
+provenance objects) and the provenance documents of files. aiohttp is imported only when a command reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any, Iterable
+
+from mirror.config import Config
+from mirror.core.errors import ParseError, ProjectNotFound, ReviewError, UpstreamError
+from mirror.core.models import DistFile, ProjectDetail
+
+if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands that talk to upstream
+    import aiohttp
+
+_JSON_LIMIT = 64 * 1024 * 1024
+
+
+class UpstreamReader:
+    """Reads ``config``'s upstream through ``session`` (one of its own when None, closed by :meth:`close`)."""
+
+    def __init__(self, config: Config, session: aiohttp.ClientSession | None = None) -> None:
+        self.config = config
+        self._session = session
+        self._own_session = session is None
+
+    @property
+    def url(self) -> str:
+        """The upstream's simple index root."""
+        return self.config.upstream_url
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=True)
+        return self._session
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        import aiohttp
+
+        up = self.config.upstream
+        return aiohttp.ClientTimeout(total=up.page_timeout, connect=up.connect_timeout, sock_read=up.read_timeout)
+
+    async def _client(self) -> Any:
+        from mirror.adapters.upstream import Timeouts, UpstreamClient
+
+        up = self.config.upstream
+        return UpstreamClient(await self._http(), self.config.upstream_url,
+                              Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout), up.max_page_bytes)
+
+    async def fetch_detail(self, name: str) -> ProjectDetail:
+        """The project's page from the configured upstream (JSON preferred); raises the upstream errors."""
+        from mirror.adapters.upstream import FetchedPage
+        from mirror.core.simple.parse import parse_project_page
+
+        client = await self._client()
+        page = await client.fetch_project(name)
+        assert isinstance(page, FetchedPage)  # no ETag sent, so never NotModified
+        return parse_project_page(page.body, page.content_type, project=name, page_url=page.url,
+                                  header_serial=page.serial)
+
+    async def project_detail(self, name: str) -> ProjectDetail:
+        """:meth:`fetch_detail`, with every failure a ReviewError for the reviewer."""
+        try:
+            return await self.fetch_detail(name)
+        except ProjectNotFound:
+            raise ReviewError(f"upstream ({self.config.upstream_url}) has no project {name}") from None
+        except (UpstreamError, ParseError) as exc:
+            raise ReviewError(f"cannot get {name}'s page from upstream: {exc}") from None
+
+    async def get_json(self, url: str) -> Any:
+        """GET a JSON document; None on 404, UpstreamError on anything else that is not JSON."""
+        import aiohttp
+
+        try:
+            async with (await self._http()).get(url, timeout=self._timeout(),
+                                                headers={"Accept": "application/json"}) as resp:
+                if resp.status == 404:
+                    return None
+                if resp.status != 200:
+                    raise UpstreamError(url, f"HTTP {resp.status}", status=resp.status)
+                body = await resp.content.read(_JSON_LIMIT + 1)
+                if len(body) > _JSON_LIMIT:
+                    raise UpstreamError(url, "answer too large")
+        except asyncio.TimeoutError:
+            raise UpstreamError(url, "timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UpstreamError(url, "answer is not JSON") from None
+
+    async def provenance_documents(self, files: Iterable[DistFile]) -> dict[str, bytes | None]:
+        """filename → the provenance document upstream serves for it now (None: none advertised, or 404)."""
+        client = await self._client()
+        documents: dict[str, bytes | None] = {}
+        for f in files:
+            if not f.provenance:
+                documents[f.filename] = None
+                continue
+            try:
+                page = await client.fetch_provenance(f.provenance)
+            except UpstreamError as exc:
+                raise ReviewError(f"cannot read the provenance of {f.filename} from upstream ({exc}); "
+                                  "not vetting without it") from None
+            documents[f.filename] = getattr(page, "body", None)
+        return documents

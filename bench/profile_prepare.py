@@ -27,8 +27,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mirror.adapters.policy_dir import load_policies  # noqa: E402
 from mirror.core.models import Format, Tier  # noqa: E402
-from mirror.core.policy.load import load_policies  # noqa: E402
 from mirror.core.simple.parse import parse_project_page  # noqa: E402
 from mirror.core.simple.render import make_environment, render_project  # noqa: E402
 from mirror.core.tiers import servable_view, tier_view  # noqa: E402

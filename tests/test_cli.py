@@ -14,8 +14,8 @@ import pytest
 
 from mirror.adapters.db import open_database
 from mirror.adapters.db.audit import AuditLog, DemandLog
+from mirror.adapters.policy_dir import load_policies
 from mirror.config import load_config
-from mirror.core.policy.load import load_policies
 
 from .support.fake_upstream import FakeUpstream
 

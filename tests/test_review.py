@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
 from mirror.adapters.db.audit import AuditLog
+from mirror.adapters.policy_dir import load_policies
 from mirror.config import Config
 from mirror.core.errors import ReviewError
 from mirror.core.policy import edit
-from mirror.core.policy.load import load_policies, parse_project
+from mirror.core.policy.load import parse_project
 from mirror.services.review import (
     ReviewService,
     json_api_url,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from mirror.adapters.policy_dir import load_policies
 from mirror.config import Config
 from mirror.core.errors import ReviewError
-from mirror.core.policy.load import load_policies
 from mirror.services.review import ReviewService
 
 from .support.fake_upstream import FakeUpstream

@@ -11,11 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
+from mirror.adapters.policy_dir import load_policies
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
 from mirror.core.errors import ConfigError, MirrorError, PolicyError
 from mirror.core.models import Tier
-from mirror.core.policy.load import load_policies
 from mirror.services.review import Outcome, ReviewService
 
 log = logging.getLogger("mirror")

@@ -11,8 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from mirror.adapters.policy_dir import load_policies
 from mirror.core.errors import PolicyError
-from mirror.core.policy.load import load_policies
 from mirror.core.policy.model import PolicySet
 
 log = logging.getLogger("mirror.policy")

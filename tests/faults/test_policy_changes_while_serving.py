@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mirror.adapters.db import open_database
 from mirror.adapters.db.audit import AuditLog
+from mirror.adapters.policy_dir import load_policies
 from mirror.config import load_config
-from mirror.core.policy.load import load_policies
 
 from ..support.mirror_server import MirrorServer
 

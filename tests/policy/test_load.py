@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from mirror.adapters.policy_dir import load_policies
 from mirror.core.errors import PolicyError
-from mirror.core.policy.load import load_policies, parse_project, parse_tiers
+from mirror.core.policy.load import parse_project, parse_tiers
 
 SHA = "a" * 64
 GOOD = f'''# demo: a comment that must survive edits

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import aiohttp
 from packaging.utils import canonicalize_name
 
-from mirror.core.policy.load import load_policies
+from mirror.adapters.policy_dir import load_policies
 
 __all__ = ["PolicyDir", "Raw", "review", "block", "vetted", "line_of", "wait_until", "SIGNED_AT"]
 

@@ -1,16 +1,14 @@
 """Policy files → a validated, frozen :class:`PolicySet` (see docs/policies.md for the format).
 
-Every problem raises :class:`~mirror.core.errors.PolicyError` naming the file, the line and the key. Reading
-files is the only I/O here; :func:`parse_project` and :func:`parse_tiers` are pure.
+Every problem raises :class:`~mirror.core.errors.PolicyError` naming the file, the line and the key. Pure:
+the texts are read from disk by :mod:`mirror.adapters.policy_dir`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from datetime import date, datetime, time, timezone
-from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -28,7 +26,6 @@ from mirror.core.policy.model import (
     GitLabPublisher,
     GooglePublisher,
     Location,
-    PolicySet,
     ProjectPolicy,
     ProvenanceRule,
     PublisherSyntaxError,
@@ -299,36 +296,3 @@ def _toml(text: str, file: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"at line (\d+)", str(exc))
         raise PolicyError(file, None, f"invalid TOML: {exc}", line=int(found.group(1)) if found else None) from None
-
-
-def load_policies(directory: Path) -> PolicySet:
-    """Read every policy file under ``directory``; a missing directory means no policies.
-
-    Raises PolicyError for the first invalid file (file names must be normalized project names).
-    """
-    digest = hashlib.sha256()
-    rules = TierRules()
-    tiers_path = directory / TIERS_FILE
-    if tiers_path.is_file():
-        text = _read(tiers_path)
-        digest.update(b"tiers\0" + text.encode())
-        rules = parse_tiers(text, str(tiers_path))
-    projects: dict[str, ProjectPolicy] = {}
-    project_dir = directory / PROJECTS_DIR
-    if project_dir.is_dir():
-        for path in sorted(project_dir.glob("*.toml")):
-            stem = path.stem
-            if canonicalize_name(stem) != stem:
-                raise PolicyError(str(path), None,
-                                  f"file name must be the normalized project name: {canonicalize_name(stem)}.toml")
-            text = _read(path)
-            digest.update(stem.encode() + b"\0" + text.encode() + b"\0")
-            projects[stem] = parse_project(text, str(path), stem)
-    return PolicySet(rules=rules, projects=projects, version=digest.hexdigest()[:16])
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(str(path), None, f"cannot read file: {exc}") from None

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from mirror.adapters.policy_dir import load_policies
 from mirror.core.errors import ParseError, PolicyError, ProjectNotFound, UpstreamError
 from mirror.core.models import DistFile, ProjectDetail
 from mirror.core.policy.evaluate import ProvenanceStatuses, decide_provenance
@@ -24,7 +25,6 @@ from mirror.core.policy.explain import explain as explain_tiers
 from mirror.core.policy.load import (
     PROJECTS_DIR,
     TIERS_FILE,
-    load_policies,
     parse_project,
     parse_tiers,
 )

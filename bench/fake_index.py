@@ -26,7 +26,7 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo: tests.support
@@ -35,7 +35,7 @@ from aiohttp import web  # noqa: E402
 
 from tests.support.fake_upstream import FakeFile, FakeUpstream  # noqa: E402
 
-_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass

@@ -21,9 +21,9 @@ import pstats
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -66,7 +66,7 @@ def main() -> int:
     detail = parse_project_page(body, JSON_TYPE, project=project, page_url=page_url)
     policies = load_policies(args.policies)
     env = make_environment(str(templates_dir()))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     href = lambda f: file_href(f, detail.name)  # noqa: E731
     print(f"project {detail.name}: {len(detail.files)} files, {len(set(f.version for f in detail.files))} versions")
     print("| tier | files | filter ms | fmt | render ms | gzip ms | etag ms | prepare ms (render+gzip+etag) | bytes |")

@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -1260,7 +1260,7 @@ class Spy:
         self.pids: list[int] = []
         self.started = 0.0
 
-    def __enter__(self) -> "Spy":
+    def __enter__(self) -> Spy:
         exe = ensure_py_spy() if S.profile else None
         if exe is None:
             return self
@@ -1719,7 +1719,7 @@ def main() -> int:
         RSS.stopped.set()
     elapsed = time.monotonic() - started
     LOAD.append(" / ".join(f"{x:.2f}" for x in os.getloadavg()))
-    header = (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} · {platform.machine()} · {os.cpu_count()} cores · "
+    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} · {platform.machine()} · {os.cpu_count()} cores · "
               f"wrk c={S.conns} t={S.threads} d={S.duration} · projects {', '.join(S.projects)}")
     body = report(elapsed)
     vers = versions()

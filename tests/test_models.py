@@ -1,6 +1,6 @@
 """Pure model helpers: versions from filenames, PEP 700 timestamps, hash choice."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -30,10 +30,10 @@ def test_version_from_filename(filename, version):
 
 
 def test_upload_time_round_trip():
-    t = datetime(2012, 1, 22, 5, 8, 17, 91441, tzinfo=timezone.utc)
+    t = datetime(2012, 1, 22, 5, 8, 17, 91441, tzinfo=UTC)
     assert format_upload_time(t) == "2012-01-22T05:08:17.091441Z"
     assert parse_upload_time("2012-01-22T05:08:17.091441Z") == t
-    assert format_upload_time(datetime(2020, 1, 1, tzinfo=timezone.utc)) == "2020-01-01T00:00:00Z"
+    assert format_upload_time(datetime(2020, 1, 1, tzinfo=UTC)) == "2020-01-01T00:00:00Z"
 
 
 def test_strongest_supported_hash_is_verified():

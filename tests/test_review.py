@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from mirror.services.review import (
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import make_config
 
-NOW = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
 HAND_WRITTEN = """\
 # requests: HTTP for humans.
 # Owned by the platform team; ask #platform before demoting.
@@ -68,7 +68,7 @@ def test_set_review_goes_first_keeps_comments_and_writes_utc():
     assert text.startswith("# requests: HTTP for humans.\n# Owned")  # the header stays on top
     policy = parses(text)
     assert policy.review.signed.by == "alice" and policy.review.signed.note == "core dependency"
-    assert policy.review.signed.at == datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    assert policy.review.signed.at == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     assert len(policy.blocks) == 1
 
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
@@ -171,7 +172,7 @@ def _to_attestations(publisher: TrustedPublisher) -> Any:
     raise TypeError(f"not a trusted publisher: {publisher!r}")  # pragma: no cover
 
 
-def _parse(provenance: str | bytes | None) -> "pa.Provenance":
+def _parse(provenance: str | bytes | None) -> pa.Provenance:
     import pydantic
     import pypi_attestations as pa
 
@@ -207,7 +208,7 @@ def _dist_name(filename: str) -> tuple[Any, ...]:
     raise ValueError(f"unknown distribution format: {filename}")
 
 
-def _check_subject(att: "pa.Attestation", filename: str, sha256: str) -> None:
+def _check_subject(att: pa.Attestation, filename: str, sha256: str) -> None:
     """Step 1 on the (not yet verified) statement, so that a digest mismatch is named as such."""
     try:
         statement = att.statement

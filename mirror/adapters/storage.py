@@ -59,7 +59,7 @@ class Storage:
         path = self.path_for(algorithm, digest)
         return path if await aiofiles.os.path.isfile(path) else None
 
-    def new_temp(self, algorithm: str, digest: str, expected_size: int | None) -> "TempFile":
+    def new_temp(self, algorithm: str, digest: str, expected_size: int | None) -> TempFile:
         """A temp file that verifies ``digest`` (and ``expected_size`` when given) before it is kept."""
         final = self.path_for(algorithm, digest)
         name = f"{os.getpid()}.{secrets.token_hex(8)}.part"

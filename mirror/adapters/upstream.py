@@ -7,11 +7,10 @@ followed within the upstream's own origin.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -125,7 +124,7 @@ class UpstreamClient:
                         elapsed=time.monotonic() - started,
                     )
             raise UpstreamError(url, "too many redirects")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(url, "timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None
@@ -170,7 +169,7 @@ class UpstreamClient:
                 if resp.status != 200:
                     raise UpstreamError(url, f"HTTP {resp.status}", status=resp.status)
                 yield resp
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(url, "timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None

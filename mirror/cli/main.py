@@ -7,9 +7,10 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 from mirror.adapters.policy_dir import load_policies
 from mirror.cli import output as cli_output

@@ -9,10 +9,10 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Mapping
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -94,7 +94,7 @@ class DistFile:
         object.__setattr__(self, "hashes", _frozen(self.hashes))
         object.__setattr__(self, "core_metadata", _frozen(self.core_metadata))
         if self.upload_time is not None and self.upload_time.tzinfo is None:
-            object.__setattr__(self, "upload_time", self.upload_time.replace(tzinfo=timezone.utc))
+            object.__setattr__(self, "upload_time", self.upload_time.replace(tzinfo=UTC))
 
     @property
     def sha256(self) -> str | None:
@@ -233,7 +233,7 @@ class ProjectList:
 
 def format_upload_time(value: datetime) -> str:
     """Render a UTC datetime as PEP 700 wants it: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}"
@@ -244,5 +244,5 @@ def parse_upload_time(text: str) -> datetime:
     """Parse a PEP 700 timestamp (``Z`` or an explicit offset); raises ValueError when malformed."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -8,9 +8,9 @@ missing, so nothing else is advertised.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Mapping
 
 from mirror.core.errors import ProjectNotFound
 from mirror.core.models import (

@@ -11,8 +11,8 @@ import hashlib
 import logging
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mirror.adapters.db.pages import PageStore
 from mirror.adapters.storage import Storage

@@ -14,8 +14,9 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from mirror.adapters.db.pages import INDEX_KEY, PageRecord, PageStore
 from mirror.adapters.upstream import FetchedPage, NotModified, UpstreamClient

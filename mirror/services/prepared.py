@@ -13,9 +13,9 @@ import asyncio
 import gzip
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import jinja2
@@ -154,7 +154,7 @@ class PreparedPages:
         if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
             return known, cached.stale
         servable = await self._servable(project, cached)
-        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        now = datetime.fromtimestamp(self._clock(), UTC)
         result = tier_view(tier, servable, policies, now, self._provenance)
         valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
         known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})

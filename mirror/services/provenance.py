@@ -20,9 +20,9 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from mirror.adapters.db.pages import PageRecord, PageStore
 from mirror.adapters.provenance import (
@@ -216,7 +216,7 @@ class ProvenanceChecker:
 
     async def _check_file(self, f: DistFile, sha256: str, pins: tuple[TrustedPublisher, ...]
                           ) -> ProvenanceStatus | None:
-        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        now = datetime.fromtimestamp(self._clock(), UTC)
         identities = tuple(p.identity for p in pins)
         if not f.provenance:
             return ProvenanceStatus(None, "upstream no longer advertises provenance for this file",

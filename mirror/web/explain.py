@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
@@ -27,7 +27,7 @@ async def explain_route(request: web.Request) -> web.Response:
         pass
     except UpstreamError:
         pass  # explained from policies alone; the answer says so
-    result = explain(project, version, detail, services.policies.current, datetime.now(timezone.utc),
+    result = explain(project, version, detail, services.policies.current, datetime.now(UTC),
                      services.provenance_checker.statuses)
     data = result.as_dict()
     data["policy_version"] = services.policies.current.version

@@ -6,8 +6,8 @@ import asyncio
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine

@@ -6,9 +6,9 @@ index, so what lands in the target was resolved from the mirror's pages and down
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import urljoin
 
 import aiohttp
@@ -148,8 +148,8 @@ async def test_upload_time_cutoff(tool: str, option: str, upstream: FakeUpstream
                                   mirror: MirrorServer, dists: Path,
                                   new_target: Callable[[], Path]) -> None:
     """The mirror passes PEP 700 ``upload-time`` through: the installer's date cutoff works."""
-    old = datetime(2021, 3, 1, 12, 0, tzinfo=timezone.utc)
-    new = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    old = datetime(2021, 3, 1, 12, 0, tzinfo=UTC)
+    new = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
     upstream.add_wheel("timely", "1.0", dists, upload_time=old)
     upstream.add_wheel("timely", "2.0", dists, upload_time=new)
 

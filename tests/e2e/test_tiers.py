@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import aiohttp
 import pytest
@@ -31,7 +31,7 @@ INSTALLERS = ["pip", "uv"]
 TIERS = ["all", "reviewed", "vetted"]
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 #: Well past the default 7-day cooldown of ``reviewed``.
 OLD = NOW - timedelta(days=30)
 #: Inside the default cooldown.

@@ -13,10 +13,10 @@ import contextlib
 import gzip
 import json
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -232,7 +232,7 @@ class QuickServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-    async def start(self) -> "QuickServer":
+    async def start(self) -> QuickServer:
         self._runner = web.AppRunner(create_app(self.config), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)  # restart: same port
@@ -383,7 +383,7 @@ async def read_partial(resp: aiohttp.ClientResponse) -> tuple[bytes, BaseExcepti
     try:
         async for chunk in resp.content.iter_any():
             got += chunk
-    except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         return bytes(got), exc
     return bytes(got), None
 
@@ -422,7 +422,7 @@ class MirrorProcess:
     def index(self, tier: str = "all") -> str:
         return f"{self.base}/{tier}/simple/"
 
-    async def start(self, timeout: float = 30.0) -> "MirrorProcess":
+    async def start(self, timeout: float = 30.0) -> MirrorProcess:
         import re
         import sys
 
@@ -476,6 +476,6 @@ class MirrorProcess:
             self.proc.terminate()
         try:
             await asyncio.wait_for(self.proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.kill()
         await self._drain()

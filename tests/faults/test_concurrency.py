@@ -48,7 +48,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, **headers: str) -> tup
         async with session.get(url, headers=headers) as resp:
             status = resp.status
             return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         return f"status {status}, then {type(exc).__name__}"
 
 

@@ -21,7 +21,7 @@ import asyncio
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,7 +38,7 @@ from .conftest import (
     raw_request,
 )
 
-OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
+OLD = datetime(2020, 1, 1, tzinfo=UTC)
 NORMALIZED = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 FUZZ = settings(deadline=None, database=None, derandomize=True,

@@ -31,7 +31,7 @@ import hashlib
 import html
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
@@ -48,7 +48,7 @@ from .conftest import (
     raw_request,
 )
 
-OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
+OLD = datetime(2020, 1, 1, tzinfo=UTC)
 A, B = "alpha-pkg", "beta-pkg"
 SIGNED = 'by = "alice"\nat = 2026-01-15T10:00:00Z\n'
 

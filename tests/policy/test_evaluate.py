@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +24,7 @@ from mirror.core.policy.model import (
 )
 from mirror.core.tiers import tier_projects, tier_view
 
-NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 SIG = Signature("alice", NOW)
 HERE = Location("policies/projects/demo.toml", 3)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from mirror.core.policy.model import (
 )
 from mirror.core.tiers import tier_view
 
-NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 FILENAME = "demo-1.0.tar.gz"
 SHA = "a" * 64
 GOOGLE = "Google:bot@demo.iam.gserviceaccount.com"

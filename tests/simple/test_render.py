@@ -1,7 +1,7 @@
 """Checklist sections B, C, G, H on the pure renderer: one PEP 691 object, two renderings."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -36,13 +36,13 @@ def sample() -> ProjectDetail:
         files=(
             DistFile("demo-1.0.tar.gz", "https://up.example/demo-1.0.tar.gz", {"sha256": SHA},
                      requires_python=">=2.7, !=3.0.*, <4", size=10,
-                     upload_time=datetime(2024, 1, 2, 3, 4, 5, 678900, tzinfo=timezone.utc)),
+                     upload_time=datetime(2024, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)),
             DistFile("demo-2.0-py3-none-any.whl", "https://up.example/demo-2.0-py3-none-any.whl",
-                     {"sha256": SHA}, size=20, upload_time=datetime(2024, 2, 1, tzinfo=timezone.utc),
+                     {"sha256": SHA}, size=20, upload_time=datetime(2024, 2, 1, tzinfo=UTC),
                      yanked="broken \"quotes\" & <tags>", core_metadata={"sha256": META_SHA},
                      provenance="https://up.example/integrity/demo/2.0/demo-2.0-py3-none-any.whl/provenance"),
             DistFile("demo-3.0-py3-none-any.whl", "https://up.example/demo-3.0-py3-none-any.whl",
-                     {"sha256": SHA}, size=30, upload_time=datetime(2024, 3, 1, tzinfo=timezone.utc), yanked=True),
+                     {"sha256": SHA}, size=30, upload_time=datetime(2024, 3, 1, tzinfo=UTC), yanked=True),
         ),
         versions=("1.0", "2.0", "3.0", "4.0"),
         last_serial=42,
@@ -116,7 +116,7 @@ _files = st.builds(
     lambda i, rp, yanked, meta, size: DistFile(
         f"demo-{i}.0.tar.gz", f"https://up.example/demo-{i}.0.tar.gz", {"sha256": f"{i:064x}"},
         requires_python=rp, size=size, yanked=yanked, core_metadata={"sha256": META_SHA} if meta else None,
-        upload_time=datetime(2020, 1, 1, tzinfo=timezone.utc)),
+        upload_time=datetime(2020, 1, 1, tzinfo=UTC)),
     st.integers(0, 10**6), st.none() | _text, st.booleans() | _text.filter(lambda s: s.strip() == s),
     st.booleans(), st.integers(0, 2**40))
 

@@ -14,8 +14,8 @@ import io
 import re
 import tarfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = [
     "build_sdist",

@@ -15,10 +15,11 @@ import json
 import re
 import socket
 import struct
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from aiohttp import web
 from packaging.utils import (
@@ -61,7 +62,7 @@ class FakeFile:
     filename: str
     content: bytes
     #: UTC; defaults to "now" so age-based policies see a fresh upload unless told otherwise.
-    upload_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    upload_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     requires_python: str | None = None
     #: False, True (yanked without reason) or the reason string (PEP 592).
     yanked: bool | str = False
@@ -396,7 +397,7 @@ class FakeUpstream:
                 "filename": f.filename, "url": self._file_url(f),
                 "hashes": {"sha256": f.advertised_sha256 or f.sha256},
                 "requires-python": f.requires_python, "size": f.size,
-                "upload-time": f.upload_time.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+                "upload-time": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
                 "yanked": f.yanked, "core-metadata": meta, "data-dist-info-metadata": meta,
                 "provenance": self._provenance_url(key, f) if f.provenance is not None else None,
             })  # fmt: skip
@@ -444,7 +445,7 @@ class FakeUpstream:
             releases.setdefault(f.version, []).append({
                 "filename": f.filename, "url": self._file_url(f),
                 "digests": {"sha256": f.advertised_sha256 or f.sha256}, "size": f.size,
-                "upload_time_iso_8601": f.upload_time.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+                "upload_time_iso_8601": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
                 "requires_python": f.requires_python, "yanked": f.yanked is not False,
                 "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
             })  # fmt: skip

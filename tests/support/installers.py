@@ -25,7 +25,7 @@ class Result:
     returncode: int
     output: str
 
-    def check(self) -> "Result":
+    def check(self) -> Result:
         assert self.returncode == 0, self.output
         return self
 
@@ -37,7 +37,7 @@ async def run(*argv: str | Path, timeout: float = 180, env: dict[str, str] | Non
         env=env or clean_env())
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise

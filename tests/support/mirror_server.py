@@ -37,7 +37,7 @@ class MirrorServer:
         self.config = config
         self._server: TestServer | None = None
 
-    async def start(self) -> "MirrorServer":
+    async def start(self) -> MirrorServer:
         self._server = TestServer(create_app(self.config), host="127.0.0.1")
         await self._server.start_server()
         return self

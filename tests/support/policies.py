@@ -12,8 +12,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import aiohttp
 from packaging.utils import canonicalize_name

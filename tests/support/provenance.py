@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ SHA256 = "461317362419124b6012e855423a9078d6de8aed3e74fa78cc74d669b23dc6cf"
 EMAIL = "919436158236-compute@developer.gserviceaccount.com"
 IDENTITY = f"Google:{EMAIL}"
 OTHER_EMAIL = "release-bot@other-project.iam.gserviceaccount.com"
-OLD = datetime.now(timezone.utc) - timedelta(days=30)
+OLD = datetime.now(UTC) - timedelta(days=30)
 
 
 def _table(header: str, keys: Mapping[str, Any]) -> str:

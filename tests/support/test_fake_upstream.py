@@ -16,9 +16,9 @@ import sys
 import tarfile
 import time
 import zipfile
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator
 
 import aiohttp
 import pytest
@@ -30,7 +30,7 @@ from .fake_upstream import JSON_TYPE, PROVENANCE_TYPE, FakeFile, FakeUpstream
 
 # What pip sends; the fake must pick JSON for it.
 PIP_ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
-T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import tomlkit
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -38,8 +39,8 @@ class EditError(ValueError):
 def utc_text(at: datetime) -> str:
     """``at`` as a TOML date-time in UTC, to the second (a naive datetime is taken as UTC)."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _datetime(at: datetime) -> Any:

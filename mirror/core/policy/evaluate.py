@@ -8,9 +8,9 @@ which is what ``mirror explain`` prints.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version

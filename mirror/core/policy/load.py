@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -84,8 +84,8 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, datetime):
-            value = datetime.combine(value, time(), tzinfo=timezone.utc)
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            value = datetime.combine(value, time(), tzinfo=UTC)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def signature(self, *, by_required: bool = True) -> Signature:
         return Signature(by=self.text("by", required=by_required) or "", at=self.timestamp("at"),
@@ -103,7 +103,7 @@ class _Reader:
             raise self.fail(key, "empty version specifier (leave the key out instead)")
         return spec
 
-    def sub(self, key: str | int, value: Any) -> "_Reader":
+    def sub(self, key: str | int, value: Any) -> _Reader:
         if not isinstance(value, dict):
             raise self.fail(str(key), "must be a table")
         return _Reader(self.file, self.loc, value, (*self.path, key))

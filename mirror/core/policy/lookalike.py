@@ -12,9 +12,9 @@ look-alike of it. Two rules flag a name:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterable
 
 from packaging.utils import canonicalize_name
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName

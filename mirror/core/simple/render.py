@@ -8,8 +8,9 @@ File URLs are produced by a caller-supplied function so that the core knows noth
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape

@@ -48,7 +48,7 @@ class BlockTarget:
     version: str | None
 
     @classmethod
-    def parse(cls, raw: str) -> "BlockTarget":
+    def parse(cls, raw: str) -> BlockTarget:
         return cls(*parse_target(raw))
 
     @property

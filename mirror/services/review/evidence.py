@@ -5,8 +5,9 @@ PEP 740 provenance of a release's files."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from mirror.core.errors import UpstreamError
 from mirror.core.models import DistFile

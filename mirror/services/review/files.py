@@ -16,8 +16,8 @@ import os
 import secrets
 import stat
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from packaging.utils import canonicalize_name
 

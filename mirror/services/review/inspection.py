@@ -8,10 +8,11 @@ offline, uploaders that changed upstream and provenance that no longer verifies.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -112,7 +113,7 @@ class PolicyInspector:
         statuses: dict[str, ProvenanceStatus] = {}
         if detail is not None and policy is not None and policy.provenance is not None:
             statuses = await current_provenance(self.upstream, policy, detail, self._now)
-        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(timezone.utc), statuses)
+        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC), statuses)
         return ExplainResult(result, reachable, tuple(notes))
 
     async def check(self, *, offline: bool = False) -> list[Problem]:

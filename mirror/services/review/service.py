@@ -4,10 +4,11 @@ edits one policy file under the lock (:mod:`.files`) and appends to the audit tr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
@@ -78,13 +79,13 @@ class ReviewService:
                  session: aiohttp.ClientSession | None = None) -> None:
         self.config = config
         self.directory = config.policies.path
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.files = PolicyFiles(self.directory)
         self.upstream = UpstreamReader(config, session)
         self.audit = AuditTrail(config.database_url)
         self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self._now)
 
-    async def __aenter__(self) -> "ReviewService":
+    async def __aenter__(self) -> ReviewService:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -95,7 +96,7 @@ class ReviewService:
         await self.audit.close()
 
     def _now(self) -> datetime:
-        return self._clock().astimezone(timezone.utc).replace(microsecond=0)
+        return self._clock().astimezone(UTC).replace(microsecond=0)
 
     # ------------------------------------------------------------------ reads
 

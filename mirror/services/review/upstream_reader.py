@@ -3,9 +3,9 @@ provenance objects) and the provenance documents of files. aiohttp is imported o
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from mirror.config import Config
 from mirror.core.errors import ParseError, ProjectNotFound, ReviewError, UpstreamError
@@ -89,7 +89,7 @@ class UpstreamReader:
                 body = await resp.content.read(_JSON_LIMIT + 1)
                 if len(body) > _JSON_LIMIT:
                     raise UpstreamError(url, "answer too large")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamError(url, "timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None

@@ -9,10 +9,10 @@ reviewer confirms with ``--trust-publisher``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from mirror.adapters.provenance import (
     IdentityMismatch,

@@ -1,12 +1,17 @@
-"""A local fake upstream for the cold-page benchmark: copies of real project pages on 127.0.0.1.
+"""A local fake upstream for the cold-path phases: copies of real project pages and synthetic pages.
 
-    python bench/fake_index.py --shape requests=PAGE.json --shape setuptools=PAGE.json --copies 42
+    python -m bench.fake_index --shape requests=PAGE.json --shape setuptools=PAGE.json --copies 42
+    python -m bench.fake_index --big-files 15000 --small-files 250 --list-size 700000
 
 Each ``--shape NAME=PAGE.json`` is a PEP 691 JSON project page (the suite saves the mirror's own
 ``all``-tier page of NAME). The fake index (``tests/support/fake_upstream.py``, without ETags, like the
 upstream copy this machine reaches) then lists projects ``cold<i>-<NAME>`` for i < copies, each with
 the same files, versions, hashes, sizes, upload times, Requires-Python and yanks as NAME, file names
 renamed to the copy's name. Every copy is a page no proxy has seen yet: a cold fetch.
+
+Synthetic pages (``bench/synthetic.py``), rendered once at start-up and then served for any name:
+``big<i>`` has ``--big-files`` files, ``small<i>`` has ``--small-files``; with ``--list-size N`` the
+project list (``/simple/``) names N synthetic projects instead of the fake index's own.
 
 It also holds a small ``six`` 1.16.0 wheel, which the peers' start scripts download as their check.
 A second loopback port takes ``POST /touch/<project>``, which adds one file to that project (its page
@@ -23,17 +28,16 @@ import asyncio
 import json
 import re
 import signal
-import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo: tests.support
+from aiohttp import web
 
-from aiohttp import web  # noqa: E402
-
-from tests.support.fake_upstream import FakeFile, FakeUpstream  # noqa: E402
+from bench.synthetic import Template, project_list, project_templates
+from tests.support.fake_upstream import FakeFile, FakeUpstream
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -45,7 +49,7 @@ class SizedFile(FakeFile):
     real_size: int = 0
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:
         return self.real_size
 
 
@@ -88,17 +92,68 @@ def populate(up: FakeUpstream, shape: str, files: list[dict], copies: int) -> No
                 real_size=int(f.get("size") or 0)))
 
 
+class _BoundedLog(list[tuple[str, str]]):
+    """The request log, bounded: the fake index may serve many thousand requests in a run."""
+
+    def append(self, item: tuple[str, str]) -> None:
+        if len(self) >= 1000:
+            del self[:500]
+        super().append(item)
+
+
+_SYNTHETIC = re.compile(r"(big|small)[0-9]+")
+
+
+class BenchUpstream(FakeUpstream):
+    """The fake index plus synthetic pages served from templates rendered once (see the module docstring)."""
+
+    def __init__(self, *, big_files: int, small_files: int, list_size: int) -> None:
+        super().__init__(etags=False)
+        self.requests = _BoundedLog()
+        self.sizes = {"big": big_files, "small": small_files}
+        self.list_size = list_size
+        self.templates: dict[str, tuple[Template, Template]] = {}
+        self.list_pages: tuple[bytes, bytes] | None = None
+
+    def prerender(self) -> float:
+        """Render the synthetic pages (file URLs need the port: after start). Returns the seconds taken."""
+        started = time.perf_counter()
+        files_base = f"{self.base}/files/"
+        self.templates = {kind: project_templates(n, files_base) for kind, n in self.sizes.items() if n > 0}
+        if self.list_size > 0:
+            self.list_pages = project_list(self.list_size)
+        return time.perf_counter() - started
+
+    async def _project_page(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["project"]
+        m = _SYNTHETIC.fullmatch(name)
+        if m is None or m.group(1) not in self.templates:
+            return await super()._project_page(request)
+        as_json = self._negotiate_json(request)
+        html_page, json_page = self.templates[m.group(1)]
+        return self._page(request, (json_page if as_json else html_page).render(name), as_json, 1)
+
+    async def _root_page(self, request: web.Request) -> web.StreamResponse:
+        if self.list_pages is None:
+            return await super()._root_page(request)
+        as_json = self._negotiate_json(request)
+        return self._page(request, self.list_pages[1 if as_json else 0], as_json, 1)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shape", action="append", required=True, metavar="NAME=PAGE.json")
+    ap.add_argument("--shape", action="append", default=[], metavar="NAME=PAGE.json")
     ap.add_argument("--copies", type=int, default=42)
+    ap.add_argument("--big-files", type=int, default=15000, help="files of each synthetic big<i> page (0: none)")
+    ap.add_argument("--small-files", type=int, default=250, help="files of each synthetic small<i> page (0: none)")
+    ap.add_argument("--list-size", type=int, default=0, help="names in a synthetic project list (0: the fake's own)")
     args = ap.parse_args()
 
-    up = FakeUpstream(etags=False)
+    up = BenchUpstream(big_files=args.big_files, small_files=args.small_files, list_size=args.list_size)
     for item in args.shape:
         name, _, path = item.partition("=")
         populate(up, name, load_shape(Path(path)), args.copies)
-    with tempfile.TemporaryDirectory() as tmp:  # what shared/peers/start_proxpi.sh downloads to check
+    with tempfile.TemporaryDirectory() as tmp:  # what bench/peers/start_proxpi.sh downloads to check
         up.add_wheel("six", "1.16.0", Path(tmp))
 
     touched = 0
@@ -120,6 +175,8 @@ async def main() -> None:
     control_port = runner.addresses[0][1]
 
     await up.start()
+    seconds = up.prerender()
+    print(f"synthetic pages rendered in {seconds:.2f}s", flush=True)
     print(f"FAKE_URL={up.url} CONTROL=http://127.0.0.1:{control_port}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

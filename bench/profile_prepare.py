@@ -1,8 +1,8 @@
 """Where the time of preparing one tier page goes: filter, render, gzip, hash (with cProfile).
 
-    python bench/profile_prepare.py PAGE.json POLICIES_DIR [--project NAME] [--repeat 15]
+    python -m bench.profile_prepare PAGE.json POLICIES_DIR [--project NAME] [--repeat 15]
 
-PAGE.json is a PEP 691 project page (bench/suite.py saves the mirror's ``all``-tier page); it is
+PAGE.json is a PEP 691 project page (phase "warm" saves the mirror's ``all``-tier page); it is
 parsed as the mirror parses an upstream page, then for each tier the same steps as
 ``mirror.prepared.PreparedPages`` run in this process: the tier filter (``servable_view`` +
 ``tier_view``, not part of the ``Server-Timing: prepare`` figure) and the preparation of the bytes
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gzip
 import hashlib
 import io
@@ -25,20 +26,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mirror.adapters.policy_dir import load_policies
+from mirror.core.models import DistFile, Format, Tier
+from mirror.core.simple.parse import parse_project_page
+from mirror.core.simple.render import make_environment, render_project
+from mirror.core.tiers import servable_view, tier_view
+from mirror.resources import templates_dir
 
-from mirror.adapters.policy_dir import load_policies  # noqa: E402
-from mirror.core.models import Format, Tier  # noqa: E402
-from mirror.core.simple.parse import parse_project_page  # noqa: E402
-from mirror.core.simple.render import make_environment, render_project  # noqa: E402
-from mirror.core.tiers import servable_view, tier_view  # noqa: E402
-from mirror.resources import templates_dir  # noqa: E402
 
-try:
-    from mirror.services.prepared import file_href
-except ImportError:  # the helper moved: same relative URL shape
-    def file_href(f, project):  # type: ignore[no-redef]
-        return f"../../files/{project}/{f.filename}"
+def href_function() -> Callable[[DistFile, str], str]:
+    """The function that writes file URLs on the mirror's pages."""
+    try:
+        from mirror.services.prepared import file_href
+    except ImportError:  # the helper moved: the same relative URL shape
+        def file_href(f: DistFile, project: str) -> str:
+            return f"../../files/{project}/{f.filename}"
+    return file_href
+
+
+def etag(fmt: Format, body: bytes) -> str:
+    return hashlib.sha256(fmt.value.encode() + b"\0" + body).hexdigest()
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -67,7 +74,11 @@ def main() -> int:
     policies = load_policies(args.policies)
     env = make_environment(str(templates_dir()))
     now = datetime.now(UTC)
-    href = lambda f: file_href(f, detail.name)  # noqa: E731
+    to_href = href_function()
+
+    def href(f: DistFile) -> str:
+        return to_href(f, detail.name)
+
     print(f"project {detail.name}: {len(detail.files)} files, {len(set(f.version for f in detail.files))} versions")
     print("| tier | files | filter ms | fmt | render ms | gzip ms | etag ms | prepare ms (render+gzip+etag) | bytes |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
@@ -84,11 +95,12 @@ def main() -> int:
         filter_ms = median_ms(filt, args.repeat)
         for fmt in (Format.TEXT_HTML, Format.JSON):
             out = render_project(view, fmt, env, href)
-            render_ms = median_ms(lambda: render_project(view, fmt, env, href), args.repeat)
-            gzip_ms = median_ms(lambda: gzip.compress(out, compresslevel=6, mtime=0), args.repeat)
-            etag_ms = median_ms(lambda: hashlib.sha256(fmt.value.encode() + b"\0" + out).hexdigest(), args.repeat)
-            print(f"| {tier.value} | {len(view.files)} | {filter_ms:.1f} | {'html' if fmt is Format.TEXT_HTML else 'json'}"
-                  f" | {render_ms:.1f} | {gzip_ms:.1f} | {etag_ms:.2f} | {render_ms + gzip_ms + etag_ms:.1f} | {len(out)} |")
+            render_ms = median_ms(functools.partial(render_project, view, fmt, env, href), args.repeat)
+            gzip_ms = median_ms(functools.partial(gzip.compress, out, compresslevel=6, mtime=0), args.repeat)
+            etag_ms = median_ms(functools.partial(etag, fmt, out), args.repeat)
+            name = "html" if fmt is Format.TEXT_HTML else "json"
+            print(f"| {tier.value} | {len(view.files)} | {filter_ms:.1f} | {name} | {render_ms:.1f} | {gzip_ms:.1f} "
+                  f"| {etag_ms:.2f} | {render_ms + gzip_ms + etag_ms:.1f} | {len(out)} |")
 
     view = views.get(Tier.REVIEWED) or views.get(Tier.ALL)
     if view is None:

@@ -1,9 +1,9 @@
 """A bare aiohttp ``FileResponse`` server, to tell the event loop's share of file-serving throughput.
 
-    python bench/sendfile_probe.py asyncio|uvloop FILE PORT
+    python -m bench.sendfile_probe asyncio|uvloop FILE PORT
 
 Serves FILE at ``http://127.0.0.1:PORT/file`` with the given event loop and nothing else (no routing,
-no lookups). bench/suite.py (PROFILE=1) runs wrk against it with each loop: aiohttp sends a file with
+no lookups). Phase "profile" (PROFILE=1) runs wrk against it with each loop: aiohttp sends a file with
 ``sendfile(2)`` only when the loop implements ``loop.sendfile``; uvloop does not, so aiohttp falls back
 to reading chunks in a thread pool and writing them from Python.
 """

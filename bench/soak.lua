@@ -1,4 +1,4 @@
--- wrk script for the RSS soak of bench/suite.py: rotates over the paths in SOAK_PATHS (space
+-- wrk script for the RSS soak (phase "soak", bench/phases/soak.py): rotates over the paths in SOAK_PATHS (space
 -- separated), HTML and PEP 691 JSON, identity and gzip, and now and then a name a curated tier does
 -- not hold (404 without any upstream request; the mirror records the demand).
 local paths = {}

@@ -73,7 +73,8 @@ def test_a_wrong_pinned_identity_is_refused(pin) -> None:
         prov.verify(provenance_text(), FILENAME, SHA256, [pin])
     err = caught.value
     assert err.pinned == (pin.identity,) and err.claimed == (IDENTITY,)
-    assert str(err).startswith(f"pinned {pin.identity}, provenance claims {IDENTITY}")
+    assert str(err).startswith(f"not signed by the pinned {pin.identity}; the provenance claims (unverified) "
+                               f"{IDENTITY}")
 
 
 def test_a_forged_publisher_claim_does_not_help() -> None:

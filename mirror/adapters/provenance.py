@@ -1,23 +1,27 @@
 """Offline verification of PEP 740 provenance against the trusted publishers a policy pins.
 
-Blocking (sigstore does CPU work and reads its bundled trust root): call it from a thread
-(``asyncio.to_thread``), at vetting time or in the background check, never on a request. Nothing here
-reaches the network: sigstore is used with ``offline=True``, so the trust root bundled in the sigstore
-package (or an already cached copy) is used and never refreshed.
+Blocking (sigstore does CPU work): call it from a thread (``asyncio.to_thread``), at vetting time or in the
+background check, never on a request. Nothing here reaches the network or reads a trust root from a cache:
+every signature is checked against the trust root pinned in the mirror package
+(:mod:`mirror.adapters.trust_root`).
 
 For every attestation of every bundle of a provenance object, :func:`verify` checks
 
-1. that it attests exactly this distribution: one subject, named like the file, whose sha256 is the
-   file's sha256 (:class:`DigestMismatch` otherwise);
+1. that it attests exactly this distribution: one subject, whose name is exactly the file's name and
+   whose sha256 is the file's sha256 (:class:`DigestMismatch` otherwise);
 2. the Sigstore bundle: certificate chain to the Fulcio root, signed certificate timestamp, transparency
-   log inclusion (proof or promise, against the bundled Rekor keys), and the DSSE signature
+   log inclusion (proof or promise, against the pinned Rekor keys), and the DSSE signature
    (:class:`SignatureInvalid` otherwise);
 3. that the signing certificate's identity is one of the pinned publishers (:class:`IdentityMismatch`
-   otherwise, saying what was pinned and what the document claims).
+   otherwise, saying what was pinned and what the document claims, marked unverified).
+
+Any other exception on the way (a bundle sigstore refuses to load, a bug) is a failed verification too
+(:class:`VerificationFailed`): nothing but a complete, successful verification counts.
 
 The publishers to check against always come from the policy, never from the document: the document's
-own ``publisher`` fields are only used to *describe* a mismatch (:func:`claimed_publishers`) and to
-propose a first pin (:func:`propose`), which a reviewer must confirm.
+own ``publisher`` fields are unsigned claims, only used to *describe* a mismatch (:func:`claimed_publishers`)
+and to propose a first pin (:func:`propose`), which verifies the signature against the claim and which a
+reviewer must confirm.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
-
+from mirror.adapters import trust_root
 from mirror.core.errors import MirrorError
 from mirror.core.policy.model import (
     CircleCIPublisher,
@@ -40,6 +45,7 @@ from mirror.core.policy.model import (
     PublisherSyntaxError,
     TrustedPublisher,
     claimed_identity,
+    parse_identity,
 )
 
 if TYPE_CHECKING:  # pypi_attestations pulls in sigstore, pydantic and cryptography: imported when verifying
@@ -49,17 +55,14 @@ log = logging.getLogger("mirror.adapters.provenance")
 
 
 class _Expected(logging.Filter):
-    """Drops two warnings sigstore gives for what the mirror does on purpose: offline mode (the trust root
-    is never refreshed) and the no-op policy (used only to tell a bad signature from a wrong signer,
-    after the pinned policy already failed)."""
+    """Drops the warning sigstore gives for what the mirror does on purpose: the no-op policy (used only to
+    tell a bad signature from a wrong signer, after the pinned policy already failed)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return "no-op" not in message and "offline mode" not in message
+        return "no-op" not in record.getMessage()
 
 
-for _name in ("sigstore.verify.policy", "sigstore._internal.tuf"):
-    logging.getLogger(_name).addFilter(_Expected())
+logging.getLogger("sigstore.verify.policy").addFilter(_Expected())
 
 #: Largest provenance document accepted or fetched (Warehouse's are a few KiB per attestation).
 MAX_PROVENANCE_BYTES = 4 * 1024 * 1024
@@ -91,13 +94,18 @@ class DigestMismatch(ProvenanceError):
     """The attestation is about other bytes (or another file name) than the file being checked."""
 
 
+def unverified(claimed: Sequence[str]) -> str:
+    """Upstream's unsigned publisher claims as data, marked as such: never a basis for a command."""
+    return (f"claims (unverified) {', '.join(claimed)}" if claimed
+            else "names no recognisable publisher (unverified claim)")
+
+
 class IdentityMismatch(ProvenanceError):
     """A valid signature, but by someone other than the pinned publisher(s)."""
 
     def __init__(self, pinned: Sequence[str], claimed: Sequence[str], detail: str = "") -> None:
         self.pinned, self.claimed, self.detail = tuple(pinned), tuple(claimed), detail
-        said = ", ".join(self.claimed) if self.claimed else "no recognisable publisher"
-        text = f"pinned {' or '.join(self.pinned)}, provenance claims {said}"
+        text = f"not signed by the pinned {' or '.join(self.pinned)}; the provenance {unverified(self.claimed)}"
         if set(self.claimed) & set(self.pinned):
             text += ", but its signing certificate belongs to someone else"
         super().__init__(text + (f" ({detail})" if detail else ""))
@@ -107,13 +115,17 @@ class SignatureInvalid(ProvenanceError):
     """The Sigstore bundle does not verify: certificate chain, timestamp, transparency log or signature."""
 
 
+class VerificationFailed(ProvenanceError):
+    """Verification stopped with an error (a bundle sigstore refuses, an unusable trust root, a bug):
+    treated exactly like a signature that does not verify."""
+
+
 class NoPinnedPublisher(ProvenanceError):
     """Verification was asked for without any pinned publisher (a policy matter, not a document one)."""
 
     def __init__(self, claimed: Sequence[str]) -> None:
         self.claimed = tuple(claimed)
-        said = ", ".join(self.claimed) if self.claimed else "no recognisable publisher"
-        super().__init__(f"no trusted publisher is pinned; the provenance claims {said}")
+        super().__init__(f"no trusted publisher is pinned; the provenance {unverified(self.claimed)}")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -199,45 +211,78 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _dist_name(filename: str) -> tuple[Any, ...]:
-    """A distribution file name parsed as the attestation verifier compares them; ValueError if not one."""
-    if filename.endswith(".whl"):
-        return tuple(parse_wheel_filename(filename))
-    if filename.endswith((".tar.gz", ".zip")):
-        return tuple(parse_sdist_filename(filename))
-    raise ValueError(f"unknown distribution format: {filename}")
+def _subject(statement: Any, filename: str, sha256: str) -> None:
+    """The statement attests exactly ``filename`` (the same string, not merely an equivalent name) with
+    ``sha256``; DigestMismatch otherwise."""
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
+        raise DigestMismatch("the attestation must name exactly one file")
+    subject = subjects[0]
+    name = subject.get("name")
+    if not isinstance(name, str) or name != filename:
+        shown = json.dumps(name)[:200] if name else "an unnamed file"
+        raise DigestMismatch(f"the attestation is about {shown}, not {filename}: its subject name must be "
+                             "exactly the file's name")
+    digests = subject.get("digest")
+    digest = digests.get("sha256") if isinstance(digests, dict) else None
+    if digest != sha256:
+        raise DigestMismatch(f"the attestation signs sha256 {str(digest)[:64]}, but {filename} has sha256 {sha256}: "
+                             "these are not the bytes the publisher signed")
 
 
 def _check_subject(att: pa.Attestation, filename: str, sha256: str) -> None:
     """Step 1 on the (not yet verified) statement, so that a digest mismatch is named as such."""
     try:
         statement = att.statement
-        subjects = statement.get("subject") or []
     except Exception as exc:  # noqa: BLE001 - any undecodable statement is malformed
         raise ProvenanceMalformed(f"attestation statement unreadable: {exc}") from None
-    if len(subjects) != 1 or not isinstance(subjects[0], dict):
-        raise DigestMismatch("the attestation must name exactly one file")
-    subject = subjects[0]
-    name = str(subject.get("name") or "")
-    try:
-        same_name = _dist_name(name) == _dist_name(filename)
-    except ValueError:
-        same_name = False
-    if not same_name:
-        raise DigestMismatch(f"the attestation is about {name or 'an unnamed file'}, not {filename}")
-    digest = (subject.get("digest") or {}).get("sha256") if isinstance(subject.get("digest"), dict) else None
-    if digest != sha256:
-        raise DigestMismatch(f"the attestation signs sha256 {digest}, but {filename} has sha256 {sha256}: "
-                             "these are not the bytes the publisher signed")
+    _subject(statement, filename, sha256)
 
 
-def verify(provenance: str | bytes | None, filename: str, sha256: str,
-           pinned: Iterable[TrustedPublisher]) -> str:
-    """Verify every attestation of ``provenance`` for the file ``filename`` with hex ``sha256`` against
-    the ``pinned`` publishers, offline. Returns the identity of the pinned publisher that signed.
+class _Rejected(Exception):
+    """One attestation does not verify under one policy (a pin, or the no-op policy)."""
 
-    Raises a :class:`ProvenanceError` subclass naming the first failure.
+
+def _verify_attestation(bundle: Any, policy: Any, filename: str, sha256: str) -> None:
+    """The Sigstore bundle of one attestation verified against the pinned trust root and ``policy``,
+    then its signed statement checked like pypi-attestations does (but with the exact file name).
+
+    Raises _Rejected when sigstore says the signature or identity does not verify, DigestMismatch or
+    ProvenanceMalformed for a signed statement about something else; anything else propagates.
     """
+    import pypi_attestations as pa
+    import sigstore.errors
+
+    try:
+        payload_type, payload = trust_root.verifier().verify_dsse(bundle, policy)
+    except sigstore.errors.VerificationError as exc:
+        raise _Rejected(str(exc)) from None
+    if payload_type != "application/vnd.in-toto+json":
+        raise ProvenanceMalformed(f"the attestation is not an in-toto statement ({payload_type[:80]})")
+    statement = json.loads(payload)
+    _subject(statement, filename, sha256)
+    kinds = {t.value for t in pa.AttestationType}
+    if statement.get("predicateType") not in kinds:
+        raise ProvenanceMalformed(f"unknown attestation type {str(statement.get('predicateType'))[:120]}")
+
+
+@contextmanager
+def _fail_closed() -> Iterator[None]:
+    """Every exception that is not already a ProvenanceError becomes a VerificationFailed."""
+    try:
+        yield
+    except ProvenanceError:
+        raise
+    except trust_root.TrustRootError as exc:
+        raise VerificationFailed(f"verification impossible: the mirror's trust root is unusable ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - whatever failed, nothing was proven
+        text = str(exc)[:300] or "no detail"
+        raise VerificationFailed(f"verification failed with an error ({type(exc).__name__}: {text}); "
+                                 "treated as not verified") from None
+
+
+def _signers(provenance: str | bytes | None, filename: str, sha256: str,
+             pinned: Iterable[TrustedPublisher]) -> tuple[str, ...]:
     import pypi_attestations as pa
     from sigstore.verify.policy import UnsafeNoOp
 
@@ -248,31 +293,51 @@ def verify(provenance: str | bytes | None, filename: str, sha256: str,
     if not pins:
         raise NoPinnedPublisher(claimed)
     try:
-        dist = pa.Distribution(name=filename, digest=sha256)
+        pa.Distribution(name=filename, digest=sha256)
     except Exception as exc:  # noqa: BLE001 - pydantic/ValueError: not a distribution file name
-        raise DigestMismatch(f"{filename} is not a distribution file name: {exc}") from None
-    verified: str | None = None
+        raise DigestMismatch(f"{filename} is not a distribution file name: {str(exc)[:200]}") from None
+    policies = [(pin, _to_attestations(pin)._as_policy()) for pin in pins]  # noqa: SLF001 - their Sigstore policy
+    signers: dict[str, None] = {}
     for bundle in parsed.attestation_bundles:
         for att in bundle.attestations:
             _check_subject(att, filename, sha256)
+            sigstore_bundle = att.to_bundle()
             failures: list[str] = []
-            for pin in pins:
+            for pin, policy in policies:
                 try:
-                    att.verify(_to_attestations(pin), dist, offline=True)
-                except pa.AttestationError as exc:
+                    _verify_attestation(sigstore_bundle, policy, filename, sha256)
+                except _Rejected as exc:
                     failures.append(f"{pin.identity}: {exc}")
                     continue
-                verified = verified or pin.identity
+                signers.setdefault(pin.identity, None)
                 break
             else:
                 # Which part failed: the signature itself, or only whose it is?
                 try:
-                    att.verify(UnsafeNoOp(), dist, offline=True)
-                except pa.AttestationError as exc:
+                    _verify_attestation(sigstore_bundle, UnsafeNoOp(), filename, sha256)
+                except _Rejected as exc:
                     raise SignatureInvalid(f"the signature does not verify: {exc}") from None
                 raise IdentityMismatch([p.identity for p in pins], claimed, "; ".join(failures))
-    assert verified is not None  # _parse guarantees at least one attestation
-    return verified
+    assert signers  # _parse guarantees at least one attestation
+    return tuple(signers)
+
+
+def verify_signers(provenance: str | bytes | None, filename: str, sha256: str,
+                   pinned: Iterable[TrustedPublisher]) -> tuple[str, ...]:
+    """Verify every attestation of ``provenance`` for the file ``filename`` with hex ``sha256`` against
+    the ``pinned`` publishers, offline. Returns the identities of the pinned publishers that signed, in
+    the order of the attestations (each once).
+
+    Raises a :class:`ProvenanceError` subclass naming the first failure; never anything else.
+    """
+    with _fail_closed():
+        return _signers(provenance, filename, sha256, pinned)
+
+
+def verify(provenance: str | bytes | None, filename: str, sha256: str,
+           pinned: Iterable[TrustedPublisher]) -> str:
+    """:func:`verify_signers`, returning the first signer."""
+    return verify_signers(provenance, filename, sha256, pinned)[0]
 
 
 def verify_file(provenance: str | bytes | None, path: Path, pinned: Iterable[TrustedPublisher],
@@ -281,20 +346,66 @@ def verify_file(provenance: str | bytes | None, path: Path, pinned: Iterable[Tru
     return verify(provenance, filename or path.name, sha256_file(path), pinned)
 
 
-def propose(provenance: str | bytes | None, filename: str, sha256: str) -> str:
-    """Trust on first use: the publisher the document claims, *if* the document verifies against it.
+def propose_signers(provenance: str | bytes | None, filename: str, sha256: str) -> tuple[str, ...]:
+    """Trust on first use: the publishers the document claims *that verifiably signed it*: every
+    attestation must verify against one of the (strictly validated) claims, as :func:`verify_signers`.
 
-    Returns that identity for a reviewer to confirm; raises ProvenanceError like :func:`verify` (a
-    claim that is not a recognisable publisher is :class:`ProvenanceMalformed`).
+    The identities returned are verified, so they may be shown in a command for a reviewer to confirm;
+    raises ProvenanceError like :func:`verify_signers` (no valid claim is :class:`ProvenanceMalformed`).
     """
-    from mirror.core.policy.model import parse_identity
+    with _fail_closed():
+        claimed = claimed_publishers(provenance)
+        _parse(provenance)  # malformed / missing first
+        if not claimed:
+            raise ProvenanceMalformed("the provenance names no publisher the mirror can pin")
+        try:
+            pins = [parse_identity(c) for c in claimed]
+        except PublisherSyntaxError as exc:  # pragma: no cover - claimed_identity only yields valid ones
+            raise ProvenanceMalformed(str(exc)) from None
+        return _signers(provenance, filename, sha256, pins)
 
-    claimed = claimed_publishers(provenance)
-    _parse(provenance)  # malformed / missing first
-    if not claimed:
-        raise ProvenanceMalformed("the provenance names no publisher the mirror can pin")
+
+def propose(provenance: str | bytes | None, filename: str, sha256: str) -> str:
+    """:func:`propose_signers`, returning the first."""
+    return propose_signers(provenance, filename, sha256)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of verifying one file's provenance, returned instead of raised.
+
+    ``signers``: the identities that verifiably signed (pinned ones, or, when nothing is pinned, the
+    document's own claims that verified); empty when ``error`` says why it does not verify.
+    ``signed_by``: on an :class:`IdentityMismatch`, the identities that verifiably signed instead (a
+    real publisher change), empty when nobody verifiable did. ``claimed``: the document's unsigned claims.
+    """
+
+    signers: tuple[str, ...] = ()
+    error: ProvenanceError | None = None
+    claimed: tuple[str, ...] = ()
+    signed_by: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.signers)
+
+
+def examine(provenance: str | bytes | None, filename: str, sha256: str,
+            pinned: Sequence[TrustedPublisher]) -> Verdict:
+    """Verify against ``pinned`` (or, with no pin, propose from the document's own claims); never raises.
+
+    Blocking (sigstore): run it in a thread.
+    """
+    claimed = tuple(claimed_publishers(provenance))
     try:
-        pins = [parse_identity(c) for c in claimed]
-    except PublisherSyntaxError as exc:  # pragma: no cover - claimed_identity only yields valid ones
-        raise ProvenanceMalformed(str(exc)) from None
-    return verify(provenance, filename, sha256, pins)
+        if not pinned:
+            return Verdict(propose_signers(provenance, filename, sha256), None, claimed)
+        return Verdict(verify_signers(provenance, filename, sha256, pinned), None, claimed)
+    except IdentityMismatch as exc:
+        try:
+            signed_by = propose_signers(provenance, filename, sha256)
+        except ProvenanceError:
+            signed_by = ()
+        return Verdict((), exc, claimed, signed_by)
+    except ProvenanceError as exc:
+        return Verdict((), exc, claimed)

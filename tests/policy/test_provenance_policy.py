@@ -234,15 +234,16 @@ def test_provenance_that_disappeared_withholds_from_vetted() -> None:
 
 
 def test_publisher_change_is_explained_in_plain_words_with_the_repin_command() -> None:
+    """A valid signature by another publisher (``signed_by``, verified) is a publisher change: re-pin it."""
     pol = load(HEAD + PROVENANCE + VETTED + RECORD)
     other = "GitHub:attacker/demo@release.yml"
-    changed = {SHA: ProvenanceStatus(None, f"pinned {GOOGLE} or {GITHUB}, provenance claims {other}",
-                                     (other,), NOW, PINS)}
+    changed = {SHA: ProvenanceStatus(None, f"not signed by the pinned {GOOGLE} or {GITHUB}", (other,), NOW, PINS,
+                                     signed_by=other)}
     decision = decide_file(Tier.VETTED, "demo", sdist(), pol, NOW, changed)
     assert not decision.admitted
     assert decision.rule.startswith(f"publisher changed: {FILENAME} was pinned to {GOOGLE} or {GITHUB}, but the "
-                                    f"provenance upstream serves now claims {other}")
-    assert f"mirror vet demo 1.0 --trust-publisher '{other}' --by NAME --note TEXT" in decision.change
+                                    f"provenance upstream serves now is signed by {other} (signature verified")
+    assert f"mirror vet demo 1.0 --trust-publisher {other} --by NAME --note TEXT" in decision.change
 
     detail = ProjectDetail("demo", (sdist(),))
     text = explain("demo", "1.0", detail, pol, NOW, changed).as_text()
@@ -252,6 +253,19 @@ def test_publisher_change_is_explained_in_plain_words_with_the_repin_command() -
     view = tier_view(Tier.VETTED, detail, pol, NOW, changed)
     assert view.detail.files == ()
     assert tier_view(Tier.REVIEWED, detail, pol, NOW, changed).detail.files == (sdist(),)
+
+
+def test_an_unverified_claim_is_never_offered_for_re_pinning() -> None:
+    """Only a claim, nobody verifiably signed: "does not verify", the claim shown as unverified data."""
+    pol = load(HEAD + PROVENANCE + VETTED + RECORD)
+    other = "GitHub:attacker/demo@release.yml"
+    claimed = {SHA: ProvenanceStatus(None, "the signature does not verify: bad signature", (other,), NOW, PINS)}
+    decision = decide_file(Tier.VETTED, "demo", sdist(), pol, NOW, claimed)
+    assert not decision.admitted
+    assert decision.rule.startswith("provenance does not verify"), decision.rule
+    assert f"claims, unverified: {other}" in decision.rule and "publisher changed" not in decision.rule
+    assert "--trust-publisher" not in decision.change and "re-pin with" not in decision.change, decision.change
+    assert "mirror block demo==1.0" in decision.change
 
 
 def test_a_status_checked_against_other_pins_is_ignored() -> None:

@@ -16,13 +16,17 @@ from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from mirror.core.models import DistFile, Tier
+from mirror.core.policy.commands import command, release
 from mirror.core.policy.model import (
     DEFAULT_LOCATION,
     Location,
     PolicySet,
     ProjectPolicy,
     ProvenanceStatus,
+    PublisherSyntaxError,
+    TrustedPublisher,
     Vetting,
+    parse_identity,
     spec_contains,
 )
 
@@ -69,21 +73,21 @@ def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
     block = policy.project_block if policy else None
     if block is not None:
         return Decision(False, f"blocked: {block.reason} (by {block.signed.by})", block.where,
-                        f"mirror unblock {name} --by NAME --reason TEXT")
+                        command("mirror", "unblock", name, "--by", "NAME", "--reason", "TEXT"))
     if tier is Tier.ALL:
         return Decision(True, "not blocked: every upstream project is in 'all'", DEFAULT_LOCATION,
-                        f"mirror block {name} --by NAME --reason TEXT")
+                        command("mirror", "block", name, "--by", "NAME", "--reason", "TEXT"))
     if policy is None or policy.review is None:
         return Decision(False, "not reviewed: no [review] for this project", None,
-                        f"mirror promote {name} --by NAME --note TEXT")
+                        command("mirror", "promote", name, "--by", "NAME", "--note", "TEXT"))
     if tier is Tier.REVIEWED:
         return Decision(True, f"reviewed by {policy.review.signed.by}", policy.review.where,
-                        f"mirror demote {name} --by NAME --reason TEXT")
+                        command("mirror", "demote", name, "--by", "NAME", "--reason", "TEXT"))
     if not policy.vettings:
         return Decision(False, "no release of this project is vetted", policy.review.where,
-                        f"mirror vet {name} VERSION --by NAME --note TEXT")
+                        command("mirror", "vet", name, "VERSION", "--by", "NAME", "--note", "TEXT"))
     return Decision(True, f"{len(policy.vettings)} release(s) vetted", policy.review.where,
-                    f"mirror unvet {name} VERSION --by NAME --reason TEXT")
+                    command("mirror", "unvet", name, "VERSION", "--by", "NAME", "--reason", "TEXT"))
 
 
 def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
@@ -108,7 +112,8 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
         for block in policy.blocks:
             if block.versions is not None and block.matches(version):
                 return Decision(False, f"version blocked ({block.versions}): {block.reason}", block.where,
-                                f"mirror unblock {name}=={version} --by NAME --reason TEXT")
+                                command("mirror", "unblock", release(name, version), "--by", "NAME", "--reason",
+                                        "TEXT"))
     if tier is Tier.ALL:
         return project
     assert policy is not None and policy.review is not None  # decide_project admitted it
@@ -136,49 +141,72 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
     if tier is Tier.VETTED:
         if vetting is None:
             return Decision(False, f"version {version} is not vetted", review.where,
-                            f"mirror vet {name} {version} --by NAME --note TEXT")
+                            _vet(name, version))
         if file is None:
             return Decision(True, f"vetted by {vetting.signed.by}", vetting.where,
-                            f"mirror unvet {name} {version} --by NAME --reason TEXT")
+                            _unvet(name, version))
         if pinned is None:
             return Decision(False, f"{file.filename} was not among the files vetted for {version}", vetting.where,
-                            f"mirror vet {name} {version} --by NAME --note TEXT")
+                            _vet(name, version))
         if not vetted_file:
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
-                            f"mirror unvet {name} {version} ... and vet again after review")
+                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
         withheld = decide_provenance(name, version, file, policy, vetting, provenance)
         if withheld is not None:
             return withheld
         verified = vetting.provenance.get(file.filename)
         proof = f"; provenance verified: published by {verified}" if verified else ""
         return Decision(True, f"vetted by {vetting.signed.by}, sha256 matches the pin{proof}", vetting.where,
-                        f"mirror unvet {name} {version} --by NAME --reason TEXT")
+                        _unvet(name, version))
     # reviewed
     if vetted_file:
         return Decision(True, "vetted release: admitted without cooldown", vetting.where if vetting else None,
-                        f"mirror unvet {name} {version} --by NAME --reason TEXT")
+                        _unvet(name, version))
     if file is None:
         return Decision(True, f"in the reviewed range of {name}", review.where,
-                        f"mirror block {name}=={version} --by NAME --reason TEXT")
+                        _block(name, version))
     days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
     where = review.where if review.cooldown_days is not None else rules.cooldown_where
     if days > 0:
         if file.upload_time is None:
             return Decision(False, "upload time unknown: held back by the cooldown", where,
-                            f"mirror vet {name} {version} --by NAME --note TEXT")
+                            _vet(name, version))
         until = file.upload_time + timedelta(days=days)
         if now < until:
             return Decision(False, f"uploaded {file.upload_time:%Y-%m-%d %H:%M} UTC, inside the {days:g}-day "
                                    f"cooldown until {until:%Y-%m-%d %H:%M} UTC", where,
-                            f"mirror vet {name} {version} --by NAME --note TEXT", until=until)
+                            _vet(name, version), until=until)
     return Decision(True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
-                    f"mirror block {name}=={version} --by NAME --reason TEXT")
+                    _block(name, version))
 
 
-def repin_command(name: str, version: str | None, identity: str) -> str:
-    """The reviewer command that pins ``identity`` as a trusted publisher of ``name`` (after review)."""
-    return f"mirror vet {name} {version or 'VERSION'} --trust-publisher '{identity}' --by NAME --note TEXT"
+def _vet(name: str, version: str | None) -> str:
+    return command("mirror", "vet", name, version or "VERSION", "--by", "NAME", "--note", "TEXT")
+
+
+def _unvet(name: str, version: str | None) -> str:
+    return command("mirror", "unvet", name, version or "VERSION", "--by", "NAME", "--reason", "TEXT")
+
+
+def _block(name: str, version: str | None) -> str:
+    return command("mirror", "block", release(name, version), "--by", "NAME", "--reason", "TEXT")
+
+
+def repin_command(name: str, version: str | None, publisher: TrustedPublisher) -> str:
+    """The reviewer command that pins ``publisher`` as a trusted publisher of ``name`` (after review).
+
+    Takes a validated publisher, never a string from upstream; every word is shell-quoted.
+    """
+    return command("mirror", "vet", name, version or "VERSION", "--trust-publisher", publisher.identity,
+                   "--by", "NAME", "--note", "TEXT")
+
+
+def _publisher(identity: str | None) -> TrustedPublisher | None:
+    try:
+        return parse_identity(identity) if identity else None
+    except PublisherSyntaxError:
+        return None
 
 
 def decide_provenance(name: str, version: str | None, file: DistFile, policy: ProjectPolicy, vetting: Vetting,
@@ -188,7 +216,9 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
 
     Proven means: the vetting records a publisher that ``mirror vet`` verified for this file (whose
     pinned sha256 equals the file's), that publisher is still pinned, and the background check (when it
-    has looked at this sha256) still verifies upstream's current provenance against the pins.
+    has looked at this sha256) still verifies upstream's current provenance against the pins. A re-pin
+    is only ever suggested for an identity that verifiably signed (``ProvenanceStatus.signed_by``), never
+    for what the document merely claims.
     """
     rule = policy.provenance
     if rule is None or not rule.require:
@@ -198,13 +228,13 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
     pinned_text = " or ".join(pinned) if pinned else "nothing"
     if not pinned:
         return Decision(False, f"{name} requires provenance, but no trusted publisher is pinned", rule.where,
-                        f"mirror vet {name} {version} --trust-publisher IDENTITY --by NAME --note TEXT "
-                        "(mirror vet proposes the publisher it sees)")
+                        command("mirror", "vet", name, version or "VERSION", "--trust-publisher", "IDENTITY",
+                                "--by", "NAME", "--note", "TEXT") + " (mirror vet proposes the publisher it sees)")
     recorded = vetting.provenance.get(filename)
     if recorded is None:
         return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
                                f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
-                        f"mirror unvet {name} {version} --by NAME --reason TEXT, then mirror vet {name} {version} "
+                        f"{_unvet(name, version)}, then {command('mirror', 'vet', name, version or 'VERSION')} "
                         "(which verifies the provenance) after review")
     if recorded not in pinned:
         return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
@@ -214,15 +244,18 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
     if status is not None and set(status.pinned) != set(pinned):
         status = None  # checked against pins since changed: the next background check decides
     if status is not None and not status.ok:
-        claimed = [c for c in status.claimed if c not in pinned]
-        if claimed:
+        signer = _publisher(status.signed_by)
+        if signer is not None and signer.identity not in pinned:
             rule_text = (f"publisher changed: {filename} was pinned to {pinned_text}, but the provenance upstream "
-                         f"serves now claims {', '.join(claimed)} ({status.problem})")
-            change = (f"after reviewing the change, re-pin with: {repin_command(name, version, claimed[0])}; "
-                      f"or block it: mirror block {name}=={version} --by NAME --reason TEXT")
+                         f"serves now is signed by {signer.identity} (signature verified offline)")
+            change = (f"after reviewing the change, re-pin with: {repin_command(name, version, signer)}; "
+                      f"or block it: {_block(name, version)}")
         else:
-            rule_text = f"the provenance of {filename} no longer proves {pinned_text} published it: {status.problem}"
-            change = (f"wait for upstream to restore its provenance, or block it: mirror block {name}=={version} "
-                      "--by NAME --reason TEXT")
+            claims = [c for c in status.claimed if c not in pinned]
+            said = f"; upstream's document claims, unverified: {', '.join(claims)}" if claims else ""
+            rule_text = (f"provenance does not verify: the provenance of {filename} no longer proves {pinned_text} "
+                         f"published it: {status.problem}{said}")
+            change = ("do not re-pin on the strength of an unverified claim; wait for upstream to restore valid "
+                      f"provenance, or block it: {_block(name, version)}")
         return Decision(False, rule_text, rule.where, change)
     return None

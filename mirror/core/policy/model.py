@@ -102,12 +102,17 @@ class PublisherSyntaxError(ValueError):
         self.key = key
 
 
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_GITLAB_REPO = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")
-_WORKFLOW = re.compile(r"^[^/\\@\s]+\.ya?ml$")
-_GITLAB_PATH = re.compile(r"^[^@\s]+\.ya?ml$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ID = re.compile(r"^[A-Za-z0-9-]+$")
+# Strict on purpose: identities come from policy files, reviewers and (as unsigned claims) upstream, and are
+# printed in messages and in commands for reviewers to paste. Only characters that are inert in a shell and
+# in TOML, and the shapes the publishers really have (no "." or ".." path segments, no leading "-").
+_SEGMENT = r"(?!\.{1,2}(?:/|\Z))[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}"
+_GITHUB_REPO = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9-]{{0,38}}/{_SEGMENT}\Z")
+_GITLAB_REPO = re.compile(rf"^{_SEGMENT}(?:/{_SEGMENT}){{1,20}}\Z")
+_WORKFLOW = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,250}\.ya?ml\Z")
+_GITLAB_PATH = re.compile(rf"^(?:{_SEGMENT}/){{0,20}}[A-Za-z0-9_.][A-Za-z0-9_.-]{{0,250}}\.ya?ml\Z")
+_EMAIL = re.compile(r"^[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+\Z")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +261,9 @@ class ProvenanceStatus:
     """The latest background verification of the provenance upstream serves now for one file (by sha256).
 
     ``verified`` is the pinned publisher's identity when the provenance verified, else None and
-    ``problem`` says why in plain words; ``claimed`` holds the identities the document claims (unverified).
+    ``problem`` says why in plain words; ``claimed`` holds the identities the document claims (unsigned,
+    unverified: data to show, never a basis for a command). ``signed_by`` is, when the signature is valid
+    but not a pinned publisher's, the identity that verifiably signed instead (a real publisher change).
     """
 
     verified: str | None
@@ -265,6 +272,7 @@ class ProvenanceStatus:
     checked_at: datetime | None = None
     #: the pinned identities it was checked against (a status checked against other pins is ignored)
     pinned: tuple[str, ...] = ()
+    signed_by: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -40,6 +40,8 @@ class UpstreamConfig:
     read_timeout: float = 30.0
     page_timeout: float = 60.0
     max_page_bytes: int = 256 * 1024 * 1024
+    #: seconds after which a last good provenance copy upstream no longer confirms proves nothing
+    provenance_max_stale: float = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,11 @@ def _non_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
+def _max_stale(value: Any) -> str | None:
+    # Below the 10-minute re-verification period a fresh copy would already count as stale.
+    return None if value >= 600 else "must be at least 600 (the provenance re-verification period)"
+
+
 def _port(value: Any) -> str | None:
     return None if 0 <= value <= 65535 else "must be between 0 and 65535"
 
@@ -150,6 +157,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "read_timeout": ((int, float), _positive, "seconds, a number > 0"),
         "page_timeout": ((int, float), _positive, "seconds, a number > 0"),
         "max_page_bytes": ((int,), _positive, "bytes, an integer > 0"),
+        "provenance_max_stale": ((int, float), _max_stale, "seconds, a number >= 600 (default 86400: 24 h)"),
     },
     "storage": {"path": ((str,), None, "a directory path")},
     "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
@@ -234,7 +242,7 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
             if problem:
                 raise ConfigError(file, dotted, f"bad value {value!r}: {problem}",
                                   line=_line_of(text, section, key), allowed=allowed)
-            fields[key] = Path(value) if key == "path" else value
+            fields[key] = Path(str(value)) if key == "path" else value
         sections[section] = _SECTION_TYPES[section](**fields)
     base = source.resolve().parent if source else Path.cwd()
     return _resolve_paths(Config(**sections, source=source), base, source)

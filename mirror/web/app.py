@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.audit import DemandLog
 from mirror.adapters.storage import Storage
@@ -91,7 +92,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    provenance = request.app[SERVICES].provenance_checker.health()
+    trust = provenance["trust_root"]
+    status = "ok" if isinstance(trust, dict) and trust.get("ok") else "degraded"
+    return web.json_response({"status": status, "provenance": provenance})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -123,7 +127,12 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
         watcher = asyncio.ensure_future(policies.watch())
         provenance = ProvenanceCache(upstream, store, ttl=up.index_ttl)
-        checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None)
+        checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None,
+                                    max_stale=up.provenance_max_stale)
+        trust = await asyncio.to_thread(trust_root.status)  # reads and checks the pinned trust root once
+        if not trust["ok"]:
+            log.error("provenance cannot be verified, vetted files that require it are withheld: %s",
+                      trust["problem"])
         prepared = PreparedPages(pages, store, env, policies, provenance=checker.statuses)
         checker.on_change = prepared.invalidate_local  # a status change re-renders that project's views
         demand = DemandRecorder(DemandLog(engine))

@@ -26,7 +26,6 @@ from mirror.services.review import (
     ReviewService,
     json_api_url,
     parse_target,
-    publisher_identity,
 )
 
 from .support.fake_upstream import FakeUpstream
@@ -196,7 +195,7 @@ def test_every_sequence_of_edits_reparses_and_keeps_the_comments(ops):
 # ============================================================================ helpers of review.py
 
 
-def test_parse_target_and_json_api_url_and_publisher_identity():
+def test_parse_target_and_json_api_url():
     assert parse_target("Requests") == ("requests", None)
     assert parse_target("Requests==2.32.01") == ("requests", "2.32.1")
     for bad in ("requests>=2", "../etc", "requests==not a version", ""):
@@ -204,12 +203,6 @@ def test_parse_target_and_json_api_url_and_publisher_identity():
             parse_target(bad)
     assert json_api_url("http://h:1/simple/", "a-b") == "http://h:1/pypi/a-b/json"
     assert json_api_url("http://h:1/index/", "a-b") is None
-    assert publisher_identity({"kind": "GitHub", "repository": "psf/requests", "workflow": "publish.yml",
-                               "environment": "pypi"}) == "GitHub:psf/requests@publish.yml"
-    assert publisher_identity({"kind": "GitLab", "repository": "g/p", "workflow_filepath": ".gitlab-ci.yml"}) \
-        == "GitLab:g/p@.gitlab-ci.yml"
-    assert publisher_identity({"kind": "Google", "email": "ci@example.iam"}) == "Google:ci@example.iam"
-    assert publisher_identity({"kind": "Other", "issuer": "x"}) == "Other:issuer=x"
 
 
 # ============================================================================ the service

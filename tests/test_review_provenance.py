@@ -95,8 +95,9 @@ async def test_wrong_pinned_identity_is_refused_in_plain_words(service, config, 
         await service.vet(PROJECT, "0.0.0", "alice", None)
     message = str(info.value)
     assert message.startswith(f"refusing to vet {PROJECT} 0.0.0: its provenance does not verify"), message
-    assert f"{FILENAME}: pinned {OTHER} (" in message and f"this release's provenance claims {IDENTITY}" in message
-    assert f"mirror vet {PROJECT} 0.0.0 --trust-publisher '{IDENTITY}' --by NAME --note TEXT" in message
+    assert f"{FILENAME}: pinned {OTHER} (" in message
+    assert f"this release's provenance is signed by {IDENTITY} (verified offline)" in message, message
+    assert f"mirror vet {PROJECT} 0.0.0 --trust-publisher {IDENTITY} --by NAME --note TEXT" in message
     assert current(config).vettings == {}
 
     # The printed command re-pins after review: both publishers are then pinned.
@@ -152,7 +153,7 @@ async def test_first_vetting_proposes_the_publisher_and_pins_only_when_confirmed
     outcome = await service.vet(PROJECT, "0.0.0", "alice", None)
     text = "\n".join(outcome.lines)
     assert f"signed by {IDENTITY} (verified offline against the provenance's own claim)" in text, text
-    assert f"--trust-publisher '{IDENTITY}'" in text and "nothing is recorded" in text
+    assert f"--trust-publisher {IDENTITY} to this" in text and "nothing is recorded" in text
     policy = current(config)
     assert policy.provenance is None and dict(policy.vettings["0"].provenance) == {}
 
@@ -170,7 +171,8 @@ async def test_require_without_pin_refuses_with_the_trust_on_first_use_command(s
     with_provenance_table(config)  # require = true, nothing pinned
     with pytest.raises(ReviewError) as info:
         await service.vet(PROJECT, "0.0.0", "alice", None)
-    assert f"--trust-publisher '{IDENTITY}'" in str(info.value) and "no trusted publisher is pinned" in str(info.value)
+    assert f"--trust-publisher {IDENTITY} --by NAME" in str(info.value)
+    assert "no trusted publisher is pinned" in str(info.value)
     await service.vet(PROJECT, "0.0.0", "alice", "tofu", trust_publisher=IDENTITY)
     assert current(config).provenance.identities == (IDENTITY,)
 

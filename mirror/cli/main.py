@@ -1,4 +1,5 @@
-"""The ``mirror`` command: argument parsing and printing; the reviewer commands' logic is in :mod:`mirror.services.review`."""
+"""The ``mirror`` command: argument parsing and printing; the reviewer commands' logic is in
+:mod:`mirror.services.review`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from mirror.adapters import trust_root
 from mirror.adapters.policy_dir import load_policies
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
@@ -114,6 +116,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("mirror check: the configuration is invalid", file=sys.stderr)
         return 1
     print(f"config OK: {config.source or 'built-in defaults'}")
+    trust = trust_root.status()
+    if trust["ok"]:  # (an unusable one is among the problems)
+        print(f"Sigstore trust root (pinned, {trust_root.SHIPPED_DIR}): version {trust['version']}, "
+              f"sha256 {trust['sha256']}, {trust['source']}, updated {trust['updated']}")
     problems = _service(args, lambda s: s.check(offline=args.offline))
     for problem in problems:
         print(problem)

@@ -144,7 +144,7 @@ async def test_wrong_pinned_identity_is_refused_and_withheld(
     policies.write_project(PROJECT, review(), provenance_policy(google(OTHER_EMAIL)))
     from mirror.core.errors import ReviewError
 
-    with pytest.raises(ReviewError, match=f"provenance claims {IDENTITY}"):
+    with pytest.raises(ReviewError, match=f"provenance is signed by {IDENTITY} \\(verified offline\\)"):
         await vet_with_service(mirror)
     # A vetting record that claims the real signer, while the pin names someone else, admits nothing.
     policies.write_project(PROJECT, review(), provenance_policy(google(OTHER_EMAIL)),

@@ -10,7 +10,8 @@ is validated with :func:`~mirror.core.policy.load.parse_project` before it repla
 
 ``vet`` pins the sha256 of every file of a release exactly as the configured upstream advertises it,
 and checks the project's uploaders (trust on first use): maintainers from the upstream JSON API's
-``ownership.roles``, trusted publishers from the PEP 740 provenance of the release's files. Where a file
+``ownership.roles``, trusted publishers from the PEP 740 provenance of the release's files (only identities
+whose signatures verified, never the documents' unsigned claims). Where a file
 has provenance, ``vet`` verifies it offline (:mod:`mirror.adapters.provenance`) against the publishers pinned in
 ``[provenance]`` and records the verified publisher per file; without a pin it proposes the publisher
 that signed (trust on first use) and pins it only when the reviewer confirms with ``--trust-publisher``.
@@ -30,7 +31,7 @@ The modules, along those seams:
 """
 
 from mirror.services.review.arguments import parse_target, project_name, release_version
-from mirror.services.review.evidence import Evidence, json_api_url, publisher_identity
+from mirror.services.review.evidence import Evidence, json_api_url
 from mirror.services.review.files import LOCK_FILE, LOCK_TIMEOUT
 from mirror.services.review.inspection import ExplainResult, Problem
 from mirror.services.review.service import Outcome, ReviewService
@@ -55,7 +56,6 @@ __all__ = [
     "parse_target",
     "project_name",
     "publisher_fields",
-    "publisher_identity",
     "release_version",
     "when",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -61,6 +62,10 @@ class BlockTarget:
         return f"{self.name}=={self.version}" if self.version else self.name
 
 
+@overload
+def option_text(value: str | None, option: str, *, required: Literal[True]) -> str: ...
+@overload
+def option_text(value: str | None, option: str, *, required: bool) -> str | None: ...
 def option_text(value: str | None, option: str, *, required: bool) -> str | None:
     """The stripped text of a command-line option; None when empty (a ReviewError when ``required``)."""
     value = (value or "").strip() or None
@@ -69,6 +74,6 @@ def option_text(value: str | None, option: str, *, required: bool) -> str | None
     return value
 
 
-def by_and_reason(by: str | None, reason: str | None) -> tuple[str | None, str | None]:
+def by_and_reason(by: str | None, reason: str | None) -> tuple[str, str]:
     """``--by`` and ``--reason`` of a command that takes something away: both required."""
     return option_text(by, "--by", required=True), option_text(reason, "--reason", required=True)

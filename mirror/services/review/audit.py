@@ -4,9 +4,13 @@ use): every change to a policy file is appended as one record."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 from mirror.core.errors import ReviewError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class AuditTrail:
@@ -14,14 +18,18 @@ class AuditTrail:
 
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
-        self._engine = None
+        self._engine: AsyncEngine | None = None
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
 
-    async def _database(self):
+    async def engine(self) -> AsyncEngine:
+        """The database engine (opened on first use), also for the provenance cache the server shares."""
+        return await self._database()
+
+    async def _database(self) -> AsyncEngine:
         if self._engine is None:
             from mirror.adapters.db.engine import open_database
 

@@ -8,7 +8,7 @@ offline, uploaders that changed upstream and provenance that no longer verifies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from mirror.adapters import trust_root
 from mirror.adapters.policy_dir import load_policies
 from mirror.core.errors import ParseError, PolicyError, ProjectNotFound, UpstreamError
 from mirror.core.models import DistFile, ProjectDetail
@@ -30,6 +31,7 @@ from mirror.core.policy.load import (
     parse_tiers,
 )
 from mirror.core.policy.model import ProjectPolicy, ProvenanceStatus
+from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.arguments import project_name
 from mirror.services.review.evidence import upstream_maintainers
 from mirror.services.review.upstream_reader import UpstreamReader
@@ -72,15 +74,15 @@ class ExplainResult:
 class PolicyInspector:
     """``explain`` and ``check`` of the policies in ``directory`` against ``upstream``.
 
-    ``clock`` is the current time; ``now`` the time stamped on provenance statuses.
+    ``clock`` is the current time; ``verifier`` gives the provenance verifier (the server's mechanism).
     """
 
     def __init__(self, directory: Path, upstream: UpstreamReader, clock: Callable[[], datetime],
-                 now: Callable[[], datetime]) -> None:
+                 verifier: Callable[[], Awaitable[ProvenanceVerifier]]) -> None:
         self.directory = directory
         self.upstream = upstream
         self._clock = clock
-        self._now = now
+        self._verifier = verifier
 
     async def explain(self, project: str, version: str | None = None) -> ExplainResult:
         """Per tier: in or out, which rule decides, and how to change it; from the policies alone when
@@ -112,14 +114,19 @@ class PolicyInspector:
                     notes.append("uploaders: upstream's maintainers match the recorded ones")
         statuses: dict[str, ProvenanceStatus] = {}
         if detail is not None and policy is not None and policy.provenance is not None:
-            statuses = await current_provenance(self.upstream, policy, detail, self._now)
+            statuses = await current_provenance(await self._verifier(), policy, detail)
         result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC), statuses)
         return ExplainResult(result, reachable, tuple(notes))
 
     async def check(self, *, offline: bool = False) -> list[Problem]:
         """Every problem of the policy files, and vetted releases the provenance rule withholds; unless
-        ``offline``, also uploaders that changed upstream and provenance that no longer verifies."""
+        ``offline``, also uploaders that changed upstream and provenance that no longer verifies. An
+        unusable pinned trust root is a problem too (no provenance can be verified)."""
         problems: list[Problem] = []
+        trust = trust_root.status()
+        if not trust["ok"]:
+            problems.append(Problem(str(trust_root.SHIPPED_DIR / trust_root.MANIFEST_FILE), None,
+                                    f"the Sigstore trust root is unusable: {trust['problem']}"))
         tiers = self.directory / TIERS_FILE
         if tiers.is_file():
             try:
@@ -162,7 +169,7 @@ class PolicyInspector:
                     problems.append(Problem(rule.where.file, rule.where.line,
                                             f"[provenance]: cannot re-verify {policy.name}'s provenance: {exc}"))
                 else:
-                    statuses = await current_provenance(self.upstream, policy, detail, self._now)
+                    statuses = await current_provenance(await self._verifier(), policy, detail)
             for vetting in sorted(policy.vettings.values(), key=lambda v: Version(v.version)):
                 for filename, sha in sorted(vetting.files.items()):
                     listed_file = detail.file_named(filename) if detail is not None else None

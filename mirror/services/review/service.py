@@ -4,7 +4,7 @@ edits one policy file under the lock (:mod:`.files`) and appends to the audit tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +15,9 @@ from packaging.version import Version
 from mirror.adapters.db.audit import AuditRecord, DemandEntry
 from mirror.config import Config
 from mirror.core.errors import ReviewError
-from mirror.core.models import DistFile, ProjectDetail
+from mirror.core.models import ProjectDetail
 from mirror.core.policy import edit
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import canonical_version
 from mirror.core.policy.model import (
     ProjectPolicy,
@@ -25,6 +26,7 @@ from mirror.core.policy.model import (
     TrustedPublisher,
     parse_identity,
 )
+from mirror.services.provenance import ProvenanceCache, ProvenanceVerifier
 from mirror.services.review.arguments import (
     BlockTarget,
     by_and_reason,
@@ -34,10 +36,8 @@ from mirror.services.review.arguments import (
 )
 from mirror.services.review.audit import AuditTrail
 from mirror.services.review.evidence import (
-    Evidence,
     uploader_evidence,
     upstream_maintainers,
-    upstream_publishers,
 )
 from mirror.services.review.files import PolicyFiles
 from mirror.services.review.inspection import ExplainResult, PolicyInspector, Problem
@@ -69,7 +69,7 @@ class Outcome:
 def require_reviewed(name: str, policy: ProjectPolicy | None) -> None:
     if policy is None or policy.review is None:
         raise ReviewError(f"{name} is not reviewed, so none of its releases can be vetted; promote it "
-                          f"first: mirror promote {name} --by NAME --note TEXT")
+                          f"first: {command('mirror', 'promote', name, '--by', 'NAME', '--note', 'TEXT')}")
 
 
 class ReviewService:
@@ -83,7 +83,8 @@ class ReviewService:
         self.files = PolicyFiles(self.directory)
         self.upstream = UpstreamReader(config, session)
         self.audit = AuditTrail(config.database_url)
-        self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self._now)
+        self._verifier: ProvenanceVerifier | None = None
+        self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier)
 
     async def __aenter__(self) -> ReviewService:
         return self
@@ -109,14 +110,22 @@ class ReviewService:
     async def maintainers(self, name: str) -> tuple[tuple[str, ...] | None, str | None]:
         return await upstream_maintainers(self.upstream, name)
 
-    async def publishers(self, files: Iterable[DistFile]) -> tuple[tuple[str, ...] | None, str | None]:
-        return await upstream_publishers(self.upstream, files)
+    async def provenance_verifier(self) -> ProvenanceVerifier:
+        """The server's way to judge upstream's current provenance (its cache in the shared database, the
+        age bound ``provenance_max_stale``), always asking upstream first (no freshness window)."""
+        if self._verifier is None:
+            from mirror.adapters.db.pages import PageStore
 
-    async def evidence(self, name: str, files: Iterable[DistFile]) -> Evidence:
-        return await uploader_evidence(self.upstream, name, files)
+            def clock() -> float:
+                return self._clock().timestamp()
+
+            cache = ProvenanceCache(await self.upstream.client(), PageStore(await self.audit.engine()), ttl=0,
+                                    clock=clock)
+            self._verifier = ProvenanceVerifier(cache, self.config.upstream.provenance_max_stale, clock)
+        return self._verifier
 
     async def current_provenance(self, policy: ProjectPolicy, detail: ProjectDetail) -> dict[str, ProvenanceStatus]:
-        return await current_provenance(self.upstream, policy, detail, self._now)
+        return await current_provenance(await self.provenance_verifier(), policy, detail)
 
     async def explain(self, project: str, version: str | None = None) -> ExplainResult:
         return await self.inspector.explain(project, version)
@@ -160,7 +169,7 @@ class ReviewService:
             lines.append(f"note: allowed although it looks like {similar.described}")
         if policy is not None and policy.project_block is not None:
             lines.append(f"note: {name} is blocked ({policy.project_block.reason}): "
-                         f"it stays out of every tier until `mirror unblock {name}`")
+                         f"it stays out of every tier until `{command('mirror', 'unblock', name)}`")
         return Outcome(tuple(lines), path, (ident,))
 
     async def demote(self, project: str, by: str, reason: str) -> Outcome:
@@ -275,7 +284,7 @@ class ReviewService:
         checked = pinned + ((trusted,) if trusted is not None and trusted not in pinned else ())
         documents = await self.upstream.provenance_documents(files)
         findings = await asyncio.to_thread(examine_provenance, files, documents, checked)
-        evidence = await uploader_evidence(self.upstream, name, files)
+        evidence = await uploader_evidence(self.upstream, name, files, findings.publishers)
         rules = self.files.rules()
         async with self.files.locked():
             text, policy = self.files.read(name)
@@ -285,7 +294,7 @@ class ReviewService:
             if existing is not None:
                 raise ReviewError(f"{name} {version} is already vetted by {existing.signed.by} on "
                                   f"{when(existing.signed)} ({existing.where}); to vet it again, "
-                                  f"`mirror unvet {name} {version}` first")
+                                  f"`{command('mirror', 'unvet', name, version)}` first")
             if pinned_publishers(policy) != pinned:
                 raise ReviewError(f"the trusted publishers pinned for {name} changed while vetting; run the "
                                   "command again")

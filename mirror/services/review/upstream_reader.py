@@ -48,7 +48,8 @@ class UpstreamReader:
         up = self.config.upstream
         return aiohttp.ClientTimeout(total=up.page_timeout, connect=up.connect_timeout, sock_read=up.read_timeout)
 
-    async def _client(self) -> Any:
+    async def client(self) -> Any:
+        """An :class:`~mirror.adapters.upstream.UpstreamClient` of the configured upstream, on this reader's session."""
         from mirror.adapters.upstream import Timeouts, UpstreamClient
 
         up = self.config.upstream
@@ -60,7 +61,7 @@ class UpstreamReader:
         from mirror.adapters.upstream import FetchedPage
         from mirror.core.simple.parse import parse_project_page
 
-        client = await self._client()
+        client = await self.client()
         page = await client.fetch_project(name)
         assert isinstance(page, FetchedPage)  # no ETag sent, so never NotModified
         return parse_project_page(page.body, page.content_type, project=name, page_url=page.url,
@@ -100,7 +101,7 @@ class UpstreamReader:
 
     async def provenance_documents(self, files: Iterable[DistFile]) -> dict[str, bytes | None]:
         """filename → the provenance document upstream serves for it now (None: none advertised, or 404)."""
-        client = await self._client()
+        client = await self.client()
         documents: dict[str, bytes | None] = {}
         for f in files:
             if not f.provenance:

@@ -8,31 +8,30 @@ reviewer confirms with ``--trust-publisher``.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from mirror.adapters.provenance import (
     IdentityMismatch,
     ProvenanceError,
     ProvenanceMissing,
-    claimed_publishers,
-    propose,
-    verify,
+    examine,
+    unverified,
 )
 from mirror.core.errors import ReviewError
 from mirror.core.models import DistFile, ProjectDetail
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import repin_command
 from mirror.core.policy.model import (
     ProjectPolicy,
     ProvenanceStatus,
     TierRules,
     TrustedPublisher,
+    parse_identity,
 )
+from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.evidence import Evidence
-from mirror.services.review.upstream_reader import UpstreamReader
 from mirror.services.review.wording import listed, uploader_change, when
 
 #: The uploaders ``vet`` records: (audit action, maintainers, publishers).
@@ -44,14 +43,23 @@ class ProvenanceFindings:
     """What offline verification found for the files of one release.
 
     ``verified``: filename → pinned identity that signed it; ``proposed``: filename → identity that signed
-    it, verified only against the document's own claim (no pin yet); ``missing``: files without
-    provenance; ``failures``: filename → why its provenance does not verify.
+    it, verified only against the document's own claim (no pin yet); ``signers``: filename → every identity
+    that verifiably signed it (pinned or proposed); ``missing``: files without provenance; ``failures``:
+    filename → why its provenance does not verify; ``signed_by``: filename → identities that verifiably
+    signed a file whose signer is not pinned (a real publisher change, not a mere claim).
     """
 
     verified: dict[str, str] = field(default_factory=dict)
     proposed: dict[str, str] = field(default_factory=dict)
+    signers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     failures: dict[str, ProvenanceError] = field(default_factory=dict)
+    signed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def publishers(self) -> tuple[str, ...]:
+        """Every identity whose attestations verified, over all files: the only publishers ever recorded."""
+        return tuple(sorted({identity for ids in self.signers.values() for identity in ids}))
 
 
 def examine_provenance(files: Iterable[DistFile], documents: dict[str, bytes | None],
@@ -66,15 +74,17 @@ def examine_provenance(files: Iterable[DistFile], documents: dict[str, bytes | N
         if document is None or not f.sha256:
             found.missing.append(f.filename)
             continue
-        try:
-            if pins:
-                found.verified[f.filename] = verify(document, f.filename, f.sha256, pins)
-            else:
-                found.proposed[f.filename] = propose(document, f.filename, f.sha256)
-        except ProvenanceMissing:
+        verdict = examine(document, f.filename, f.sha256, pins)
+        if verdict.ok:
+            found.signers[f.filename] = verdict.signers
+            (found.verified if pins else found.proposed)[f.filename] = verdict.signers[0]
+        elif isinstance(verdict.error, ProvenanceMissing):
             found.missing.append(f.filename)
-        except ProvenanceError as exc:
-            found.failures[f.filename] = exc
+        else:
+            assert verdict.error is not None
+            found.failures[f.filename] = verdict.error
+            if verdict.signed_by:
+                found.signed_by[f.filename] = verdict.signed_by
     return found
 
 
@@ -102,29 +112,37 @@ def judge_provenance(name: str, version: str, policy: ProjectPolicy, found: Prov
     where = str(rule.where) if rule is not None else str(file)
     pinned_text = " or ".join(p.identity for p in pinned) or "nothing"
     new_trust = trusted is not None and trusted not in pinned
+    signed_by = sorted({i for ids in found.signed_by.values() for i in ids})
     if new_trust and found.failures and all(isinstance(e, IdentityMismatch) for e in found.failures.values()):
         assert trusted is not None
         claims = sorted({c for e in found.failures.values() for c in getattr(e, "claimed", ())})
         raise ReviewError(f"--trust-publisher {trusted.identity}: no file of {name} {version} has provenance "
-                          f"signed by it (its provenance claims {', '.join(claims) or 'no recognisable publisher'}"
-                          f"); nothing was pinned or vetted")
+                          f"signed by it (signed by: {', '.join(signed_by) or 'no verifiable publisher'}; its "
+                          f"provenance {unverified(claims)}); nothing was pinned or vetted")
     if found.failures:
-        problems, claims = [], []
+        problems, unproven = [], False
         for filename, err in sorted(found.failures.items()):
-            if isinstance(err, IdentityMismatch):
-                said = ", ".join(err.claimed) or "no recognisable publisher"
-                problems.append(f"  {filename}: pinned {pinned_text} ({where}); this release's provenance claims "
-                                f"{said}, and it is not signed by a pinned publisher")
-                claims += [c for c in err.claimed if c not in claims]
+            if isinstance(err, IdentityMismatch) and found.signed_by.get(filename):
+                problems.append(f"  {filename}: pinned {pinned_text} ({where}); this release's provenance is signed "
+                                f"by {', '.join(found.signed_by[filename])} (verified offline), not by a pinned "
+                                "publisher")
+            elif isinstance(err, IdentityMismatch):
+                unproven = True
+                problems.append(f"  {filename}: pinned {pinned_text} ({where}); this release's provenance is not "
+                                "signed by a pinned publisher, nor by any publisher it names; it "
+                                f"{unverified(err.claimed)}")
             else:
+                unproven = True
                 problems.append(f"  {filename}: {err.reason}")
-        if claims:
+        if signed_by and not unproven:
+            # Only an identity whose signature verified may appear in a command, quoted.
             advice = ("A new publisher can mean a hijacked project, or just a moved repository or renamed "
                       "workflow. Check with the project; if the change is legitimate, re-pin after review "
-                      f"with:\n  {repin_command(name, version, claims[0])}")
+                      f"with:\n  {repin_command(name, version, parse_identity(signed_by[0]))}")
         else:
-            advice = ("This provenance does not prove who published these bytes: do not vet this release; "
-                      "if it persists, report it to the project and the index.")
+            advice = ("This provenance does not prove who published these bytes: do not vet this release, and do "
+                      "not pin a publisher on the strength of what the document claims; if it persists, report "
+                      "it to the project and the index.")
         raise ReviewError("\n".join([f"refusing to vet {name} {version}: its provenance does not verify:",
                                       *problems, advice]))
     lines: list[str] = []
@@ -140,16 +158,16 @@ def judge_provenance(name: str, version: str, policy: ProjectPolicy, found: Prov
                      "--trust-publisher)")
     if not pinned and pin is None and found.proposed:
         proposed = sorted(set(found.proposed.values()))
-        command = f"mirror vet {name} {version} --trust-publisher '{proposed[0]}' --by NAME --note TEXT"
+        first = parse_identity(proposed[0])  # verified signer, validated again before it enters a command
         if require:
             raise ReviewError(
                 f"refusing to vet {name} {version}: {name} requires provenance ({where}), but no trusted "
                 f"publisher is pinned. Its files are signed by {', '.join(proposed)} (verified offline against "
                 "the provenance's own claim). If that is the project's real publisher, pin it (trust on first "
-                f"use) with:\n  {command}")
+                f"use) with:\n  {repin_command(name, version, first)}")
         lines.append(f"signed by {', '.join(proposed)} (verified offline against the provenance's own claim); "
                      "not pinned, so nothing is recorded. To pin it (trust on first use) after review, add "
-                     f"--trust-publisher '{proposed[0]}' to this project's next `mirror vet`")
+                     f"{command('--trust-publisher', first.identity)} to this project's next `mirror vet`")
     if found.missing:
         missing = ", ".join(sorted(found.missing))
         if require:
@@ -200,38 +218,14 @@ def judge_uploaders(name: str, version: str, policy: ProjectPolicy, evidence: Ev
     return ([f"overridden: {'; '.join(changes)}"], ("override-uploaders", maintainers, publishers))
 
 
-async def current_provenance(upstream: UpstreamReader, policy: ProjectPolicy, detail: ProjectDetail,
-                             now: Callable[[], datetime]) -> dict[str, ProvenanceStatus]:
+async def current_provenance(verifier: ProvenanceVerifier, policy: ProjectPolicy, detail: ProjectDetail
+                             ) -> dict[str, ProvenanceStatus]:
     """Verify now, offline, the provenance upstream serves for every vetted file of ``policy`` that is
-    still listed with its pinned sha256: sha256 → status (as the server's background check does)."""
+    still listed with its pinned sha256: sha256 → status, exactly as the server's background check does
+    (the same :class:`~mirror.services.provenance.ProvenanceVerifier`: its cache, age bound and errors)."""
     pins = pinned_publishers(policy)
-    wanted = [f for v in policy.vettings.values() for filename, sha in v.files.items()
+    wanted = [(f, sha) for v in policy.vettings.values() for filename, sha in v.files.items()
               if (f := detail.file_named(filename)) is not None and f.sha256 == sha]
-    if not pins or not wanted:
+    if not pins:
         return {}
-    try:
-        documents = await upstream.provenance_documents(wanted)
-    except ReviewError:
-        return {}
-    checked_at = now()
-    identities = tuple(p.identity for p in pins)
-
-    def check() -> dict[str, ProvenanceStatus]:
-        out: dict[str, ProvenanceStatus] = {}
-        for f in wanted:
-            document = documents.get(f.filename)
-            assert f.sha256 is not None
-            if document is None:
-                why = ("upstream no longer advertises provenance for this file" if not f.provenance
-                       else "upstream's provenance for this file is gone (404)")
-                out[f.sha256] = ProvenanceStatus(None, why, (), checked_at, identities)
-                continue
-            claimed = tuple(claimed_publishers(document))
-            try:
-                out[f.sha256] = ProvenanceStatus(verify(document, f.filename, f.sha256, pins), "", claimed,
-                                                 checked_at, identities)
-            except ProvenanceError as exc:
-                out[f.sha256] = ProvenanceStatus(None, exc.reason, claimed, checked_at, identities)
-        return out
-
-    return await asyncio.to_thread(check)
+    return {sha: await verifier.status(f, sha, pins) for f, sha in wanted}

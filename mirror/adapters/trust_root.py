@@ -66,7 +66,7 @@ def manifest_text(info: TrustRootInfo) -> str:
             f'updated = "{info.updated}"\n')
 
 
-def _read(directory: Path) -> tuple[TrustRootInfo, bytes]:
+def _manifest(directory: Path) -> TrustRootInfo:
     manifest = directory / MANIFEST_FILE
     try:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
@@ -75,6 +75,12 @@ def _read(directory: Path) -> tuple[TrustRootInfo, bytes]:
         raise TrustRootError(f"cannot read {manifest}: {type(exc).__name__}: {exc}") from None
     if not isinstance(version, int) or not all(isinstance(v, str) for v in (sha256, source, updated)):
         raise TrustRootError(f"{manifest}: version must be an integer; sha256, source and updated strings")
+    return TrustRootInfo(version, sha256, source, updated, str(directory / ROOT_FILE))
+
+
+def _read(directory: Path) -> tuple[TrustRootInfo, bytes]:
+    recorded = _manifest(directory)
+    manifest, sha256 = directory / MANIFEST_FILE, recorded.sha256
     path = directory / ROOT_FILE
     try:
         with path.open("rb") as fh:
@@ -87,7 +93,7 @@ def _read(directory: Path) -> tuple[TrustRootInfo, bytes]:
     if actual != sha256:
         raise TrustRootError(f"{path} has sha256 {actual}, but {manifest} records {sha256}: the trust root was "
                              "altered; reinstall the mirror or refresh it with scripts/refresh_trust_root.py")
-    return TrustRootInfo(version, sha256, source, updated, str(path)), body
+    return recorded, body
 
 
 def parse(body: bytes) -> TrustedRoot:
@@ -105,30 +111,42 @@ def parse(body: bytes) -> TrustedRoot:
     return root
 
 
-@functools.cache
-def load(directory: Path = SHIPPED_DIR) -> tuple[TrustRootInfo, TrustedRoot]:
-    """The trust root in ``directory`` (the shipped one by default), its sha256 checked against the manifest.
+def _dir(directory: Path | None) -> Path:
+    return directory if directory is not None else SHIPPED_DIR
 
-    Raises TrustRootError (not cached: a fixed installation is picked up by the next call).
-    """
+
+@functools.cache
+def _load(directory: Path) -> tuple[TrustRootInfo, TrustedRoot]:
     info, body = _read(directory)
     return info, parse(body)
 
 
+def load(directory: Path | None = None) -> tuple[TrustRootInfo, TrustedRoot]:
+    """The trust root in ``directory`` (the shipped one by default), its sha256 checked against the manifest.
+
+    Raises TrustRootError (not cached: a fixed installation is picked up by the next call).
+    """
+    return _load(_dir(directory))
+
+
 @functools.cache
-def verifier(directory: Path = SHIPPED_DIR) -> Verifier:
-    """A sigstore Verifier bound to the pinned trust root (and to nothing else); raises TrustRootError."""
+def _verifier(directory: Path) -> Verifier:
     from sigstore.verify import Verifier
 
-    return Verifier(trusted_root=load(directory)[1])
+    return Verifier(trusted_root=_load(directory)[1])
 
 
-def info(directory: Path = SHIPPED_DIR) -> TrustRootInfo:
+def verifier(directory: Path | None = None) -> Verifier:
+    """A sigstore Verifier bound to the pinned trust root (and to nothing else); raises TrustRootError."""
+    return _verifier(_dir(directory))
+
+
+def info(directory: Path | None = None) -> TrustRootInfo:
     """What the manifest records about the trust root in use; raises TrustRootError when it is unusable."""
     return load(directory)[0]
 
 
-def status(directory: Path = SHIPPED_DIR) -> dict[str, Any]:
+def status(directory: Path | None = None) -> dict[str, Any]:
     """For ``/healthz`` and ``mirror check``: the trust root's version, sha256, source and date with
     ``ok`` true, or ``ok`` false and the ``problem``."""
     try:
@@ -143,10 +161,14 @@ def write(directory: Path, body: bytes, source: str, *, now: datetime | None = N
     parse(body)
     sha256 = hashlib.sha256(body).hexdigest()
     try:
-        previous: TrustRootInfo | None = _read(directory)[0]
+        previous: TrustRootInfo | None = _manifest(directory)
     except TrustRootError:
         previous = None
-    if previous is not None and previous.sha256 == sha256:
+    try:
+        intact = _read(directory)[1] == body
+    except TrustRootError:
+        intact = False
+    if previous is not None and intact:
         return previous
     version = previous.version + 1 if previous is not None else 1
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
@@ -154,6 +176,6 @@ def write(directory: Path, body: bytes, source: str, *, now: datetime | None = N
     directory.mkdir(parents=True, exist_ok=True)
     (directory / ROOT_FILE).write_bytes(body)
     (directory / MANIFEST_FILE).write_text(manifest_text(new), encoding="utf-8")
-    load.cache_clear()
-    verifier.cache_clear()
+    _load.cache_clear()
+    _verifier.cache_clear()
     return new

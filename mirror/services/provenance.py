@@ -187,8 +187,8 @@ class ProvenanceVerifier:
         now = self._clock()
         identities = tuple(p.identity for p in pins)
 
-        def failed(problem: str, claimed: tuple[str, ...] = ()) -> ProvenanceStatus:
-            return ProvenanceStatus(None, problem, claimed, datetime.fromtimestamp(now, UTC), identities)
+        def failed(problem: str) -> ProvenanceStatus:
+            return ProvenanceStatus(None, problem, (), datetime.fromtimestamp(now, UTC), identities)
 
         if not f.provenance:
             return failed("upstream no longer advertises provenance for this file")

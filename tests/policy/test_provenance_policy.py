@@ -166,7 +166,8 @@ def test_mistakes_name_file_line_and_key(edit, key, problem, at) -> None:
 
 
 def test_publisher_pinned_twice_is_an_error() -> None:
-    text = HEAD + PROVENANCE + '\n[[provenance.publisher]]\nkind = "Google"\nemail = "bot@demo.iam.gserviceaccount.com"\n'
+    text = HEAD + PROVENANCE + ('\n[[provenance.publisher]]\nkind = "Google"\n'
+                                'email = "bot@demo.iam.gserviceaccount.com"\n')
     err = _error(text)
     assert "pinned twice" in err.problem and err.line == len(text.splitlines()) - 2
 
@@ -270,7 +271,8 @@ def test_an_unverified_claim_is_never_offered_for_re_pinning() -> None:
 
 def test_a_status_checked_against_other_pins_is_ignored() -> None:
     pol = load(HEAD + PROVENANCE + VETTED + RECORD)
-    stale = {SHA: ProvenanceStatus(None, "pinned something else", (GOOGLE,), NOW, ("Google:old@x.iam.gserviceaccount.com",))}
+    stale = {SHA: ProvenanceStatus(None, "pinned something else", (GOOGLE,), NOW,
+                                   ("Google:old@x.iam.gserviceaccount.com",))}
     assert tiers_of(pol, sdist(), stale) == set(Tier)
 
 

@@ -1,7 +1,7 @@
 """Offline PEP 740 verification (mirror.adapters.provenance) with a real distribution and its real provenance.
 
-Every test runs with the network refused (only loopback is allowed) and with an empty HOME, so the
-Sigstore trust root can only come from the sigstore package itself.
+Every test runs with the network refused (only loopback is allowed) and with an empty HOME: the Sigstore
+trust root comes from the mirror package (mirror/data/sigstore/), never from anywhere else.
 """
 
 from __future__ import annotations

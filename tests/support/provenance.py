@@ -2,7 +2,7 @@
 
 One real sdist of the public project ``gcb-attestation-test`` and its real provenance object: one
 attestation signed by a Google Cloud service account, verifiable offline with the Sigstore trust root
-bundled in the sigstore package.
+pinned in the mirror package.
 """
 
 from __future__ import annotations

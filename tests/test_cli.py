@@ -89,7 +89,8 @@ async def test_promote_demote_round_trip_keeps_a_hand_written_comment(config_fil
 
 async def test_typo_squat_is_refused_naming_the_real_project(config_file, policies):
     err = await fails(config_file, "promote", "requets", "--by", "mallory")
-    assert err.startswith("mirror: refusing to promote 'requets': it looks like 'requests' (one character missing")
+    assert err.startswith(
+        "mirror: refusing to promote 'requets': it looks like 'requests' (typo: one character missing")
     assert "--allow-similar" in err
     assert not (policies / "projects" / "requets.toml").exists()
     err = await fails(config_file, "promote", "requets", "--by", "mallory", "--allow-similar")

@@ -257,12 +257,37 @@ async def test_promote_refuses_lookalikes_of_popular_and_reviewed_projects(servi
     with pytest.raises(ReviewError, match="needs --note"):
         await service.promote("requets", "mallory", None, allow_similar=True)
     await service.promote("acme-widgets", "alice", None)  # not popular: reviewed here
-    with pytest.raises(ReviewError, match=r"'acme-widgets' \(one character missing; reviewed here"):
+    with pytest.raises(ReviewError, match=r"'acme-widgets' \(typo: one character missing; reviewed here"):
         await service.promote("acme-widget", "bob", None)
     outcome = await service.promote("requets", "alice", "internal fork, really", allow_similar=True)
     assert "requests" in outcome.lines[1]
     assert (await service.audit_records("requets"))[0].note.startswith("internal fork, really [allowed")
     await service.promote("requests", "alice", None)  # the real one is never its own look-alike
+
+
+@pytest.mark.parametrize(("name", "described"), [
+    ("python-requests", "'requests' (affix: 'python-' added; a popular project)"),
+    ("nurnpy", "'numpy' (confusable: rn→m; a popular project)"),
+    ("requets2", "'requests' (digit suffix: '2' added and one character missing; a popular project)"),
+    ("dateutil", "'python-dateutil' (affix: 'python-' dropped; a popular project)"),
+    ("pi11ow", "'pillow' (confusable: 1→l; a popular project)"),
+    ("dateutil-python", "'python-dateutil' (separators: words reordered; a popular project)"),
+])
+async def test_promote_names_the_rule_a_lookalike_matched(service, config, name, described):
+    with pytest.raises(ReviewError) as info:
+        await service.promote(name, "mallory", None)
+    assert str(info.value).startswith(f"refusing to promote '{name}': it looks like {described}.\n")
+    assert not project_file(config, name).exists()
+
+
+async def test_promote_takes_popular_projects_and_rules_beyond_their_reach(service):
+    # Popular projects one slip from others (the old gate's false positives) are promoted as they are.
+    for name in ["authlib", "scapy", "boto", "fastai"]:
+        await service.promote(name, "alice", None)
+    # Every rule applies to a reviewed project, however far down the popular list it is.
+    await service.promote("acme-widgets", "alice", None)
+    with pytest.raises(ReviewError, match=r"'acme-widgets' \(digit suffix: '2' added; reviewed here"):
+        await service.promote("acme-widgets2", "bob", None)
 
 
 async def test_demote_keeps_hand_written_comments(service, config):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mirror.core.errors import ReviewError
-from mirror.core.policy.lookalike import lookalikes, popular_names
+from mirror.core.policy.lookalike import Lookalike, LookalikeIndex, popular_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +20,27 @@ class Resemblance:
         return bool(self.names)
 
 
+def resemblances(name: str, reviewed: dict[str, str]) -> list[Lookalike]:
+    """The projects ``name`` looks like among ``reviewed`` (name → file; every rule, every name) and the
+    popular ones (each rule as far down the list as ``squat_rules.REACH`` says), one per project, sorted.
+    A popular or reviewed name looks like nothing: it is that project."""
+    popular = popular_index()
+    here = LookalikeIndex(reviewed)
+    if name in popular or name in here:
+        return []
+    found = {s.name: s for s in popular.lookalikes(name)}
+    found.update((s.name, s) for s in here.lookalikes(name))  # every rule applies to a reviewed project
+    return sorted(found.values())
+
+
 def typosquat_gate(name: str, reviewed: dict[str, str], *, allow_similar: bool) -> Resemblance:
     """The projects ``name`` looks like, among ``reviewed`` (name → file) and the popular ones; ReviewError
-    when there are any and ``allow_similar`` is false."""
-    similar = lookalikes(name, [*reviewed, *popular_names()])
-    described = [f"'{s.name}' ({s.reason}; " + (f"reviewed here, {reviewed[s.name]})" if s.name in reviewed
-                                                  else "a popular project)") for s in similar]
+    when there are any and ``allow_similar`` is false. Each is described with the rule that matched:
+    ``'numpy' (confusable: rn→m; a popular project)``."""
+    similar = resemblances(name, reviewed)
+    described = [f"'{s.name}' ({s.rule}: {s.reason}; " + (f"reviewed here, {reviewed[s.name]})"
+                                                          if s.name in reviewed else "a popular project)")
+                 for s in similar]
     if similar and not allow_similar:
         raise ReviewError(
             f"refusing to promote '{name}': it looks like {', '.join(described)}.\n"

@@ -62,37 +62,39 @@ def typo(candidate: str, known: str) -> str | None:
     return " and ".join(slips)
 
 
-def _slips(candidate: str, known: str) -> list[str] | None:
-    """The slips of ``typo`` as a list, or None."""
+def _slips(candidate: str, known: str, *, starts_name: bool = True) -> list[str] | None:
+    """The slips of ``typo`` as a list, or None; ``starts_name`` when ``known`` is the start of the name
+    (the first word of a longer name, or all of it)."""
     budget = edit_budget(len(known))
     if candidate == known or not budget or abs(len(candidate) - len(known)) > budget:
         return None
     mine, theirs = candidate.split(SEP), known.split(SEP)
     if len(theirs) > 1 and len(mine) == len(theirs):
         found: list[str] = []
-        for ours, their in zip(mine, theirs):
+        for number, (ours, their) in enumerate(zip(mine, theirs)):
             if ours != their:
-                word = _slips(ours, their)
+                word = _slips(ours, their, starts_name=starts_name and not number)
                 if word is None:
                     return None
                 found += word
         return found if len(found) <= budget else None
-    single = _slip(candidate, known)
+    single = _slip(candidate, known, starts_name=starts_name)
     if single is not None:
         return [single]
     # Two plausible slips, never one implausible edit taken in two steps (``j`` → ``-`` → ``x``).
     if budget < 2 or OSA.distance(candidate, known) < 2:
         return None
     for middle in _variants(known, set(candidate)):
-        first = _slip(middle, known)
-        then = _slip(candidate, middle) if first else None
+        first = _slip(middle, known, starts_name=starts_name)
+        then = _slip(candidate, middle, starts_name=starts_name) if first else None
         if first and then:
             return [first, then]
     return None
 
 
-def _slip(candidate: str, known: str) -> str | None:
-    """The one slip (see ``typo``) turning ``known`` into ``candidate``, or None."""
+def _slip(candidate: str, known: str, *, starts_name: bool = True) -> str | None:
+    """The one slip (see ``typo``) turning ``known`` into ``candidate``, or None. Only at the start of the
+    name (``starts_name``) is nothing dropped before the first letter or added before it."""
     if len(candidate) == len(known):
         i = _first_difference(candidate, known)
         if i == len(candidate):
@@ -117,13 +119,14 @@ def _slip(candidate: str, known: str) -> str | None:
             return None
         # The extra character doubles a neighbour (``rrequests``, ``numpyy``): the commonest slip.
         before, after = candidate[i - 1:i] if i else "", candidate[i + 1:i + 2]
+        opens = not i and starts_name
         if extra in (before, after):
             return CHARACTER_REPEATED
         # A finger hitting the key next to the one meant, before or after it: ``requestes``, ``colorsama``.
-        if before and (_keys_touch(extra, before) or (after and _keys_touch(extra, after))):
+        if not opens and (_keys_touch(extra, before) or (after and _keys_touch(extra, after))):
             return CHARACTER_ADDED
         # A vowel sounded out next to another (``colourama``, ``opeanai``), or a plural (``python-dateutils``).
-        if before and extra in _VOWELS and (before in _VOWELS or after in _VOWELS):
+        if not opens and extra in _VOWELS and (before in _VOWELS or after in _VOWELS):
             return CHARACTER_ADDED
         if extra == "s" and not after:
             return CHARACTER_ADDED
@@ -135,7 +138,7 @@ def _slip(candidate: str, known: str) -> str | None:
         if known[i] == SEP:
             return SEPARATORS_DIFFER
         # A first letter dropped makes another word (``make``, ``cmake``; ``syncer``, ``asyncer``).
-        return None if known[i].isdigit() or not i else CHARACTER_MISSING
+        return None if known[i].isdigit() or (not i and starts_name) else CHARACTER_MISSING
     return None
 
 

@@ -3,7 +3,7 @@
 ``mirror/data/sigstore/trusted_root.json`` is a copy of Sigstore's production trusted root (Fulcio CA
 certificates, Rekor and CT log keys, timestamp authorities); ``trusted_root.toml`` next to it records its
 sha256, a version number, where it came from and when. Both are written only by
-``scripts/refresh_trust_root.py`` and reviewed in git. Verification never reads a trust root from anywhere
+``tools/refresh_trust_root.py`` and reviewed in git. Verification never reads a trust root from anywhere
 else: not from sigstore's TUF cache under ``$HOME`` (writable, and on the container's data volume), and
 never from the network. A file whose sha256 differs from the recorded one is refused (:class:`TrustRootError`),
 so every verification then fails closed.
@@ -59,7 +59,7 @@ class TrustRootInfo:
 def manifest_text(info: TrustRootInfo) -> str:
     """``trusted_root.toml`` for ``info`` (what the refresh script writes)."""
     return ("# The Sigstore trust root the mirror verifies PEP 740 provenance against: trusted_root.json next to\n"
-            "# this file, pinned by its sha256. Written by scripts/refresh_trust_root.py; review every change in git.\n"
+            "# this file, pinned by its sha256. Written by tools/refresh_trust_root.py; review every change in git.\n"
             f"version = {info.version}\n"
             f'sha256 = "{info.sha256}"\n'
             f'source = "{info.source}"\n'
@@ -92,7 +92,7 @@ def _read(directory: Path) -> tuple[TrustRootInfo, bytes]:
     actual = hashlib.sha256(body).hexdigest()
     if actual != sha256:
         raise TrustRootError(f"{path} has sha256 {actual}, but {manifest} records {sha256}: the trust root was "
-                             "altered; reinstall the mirror or refresh it with scripts/refresh_trust_root.py")
+                             "altered; reinstall the mirror or refresh it with tools/refresh_trust_root.py")
     return recorded, body
 
 

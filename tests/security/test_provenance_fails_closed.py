@@ -307,7 +307,7 @@ def test_an_altered_shipped_trust_root_fails_closed(tmp_path: Path, monkeypatch:
 def test_the_refresh_script_installs_a_checked_trust_root(tmp_path: Path) -> None:
     from mirror.adapters import trust_root
 
-    script = REPO / "scripts" / "refresh_trust_root.py"
+    script = REPO / "tools" / "refresh_trust_root.py"
     target = tmp_path / "root"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 

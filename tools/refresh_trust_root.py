@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Refresh the Sigstore trust root the mirror pins (mirror/data/sigstore/), for review in git.
 
-    python scripts/refresh_trust_root.py                 # from the installed sigstore package
-    python scripts/refresh_trust_root.py --from tuf      # from Sigstore's TUF repository (online)
-    python scripts/refresh_trust_root.py --check         # exit 1 when the source differs from the pinned copy
+    python tools/refresh_trust_root.py                 # from the installed sigstore package
+    python tools/refresh_trust_root.py --from tuf      # from Sigstore's TUF repository (online)
+    python tools/refresh_trust_root.py --check         # exit 1 when the source differs from the pinned copy
 
 ``--from package`` copies the production trusted_root.json embedded in the installed sigstore package (so
 upgrading sigstore, then running this, brings its rotated keys). ``--from tuf`` runs sigstore's TUF client

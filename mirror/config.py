@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mirror.core.errors import ConfigError
+from mirror.core.fetch_rules import parse_host_rule
 
 #: The keyword that means "the public index"; resolved by :func:`resolve_upstream_url`.
 PUBLIC_INDEX_KEYWORD = "pypi"
@@ -42,6 +43,9 @@ class UpstreamConfig:
     max_page_bytes: int = 256 * 1024 * 1024
     #: seconds after which a last good provenance copy upstream no longer confirms proves nothing
     provenance_max_stale: float = 24 * 3600.0
+    file_timeout: float = 1800.0
+    max_file_bytes: int = 10 * 1024**3
+    file_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,17 @@ def _upstream_url(value: Any) -> str | None:
     return None
 
 
+def _file_hosts(value: Any) -> str | None:
+    for entry in value:
+        if not isinstance(entry, str):
+            return f"every entry must be a string, not {type(entry).__name__}"
+        try:
+            parse_host_rule(entry)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
 def _database_url(value: Any) -> str | None:
     if value == "" or re.match(r"^[a-z][a-z0-9+]*://", value):
         return None
@@ -158,6 +173,10 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "page_timeout": ((int, float), _positive, "seconds, a number > 0"),
         "max_page_bytes": ((int,), _positive, "bytes, an integer > 0"),
         "provenance_max_stale": ((int, float), _max_stale, "seconds, a number >= 600 (default 86400: 24 h)"),
+        "file_timeout": ((int, float), _positive, "seconds, a number > 0"),
+        "max_file_bytes": ((int,), _positive, "bytes, an integer > 0"),
+        "file_hosts": ((list,), _file_hosts, 'a list of hosts such as ["files.example.org", "10.0.0.5:8080", '
+                                             '"https://cdn.example.org"]'),
     },
     "storage": {"path": ((str,), None, "a directory path")},
     "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
@@ -171,6 +190,11 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
 }
+
+
+def _frozen_value(value: Any) -> Any:
+    """A TOML array as a tuple (config objects are frozen); any other value unchanged."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -242,7 +266,7 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
             if problem:
                 raise ConfigError(file, dotted, f"bad value {value!r}: {problem}",
                                   line=_line_of(text, section, key), allowed=allowed)
-            fields[key] = Path(str(value)) if key == "path" else value
+            fields[key] = Path(str(value)) if key == "path" else _frozen_value(value)
         sections[section] = _SECTION_TYPES[section](**fields)
     base = source.resolve().parent if source else Path.cwd()
     return _resolve_paths(Config(**sections, source=source), base, source)

@@ -37,13 +37,15 @@ def test_upload_time_round_trip():
 
 
 def test_strongest_supported_hash_is_verified():
-    f = DistFile("a-1.tar.gz", "u", {"md5": "AB" * 16, "sha256": "CD" * 32, "blake2b": "ef"})
+    f = DistFile("a-1.tar.gz", "u", {"md5": "AB" * 16, "sha256": "CD" * 32, "blake3": "ef"})
     assert f.verifiable_hash() == ("sha256", "cd" * 32)
+    assert f.checked_hashes() == {"md5": "ab" * 16, "sha256": "cd" * 32}  # blake3: not computable, dropped
     assert DistFile("a-1.tar.gz", "u", {"blake2b": "ef"}).verifiable_hash() is None
 
 
 def test_malformed_digests_are_not_verifiable():
     assert DistFile("a-1.tar.gz", "u", {"sha256": "nothex"}).verifiable_hash() is None
     assert DistFile("a-1.tar.gz", "u", {"sha256": "ab" * 31}).verifiable_hash() is None
-    assert DistFile("a-1.tar.gz", "u", {"sha256": "zz" * 32, "md5": "ab" * 16}).verifiable_hash() == ("md5", "ab" * 16)
+    # a malformed hash makes the file unverifiable, whatever else is advertised (and md5 alone never is)
+    assert DistFile("a-1.tar.gz", "u", {"sha256": "zz" * 32, "md5": "ab" * 16}).verifiable_hash() is None
     assert DistFile("a-1.tar.gz", "u", {"sha256": "x"}, core_metadata={"sha256": "y"}).metadata_hash() is None

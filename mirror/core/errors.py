@@ -32,15 +32,25 @@ class ParseError(MirrorError):
 
 
 class UpstreamError(MirrorError):
-    """Upstream could not give a usable answer (network error, timeout, 5xx, garbage)."""
+    """Upstream could not give a usable answer (network error, timeout, 5xx, garbage).
 
-    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
-        self.url, self.reason, self.status = url, reason, status
+    ``url``, ``reason`` and ``status`` are for the log. ``public``, when set, says what failed in words
+    safe to show any client (one of the mirror's own limits or rules): never a host, URL, status, length
+    or hash another server sent.
+    """
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None, public: str | None = None) -> None:
+        self.url, self.reason, self.status, self.public = url, reason, status, public
         super().__init__(f"{url}: {reason}")
 
 
 class UpstreamTimeout(UpstreamError):
     """Upstream did not answer within the configured timeout."""
+
+
+class FetchRefused(UpstreamError):
+    """The mirror refused to fetch a URL (or follow a redirect) upstream gave it: see
+    :mod:`mirror.core.fetch_rules`."""
 
 
 class ProjectNotFound(MirrorError):

@@ -24,25 +24,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-#: Hash algorithms the mirror can verify, strongest first (all guaranteed by hashlib).
-SUPPORTED_HASHES: tuple[str, ...] = ("sha512", "sha384", "sha256", "sha224", "sha1", "md5")
+from mirror.core.hashes import checked_hashes, primary
 
-#: Hex length of each supported digest: an advertised value of another length cannot be checked.
-_HEX_LENGTH = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
 _HEX_DIGITS = frozenset("0123456789abcdef")
-_HEX = re.compile(r"[0-9a-fA-F]+")
-
-
-def _checkable(hashes: Mapping[str, str] | None) -> tuple[str, str] | None:
-    """The strongest well-formed (algorithm, lowercase hex) in ``hashes``, or None."""
-    if not hashes:
-        return None
-    for name in SUPPORTED_HASHES:
-        value = hashes.get(name)
-        if isinstance(value, str) and len(value) == _HEX_LENGTH[name] and _HEX.fullmatch(value):
-            return name, value.lower()
-    return None
-
 
 #: The Simple API version this index speaks (PEP 833 freezes HTML at 1.4).
 API_VERSION = "1.4"
@@ -75,6 +59,8 @@ class DistFile:
     ``url`` is the absolute upstream URL (the only place the mirror fetches the file from); ``hashes``
     holds upstream's digests verbatim; ``core_metadata`` holds the digests of the PEP 658 ``.metadata``
     file, or None when upstream serves none; ``yanked`` is False, True, or the non-empty reason.
+    ``local_metadata`` is set only in the mirror's servable view (:func:`mirror.core.tiers.servable_file`):
+    the sha256 of the METADATA the mirror extracted itself from this file's verified bytes.
     """
 
     filename: str
@@ -86,6 +72,7 @@ class DistFile:
     yanked: bool | str = False
     core_metadata: Mapping[str, str] | None = None
     provenance: str | None = None
+    local_metadata: str | None = None
 
     def __hash__(self) -> int:  # the mappings are not hashable; equal files share filename and url
         return hash((self.filename, self.url))
@@ -112,13 +99,24 @@ class DistFile:
     def yanked_reason(self) -> str | None:
         return self.yanked if isinstance(self.yanked, str) else None
 
+    def checked_hashes(self) -> dict[str, str] | None:
+        """Every advertised hash the mirror checks, or None when the file is unverifiable
+        (see :func:`mirror.core.hashes.checked_hashes`)."""
+        return checked_hashes(self.hashes)
+
+    def checked_metadata(self) -> dict[str, str] | None:
+        """The same for the ``.metadata`` file: its checked hashes, or None (none, or unverifiable)."""
+        return checked_hashes(self.core_metadata) if self.core_metadata is not None else None
+
     def verifiable_hash(self) -> tuple[str, str] | None:
-        """The strongest well-formed (algorithm, lowercase hex digest) the mirror can check, or None."""
-        return _checkable(self.hashes)
+        """The (algorithm, lowercase hex) naming the file, sha256 preferred; None when it is unverifiable."""
+        checked = self.checked_hashes()
+        return primary(checked) if checked else None
 
     def metadata_hash(self) -> tuple[str, str] | None:
-        """The strongest well-formed (algorithm, hex) of the ``.metadata`` file, or None."""
-        return _checkable(self.core_metadata)
+        """The (algorithm, hex) naming the ``.metadata`` file, sha256 preferred; None when none is verifiable."""
+        checked = self.checked_metadata()
+        return primary(checked) if checked else None
 
     @property
     def version(self) -> str | None:
@@ -174,13 +172,19 @@ class ProjectStatus:
 
 @dataclass(frozen=True, slots=True)
 class ProjectDetail:
-    """A project page: its files in upstream order, the versions upstream listed, and its serial."""
+    """A project page: its files in upstream order, the versions upstream listed, and its serial.
+
+    ``name`` is always the normalized name the page was requested under: every rule is keyed by it.
+    ``upstream_name`` is the name upstream's page states (PEP 691 ``name``), kept only to report a
+    mismatch; nothing decides by it.
+    """
 
     name: NormalizedName
     files: tuple[DistFile, ...] = ()
     versions: tuple[str, ...] = ()
     last_serial: int | None = None
     status: ProjectStatus = ProjectStatus()
+    upstream_name: str | None = None
 
     def file_named(self, filename: str) -> DistFile | None:
         """The file with exactly this filename, or None."""

@@ -1,56 +1,89 @@
 """Fetching files into the cache: one upstream download per file, streamed to every waiting client.
 
-A :class:`Download` writes upstream bytes to a temp file (hashing as it goes) in a background task that no
-client can cancel. Every client requesting the file while it downloads *tails* that temp file, but never
-receives the last byte before the digest was verified: on a mismatch or a truncated body the client's
-connection is aborted, so it cannot mistake an unverified file for a complete one.
+A :class:`Download` writes upstream bytes to a temp file (hashing with every algorithm upstream advertised,
+and sha256 always) in a background task. Every client requesting the file while it downloads *tails* that
+temp file, but never receives the last byte before every digest was verified: on a mismatch or a
+truncated body the client's connection is aborted, so it cannot mistake an unverified file for a
+complete one.
+
+Downloads are bounded: a total deadline (``file_timeout``), and a size cap (the advertised size, or
+``max_file_bytes`` when upstream gives none; a larger advertised size is refused). A download every client
+has left is cancelled after a short grace period unless at least half of it has arrived: a client that
+reconnects at once (installers retry) finds it still running, while a flood of abandoned downloads cannot
+keep upstream connections busy. Pages never wait for files either way: they use their own connection pool
+(:class:`~mirror.adapters.upstream.UpstreamClient`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aiofiles
 
-from mirror.adapters.storage import Storage, TempFile
+from mirror.adapters.storage import Committed, Storage, TempFile
 from mirror.adapters.upstream import UpstreamClient
-from mirror.core.errors import IntegrityError, MirrorError, StorageError, UpstreamError
+from mirror.core.errors import IntegrityError, MirrorError, StorageError, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("mirror.files")
 
 _CHUNK = 256 * 1024
+#: How often a client waiting for upstream is checked for having disconnected (seconds).
+_POLL = 0.5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    """A file to fetch: where from, and what its bytes must hash to."""
+    """A file to fetch: where from, and what its bytes must hash to (every one of ``hashes``)."""
 
     url: str
-    algorithm: str
-    digest: str
+    hashes: Mapping[str, str]
     size: int | None
     label: str  # for logs: "project/filename"
-    #: called with the verified path once the file is cached (e.g. to extract wheel metadata)
-    on_cached: Callable[[Path], Awaitable[object]] | None = None
+    #: called with the verified file once it is cached (e.g. to extract wheel metadata)
+    on_cached: Callable[[Committed], Awaitable[object]] | None = None
+
+    @property
+    def key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.hashes.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLimits:
+    """``deadline``: seconds a whole download may take; ``max_bytes``: the size cap when upstream advertises
+    none (and the largest advertised size accepted); ``abandon_grace``: seconds an abandoned download keeps
+    running in case a client comes back."""
+
+    deadline: float = 1800.0
+    max_bytes: int = 10 * 1024**3
+    abandon_grace: float = 5.0
 
 
 class Download:
     """One in-progress download; see the module docstring for the protocol readers follow."""
 
-    def __init__(self, wanted: Wanted, temp: TempFile) -> None:
+    def __init__(self, wanted: Wanted, temp: TempFile, limits: DownloadLimits) -> None:
         self.wanted = wanted
         self.temp = temp
+        self.limits = limits
         loop = asyncio.get_running_loop()
         #: resolves to the expected length (or None) once upstream answered 200; fails otherwise
         self.started: asyncio.Future[int | None] = loop.create_future()
         #: resolves to the verified final path; fails with the reason otherwise
         self.finished: asyncio.Future[Path] = loop.create_future()
+        self.task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
+        self._length: int | None = None
+        self._clients = 0
+        self._abandon: asyncio.TimerHandle | None = None
+        self._abandoned = False
         for fut in (self.started, self.finished):
             fut.add_done_callback(_consume_exception)
 
@@ -58,44 +91,72 @@ class Download:
         async with self._progress:
             self._progress.notify_all()
 
+    # -- who is waiting ----------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """A client waits for (or reads) this download."""
+        self._clients += 1
+        if self._abandon is not None:
+            self._abandon.cancel()
+            self._abandon = None
+
+    def detach(self) -> None:
+        """A client stopped waiting; the last one leaving starts the abandon grace period."""
+        self._clients -= 1
+        if self._clients <= 0 and not self.finished.done() and self._abandon is None:
+            self._abandon = asyncio.get_running_loop().call_later(self.limits.abandon_grace, self._maybe_abandon)
+
+    def _maybe_abandon(self) -> None:
+        self._abandon = None
+        if self._clients > 0 or self.finished.done() or self.task is None or self._worth_finishing():
+            return
+        self._abandoned = True
+        self.task.cancel()
+
+    def _worth_finishing(self) -> bool:
+        # Half of a known length already here: finishing costs less than fetching it again later.
+        return self._length is not None and self.temp.written * 2 >= self._length
+
+    # -- the download ------------------------------------------------------------------------------
+
     async def run(self, upstream: UpstreamClient) -> None:
         """Download, verify and commit; always resolves both futures."""
         began = time.monotonic()
+        url = self.wanted.url
         try:
-            await self.temp.open()
-            async with upstream.stream_file(self.wanted.url) as resp:
-                length = self.wanted.size if self.wanted.size is not None else resp.content_length
-                if self.wanted.size is not None and resp.content_length not in (None, self.wanted.size):
-                    raise IntegrityError(self.wanted.url, f"{self.wanted.size} bytes",
-                                         f"Content-Length {resp.content_length}")
-                self.started.set_result(length)
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    if length is not None and self.temp.written + len(chunk) > length:
-                        raise IntegrityError(self.wanted.url, f"{length} bytes", "more bytes")
-                    await self.temp.write(chunk)
-                    await self._notify()
-            path = await self.temp.commit(self.wanted.url)
+            try:
+                async with asyncio.timeout(self.limits.deadline):
+                    committed = await self._fetch(upstream)
+            except TimeoutError:
+                raise UpstreamTimeout(url, f"download not finished within file_timeout "
+                                           f"({self.limits.deadline:g} s)",
+                                      public="the download took longer than file_timeout") from None
             log.info("cached file=%s bytes=%d seconds=%.2f", self.wanted.label, self.temp.written,
                      time.monotonic() - began)
             if self.wanted.on_cached is not None:
                 try:
-                    await self.wanted.on_cached(path)
+                    await self.wanted.on_cached(committed)
                 except Exception:  # derived data is optional; the verified file is what matters
                     log.exception("post-processing failed file=%s", self.wanted.label)
-            self.finished.set_result(path)
+            self.finished.set_result(committed.path)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting clients
             if isinstance(exc, (UpstreamError, IntegrityError)):
                 failure: MirrorError = exc
             elif isinstance(exc, OSError):  # network errors arrive as UpstreamError: this is the disk
                 failure = StorageError(f"cannot write the file cache: {exc}")
+            elif isinstance(exc, asyncio.CancelledError) and self._abandoned:
+                failure = UpstreamError(url, "abandoned: no client was waiting for it")
             else:
-                failure = UpstreamError(self.wanted.url, f"{type(exc).__name__}: {exc}")
+                failure = UpstreamError(url, f"{type(exc).__name__}: {exc}")
             try:
                 await self.temp.discard()
             except OSError as cleanup:  # must not keep the clients waiting below
                 log.error("could not remove temp file=%s error=%s", self.temp.path, cleanup)
             if isinstance(exc, IntegrityError):
-                log.error("refused file=%s reason=%s", self.wanted.label, exc)
+                log.error("refused file=%s url=%s reason=%s", self.wanted.label, url, exc)
+            elif self._abandoned:
+                log.info("cancelled abandoned download file=%s bytes=%d of %s", self.wanted.label,
+                         self.temp.written, self._length if self._length is not None else "unknown")
             else:
                 log.warning("download failed file=%s reason=%s", self.wanted.label, failure)
             if not self.started.done():
@@ -105,13 +166,43 @@ class Download:
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
+            if self._abandon is not None:
+                self._abandon.cancel()
+                self._abandon = None
             await self._notify()
 
-    async def tail(self) -> AsyncIterator[bytes]:
+    async def _fetch(self, upstream: UpstreamClient) -> Committed:
+        url, size, limit = self.wanted.url, self.wanted.size, self.limits.max_bytes
+        if size is not None and size > limit:
+            raise UpstreamError(url, f"advertised size {size} exceeds max_file_bytes ({limit})",
+                                public="the file is larger than max_file_bytes")
+        await self.temp.open()
+        async with upstream.stream_file(url) as resp:
+            declared = resp.content_length
+            if size is not None and declared not in (None, size):
+                raise IntegrityError(url, f"{size} bytes", f"Content-Length {declared}")
+            if declared is not None and declared > limit:
+                raise UpstreamError(url, f"Content-Length {declared} exceeds max_file_bytes ({limit})",
+                                    public="the file is larger than max_file_bytes")
+            self._length = size if size is not None else declared
+            cap = self._length if self._length is not None else limit
+            self.started.set_result(self._length)
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                if self.temp.written + len(chunk) > cap:
+                    if self._length is None:
+                        raise UpstreamError(url, f"more than max_file_bytes ({limit}) bytes",
+                                            public="the file is larger than max_file_bytes")
+                    raise IntegrityError(url, f"{cap} bytes", "more bytes")
+                await self.temp.write(chunk)
+                await self._notify()
+        return await self.temp.commit(url)
+
+    async def tail(self, gone: Callable[[], bool] = lambda: False) -> AsyncGenerator[bytes, None]:
         """Yield the file's bytes as they arrive; the final byte only after verification.
 
-        Raises UpstreamError/IntegrityError (after possibly yielding a prefix) when the download fails.
-        Call after ``started`` resolved, so the temp file exists.
+        Raises UpstreamError/IntegrityError (after possibly yielding a prefix) when the download fails,
+        and ClientGone when ``gone()`` turns true while waiting for bytes. Call after ``started``
+        resolved, so the temp file exists.
         """
         sent = 0
         try:
@@ -136,11 +227,30 @@ class Download:
                         continue
                 if self.finished.done():
                     return
+                if gone():
+                    raise ClientGone()
                 async with self._progress:
                     if not self.finished.done() and self.temp.written - 1 <= sent:
-                        await self._progress.wait()
+                        # Bounded so that a client who left is noticed even while upstream is silent.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._progress.wait(), _POLL)
         finally:
             await fh.close()
+
+
+class ClientGone(Exception):
+    """The client a file was being sent to disconnected."""
+
+
+async def wait_for_download(fut: asyncio.Future[T], gone: Callable[[], bool]) -> T:
+    """``await fut`` (a future of a :class:`Download`) without cancelling it; raises ClientGone as soon as
+    ``gone()`` turns true (checked every :data:`_POLL` seconds), so a client that left stops counting as waiting."""
+    while True:
+        done, _ = await asyncio.wait([fut], timeout=_POLL)
+        if done:
+            return fut.result()
+        if gone():
+            raise ClientGone()
 
 
 def _consume_exception(fut: asyncio.Future) -> None:
@@ -152,27 +262,31 @@ def _consume_exception(fut: asyncio.Future) -> None:
 class Downloader:
     """Starts downloads and makes concurrent requests for one file share a single download."""
 
-    def __init__(self, storage: Storage, upstream: UpstreamClient) -> None:
+    def __init__(self, storage: Storage, upstream: UpstreamClient, limits: DownloadLimits | None = None) -> None:
         self._storage = storage
         self._upstream = upstream
-        self._active: dict[tuple[str, str], Download] = {}
+        self._limits = limits or DownloadLimits()
+        self._active: dict[tuple[tuple[str, str], ...], Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def get(self, wanted: Wanted) -> Download:
-        """The running download of this file, or a newly started one."""
-        key = (wanted.algorithm, wanted.digest)
+        """The running download of this file (same url and hashes), or a newly started one."""
+        key = wanted.key
         download = self._active.get(key)
-        if download is None:
+        if download is None or download.wanted.url != wanted.url:
             log.info("cache miss file=%s", wanted.label)
-            temp = self._storage.new_temp(wanted.algorithm, wanted.digest, wanted.size)
-            download = Download(wanted, temp)
+            temp = self._storage.new_temp(wanted.hashes, wanted.size, self._limits.max_bytes)
+            download = Download(wanted, temp, self._limits)
             self._active[key] = download
             task = asyncio.ensure_future(download.run(self._upstream))
+            download.task = task
             self._tasks.add(task)
 
-            def _done(t: asyncio.Task[None], key: tuple[str, str] = key) -> None:
+            def _done(t: asyncio.Task[None], key: tuple[tuple[str, str], ...] = key,
+                      download: Download = download) -> None:
                 self._tasks.discard(t)
-                self._active.pop(key, None)
+                if self._active.get(key) is download:
+                    del self._active[key]
 
             task.add_done_callback(_done)
         return download

@@ -1,7 +1,8 @@
 """PEP 658 metadata the mirror derives itself: ``*.dist-info/METADATA`` of a verified, cached wheel.
 
-Used only when upstream advertises no ``.metadata`` for a wheel. The bytes are stored exactly as they
-are in the wheel, content-addressed like any other file, and the page starts advertising them.
+Extracted from every wheel the mirror downloads and verifies. Pages advertise it where upstream advertises
+no ``.metadata``, and ``vetted`` advertises it instead of upstream's unpinned ``.metadata``. The bytes are
+stored exactly as they are in the wheel, content-addressed like any other file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirror.adapters.db.pages import PageStore
-from mirror.adapters.storage import Storage
+from mirror.adapters.storage import Committed, Storage
 
 log = logging.getLogger("mirror.files")
 
@@ -47,19 +48,24 @@ class MetadataExtractor:
         self._store = store
         self._on_change = on_change
 
-    async def extract(self, project: str, wheel: Path, *, wheel_sha256: str) -> str | None:
-        """Extract and record the wheel's METADATA; returns its sha256, or None when there is none."""
-        data = await asyncio.to_thread(read_wheel_metadata, wheel)
+    async def extract_verified(self, project: str, wheel: Committed) -> str | None:
+        """Extract and record the METADATA of ``wheel``, a file that passed every hash check; returns
+        the metadata's sha256, or None when there is none.
+
+        The record is keyed by the sha256 the mirror computed from those verified bytes (never by a
+        hash a page advertised), and replaces any earlier record for them: the bytes decide.
+        """
+        data = await asyncio.to_thread(read_wheel_metadata, wheel.path)
         if data is None:
-            log.info("no METADATA to extract wheel=%s", wheel_sha256)
+            log.info("no METADATA to extract wheel=%s", wheel.sha256)
             return None
         digest = hashlib.sha256(data).hexdigest()
         if await self._storage.find("sha256", digest) is None:
-            temp = self._storage.new_temp("sha256", digest, len(data))
+            temp = self._storage.new_temp({"sha256": digest}, len(data))
             await temp.open()
             await temp.write(data)
-            await temp.commit(f"extracted from {wheel_sha256}")
-        await self._store.record_extracted_metadata(wheel_sha256, digest)
+            await temp.commit(f"extracted from {wheel.sha256}")
+        await self._store.record_extracted_metadata(wheel.sha256, digest)
         self._on_change(project)
-        log.info("extracted metadata project=%s wheel=%s metadata=%s", project, wheel_sha256, digest)
+        log.info("extracted metadata project=%s wheel=%s metadata=%s", project, wheel.sha256, digest)
         return digest

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
+from packaging.utils import canonicalize_name
+
 from mirror.adapters.db.pages import INDEX_KEY, PageRecord, PageStore
 from mirror.adapters.upstream import FetchedPage, NotModified, UpstreamClient
 from mirror.core.errors import ParseError, ProjectNotFound, UpstreamError
@@ -181,6 +183,7 @@ class PageCache:
         else:
             # Parse before storing: bytes that do not parse are never cached (ParseError → stale).
             model = await asyncio.to_thread(parse, record) if len(fetched.body) > 512 * 1024 else parse(record)
+            _report_renaming(key, model)
         await self._store.save(record)
         return CachedPage(model=model, revision=revision, etag=fetched.etag, fetched_at=record.fetched_at)
 
@@ -194,6 +197,15 @@ class PageCache:
             log.warning("stored page unreadable page=%s error=%s", key, exc)
             return None
         return CachedPage(model=model, revision=record.revision, etag=record.etag, fetched_at=record.fetched_at)
+
+
+def _report_renaming(key: str, model: ProjectDetail | ProjectList) -> None:
+    """Log a project page whose stated name is another project's (the page is still filed under ``key``,
+    and ``key``'s rules apply to it: see :func:`mirror.core.simple.parse.parse_project_page`)."""
+    claimed = getattr(model, "upstream_name", None)
+    if claimed is not None and canonicalize_name(claimed) != key:
+        log.warning("upstream page of project=%s names another project %r: ignored, the rules of %s apply",
+                    key, claimed, key)
 
 
 def _int(value: str | None) -> int | None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import jinja2
 
 from mirror.adapters.db.pages import PageStore
+from mirror.adapters.storage import Storage
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
@@ -84,8 +85,9 @@ class PreparedPages:
 
     def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
                  clock: Callable[[], float] = time.time, capacity: int = 8192,
-                 provenance: ProvenanceStatuses | None = None) -> None:
+                 provenance: ProvenanceStatuses | None = None, storage: Storage | None = None) -> None:
         self._pages = pages
+        self._storage = storage
         # Live map (sha256 → background provenance verification) owned by the checker, which calls
         # invalidate_local(project) whenever an entry of that project changes.
         self._provenance: ProvenanceStatuses = provenance if provenance is not None else {}
@@ -155,7 +157,7 @@ class PreparedPages:
             return known, cached.stale
         servable = await self._servable(project, cached)
         now = datetime.fromtimestamp(self._clock(), UTC)
-        result = tier_view(tier, servable, policies, now, self._provenance)
+        result = tier_view(tier, servable, policies, now, self._provenance, name=project)
         valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
         known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})
         self._views[(tier, project)] = known
@@ -168,8 +170,11 @@ class PreparedPages:
         if known is not None and known[0] == key:
             return known[1]
         detail = cached.model
-        shas = [f.sha256 for f in detail.files if f.sha256 and f.metadata_hash() is None]
+        # Metadata the mirror extracted from verified wheels, advertised only while both files are cached.
+        shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
         extracted = await self._store.extracted_metadata_for(shas) if shas else {}
+        if extracted and self._storage is not None:
+            extracted = await asyncio.to_thread(self._storage.present, extracted)
         servable = servable_view(detail, extracted)
         self._servable_pages[project] = (key, servable)
         return servable

@@ -12,14 +12,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.audit import DemandLog
 from mirror.adapters.storage import Storage
-from mirror.adapters.upstream import Timeouts, UpstreamClient
+from mirror.adapters.upstream import Timeouts, open_upstream
 from mirror.config import Config
 from mirror.core.errors import (
     FileNotListed,
@@ -34,7 +33,7 @@ from mirror.core.models import version_from_filename
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
 from mirror.services.demand import DemandRecorder
-from mirror.services.downloads import Downloader
+from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import Freshness, PageCache
 from mirror.services.policies import PolicyStore
@@ -78,17 +77,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.error("storage error for %s: %s", request.path, exc)
         # Details (paths, errno) go to the operator's log, not to clients.
         return error_response(503, "the mirror cannot use its file cache right now; try again later")
+    # What an upstream (or an internal host it pointed at) answered goes to the log only: a client learns
+    # what failed, never another host's URL, status, length or hash.
     except IntegrityError as exc:
-        return error_response(502, f"upstream sent bytes that do not match the advertised hash; refused: {exc}")
+        log.warning("refused for %s: %s", request.path, exc)
+        return error_response(502, "download from upstream refused: the bytes do not match the hashes upstream "
+                                   "advertised")
     except UpstreamTimeout as exc:
-        return error_response(504, f"upstream timed out and nothing is cached: {exc}")
+        log.warning("upstream timeout for %s: %s", request.path, exc)
+        return error_response(504, f"{_what(request)} from upstream timed out and nothing is cached" + _why(exc))
     except UpstreamError as exc:
-        return error_response(502, f"upstream failed and nothing is cached: {exc}")
+        log.warning("upstream failure for %s: %s", request.path, exc)
+        return error_response(502, f"{_what(request)} from upstream failed and nothing is cached" + _why(exc))
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:  # a bug: log it, but answer without leaking a traceback
         log.exception("unhandled error for %s %s", request.method, request.path)
         return error_response(500, "internal error (logged)")
+
+
+def _what(request: web.Request) -> str:
+    return "download" if "/files/" in request.path else "page fetch"
+
+
+def _why(exc: UpstreamError) -> str:
+    return f": {exc.public}" if exc.public else ""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -113,16 +126,13 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
             log.info("removed %d partial downloads left by a previous run", removed)
         engine = await open_database(config.database_url)
         up = config.upstream
-        connector = aiohttp.TCPConnector(limit=100, limit_per_host=50, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, trust_env=True,
-                                        headers={"User-Agent": "mirror (caching index proxy)"})
-        upstream = UpstreamClient(session, config.upstream_url,
-                                  Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout),
-                                  up.max_page_bytes)
+        # Two connection pools (pages, files), every connection checked against the SSRF rules.
+        upstream = open_upstream(config.upstream_url, Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout),
+                                 up.max_page_bytes, up.file_hosts)
         store = PageStore(engine)
         pages = PageCache(upstream, store, Freshness(ttl=up.index_ttl), Freshness(ttl=up.project_list_ttl))
         env = make_environment(str(templates_dir()))
-        downloader = Downloader(storage, upstream)
+        downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
         policies = PolicyStore(config.policies.path)
         await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
         watcher = asyncio.ensure_future(policies.watch())
@@ -133,7 +143,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         if not trust["ok"]:
             log.error("provenance cannot be verified, vetted files that require it are withheld: %s",
                       trust["problem"])
-        prepared = PreparedPages(pages, store, env, policies, provenance=checker.statuses)
+        prepared = PreparedPages(pages, store, env, policies, provenance=checker.statuses, storage=storage)
         checker.on_change = prepared.invalidate_local  # a status change re-renders that project's views
         demand = DemandRecorder(DemandLog(engine))
         demand_task = asyncio.ensure_future(demand.run())
@@ -151,7 +161,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
             demand_task.cancel()
             await asyncio.gather(demand_task, checker_task, return_exceptions=True)
             await downloader.close()
-            await session.close()
+            await upstream.close()
             await engine.dispose()
 
     return ctx

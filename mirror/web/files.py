@@ -6,17 +6,18 @@ Only files listed in the tier's view of the project page are served, from the co
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
+from mirror.adapters.storage import Committed
 from mirror.core.errors import FileNotListed, MirrorError
-from mirror.services.downloads import Wanted
+from mirror.core.hashes import checked_hashes
+from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 
@@ -38,45 +39,60 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     is_metadata = filename.endswith(_METADATA_SUFFIX)
     dist_name = filename[: -len(_METADATA_SUFFIX)] if is_metadata else filename
     dist = await services.prepared.admitted_file(tier, normalized, dist_name)
+    # Every hash the tier's view lists must match the bytes; in `vetted` that view's sha256 is the pin.
     if is_metadata:
-        chosen = dist.metadata_hash()
+        hashes = checked_hashes(dist.core_metadata)
         url, size = dist.url + _METADATA_SUFFIX, None
     else:
-        chosen = dist.verifiable_hash()
+        hashes = checked_hashes(dist.hashes)
         url, size = dist.url, dist.size
-    if chosen is None:
+    if hashes is None:
         raise FileNotListed(normalized, filename)
-    algorithm, digest = chosen
     headers = {"Cache-Control": _IMMUTABLE, "Accept-Ranges": "bytes"}
-    path = await services.storage.find(algorithm, digest)
+    path = await services.storage.find_verified(hashes)
     if path is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
         return web.FileResponse(path, headers=headers)
-    on_cached: Callable[[Path], Awaitable[object]] | None = None
-    if not is_metadata and dist.filename.endswith(".whl") and dist.metadata_hash() is None and dist.sha256:
-        # Upstream has no .metadata for this wheel: derive it from the verified file once cached.
-        on_cached = functools.partial(services.extractor.extract, normalized, wheel_sha256=dist.sha256)
+    on_cached: Callable[[Committed], Awaitable[object]] | None = None
+    if not is_metadata and dist.filename.endswith(".whl") and dist.local_metadata is None:
+        # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
+        on_cached = functools.partial(services.extractor.extract_verified, normalized)
 
-    download = services.downloader.get(
-        Wanted(url, algorithm, digest, size, f"{normalized}/{filename}", on_cached=on_cached))
+    download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
+    download.attach()
+    try:
+        return await _send(request, download, headers)
+    except ClientGone:
+        return web.Response(status=499)  # nobody reads it: the connection is gone
+    finally:
+        download.detach()
+
+
+def _client_gone(request: web.Request) -> Callable[[], bool]:
+    return lambda: request.transport is None or request.transport.is_closing()
+
+
+async def _send(request: web.Request, download: Download, headers: dict[str, str]) -> web.StreamResponse:
+    gone = _client_gone(request)
     if request.method == "HEAD" or "Range" in request.headers:
         # Ranges and HEAD are answered from the complete, verified file.
-        path = await asyncio.shield(download.finished)
+        path = await wait_for_download(download.finished, gone)
         return web.FileResponse(path, headers=headers)
-    length = await asyncio.shield(download.started)
+    length = await wait_for_download(download.started, gone)
     response = web.StreamResponse(headers={**headers, "Content-Type": "application/octet-stream"})
     if length is not None:
         response.content_length = length
     await response.prepare(request)
     try:
-        async for chunk in download.tail():
-            await response.write(chunk)
+        async with contextlib.aclosing(download.tail(gone)) as chunks:
+            async for chunk in chunks:
+                await response.write(chunk)
     except Exception as exc:  # upstream, integrity, storage or any failure after the headers went out
         # The client must not take a prefix for the file: cut the connection before the end.
         if request.transport is not None:
             request.transport.abort()
-        if not isinstance(exc, MirrorError):
-            log.exception("failed while streaming file=%s/%s", normalized, filename)
+        if not isinstance(exc, (MirrorError, ClientGone, ConnectionError)):
+            log.exception("failed while streaming file=%s", download.wanted.label)
         return response
     await response.write_eof()
     return response

@@ -9,6 +9,8 @@ Nothing here verifies signatures: that happens at vetting time and in the backgr
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
@@ -23,6 +25,8 @@ from mirror.core.simple.negotiate import accept_quality
 from mirror.services.provenance import INTEGRITY_TYPE
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
+
+log = logging.getLogger("mirror.web")
 
 _OFFERS = (INTEGRITY_TYPE, "application/json")
 _HEADERS = {"Vary": "Accept", "Cache-Control": "max-age=600, public", "Access-Control-Allow-Origin": "*"}
@@ -69,10 +73,12 @@ async def provenance(request: web.Request) -> web.Response:
         return _json(404, f"No provenance available for {filename}", content_type)
     try:
         cached = await services.provenance.get(dist.provenance)
-    except UpstreamTimeout as exc:
-        return _json(504, f"upstream timed out and no provenance is cached: {exc}", content_type)
+    except UpstreamTimeout as exc:  # the details (another host's URL, status...) go to the log only
+        log.warning("provenance fetch timed out for %s: %s", request.path, exc)
+        return _json(504, "provenance fetch from upstream timed out and no provenance is cached", content_type)
     except UpstreamError as exc:
-        return _json(502, f"upstream failed and no provenance is cached: {exc}", content_type)
+        log.warning("provenance fetch failed for %s: %s", request.path, exc)
+        return _json(502, "provenance fetch from upstream failed and no provenance is cached", content_type)
     if cached.body is None:
         return _json(404, f"No provenance available for {filename}", content_type)
     headers = dict(_HEADERS)

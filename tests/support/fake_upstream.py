@@ -72,6 +72,15 @@ class FakeFile:
     provenance: str | None = None
     #: If set, pages advertise this hash instead of the real one (a lying index).
     advertised_sha256: str | None = None
+    #: More hashes the JSON page advertises besides the sha256 (e.g. {"sha512": ...}); replace the sha256
+    #: key when they spell it too (e.g. {"sha256": None} drops it: a page with md5 only)
+    extra_hashes: dict[str, str | None] | None = None
+    #: If set, pages advertise this URL for the file instead of the fake's own (a hostile page)
+    url: str | None = None
+    #: If set, pages advertise this provenance URL instead of the fake's own
+    provenance_url: str | None = None
+    #: Pages advertise no size (JSON: the key is left out)
+    hide_size: bool = False
 
     @property
     def sha256(self) -> str:
@@ -136,6 +145,10 @@ class FakeUpstream:
         self.wrong_bytes = False  # files: same length, different bytes
         self.truncate = False  # files: full Content-Length, half the body, then FIN
         self.reset_mid_file = False  # files: half the body, then RST
+        #: normalized project → the ``name`` its JSON page states (a page that renames its project)
+        self.stated_names: dict[str, str] = {}
+        #: filename → Location: GETs of that file's URL answer 302 there (a redirecting file host)
+        self.redirects: dict[str, str] = {}
         self.faults_apply_to: Literal["all", "pages", "files"] = "all"
         self.fault_filter: Callable[[str], bool] | None = None  # path -> faulty?; overrides
         # -- state --
@@ -370,10 +383,15 @@ class FakeUpstream:
         return self._page(request, body, as_json, self.serial)
 
     def _file_url(self, f: FakeFile) -> str:
-        return f"{self.base}/files/{f.sha256}/{f.filename}"
+        return f.url or f"{self.base}/files/{f.sha256}/{f.filename}"
 
     def _provenance_url(self, key: str, f: FakeFile) -> str:
-        return f"{self.base}/integrity/{key}/{f.version}/{f.filename}/provenance"
+        return f.provenance_url or f"{self.base}/integrity/{key}/{f.version}/{f.filename}/provenance"
+
+    @staticmethod
+    def _hashes(f: FakeFile) -> dict[str, str]:
+        hashes: dict[str, str | None] = {"sha256": f.advertised_sha256 or f.sha256, **(f.extra_hashes or {})}
+        return {k: v for k, v in hashes.items() if v is not None}
 
     async def _project_page(self, request: web.Request) -> web.StreamResponse:
         raw = request.match_info["project"]
@@ -395,15 +413,17 @@ class FakeUpstream:
             meta = {"sha256": sha256_of(f.metadata)} if f.metadata is not None else False
             out_files.append({
                 "filename": f.filename, "url": self._file_url(f),
-                "hashes": {"sha256": f.advertised_sha256 or f.sha256},
+                "hashes": self._hashes(f),
                 "requires-python": f.requires_python, "size": f.size,
                 "upload-time": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
                 "yanked": f.yanked, "core-metadata": meta, "data-dist-info-metadata": meta,
                 "provenance": self._provenance_url(key, f) if f.provenance is not None else None,
             })  # fmt: skip
+            if f.hide_size:
+                del out_files[-1]["size"]
         data: dict[str, Any] = {
             "meta": {"api-version": self.api_version, "_last-serial": proj.serial},
-            "name": key, "versions": sorted(versions, key=Version), "files": out_files,
+            "name": self.stated_names.get(key, key), "versions": sorted(versions, key=Version), "files": out_files,
         }  # fmt: skip
         if proj.status is not None:
             data["project-status"] = {"status": proj.status, "reason": proj.status_reason}
@@ -419,7 +439,8 @@ class FakeUpstream:
             head.append(f'<meta name="pypi:project-status-reason" content="{reason}">')
         anchors = [f"<h1>Links for {esc(proj.name)}</h1>"]
         for f in files:
-            attrs = [f'href="{esc(self._file_url(f))}#sha256={f.advertised_sha256 or f.sha256}"']
+            name, value = next(iter(self._hashes(f).items()))  # PEP 503: one hash in the fragment
+            attrs = [f'href="{esc(self._file_url(f))}#{name}={value}"']
             if f.requires_python is not None:
                 attrs.append(f'data-requires-python="{esc(f.requires_python)}"')
             if f.yanked is not False:  # True -> empty reason
@@ -469,6 +490,8 @@ class FakeUpstream:
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         sha, filename = request.match_info["sha256"], request.match_info["filename"]
+        if filename in self.redirects:
+            raise web.HTTPFound(self.redirects[filename])
         f = self._find_file(sha, filename)
         if f is not None:
             return await self._send_bytes(request, f.content, "application/octet-stream")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -12,6 +13,8 @@ from mirror.adapters.db.tables import extracted_metadata, pages
 
 #: Key of the project list in the ``pages`` table (not a valid project name, so no clash).
 INDEX_KEY = "/"
+#: Values per IN (...) query: well under every database's limit on bound parameters.
+_IN_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +65,26 @@ class PageStore:
 
     async def extracted_metadata_for(self, file_sha256s: list[str]) -> dict[str, str]:
         """file sha256 → metadata sha256, for the given files that have extracted metadata."""
+        found: dict[str, str] = {}
         if not file_sha256s:
-            return {}
+            return found
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(extracted_metadata).where(extracted_metadata.c.file_sha256.in_(file_sha256s)))
-            return {r.file_sha256: r.metadata_sha256 for r in rows}
+            for start in range(0, len(file_sha256s), _IN_BATCH):
+                batch = file_sha256s[start:start + _IN_BATCH]
+                rows = await conn.execute(
+                    select(extracted_metadata).where(extracted_metadata.c.file_sha256.in_(batch)))
+                found.update((r.file_sha256, r.metadata_sha256) for r in rows)
+        return found
 
     async def record_extracted_metadata(self, file_sha256: str, metadata_sha256: str) -> None:
+        """Record (or replace) what was extracted from the verified file ``file_sha256``: the latest
+        extraction from the bytes wins, so a wrong row cannot outlive the next download of that file."""
+        values = {"file_sha256": file_sha256, "metadata_sha256": metadata_sha256, "extracted_at": time.time()}
         async with self._engine.begin() as conn:
-            stmt = sqlite_insert(extracted_metadata).values(
-                file_sha256=file_sha256, metadata_sha256=metadata_sha256).on_conflict_do_nothing()
-            await conn.execute(stmt)
+            if self._engine.dialect.name == "sqlite":
+                stmt = sqlite_insert(extracted_metadata).values(**values)
+                await conn.execute(stmt.on_conflict_do_update(index_elements=[extracted_metadata.c.file_sha256],
+                                                              set_=values))
+            else:
+                await conn.execute(delete(extracted_metadata).where(extracted_metadata.c.file_sha256 == file_sha256))
+                await conn.execute(extracted_metadata.insert().values(**values))

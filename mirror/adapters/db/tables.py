@@ -30,12 +30,15 @@ pages = Table(
     Column("fetched_at", Float, nullable=False),
 )
 
-#: PEP 658 metadata the mirror extracted itself from a verified wheel (upstream advertised none).
+#: PEP 658 metadata the mirror extracted itself from a wheel whose bytes passed every hash check, keyed
+#: by the sha256 it computed from those bytes. (The earlier table, ``extracted_metadata``, could hold rows
+#: keyed by an advertised hash of other bytes; it is never read again.)
 extracted_metadata = Table(
-    "extracted_metadata",
+    "verified_wheel_metadata",
     metadata,
     Column("file_sha256", String(64), primary_key=True),
     Column("metadata_sha256", String(64), nullable=False),
+    Column("extracted_at", Float, nullable=False),
 )
 
 #: Who changed which policy, when and why: one row per reviewer command, never updated or deleted.

@@ -228,11 +228,13 @@ def _find_vetting(doc: tomlkit.TOMLDocument, version: str) -> str | None:
 
 
 def set_vetting(text: str, version: str, files: Mapping[str, str], by: str, at: datetime,
-                note: str | None = None, provenance: Mapping[str, str] | None = None) -> str:
+                note: str | None = None, provenance: Mapping[str, str] | None = None,
+                metadata: Mapping[str, str] | None = None) -> str:
     """Write ``[vetted."version"]`` with its ``files`` pins, replacing a vetting of the same version.
 
     ``provenance`` (filename → identity of the trusted publisher whose provenance was verified for that
-    file's pinned sha256) goes into ``[vetted."version".provenance]``.
+    file's pinned sha256) goes into ``[vetted."version".provenance]``; ``metadata`` (filename → sha256 of
+    its ``.metadata`` file) into ``[vetted."version".metadata]``.
     """
     doc = _parse(text)
     table = _table(_signature(by, at, note))
@@ -245,6 +247,11 @@ def set_vetting(text: str, version: str, files: Mapping[str, str], by: str, at: 
         for filename, identity in sorted(provenance.items()):
             verified[filename] = identity
         table["provenance"] = verified
+    if metadata:
+        pinned_metadata = tomlkit.table()
+        for filename, digest in sorted(metadata.items()):
+            pinned_metadata[filename] = digest.lower()
+        table["metadata"] = pinned_metadata
     if "vetted" not in doc:
         doc["vetted"] = tomlkit.table(is_super_table=True)
     vetted = doc["vetted"]

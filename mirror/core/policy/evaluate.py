@@ -129,9 +129,11 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
                         review.where, f"edit 'versions' in {review.where.file}")
     vetting = policy.vettings.get(canonical)
     pinned = None
+    metadata_change: str | None = None
     if vetting is not None and file is not None:
         pinned = vetting.files.get(file.filename)
-    vetted_file = pinned is not None and file is not None and pinned == file.sha256
+        metadata_change = changed_metadata(file, vetting)
+    vetted_file = pinned is not None and file is not None and pinned == file.sha256 and metadata_change is None
     allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
     vetted_release = vetted_file or (file is None and vetting is not None)
     if _is_prerelease(version) and not allow_pre and not vetted_release:
@@ -148,9 +150,12 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
         if pinned is None:
             return Decision(False, f"{file.filename} was not among the files vetted for {version}", vetting.where,
                             _vet(name, version))
-        if not vetted_file:
+        if pinned != file.sha256:
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
+                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+        if metadata_change is not None:
+            return Decision(False, metadata_change, vetting.where,
                             f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
         withheld = decide_provenance(name, version, file, policy, vetting, provenance)
         if withheld is not None:
@@ -179,6 +184,24 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
                             _vet(name, version), until=until)
     return Decision(True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
                     _block(name, version))
+
+
+def changed_metadata(file: DistFile, vetting: Vetting) -> str | None:
+    """Why ``file``'s core metadata is not the one pinned when ``vetting`` was made, or None when it is.
+
+    Only metadata upstream advertises can differ: without a pin, or when upstream advertises none,
+    ``vetted`` serves only metadata the mirror extracted from the pinned bytes (see
+    :func:`mirror.core.tiers.advertised_metadata`).
+    """
+    pin = vetting.metadata.get(file.filename)
+    advertised = file.checked_metadata()
+    if pin is None or advertised is None:
+        return None
+    now = advertised.get("sha256")
+    if now == pin:
+        return None
+    return (f"the core metadata (.metadata) of {file.filename} changed since {vetting.version} was vetted "
+            f"(pinned sha256 {pin}, upstream now {now or 'advertises it without a sha256'})")
 
 
 def _vet(name: str, version: str | None) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mirror.core.models import ProjectDetail, Tier
+from mirror.core.models import DistFile, ProjectDetail, Tier, is_safe_filename
 from mirror.core.policy.evaluate import (
     Decision,
     ProvenanceStatuses,
@@ -76,6 +76,16 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _unservable(f: DistFile) -> Decision | None:
+    """Why no tier serves ``f`` whatever the policies say, or None (see :func:`mirror.core.tiers.servable_file`)."""
+    if not is_safe_filename(f.filename):
+        return Decision(False, "the file name is not a single plain path segment: served in no tier")
+    if f.checked_hashes() is None:
+        return Decision(False, "upstream advertises no hash the mirror can verify for this file (none of sha256 or "
+                               "stronger, or a malformed or conflicting one): served in no tier")
+    return None
+
+
 def explain(project: str, version: str | None, detail: ProjectDetail | None, policies: PolicySet,
             now: datetime, provenance: ProvenanceStatuses | None = None) -> Explanation:
     """Explain ``project`` (and ``version``) in every tier; ``detail`` is upstream's page, or None if unknown.
@@ -103,7 +113,7 @@ def explain(project: str, version: str | None, detail: ProjectDetail | None, pol
                 notes.append(f"upstream lists no file of version {version}")
             tiers.append(TierExplanation(tier, decide_version(tier, project, version, policies, now)))
             continue
-        verdicts = [(f, decide_file(tier, project, f, policies, now, provenance)) for f in files]
+        verdicts = [(f, _unservable(f) or decide_file(tier, project, f, policies, now, provenance)) for f in files]
         admitted = [d for _, d in verdicts if d.admitted]
         decision = admitted[0] if admitted else verdicts[0][1]
         tiers.append(TierExplanation(tier, decision, tuple(

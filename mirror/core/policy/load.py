@@ -218,7 +218,7 @@ def _uploaders(r: _Reader) -> Uploaders:
 
 
 def _vetting(r: _Reader, version: str) -> Vetting:
-    r.check_keys({"by", "at", "note", "files", "provenance"})
+    r.check_keys({"by", "at", "note", "files", "provenance", "metadata"})
     files = r.sub("files", r.data.get("files", {}))
     if not files.data:
         raise r.fail("files", "a vetted release needs at least one file with its sha256")
@@ -240,7 +240,17 @@ def _vetting(r: _Reader, version: str) -> Vetting:
             verified[filename] = parse_identity(identity).identity
         except PublisherSyntaxError as exc:
             raise prov.fail(filename, str(exc)) from None
-    return Vetting(version=version, files=pinned, signed=r.signature(), where=r.where(), provenance=verified)
+    metadata: dict[str, str] = {}
+    meta = r.sub("metadata", r.data.get("metadata", {}))
+    for filename, digest in meta.data.items():
+        if filename not in pinned:
+            raise meta.fail(filename, "not a file of this vetting: every file here must also be pinned in "
+                                      f"[vetted.\"{version}\".files]")
+        if not isinstance(digest, str) or not _SHA256.match(digest.lower()):
+            raise meta.fail(filename, "must be the sha256 of the file's .metadata: 64 hexadecimal characters")
+        metadata[filename] = digest.lower()
+    return Vetting(version=version, files=pinned, signed=r.signature(), where=r.where(), provenance=verified,
+                   metadata=metadata)
 
 
 #: Keys of a ``[[provenance.publisher]]`` table, by kind (besides ``kind``).

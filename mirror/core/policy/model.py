@@ -76,7 +76,8 @@ class Vetting:
     """A vetted release: the files admitted to ``vetted``, with the sha256 pinned at vetting time.
 
     ``provenance`` maps a filename to the identity of the trusted publisher that ``mirror vet``
-    verified, offline, as the signer of that file's pinned sha256 (PEP 740).
+    verified, offline, as the signer of that file's pinned sha256 (PEP 740). ``metadata`` maps a
+    filename to the sha256 of its PEP 658 ``.metadata`` file as upstream advertised it at vetting time.
     """
 
     version: str
@@ -84,10 +85,12 @@ class Vetting:
     signed: Signature
     where: Location
     provenance: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
 
 # --------------------------------------------------------------------------- trusted publishers

@@ -85,10 +85,11 @@ def _decode_json(body: bytes) -> Any:
 
 def parse_project_page(body: bytes, content_type: str | None, *, project: str, page_url: str,
                        header_serial: str | None = None) -> ProjectDetail:
-    """Parse an upstream project page.
+    """Parse an upstream project page requested as ``project``.
 
-    ``page_url`` resolves relative file URLs; ``header_serial`` is upstream's ``X-PyPI-Last-Serial``,
-    used when the body carries none. Raises :class:`ParseError` for any body that is not a valid page
+    The result is named ``project`` (normalized) whatever name the page states. ``page_url`` resolves
+    relative file URLs; ``header_serial`` is upstream's ``X-PyPI-Last-Serial``, used when the body
+    carries none. Raises :class:`ParseError` for any body that is not a valid page
     of the declared type (including an unsupported major API version).
     """
     mtype, charset = media_type(content_type)
@@ -109,8 +110,11 @@ def parse_project_page(body: bytes, content_type: str | None, *, project: str, p
         raise ParseError(f"malformed {mtype} page: {type(exc).__name__}: {exc}") from None
     files = tuple(_dist_file(p) for p in page.packages if p.filename)
     status = ProjectStatus(page.status.value if page.status else "active", page.status_reason)
+    # The page is filed under the name it was requested by: upstream's ``name`` cannot rename a project
+    # (and so escape that project's blocks and review rules); it is only kept to report a mismatch.
     return ProjectDetail(
-        name=canonicalize_name(page.project or project),
+        name=canonicalize_name(project),
+        upstream_name=page.project if isinstance(page.project, str) else None,
         files=files,
         versions=tuple(page.versions or ()),
         last_serial=_serial(page.last_serial) or _serial(header_serial),

@@ -49,8 +49,8 @@ def _hash_fragment(f: DistFile) -> str:
 
 def file_json(f: DistFile, href: str) -> dict[str, Any]:
     """The PEP 691/700/714/740 object of one file, with ``url`` = ``href`` (a mirror URL)."""
-    metadata = f.metadata_hash()
-    core: dict[str, str] | bool = {metadata[0]: metadata[1]} if metadata else False
+    metadata = f.checked_metadata()
+    core: dict[str, str] | bool = dict(metadata) if metadata else False
     data: dict[str, Any] = {
         "filename": f.filename,
         "url": href,
@@ -91,14 +91,14 @@ def _dumps(data: Any) -> bytes:
 
 def _html_anchor(f: DistFile, item: dict[str, Any]) -> str:
     """One ``<a>`` line of a PEP 503 page, escaped; the same attributes the JSON object carries."""
-    core = item["core-metadata"]
+    core = f.metadata_hash()  # PEP 714: one name=value pair
     attrs = [f'href="{escape(item["url"] + _hash_fragment(f))}"']
     if f.requires_python:
         attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
     if f.is_yanked:  # PEP 592: present iff yanked; the value is the reason or ""
         attrs.append(f'data-yanked="{escape(f.yanked_reason or "")}"')
     if core:
-        value = escape("".join(f"{k}={v}" for k, v in core.items()))
+        value = escape(f"{core[0]}={core[1]}")
         attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
     if f.provenance:
         attrs.append(f'data-provenance="{escape(f.provenance)}"')

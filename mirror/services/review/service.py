@@ -277,7 +277,13 @@ class ReviewService:
         unpinnable = [f.filename for f in files if not f.sha256]
         if unpinnable:
             raise ReviewError(f"upstream advertises no sha256 for {', '.join(unpinnable)}: cannot pin {name} {version}")
+        unverifiable = [f.filename for f in files if f.checked_hashes() is None]
+        if unverifiable:
+            raise ReviewError(f"upstream advertises malformed or conflicting hashes for {', '.join(unverifiable)}: "
+                              f"the mirror serves none of these bytes, so {name} {version} cannot be vetted")
         pins = {f.filename: f.sha256 for f in files if f.sha256}
+        # The .metadata upstream advertises now is pinned too: `vetted` withholds the file if it changes.
+        metadata_pins = {f.filename: sha for f in files if (sha := (f.checked_metadata() or {}).get("sha256"))}
         yanked = {f.filename for f in files if f.is_yanked}
         assert before is not None
         pinned = pinned_publishers(before)
@@ -302,7 +308,7 @@ class ReviewService:
                                                          self.files.project_path(name))
             lines, recorded = judge_uploaders(name, version, policy, evidence, rules, override_uploaders)
             now = self._now()
-            new = edit.set_vetting(text, version, pins, by, now, note, verified)
+            new = edit.set_vetting(text, version, pins, by, now, note, verified, metadata_pins)
             if pin is not None:
                 new = edit.add_publisher(new, publisher_fields(pin), by, now,
                                          note or f"trusted publisher confirmed when vetting {name} {version}")
@@ -322,7 +328,10 @@ class ReviewService:
                                                    edit.snippet(new, "uploaders"), note))
         width = max(len(f) for f in pins)
         head = [f"vetted {name} {version}: {len(pins)} file(s) pinned in {path}"]
-        head += [f"  {filename:{width}s}  sha256 {digest}" + ("  (yanked upstream)" if filename in yanked else "")
-                 for filename, digest in sorted(pins.items())]
+        for filename, digest in sorted(pins.items()):
+            yanked_note = "  (yanked upstream)" if filename in yanked else ""
+            head.append(f"  {filename:{width}s}  sha256 {digest}{yanked_note}")
+            if filename in metadata_pins:
+                head.append(f"  {'':{width}s}  .metadata sha256 {metadata_pins[filename]}")
         return Outcome(tuple(head + [f"provenance: {line}" for line in prov_lines]
                              + [f"uploaders: {line}" for line in [*evidence.notes, *lines]]), path, tuple(ids))

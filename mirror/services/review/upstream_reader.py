@@ -36,10 +36,11 @@ class UpstreamReader:
             self._session = None
 
     async def _http(self) -> aiohttp.ClientSession:
-        import aiohttp
+        from mirror.adapters.upstream import PAGE_POOL, fetch_rules, new_session
 
-        if self._session is None:
-            self._session = aiohttp.ClientSession(auto_decompress=True)
+        if self._session is None:  # every connection checked against the SSRF rules, as the server's
+            rules = fetch_rules(self.config.upstream_url, self.config.upstream.file_hosts)
+            self._session = new_session(rules, PAGE_POOL, auto_decompress=True)
         return self._session
 
     def _timeout(self) -> aiohttp.ClientTimeout:
@@ -50,11 +51,12 @@ class UpstreamReader:
 
     async def client(self) -> Any:
         """An :class:`~mirror.adapters.upstream.UpstreamClient` of the configured upstream, on this reader's session."""
-        from mirror.adapters.upstream import Timeouts, UpstreamClient
+        from mirror.adapters.upstream import Timeouts, UpstreamClient, fetch_rules
 
         up = self.config.upstream
         return UpstreamClient(await self._http(), self.config.upstream_url,
-                              Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout), up.max_page_bytes)
+                              Timeouts(up.connect_timeout, up.read_timeout, up.page_timeout), up.max_page_bytes,
+                              rules=fetch_rules(self.config.upstream_url, up.file_hosts))
 
     async def fetch_detail(self, name: str) -> ProjectDetail:
         """The project's page from the configured upstream (JSON preferred); raises the upstream errors."""

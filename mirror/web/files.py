@@ -82,7 +82,10 @@ async def _send(request: web.Request, download: Download, headers: dict[str, str
     response = web.StreamResponse(headers={**headers, "Content-Type": "application/octet-stream"})
     if length is not None:
         response.content_length = length
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionError:  # the client left while upstream was answering
+        raise ClientGone() from None
     try:
         async with contextlib.aclosing(download.tail(gone)) as chunks:
             async for chunk in chunks:

@@ -28,6 +28,7 @@ PREFERENCE: tuple[str, ...] = ("sha256", "sha512", "sha384", "sha3_512", "sha3_3
                                "sha3_224", "sha224", "blake2s")
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
 @functools.cache
@@ -45,6 +46,10 @@ def checked_hashes(advertised: Mapping[str, str] | None) -> dict[str, str] | Non
     """
     if not advertised:
         return None
+    if len(advertised) == 1:  # the common page: one sha256, already lowercase
+        value = advertised.get("sha256")
+        if isinstance(value, str) and len(value) == 64 and _LOWER_HEX.fullmatch(value):
+            return {"sha256": value}
     checked: dict[str, str] = {}
     for raw_name, raw_value in advertised.items():
         if not isinstance(raw_name, str):
@@ -57,7 +62,7 @@ def checked_hashes(advertised: Mapping[str, str] | None) -> dict[str, str] | Non
         value = raw_value.lower()
         if checked.setdefault(name, value) != value:
             return None
-    if not any(name not in WEAK for name in checked):
+    if checked.keys() <= WEAK:
         return None
     return checked
 

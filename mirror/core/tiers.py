@@ -40,7 +40,10 @@ def servable_file(f: DistFile, extracted: Mapping[str, str]) -> DistFile | None:
     if hashes is None or not is_safe_filename(f.filename):
         return None
     local = extracted.get(hashes.get("sha256", ""))
-    return replace(f, hashes=hashes, core_metadata=f.checked_metadata(), local_metadata=local)
+    metadata = f.checked_metadata()
+    if local is None and hashes == f.hashes and metadata == f.core_metadata:
+        return f  # the common case: nothing to drop or add (and no copy of thousands of files)
+    return replace(f, hashes=hashes, core_metadata=metadata, local_metadata=local)
 
 
 def servable_view(detail: ProjectDetail, extracted: Mapping[str, str]) -> ProjectDetail:

@@ -116,3 +116,24 @@ def test_host_rules_parse() -> None:
         with pytest.raises(ValueError):
             parse_host_rule(bad)
     assert origin_of("HTTPS://Up.Example/simple/") == Origin("https", "up.example", 443)
+
+
+@pytest.mark.parametrize(("text", "key", "line", "fragment"), [
+    ("[upstream]\nfile_timeout = 0\n", "upstream.file_timeout", 2, "greater than 0"),
+    ("[upstream]\nfile_timeout = 'long'\n", "upstream.file_timeout", 2, "wrong type"),
+    ("[upstream]\n\nmax_file_bytes = -1\n", "upstream.max_file_bytes", 3, "greater than 0"),
+    ("[upstream]\nmax_file_bytes = 1.5\n", "upstream.max_file_bytes", 2, "wrong type"),
+    ("[upstream]\nfile_hosts = 'files.example'\n", "upstream.file_hosts", 2, "wrong type"),
+    ("[upstream]\nfile_hosts = [1]\n", "upstream.file_hosts", 2, "must be a string"),
+    ("[upstream]\nfile_hosts = ['gopher://x']\n", "upstream.file_hosts", 2, "only http and https"),
+])
+def test_download_limits_and_file_hosts_name_file_line_and_key(tmp_path: Path, text: str, key: str, line: int,
+                                                               fragment: str) -> None:
+    from mirror.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    err = info.value
+    assert (err.file, err.key, err.line) == (str(path), key, line) and fragment in str(err), str(err)

@@ -1,0 +1,135 @@
+"""Which releases an advisory affects, by OSV semantics with PEP 440 ordering, and where the fix is.
+
+The one decision is ``match``; ``affects``, ``fixed_versions`` and ``lowest_fixed_above`` are built on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from mirror.core.advisories.model import Advisory, Affected, EventKind, VersionRange, parse_version
+
+#: OpenSSF's malicious-packages database prefixes its ids (and others' aliases of them) with this.
+MALWARE_PREFIX = "MAL-"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why a release is affected: ``reason`` is one line for explain, e.g. ``in ECOSYSTEM range ...``."""
+
+    advisory_id: str
+    project: NormalizedName
+    version: str
+    reason: str
+
+
+def match(advisory: Advisory, project: str, version: str) -> Match | None:
+    """How ``advisory`` affects release ``version`` of ``project``, or None when it does not.
+
+    OSV semantics (the schema's ``IsVulnerable``): a release is affected when an affected entry names the
+    project (names compared normalized, PEP 503) and the version is in its ``versions`` list or inside one
+    of its evaluable ranges.
+
+    - A withdrawn advisory never matches.
+    - ``versions``: equality under PEP 440 (``1.0`` is ``1.0.0``); a listed string that is not a PEP 440
+      version matches only itself, verbatim.
+    - ECOSYSTEM and SEMVER ranges: events sorted by PEP 440 order, ``introduced: "0"`` first; a version at
+      or after ``introduced`` is affected until one at or after ``fixed`` or after ``last_affected``; with
+      ``limit`` events the range applies only below one of them (``"*"``: no limit). Pre-, post- and
+      dev-releases take their PEP 440 places (``2.0.dev1 < 2.0rc1 < 2.0 < 2.0.post1``): with ``fixed: 2.0``,
+      ``2.0rc1`` is affected and ``2.0.post1`` is not.
+    - GIT ranges, ranges of an unknown type and ranges with a bound that is not PEP 440 cannot be evaluated
+      and never match; the entry's explicit ``versions`` still do.
+    - A local version (``1.0+patched``) is judged as its public version: an advisory cannot know what a
+      local label changes, so a local build of an affected release counts as affected.
+    - A release version that is not PEP 440 can only match the ``versions`` list, verbatim.
+    """
+    if advisory.withdrawn is not None:
+        return None
+    name = canonicalize_name(project)
+    parsed = parse_version(version)
+    public = None if parsed is None else (Version(parsed.public) if parsed.local is not None else parsed)
+    for entry in advisory.entries_for(name):
+        if _listed(entry, version, parsed, public):
+            return Match(advisory.id, name, version, "listed among the affected versions")
+        if public is None:
+            continue
+        for range_ in entry.ranges:
+            if _in_range(public, range_):
+                return Match(advisory.id, name, version, f"in {range_.describe()}")
+    return None
+
+
+def affects(advisory: Advisory, project: str, version: str) -> bool:
+    """Whether ``advisory`` affects release ``version`` of ``project`` (see ``match``)."""
+    return match(advisory, project, version) is not None
+
+
+def is_malware(advisory: Advisory) -> bool:
+    """Whether the advisory is a malicious-package report: its id or one of its aliases starts ``MAL-``.
+
+    Says nothing about withdrawal or which releases: ``match`` decides those.
+    """
+    return any(i.startswith(MALWARE_PREFIX) for i in (advisory.id, *advisory.aliases))
+
+
+def fixed_versions(advisory: Advisory, project: str) -> tuple[str, ...]:
+    """The versions the advisory names as fixed for ``project``, in PEP 440 order, duplicates dropped.
+
+    From the ``fixed`` events of evaluable ranges and from ``fixed_in`` (JSON API). Strings that are not
+    PEP 440 versions come last, verbatim.
+    """
+    name = canonicalize_name(project)
+    found: dict[Version | str, str] = {}
+    for entry in advisory.entries_for(name):
+        stated = [e.version for r in entry.ranges if r.problem is None for e in r.events if e.kind is EventKind.FIXED]
+        for text in (*stated, *entry.fixed_in):
+            found.setdefault(parse_version(text) or text, text)
+    parsed = sorted(k for k in found if isinstance(k, Version))
+    raw = sorted(k for k in found if isinstance(k, str))
+    return tuple([found[k] for k in parsed] + [found[k] for k in raw])
+
+
+def lowest_fixed_above(advisory: Advisory, project: str, version: str) -> str | None:
+    """The lowest fixed version above ``version`` that the advisory does not itself affect, or None.
+
+    None when no fix above ``version`` is known, or ``version`` is not a PEP 440 version.
+    """
+    current = parse_version(version)
+    if current is None:
+        return None
+    for text in fixed_versions(advisory, project):
+        fixed = parse_version(text)
+        if fixed is not None and fixed > current and not affects(advisory, project, text):
+            return text
+    return None
+
+
+def _listed(entry: Affected, version: str, parsed: Version | None, public: Version | None) -> bool:
+    if version in entry.listed_raw:
+        return True
+    return parsed is not None and (parsed in entry.listed or public in entry.listed)
+
+
+def _in_range(version: Version, range_: VersionRange) -> bool:
+    """The OSV evaluation of one range (``IncludedInRanges`` for a single range)."""
+    if range_.problem is not None:
+        return False
+    if range_.limits and not any(limit is None or version < limit for limit in range_.limits):
+        return False
+    affected = False
+    for kind, bound in range_.timeline:
+        if kind is EventKind.INTRODUCED:
+            if bound is None or version >= bound:
+                affected = True
+        elif bound is None:
+            continue  # only "introduced" can be "0"; parsing keeps other events' bounds set
+        elif kind is EventKind.FIXED:
+            if version >= bound:
+                affected = False
+        elif kind is EventKind.LAST_AFFECTED and version > bound:
+            affected = False
+    return affected

@@ -92,7 +92,8 @@ class Affected:
     """The releases of one project (``name``, normalized) an advisory names.
 
     A release is affected when it lies in any evaluable range or is listed in ``versions``. ``fixed_in``
-    holds fixed versions stated outside any range (the JSON API's ``fixed_in``).
+    holds fixed versions stated outside any range (the JSON API's ``fixed_in``). ``listed`` (the PEP 440
+    ``versions``, parsed) and ``listed_raw`` (the strings as given) are precomputed by ``make_affected``.
     """
 
     name: NormalizedName

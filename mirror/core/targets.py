@@ -46,6 +46,10 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "pypy": ("pypy", "PyPy"),
     "graalpy": ("graalpy", "GraalVM"),
 }
+#: Marker variables that describe the machine's kernel, which a target environment cannot know.
+_UNKNOWABLE = ("platform_release", "platform_version")
+_PROBES = ("", "0", "999999")
+_LITERAL = re.compile(r"""["']([^"']*)["']""")
 _ALIASES = {"cp": "cpython", "pp": "pypy", "": "cpython"}
 _PYTHON = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 _TARGET = re.compile(r"^(?P<impl>[a-z]*?)(?P<python>\d+\.\d+(?:\.\d+)?)(?:-(?P<platform>[a-z0-9_-]+))?$")
@@ -125,13 +129,21 @@ def default_target() -> Target:
 def marker_applies(marker: Marker | None, target: Target, extra: str = "") -> bool:
     """Whether ``marker`` holds on ``target`` with ``extra`` requested.
 
-    A marker that cannot be decided there (a comparison packaging leaves undefined, such as a version
-    operator on ``platform_release``, which a target does not know) counts as holding: a closure errs
-    on the side of including a dependency rather than leaving a hole.
+    A closure errs on the side of including a dependency rather than leaving a hole: variables a target
+    cannot know (``platform_release``, ``platform_version``: the kernel) are tried with a few values and
+    with every string the marker compares against, and the marker holds if any makes it hold; a
+    comparison packaging leaves undefined counts as holding.
     """
     if marker is None:
         return True
+    environment = target.environment(extra)
+    text = str(marker)
+    unknowns = [name for name in _UNKNOWABLE if name in text]
+    probes = (*_PROBES, *_LITERAL.findall(text)[:8]) if unknowns else ("",)
     try:
-        return marker.evaluate(target.environment(extra))
+        for probe in probes:
+            if marker.evaluate({**environment, **dict.fromkeys(unknowns, probe)}):
+                return True
+        return False
     except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker):
         return True

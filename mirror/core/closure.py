@@ -16,7 +16,7 @@ by level, so the result does not depend on the order in which answers arrive.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -24,142 +24,30 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .closure_model import (
+    BUILD,
+    RUN,
+    Answer,
+    Closure,
+    ClosureProject,
+    Edge,
+    Hole,
+    Missing,
+    Need,
+    Note,
+    Release,
+    Unsatisfied,
+)
 from .metadata import CoreMetadata
 from .targets import Target, default_target, marker_applies
+
+__all__ = ["BUILD", "RUN", "Answer", "Closure", "ClosureProject", "ClosureWalk", "Edge", "Hole", "Missing", "Need",
+           "Note", "Release", "Unsatisfied", "closure", "closure_async"]
 
 #: Longest chain of dependencies followed (real ones stay under 20; a cycle never gets this far).
 MAX_DEPTH = 64
 #: Most projects a closure may hold (a large application has a few hundred).
 MAX_PROJECTS = 2000
-
-RUN = "run"
-BUILD = "build"
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """The release the caller chose to follow, and the build requirements to include with it (when it
-    will be installed from its sdist: see :mod:`mirror.core.buildsystem`)."""
-
-    metadata: CoreMetadata
-    build_requires: tuple[Requirement, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Missing:
-    """The caller's answer for a project it cannot follow; ``reason`` completes "<project> …"."""
-
-    reason: str = "is not available"
-
-
-#: What a provider answers: metadata (or a Release), or Missing / None for a hole.
-Answer = CoreMetadata | Release | Missing | None
-
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    """A request for the metadata of ``project``; ``requirements`` are all those on it seen so far."""
-
-    project: NormalizedName
-    requirements: tuple[Requirement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """``parent`` (None: a root) needs ``child`` through ``requirement``, as written in its metadata.
-
-    ``kind`` is :data:`RUN` or :data:`BUILD`; ``extra`` is the parent's extra that brings the edge in;
-    ``targets`` are the labels of the target environments where it holds.
-    """
-
-    child: NormalizedName
-    requirement: Requirement
-    parent: NormalizedName | None = None
-    parent_version: str | None = None
-    kind: str = RUN
-    extra: str | None = None
-    targets: tuple[str, ...] = ()
-
-    @property
-    def source(self) -> str:
-        """Who needs it: ``flask 3.0.0``, ``requests 2.32.3[socks]``, or ``the root requirements``."""
-        if self.parent is None:
-            return "the root requirements"
-        return f"{self.parent} {self.parent_version}" + (f"[{self.extra}]" if self.extra else "")
-
-    def describe(self) -> str:
-        """``needed by flask 3.0.0 (werkzeug>=3.0.0)`` / ``needed to build …`` / ``a root requirement (…)``."""
-        if self.parent is None:
-            return f"a root requirement ({self.requirement})"
-        verb = "needed to build" if self.kind == BUILD else "needed by"
-        return f"{verb} {self.source} ({self.requirement})"
-
-
-@dataclass(frozen=True, slots=True)
-class ClosureProject:
-    """A project in the closure: the release followed, how deep it was first found, the extras asked of
-    it, every edge that brings it in, and the targets it is needed on."""
-
-    name: NormalizedName
-    version: str
-    depth: int
-    metadata: CoreMetadata
-    needed_by: tuple[Edge, ...]
-    extras: tuple[str, ...] = ()
-    targets: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Hole:
-    """An edge whose project the provider could not give: the requirement that cannot be met."""
-
-    edge: Edge
-    reason: str
-
-    def describe(self) -> str:
-        """``requests 2.34.2 needs idna<4,>=2.5: idna is not in reviewed``."""
-        who = "the root requirements need" if self.edge.parent is None else f"{self.edge.source} needs"
-        return f"{who} {self.edge.requirement}: {self.edge.child} {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class Unsatisfied:
-    """An edge the followed release does not satisfy (``needs idna<3`` while idna 3.7 is followed)."""
-
-    edge: Edge
-    version: str
-
-    def describe(self) -> str:
-        return f"{self.edge.source} needs {self.edge.requirement}, but {self.edge.child} {self.version} is followed"
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Something worth a reviewer's eye that leaves the closure usable: an extra the release does not
-    provide, a Requires-Python the target does not meet, an invalid line in the metadata, an edge not
-    followed because of a bound or a marker."""
-
-    project: NormalizedName
-    text: str
-    edge: Edge | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Closure:
-    """The result: projects in discovery order, holes, unsatisfied edges, edges not followed, notes."""
-
-    projects: Mapping[NormalizedName, ClosureProject]
-    holes: tuple[Hole, ...] = ()
-    unsatisfied: tuple[Unsatisfied, ...] = ()
-    skipped: tuple[Note, ...] = ()
-    notes: tuple[Note, ...] = ()
-    targets: tuple[str, ...] = ()
-
-    @property
-    def complete(self) -> bool:
-        """True when every edge was followed to a release (no holes, nothing cut off by a bound)."""
-        return not self.holes and not self.skipped
-
 
 @dataclass
 class _Node:
@@ -168,7 +56,7 @@ class _Node:
     state: str = "new"  # new → asked → known | missing
     release: Release | None = None
     reason: str = ""
-    requirements: list[Requirement] = field(default_factory=list)
+    requirements: dict[str, Requirement] = field(default_factory=dict)
     edges: dict[tuple[object, ...], tuple[Edge, set[int]]] = field(default_factory=dict)
     active: dict[str, set[int]] = field(default_factory=dict)
     used_extras: set[str] = field(default_factory=set)
@@ -194,6 +82,7 @@ class ClosureWalk:
         self._frontier: list[_Task] = []
         self._skipped: dict[tuple[object, ...], tuple[Edge, set[int], str]] = {}
         self._root_notes: list[Note] = []
+        self._verdicts: dict[tuple[str, int, str], bool] = {}
         every = frozenset(range(len(self._targets)))
         for requirement in roots:
             holds = self._holds(requirement.marker, every, "")
@@ -212,7 +101,7 @@ class ClosureWalk:
             if waiting:
                 for node in waiting:
                     node.state = "asked"
-                return tuple(Need(node.name, tuple(node.requirements)) for node in waiting)
+                return tuple(Need(node.name, tuple(node.requirements.values())) for node in waiting)
             if not self._frontier:
                 return ()
             frontier, self._frontier = self._frontier, []
@@ -267,8 +156,18 @@ class ClosureWalk:
     def _holds(self, marker: Marker | None, targets: Iterable[int], extra: str) -> set[int]:
         """The targets where ``marker`` holds with ``extra``; for an extra, only where it would not hold
         without it (those edges were followed with the base requirements already)."""
-        return {i for i in targets if marker_applies(marker, self._targets[i], extra)
-                and not (extra and marker_applies(marker, self._targets[i], ""))}
+        return {i for i in targets if self._applies(marker, i, extra) and not (extra and self._applies(marker, i, ""))}
+
+    def _applies(self, marker: Marker | None, target: int, extra: str) -> bool:
+        """:func:`marker_applies`, remembered by marker text: the same few markers recur across a whole
+        closure, and evaluating one is the walk's main cost."""
+        if marker is None:
+            return True
+        key = (str(marker), target, extra)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = marker_applies(marker, self._targets[target], extra)
+        return verdict
 
     def _expand(self, task: _Task) -> None:
         node = self._nodes[task.project]
@@ -305,11 +204,10 @@ class ClosureWalk:
                 self._skip(edge, holds, f"not followed: the closure reached {self._max_projects} projects")
                 return
             node = self._nodes[edge.child] = _Node(edge.child, depth)
-        key = (parent, str(edge.requirement), edge.kind, edge.extra)
-        _, where = node.edges.setdefault(key, (edge, set()))
+        text = str(edge.requirement)
+        _, where = node.edges.setdefault((parent, text, edge.kind, edge.extra), (edge, set()))
         where |= holds
-        if edge.requirement not in node.requirements:
-            node.requirements.append(edge.requirement)
+        node.requirements.setdefault(text, edge.requirement)
         self._schedule(edge.child, edge.requirement, holds, depth, with_base=True)
 
     def _schedule(self, project: NormalizedName, requirement: Requirement, holds: set[int], depth: int, *,

@@ -28,6 +28,7 @@ MAX_REQUIREMENTS = 5000
 #: Metadata versions of the core metadata specification; a newer minor is read with a note.
 KNOWN_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5"})
 
+_DIGITS = re.compile(r"[0-9]{1,4}")
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 #: The end of the header block: the first empty line (either line ending).
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -153,7 +154,7 @@ def _metadata_version(value: str | None, unparsed: dict[str, list[str]], problem
     if value in KNOWN_VERSIONS:
         return value
     major, _, _minor = value.partition(".")
-    if not major.isdigit():
+    if not _DIGITS.fullmatch(major):
         problems.append(f"Metadata-Version {value!r} is not a version")
         return value
     if int(major) > 2:

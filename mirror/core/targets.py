@@ -51,8 +51,8 @@ _UNKNOWABLE = ("platform_release", "platform_version")
 _PROBES = ("", "0", "999999")
 _LITERAL = re.compile(r"""["']([^"']*)["']""")
 _ALIASES = {"cp": "cpython", "pp": "pypy", "": "cpython"}
-_PYTHON = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
-_TARGET = re.compile(r"^(?P<impl>[a-z]*?)(?P<python>\d+\.\d+(?:\.\d+)?)(?:-(?P<platform>[a-z0-9_-]+))?$")
+_PYTHON = re.compile(r"^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")
+_TARGET = re.compile(r"^(?P<impl>[a-z]*?)(?P<python>[0-9]+\.[0-9]+(?:\.[0-9]+)?)(?:-(?P<platform>[a-z0-9_-]+))?$")
 
 
 class TargetError(MirrorError, ValueError):

@@ -157,6 +157,7 @@ def test_defects_are_reported_not_fatal(extra_lines: str, problem: str | None, c
         ("Name: x\nVersion: 1\n", "no Metadata-Version field"),
         ("Metadata-Version: 2.9\nName: x\nVersion: 1\n", "Metadata-Version 2.9 is newer"),
         ("Metadata-Version: 2.1\nName: x\nVersion: 2004d\n", "Version '2004d' is not a PEP 440 version"),
+        ("Metadata-Version: ²\nName: x\nVersion: 1\n", "Metadata-Version '²' is not a version"),
     ],
 )
 def test_lenient_readings_say_so(head: str, problem: str) -> None:

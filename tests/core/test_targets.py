@@ -34,6 +34,7 @@ def test_parse(text: str, target: Target) -> None:
         ("3.12-solaris-sparc", "unknown platform 'solaris-sparc'"),
         ("jython3.12", "unknown implementation 'jython'"),
         ("3.12-", "is not like"),
+        ("\uff13.12", "is not like"),  # a fullwidth digit is not a version digit
     ],
 )
 def test_parse_errors_say_what_is_accepted(text: str, message: str) -> None:

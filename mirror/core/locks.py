@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.pylock import Package, Pylock, PylockValidationError
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
@@ -78,6 +79,14 @@ class LockedPackage:
     def promotable(self) -> bool:
         """True for a release an index serves: a registry source and a known version."""
         return self.source == "registry" and self.version is not None
+
+    @property
+    def pin(self) -> Requirement | None:
+        """``name==version`` with the package's marker — a closure root for exactly this release — or
+        None for a package no index serves."""
+        if not self.promotable:
+            return None
+        return Requirement(f"{self.name}=={self.version}" + (f"; {self.marker}" if self.marker else ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,8 +51,8 @@ _UNKNOWABLE = ("platform_release", "platform_version")
 _PROBES = ("", "0", "999999")
 _LITERAL = re.compile(r"""["']([^"']*)["']""")
 _ALIASES = {"cp": "cpython", "pp": "pypy", "": "cpython"}
-_PYTHON = re.compile(r"^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")
-_TARGET = re.compile(r"^(?P<impl>[a-z]*?)(?P<python>[0-9]+\.[0-9]+(?:\.[0-9]+)?)(?:-(?P<platform>[a-z0-9_-]+))?$")
+_PYTHON = re.compile(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
+_TARGET = re.compile(r"(?P<impl>[a-z]*?)(?P<python>[0-9]+\.[0-9]+(?:\.[0-9]+)?)(?:-(?P<platform>[a-z0-9_-]+))?")
 
 
 class TargetError(MirrorError, ValueError):
@@ -73,7 +73,7 @@ class Target:
     implementation: str = "cpython"
 
     def __post_init__(self) -> None:
-        if not _PYTHON.match(self.python):
+        if not _PYTHON.fullmatch(self.python):
             raise TargetError(f"Python version {self.python!r} is not like 3.12 or 3.12.4")
         if self.platform not in PLATFORMS:
             raise TargetError(f"unknown platform {self.platform!r} (known: {', '.join(PLATFORMS)})")
@@ -86,7 +86,7 @@ class Target:
 
         Raises :class:`TargetError` naming what is wrong.
         """
-        match = _TARGET.match(text.strip().lower())
+        match = _TARGET.fullmatch(text.strip().lower())
         if not match:
             raise TargetError(f"target {text!r} is not like 3.12-linux-x86_64 or pypy3.10-linux-aarch64")
         impl = _ALIASES.get(match["impl"], match["impl"])
@@ -99,12 +99,12 @@ class Target:
 
     @property
     def full_version(self) -> str:
-        major, minor, micro = _PYTHON.match(self.python).groups()  # type: ignore[union-attr]
+        major, minor, micro = _PYTHON.fullmatch(self.python).groups()  # type: ignore[union-attr]
         return f"{major}.{minor}.{micro or 0}"
 
     def environment(self, extra: str = "") -> dict[str, str]:
         """The PEP 508 marker environment of this target, with ``extra`` set (``""``: no extra)."""
-        major, minor, _ = _PYTHON.match(self.python).groups()  # type: ignore[union-attr]
+        major, minor, _ = _PYTHON.fullmatch(self.python).groups()  # type: ignore[union-attr]
         implementation_name, python_implementation = IMPLEMENTATIONS[self.implementation]
         return {
             **PLATFORMS[self.platform],

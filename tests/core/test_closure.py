@@ -7,6 +7,8 @@ import asyncio
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 from mirror.core.buildsystem import DEFAULT_BACKEND, build_requirements
@@ -381,3 +383,33 @@ async def test_async_provider_failure_propagates_and_cancels_the_rest() -> None:
     with pytest.raises(ConnectionError, match="upstream down"):
         await asyncio.wait_for(closure_async(walk_roots, provider), timeout=5)
     assert sorted(cancelled) == ["click", "jinja2"]
+
+
+# --- properties over random graphs ---------------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 25).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.lists(st.integers(0, n - 1), max_size=5), min_size=n, max_size=n),
+    st.sets(st.integers(1, n - 1), max_size=3))))
+def test_closure_is_exactly_what_is_reachable(graph: tuple[int, list[list[int]], set[int]]) -> None:
+    n, edges, missing = graph
+    index = Index(*[meta(f"n{i}", "1", *[f"n{j}" for j in edges[i]]) for i in range(n) if i not in missing],
+                  *[(f"n{i}", Missing()) for i in missing])
+    reachable, stack = {0}, [0]
+    while stack:
+        node = stack.pop()
+        if node in missing:
+            continue
+        for child in edges[node]:
+            if child not in reachable:
+                reachable.add(child)
+                stack.append(child)
+    result = closure(roots("n0"), index)
+    assert set(result.projects) == {f"n{i}" for i in reachable - missing}
+    assert {h.edge.child for h in result.holes} == {f"n{i}" for i in reachable & missing}
+    assert sorted(need.project for need in index.asked) == sorted(f"n{i}" for i in reachable)
+    for project in result.projects.values():
+        assert all(e.child == project.name for e in project.needed_by)
+        assert project.depth == 0 or any(result.projects[e.parent].depth == project.depth - 1
+                                         for e in project.needed_by if e.parent in result.projects)

@@ -45,6 +45,9 @@ def test_pylock_from_the_pep_example() -> None:
     assert [p.name for p in locked.promotable] == ["attrs", "cattrs", "numpy"]
     assert [p.name for p in locked.not_promotable] == ["myapp"]
     assert locked.notes == ()
+    assert [str(p.pin) for p in locked.promotable] == [
+        "attrs==25.1.0", "cattrs==24.1.2", 'numpy==2.2.3; sys_platform == "win32" or sys_platform == "linux"']
+    assert myapp.pin is None
 
 
 def test_pylock_version_taken_from_filenames_when_not_written() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
 from mirror.core.requirements import (
@@ -254,3 +256,21 @@ def test_empty_and_comment_only_files() -> None:
     for text in ("", "\n\n", "# nothing here\n   # really\n"):
         parsed = parse_requirements(text)
         assert parsed.requirements == () and parsed.unpromotable == () and parsed.ignored == ()
+
+
+_PIECES = ["pkg", "Pkg_2", ">=1", "==2.*", "[x,y]", "; python_version<'3.9'", " ", "\\\n", "\n", "#c", " #c",
+           "-r", "-c", "-e", "--hash=sha256:" + A, "--hash", "-i", "--pre", "--index-url=", "./p", "https://h/x.whl",
+           "@", "${V}", "'", '"', "--", "-", "=", ":", "git+https://h/r.git", "\ufeff", "\t", "\r\n"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8)), max_size=30))
+def test_hostile_text_gives_a_set_or_a_dependency_file_error(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    try:
+        parsed = parse_requirements(text, "fuzz.txt", include=files(**{"p": "q\n", "x": "-r x\n"}),
+                                    environ={"V": "1"})
+    except DependencyFileError as exc:
+        assert exc.file in ("fuzz.txt", "p", "x")
+        return
+    assert all(e.origin.line >= 1 for e in parsed.requirements + parsed.constraints)

@@ -43,8 +43,9 @@ def test_parse_errors_say_what_is_accepted(text: str, message: str) -> None:
 
 
 def test_construction_validates() -> None:
-    with pytest.raises(TargetError, match="not like 3.12"):
-        Target("three")
+    for bad in ("three", "3.12\n", "3.12.1.4"):
+        with pytest.raises(TargetError, match="not like 3.12"):
+            Target(bad)
     with pytest.raises(ValueError):  # TargetError is a ValueError for callers that validate config values
         Target("3.12", "amiga")
 

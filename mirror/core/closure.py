@@ -49,6 +49,7 @@ MAX_DEPTH = 64
 #: Most projects a closure may hold (a large application has a few hundred).
 MAX_PROJECTS = 2000
 
+
 @dataclass
 class _Node:
     name: NormalizedName

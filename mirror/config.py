@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,13 @@ class ServerConfig:
     client_max_age: int = 600
     log_level: str = "info"
     workers: int = 1
+    #: Seconds a connection may take to send a complete request's headers, counted from when it connected
+    #: or from the end of its previous response; an idle kept-alive connection is closed after as long.
+    header_timeout: float = 30.0
+    #: "public": ``/explain/...`` answers anonymous clients (paths relative, no reviewer notes); "off": 404.
+    explain: str = "public"
+    #: Origins allowed to read tier pages and files from a browser (CORS); empty = no CORS headers.
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,12 @@ class PoliciesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DemandConfig:
+    #: Most (tier, project, version) counters kept; beyond it the least requested, oldest are dropped.
+    max_rows: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
 
@@ -72,6 +85,7 @@ class Config:
     storage: StorageConfig = StorageConfig()
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
+    demand: DemandConfig = DemandConfig()
     source: Path | None = None
 
     @property
@@ -149,6 +163,32 @@ def _database_url(value: Any) -> str | None:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_EXPLAIN_MODES = ("public", "off")
+
+
+def _header_timeout(value: Any) -> str | None:
+    return None if 0 < value <= 3600 else "must be greater than 0 and at most 3600"
+
+
+def _explain(value: Any) -> str | None:
+    return None if value in _EXPLAIN_MODES else "unknown mode"
+
+
+def _cors_origins(value: Any) -> str | None:
+    for origin in value:
+        if not isinstance(origin, str):
+            return f"{origin!r} is not a string"
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query
+                or parts.fragment or parts.username or parts.password):
+            return f"{origin!r} is not \"*\" nor an origin such as \"https://tools.example.org\""
+    return None
+
+
+def _max_rows(value: Any) -> str | None:
+    return None if 1 <= value <= 10_000_000 else "must be between 1 and 10000000"
 
 
 def _log_level(value: Any) -> str | None:
@@ -163,6 +203,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "client_max_age": ((int,), _non_negative, "seconds, an integer >= 0"),
         "log_level": ((str,), _log_level, ", ".join(_LOG_LEVELS)),
         "workers": ((int,), _workers, "an integer 1-64"),
+        "header_timeout": ((int, float), _header_timeout, "seconds, a number > 0 and <= 3600"),
+        "explain": ((str,), _explain, ", ".join(_EXPLAIN_MODES)),
+        "cors_origins": ((list,), _cors_origins, 'a list of origins ("https://host[:port]"), or ["*"]'),
     },
     "upstream": {
         "url": ((str,), _upstream_url, f"{PUBLIC_INDEX_KEYWORD!r} or an http(s) simple-index URL"),
@@ -181,6 +224,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
     "storage": {"path": ((str,), None, "a directory path")},
     "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
     "policies": {"path": ((str,), None, "a directory path")},
+    "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
 }
 
 _SECTION_TYPES = {
@@ -189,6 +233,7 @@ _SECTION_TYPES = {
     "storage": StorageConfig,
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
+    "demand": DemandConfig,
 }
 
 
@@ -280,5 +325,4 @@ def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
     match = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", database.url)
     if match:
         database = DatabaseConfig(url=f"{match.group(1)}{(base / match.group(2)).resolve()}")
-    return Config(server=config.server, upstream=config.upstream, storage=storage, database=database,
-                  policies=policies, source=source)
+    return replace(config, storage=storage, database=database, policies=policies, source=source)

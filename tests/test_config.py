@@ -31,7 +31,7 @@ def test_shipped_config_is_valid_and_equals_defaults(tmp_path, monkeypatch):
     shipped = load_config(REPO / "config.toml")
     monkeypatch.chdir(REPO)
     defaults = load_config(None, default_path=tmp_path / "absent.toml")
-    for section in ("server", "upstream", "storage", "database", "policies"):
+    for section in ("server", "upstream", "storage", "database", "policies", "demand"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from mirror.adapters import trust_root
-from mirror.adapters.policy_dir import load_policies
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
 from mirror.core.errors import ConfigError, MirrorError, PolicyError
 from mirror.core.models import Tier
+from mirror.services.policies import PolicyStore
 from mirror.services.review import Outcome, ReviewService
 
 log = logging.getLogger("mirror")
@@ -40,7 +40,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config.server.workers > 1 and config.server.port == 0:
         raise ConfigError(str(config.source or "<defaults>"), "server.port",
                           "port 0 (any free port) cannot be shared by several workers", allowed="a fixed port")
-    load_policies(config.policies.path)  # a broken policy stops start-up here, with file, line and key
     try:
         config.storage.path.mkdir(parents=True, exist_ok=True)  # the server cleans and uses it
     except OSError as exc:
@@ -49,6 +48,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           allowed="a directory the server can create and write") from None
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
+    # here, with file, line and key.
+    PolicyStore(config.policies.path).start()
     from mirror.web.server import (
         run_server,  # the server's imports are only paid by `serve`
     )

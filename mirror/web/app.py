@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from mirror.core.errors import (
     UpstreamTimeout,
 )
 from mirror.core.models import version_from_filename
+from mirror.core.policy.paths import relative_paths
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
 from mirror.services.demand import DemandRecorder
@@ -104,11 +106,32 @@ def _why(exc: UpstreamError) -> str:
     return f": {exc.public}" if exc.public else ""
 
 
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
 async def healthz(request: web.Request) -> web.Response:
-    provenance = request.app[SERVICES].provenance_checker.health()
+    """Liveness, the policy state and the provenance checker's state.
+
+    ``policy``: the version served and the last reload error while it is not fixed (paths relative to the
+    policy directory). Always 200 while the server serves: with a broken policy edit it still serves the last
+    good policy (``status`` "degraded"), and a restart would refuse to start, so a health check must not
+    restart it. ``status`` is also "degraded" when provenance cannot be verified (the pinned trust root).
+    """
+    services = request.app[SERVICES]
+    provenance = services.provenance_checker.health()
     trust = provenance["trust_root"]
-    status = "ok" if isinstance(trust, dict) and trust.get("ok") else "degraded"
-    return web.json_response({"status": status, "provenance": provenance})
+    state = services.policies.state
+    error = None
+    if state.error is not None:
+        error = relative_paths(str(state.error), str(services.config.policies.path))
+    ok = error is None and isinstance(trust, dict) and trust.get("ok")
+    return web.json_response({
+        "status": "ok" if ok else "degraded",
+        "policy": {"version": state.version, "loaded_at": _iso(state.loaded_at),
+                   "last_reload_error": error, "last_reload_error_at": _iso(state.error_at)},
+        "provenance": provenance,
+    }, headers={"Cache-Control": "no-store"})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -134,7 +157,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
         env = make_environment(str(templates_dir()))
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
         policies = PolicyStore(config.policies.path)
-        await asyncio.to_thread(policies.load)  # PolicyError stops start-up: never serve a broken policy
+        await asyncio.to_thread(policies.start)  # PolicyError stops start-up: never serve a broken policy
         watcher = asyncio.ensure_future(policies.watch())
         provenance = ProvenanceCache(upstream, store, ttl=up.index_ttl)
         checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None,

@@ -88,7 +88,7 @@ class PolicyInspector:
         """Per tier: in or out, which rule decides, and how to change it; from the policies alone when
         upstream cannot be reached."""
         name = project_name(project)
-        policies = load_policies(self.directory)
+        policies = load_policies(self.directory, allow_missing=True)  # nothing decided yet: every tier empty
         notes: list[str] = []
         detail = None
         reachable = True
@@ -128,6 +128,12 @@ class PolicyInspector:
             problems.append(Problem(str(trust_root.SHIPPED_DIR / trust_root.MANIFEST_FILE), None,
                                     f"the Sigstore trust root is unusable: {trust['problem']}"))
         tiers = self.directory / TIERS_FILE
+        for path, kind, is_kind in ((self.directory, "a directory", Path.is_dir),
+                                    (tiers, "a regular file", Path.is_file),
+                                    (self.directory / PROJECTS_DIR, "a directory", Path.is_dir)):
+            if path.exists() and not is_kind(path):
+                problems.append(Problem(str(path), None, f"not {kind}: a running server keeps its last good policy, "
+                                                         "and `mirror serve` refuses to start"))
         if tiers.is_file():
             try:
                 parse_tiers(tiers.read_text(encoding="utf-8"), str(tiers))

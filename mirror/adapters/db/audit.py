@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
@@ -49,18 +49,33 @@ class AuditLog:
         self._engine = engine
 
     async def append(self, record: AuditRecord) -> int:
-        """Store ``record`` (its ``id`` is ignored) and return the id it was given.
+        """Store ``record`` (its ``id`` is ignored) and return the id it was given; see :meth:`append_all`."""
+        return (await self.append_all([record]))[0]
 
-        One transaction per record, holding a single INSERT: with SQLite the write lock is taken by
-        that statement, so concurrent writers (workers, CLI runs) wait on the engine's busy timeout
-        instead of failing, and no record is lost. Raises ``sqlalchemy.exc.OperationalError`` if the
-        database stays locked past that timeout.
+    async def append_all(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Store ``records`` (their ``id`` is ignored) in one transaction: all of them or none; return their ids.
+
+        With SQLite the write lock is taken by the first INSERT, so concurrent writers (workers, CLI runs)
+        wait on the engine's busy timeout instead of failing, and no record is lost. Raises
+        ``sqlalchemy.exc.OperationalError`` if the database is read-only or stays locked past that timeout.
         """
-        values = asdict(record)
-        del values["id"]
+        ids: list[int] = []
         async with self._engine.begin() as conn:
-            result = await conn.execute(audit.insert().values(**values))
-            return int(result.inserted_primary_key[0])
+            for record in records:
+                values = asdict(record)
+                del values["id"]
+                result = await conn.execute(audit.insert().values(**values))
+                key = result.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        return ids
+
+    async def withdraw(self, ids: Sequence[int]) -> None:
+        """Delete the records ``ids`` just appended for a change that then could not be made (the only
+        deletion the log allows: a record must never describe a change that did not happen)."""
+        if ids:
+            async with self._engine.begin() as conn:
+                await conn.execute(audit.delete().where(audit.c.id.in_(list(ids))))
 
     async def records(self, project: str | None = None, limit: int = 1000) -> list[AuditRecord]:
         """The latest ``limit`` records, oldest first (newest last), in the order they were appended.

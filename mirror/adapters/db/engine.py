@@ -41,3 +41,20 @@ async def open_database(url: str) -> AsyncEngine:
             if attempt == 2:
                 raise
     return engine
+
+
+def describe_database(url: str) -> str:
+    """``url`` as it may be shown to a user: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials part
+        return url.split("@")[-1]
+
+
+def database_problem(exc: BaseException) -> str:
+    """One line saying why a database operation failed (the driver's own message, without SQLAlchemy's
+    statement dump and links)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

@@ -1,9 +1,9 @@
 """The audit trail of the reviewer commands, and the demand log, in the configured database (opened on first
-use): every change to a policy file is appended as one record."""
+use): every change to a policy file is recorded, before the file changes (see :meth:`ReviewService._change`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
@@ -11,6 +11,10 @@ from mirror.core.errors import ReviewError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class AuditUnavailable(ReviewError):
+    """The audit records could not be written (or withdrawn); the message says what and why, in one line."""
 
 
 class AuditTrail:
@@ -36,15 +40,25 @@ class AuditTrail:
             self._engine = await open_database(self._database_url)
         return self._engine
 
-    async def append(self, at: datetime, actor: str, action: str, target: str, before: str | None,
-                     after: str | None, note: str | None) -> int:
+    def _unavailable(self, what: str, exc: BaseException) -> AuditUnavailable:
+        from mirror.adapters.db.engine import database_problem, describe_database
+
+        return AuditUnavailable(f"{what} the audit log in {describe_database(self._database_url)} "
+                                f"({database_problem(exc)})")
+
+    async def append_all(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Store ``records`` together (all or none); AuditUnavailable when the database refuses."""
         try:
-            return await AuditLog(await self._database()).append(AuditRecord(
-                at=at.timestamp(), actor=actor, action=action, target=target, before=before, after=after,
-                note=note or ""))
-        except Exception as exc:  # the file is already changed: say so instead of failing silently
-            raise ReviewError(f"the policy file was changed but the audit record could not be written: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            return await AuditLog(await self._database()).append_all(records)
+        except Exception as exc:  # any driver, any failure: the command must stop before changing a file
+            raise self._unavailable("cannot write to", exc) from exc
+
+    async def withdraw(self, ids: Sequence[int]) -> None:
+        """Delete records just appended for a change that could not be made; AuditUnavailable if it fails."""
+        try:
+            await AuditLog(await self._database()).withdraw(ids)
+        except Exception as exc:
+            raise self._unavailable("cannot withdraw records from", exc) from exc
 
     async def records(self, name: str | None = None) -> list[AuditRecord]:
         return await AuditLog(await self._database()).records(name)

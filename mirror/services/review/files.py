@@ -2,8 +2,8 @@
 
 Each command edits one ``<policies>/projects/<name>.toml`` (a new one when missing). The read-modify-write
 happens under an exclusive ``flock`` on ``<policies>/.lock``, so concurrent invocations never lose an edit;
-the new text is validated with :func:`~mirror.core.policy.load.parse_project` before it replaces the file
-atomically (temporary file + ``os.replace``).
+the new text is validated with :func:`~mirror.core.policy.load.parse_project` and staged in a temporary file,
+which replaces the file atomically (``os.replace``) only once the change's audit records are stored.
 """
 
 from __future__ import annotations
@@ -35,6 +35,25 @@ def _fix_first(exc: PolicyError) -> ReviewError:
     return ReviewError(f"{exc}\nfix this file first (`mirror check` lists every problem)")
 
 
+class StagedFile:
+    """A validated new text of ``path``, waiting in the temporary file ``tmp`` (see :meth:`PolicyFiles.stage`)."""
+
+    def __init__(self, path: Path, tmp: Path) -> None:
+        self.path, self.tmp = path, tmp
+
+    def commit(self) -> None:
+        """Replace ``path`` atomically; ReviewError (``path`` unchanged) when the rename fails."""
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise ReviewError(f"cannot replace {self.path}: {exc}") from None
+
+    def discard(self) -> None:
+        """Remove the temporary file if it is still there (after a failure, or after :meth:`commit`: a no-op)."""
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
 class PolicyFiles:
     """The policy files below ``directory``: read, validated, replaced atomically under the directory's lock."""
 
@@ -58,16 +77,17 @@ class PolicyFiles:
         except PolicyError as exc:
             raise _fix_first(exc) from None
 
-    def write(self, name: str, text: str) -> Path:
-        """Validate ``text`` as the project's policy, then replace the file atomically."""
+    def stage(self, name: str, text: str) -> StagedFile:
+        """Validate ``text`` as the project's policy and write it to a temporary file beside the project's file
+        (flushed to disk); nothing is visible until :meth:`StagedFile.commit`. Raises ReviewError."""
         path = self.project_path(name)
         try:
             parse_project(text, str(path), name)
         except PolicyError as exc:  # an edit must never produce a file the server would refuse
             raise ReviewError(f"the edit would make {path} invalid, nothing was written: {exc}") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(text)
@@ -75,12 +95,11 @@ class PolicyFiles:
                 os.fsync(out.fileno())
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-            os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise ReviewError(f"cannot write {path}: {exc}") from None
-        return path
+            raise ReviewError(f"cannot write {path}, nothing was changed: {exc}") from None
+        return StagedFile(path, tmp)
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ edits one policy file under the lock (:mod:`.files`) and appends to the audit tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from mirror.services.review.arguments import (
     project_name,
     release_version,
 )
-from mirror.services.review.audit import AuditTrail
+from mirror.services.review.audit import AuditTrail, AuditUnavailable
 from mirror.services.review.evidence import (
     uploader_evidence,
     upstream_maintainers,
@@ -64,6 +64,13 @@ class Outcome:
     lines: tuple[str, ...]
     file: Path | None = None
     audit_ids: tuple[int, ...] = ()
+
+
+def record(at: datetime, actor: str, action: str, target: str, before: str | None, after: str | None,
+           note: str | None) -> AuditRecord:
+    """One audit record of a reviewer command."""
+    return AuditRecord(at=at.timestamp(), actor=actor, action=action, target=target, before=before, after=after,
+                       note=note or "")
 
 
 def require_reviewed(name: str, policy: ProjectPolicy | None) -> None:
@@ -98,6 +105,34 @@ class ReviewService:
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC).replace(microsecond=0)
+
+    async def _change(self, name: str, text: str, records: Sequence[AuditRecord]) -> tuple[Path, tuple[int, ...]]:
+        """Audit first, or not at all: make ``text`` the project's policy file, recorded by ``records``.
+
+        Call under the lock. The new text is validated and staged first; then the records are stored (one
+        transaction); only then is the file replaced (an atomic rename). A database that refuses the records
+        leaves the file untouched; a rename that fails withdraws the records. A crash between the two leaves
+        a record of a change that was not made, never a change without its record. Raises ReviewError
+        (AuditUnavailable for the database) saying that nothing changed.
+        """
+        staged = self.files.stage(name, text)
+        try:
+            try:
+                ids = await self.audit.append_all(records)
+            except AuditUnavailable as exc:
+                raise AuditUnavailable(f"nothing changed: {exc}") from exc
+            try:
+                staged.commit()
+            except ReviewError as exc:
+                try:
+                    await self.audit.withdraw(ids)
+                except AuditUnavailable as again:
+                    raise ReviewError(f"{exc}; nothing changed, but audit record(s) {', '.join(map(str, ids))} "
+                                      f"describe this change that was not made ({again})") from exc
+                raise ReviewError(f"{exc}; nothing changed") from exc
+        finally:
+            staged.discard()
+        return staged.path, tuple(ids)
 
     # ------------------------------------------------------------------ reads
 
@@ -158,19 +193,18 @@ class ReviewService:
             similar = typosquat_gate(name, self.files.reviewed_names(besides=name), allow_similar=allow_similar)
             now = self._now()
             new = edit.set_review(text, by, now, note)
-            path = self.files.write(name, new)
             audit_note = note or ""
             if similar:
                 audit_note += f" [allowed although similar to {', '.join(similar.names)}]"
-            ident = await self.audit.append(now, by, "promote", name, edit.snippet(text, "review"),
-                                            edit.snippet(new, "review"), audit_note.strip())
+            path, ids = await self._change(name, new, [record(now, by, "promote", name, edit.snippet(text, "review"),
+                                                              edit.snippet(new, "review"), audit_note.strip())])
         lines = [f"promoted {name} into 'reviewed' ({path})"]
         if similar:
             lines.append(f"note: allowed although it looks like {similar.described}")
         if policy is not None and policy.project_block is not None:
             lines.append(f"note: {name} is blocked ({policy.project_block.reason}): "
                          f"it stays out of every tier until `{command('mirror', 'unblock', name)}`")
-        return Outcome(tuple(lines), path, (ident,))
+        return Outcome(tuple(lines), path, ids)
 
     async def demote(self, project: str, by: str, reason: str) -> Outcome:
         """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``)."""
@@ -182,13 +216,13 @@ class ReviewService:
                 raise ReviewError(f"{name} is not reviewed (no [review] in {self.files.project_path(name)})")
             now = self._now()
             new = edit.remove_review(text)
-            path = self.files.write(name, new)
-            ident = await self.audit.append(now, by, "demote", name, edit.snippet(text, "review"), None, reason)
+            path, ids = await self._change(name, new, [record(now, by, "demote", name, edit.snippet(text, "review"),
+                                                              None, reason)])
         lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})"]
         if policy.vettings:
             lines.append(f"note: {len(policy.vettings)} vetted release(s) stay in the file; they take effect "
                          f"again if {name} is promoted again")
-        return Outcome(tuple(lines), path, (ident,))
+        return Outcome(tuple(lines), path, ids)
 
     # ------------------------------------------------------------------ block / unblock
 
@@ -205,11 +239,10 @@ class ReviewService:
                                       f"{b.reason} ({b.where})")
             now = self._now()
             new = edit.add_block(text, t.spec, reason, by, now)
-            path = self.files.write(t.name, new)
-            ident = await self.audit.append(now, by, "block", t.shown, None, edit.snippet(new, "block", t.spec),
-                                            reason)
+            path, ids = await self._change(t.name, new, [record(now, by, "block", t.shown, None,
+                                                                edit.snippet(new, "block", t.spec), reason)])
         what = f"release {t.version} of {t.name}" if t.version else f"{t.name} (every release)"
-        return Outcome((f"blocked {what} in every tier ({path})",), path, (ident,))
+        return Outcome((f"blocked {what} in every tier ({path})",), path, ids)
 
     async def unblock(self, target: str, by: str, reason: str) -> Outcome:
         """Remove the blocks of the project (``PROJECT``) or of one release (``PROJECT==VERSION``)."""
@@ -223,10 +256,9 @@ class ReviewService:
                 raise ReviewError(f"no block of {t.shown} to remove; blocks of {t.name}: "
                                   + ("; ".join(existing) if existing else "none"))
             now = self._now()
-            path = self.files.write(t.name, new)
-            ident = await self.audit.append(now, by, "unblock", t.shown, edit.snippet(text, "block", t.spec), None,
-                                            reason)
-        return Outcome((f"unblocked {t.shown} ({count} block(s) removed from {path})",), path, (ident,))
+            path, ids = await self._change(t.name, new, [record(now, by, "unblock", t.shown,
+                                                                edit.snippet(text, "block", t.spec), None, reason)])
+        return Outcome((f"unblocked {t.shown} ({count} block(s) removed from {path})",), path, ids)
 
     # ------------------------------------------------------------------ vet / unvet
 
@@ -244,10 +276,9 @@ class ReviewService:
             version = edit.vetted_key(text, version) or version  # as the file (and the vet record) spell it
             now = self._now()
             new = edit.remove_vetting(text, version)
-            path = self.files.write(name, new)
-            ident = await self.audit.append(now, by, "unvet", f"{name}=={version}",
-                                            edit.snippet(text, "vetted", version), None, reason)
-        return Outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",), path, (ident,))
+            path, ids = await self._change(name, new, [record(now, by, "unvet", f"{name}=={version}",
+                                                              edit.snippet(text, "vetted", version), None, reason)])
+        return Outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",), path, ids)
 
     async def vet(self, project: str, version: str, by: str, note: str | None = None, *,
                   override_uploaders: bool = False, trust_publisher: str | None = None) -> Outcome:
@@ -317,15 +348,14 @@ class ReviewService:
                 new = edit.set_uploaders(new, maintainers, publishers, by, now,
                                          note if action == "override-uploaders" else
                                          (note or f"first vetting ({name} {version}): trust on first use"))
-            path = self.files.write(name, new)
-            ids = [await self.audit.append(now, by, "vet", f"{name}=={version}", None,
-                                           edit.snippet(new, "vetted", version), note)]
+            records = [record(now, by, "vet", f"{name}=={version}", None, edit.snippet(new, "vetted", version), note)]
             if pin is not None:
-                ids.append(await self.audit.append(now, by, "pin-publisher", name, edit.snippet(text, "provenance"),
-                                                   edit.snippet(new, "provenance"), note or pin.identity))
+                records.append(record(now, by, "pin-publisher", name, edit.snippet(text, "provenance"),
+                                      edit.snippet(new, "provenance"), note or pin.identity))
             if recorded is not None:
-                ids.append(await self.audit.append(now, by, recorded[0], name, edit.snippet(text, "uploaders"),
-                                                   edit.snippet(new, "uploaders"), note))
+                records.append(record(now, by, recorded[0], name, edit.snippet(text, "uploaders"),
+                                      edit.snippet(new, "uploaders"), note))
+            path, ids = await self._change(name, new, records)
         width = max(len(f) for f in pins)
         head = [f"vetted {name} {version}: {len(pins)} file(s) pinned in {path}"]
         for filename, digest in sorted(pins.items()):
@@ -334,4 +364,4 @@ class ReviewService:
             if filename in metadata_pins:
                 head.append(f"  {'':{width}s}  .metadata sha256 {metadata_pins[filename]}")
         return Outcome(tuple(head + [f"provenance: {line}" for line in prov_lines]
-                             + [f"uploaders: {line}" for line in [*evidence.notes, *lines]]), path, tuple(ids))
+                             + [f"uploaders: {line}" for line in [*evidence.notes, *lines]]), path, ids)

@@ -186,6 +186,20 @@ class UpstreamClient:
         except _NotFound:
             return None
 
+    async def fetch_document(self, url: str, *, accept: str, limit: int) -> FetchedPage | None:
+        """GET a document at ``url`` (the upstream's JSON API, a provenance object), whole but at most ``limit``
+        bytes once decoded, however many chunks it arrives in; None on 404.
+
+        Redirects are followed within that URL's own origin only. Raises UpstreamError (a body over ``limit``
+        included) or UpstreamTimeout.
+        """
+        try:
+            page = await self._fetch_page(url, None, accept=accept, limit=limit, origin=_origin(url))
+        except _NotFound:
+            return None
+        assert isinstance(page, FetchedPage)  # no ETag sent, so never NotModified
+        return page
+
     async def _fetch_page(self, url: str, etag: str | None, *, accept: str = PAGE_ACCEPT, limit: int | None = None,
                           follow: Callable[[str], str | None] | None = None) -> FetchedPage | NotModified:
         headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}

@@ -138,6 +138,11 @@ class FakeUpstream:
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
         self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
+        # Like the real index's JSON API: a long project description (bytes of padding in info.description)
+        # and a chunked answer (no Content-Length) sent in pieces of this many bytes, each flushed and
+        # followed by a short pause so that clients receive it as several reads.
+        self.json_api_padding = 0
+        self.json_api_chunk: int | None = None
         # -- fault switches (scoped by faults_apply_to / fault_filter) --
         self.delay: float = 0.0  # seconds to sleep before answering
         self.fail_status: int | None = None  # answer with this status instead
@@ -471,13 +476,25 @@ class FakeUpstream:
                 "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
             })  # fmt: skip
         latest = max(releases, key=Version) if releases else None
+        description = ("Lorem ipsum dolor sit amet. " * (self.json_api_padding // 28 + 1))[: self.json_api_padding]
         data = {
-            "info": {"name": proj.name, "version": latest, "summary": ""},
+            "info": {"name": proj.name, "version": latest, "summary": "", "description": description},
             "releases": releases, "urls": [], "last_serial": proj.serial,
             "ownership": {"organization": None,
                           "roles": [{"role": "Owner", "user": u} for u in self._owners.get(key, [])]},
         }  # fmt: skip
-        return web.json_response(data, headers={"X-PyPI-Last-Serial": str(proj.serial)})
+        headers = {"X-PyPI-Last-Serial": str(proj.serial)}
+        if self.json_api_chunk is None:
+            return web.json_response(data, headers=headers)
+        body = json.dumps(data).encode()
+        resp = web.StreamResponse(headers={**headers, "Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for start in range(0, len(body), self.json_api_chunk):
+            await resp.write(body[start:start + self.json_api_chunk])  # write() drains
+            await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
 
     def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
         for proj in self._projects.values():

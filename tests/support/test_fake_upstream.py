@@ -336,6 +336,23 @@ async def test_request_log(up: FakeUpstream, http: aiohttp.ClientSession) -> Non
     assert up.requests == [] and up.count("/") == 0
 
 
+async def test_json_api_can_answer_large_and_chunked_like_the_real_index(
+    up: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    up.set_owners("demo-pkg", ["alice"])
+    up.json_api_padding, up.json_api_chunk = 300_000, 16 * 1024
+    async with http.get(f"{up.base}/pypi/Demo.Pkg/json") as resp:
+        assert resp.status == 200 and resp.content_length is None
+        assert resp.headers["Transfer-Encoding"] == "chunked"
+        reads = [chunk async for chunk, _ in resp.content.iter_chunks()]
+    body = b"".join(reads)
+    assert len(body) > 300_000 and len(reads) > 4  # arrives in several pieces
+    data = json.loads(body)
+    assert len(data["info"]["description"]) == 300_000
+    assert data["ownership"]["roles"] == [{"role": "Owner", "user": "alice"}]
+    assert sorted(data["releases"]) == ["1.0", "1.1", "2.0"]
+
+
 # ---------------------------------------------------------------- real installers
 
 

@@ -14,14 +14,18 @@ from mirror.core.models import DistFile, ProjectDetail
 if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands that talk to upstream
     import aiohttp
 
-_JSON_LIMIT = 64 * 1024 * 1024
+#: Largest JSON document read from upstream (the JSON API of a project with thousands of releases runs to
+#: megabytes; a larger answer is refused with an error saying so).
+JSON_LIMIT = 64 * 1024 * 1024
 
 
 class UpstreamReader:
     """Reads ``config``'s upstream through ``session`` (one of its own when None, closed by :meth:`close`)."""
 
-    def __init__(self, config: Config, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, config: Config, session: aiohttp.ClientSession | None = None, *,
+                 json_limit: int = JSON_LIMIT) -> None:
         self.config = config
+        self._json_limit = json_limit
         self._session = session
         self._own_session = session is None
 
@@ -42,12 +46,6 @@ class UpstreamReader:
             rules = fetch_rules(self.config.upstream_url, self.config.upstream.file_hosts)
             self._session = new_session(rules, PAGE_POOL, auto_decompress=True)
         return self._session
-
-    def _timeout(self) -> aiohttp.ClientTimeout:
-        import aiohttp
-
-        up = self.config.upstream
-        return aiohttp.ClientTimeout(total=up.page_timeout, connect=up.connect_timeout, sock_read=up.read_timeout)
 
     async def client(self) -> Any:
         """An :class:`~mirror.adapters.upstream.UpstreamClient` of the configured upstream, on this reader's session."""
@@ -79,25 +77,14 @@ class UpstreamReader:
             raise ReviewError(f"cannot get {name}'s page from upstream: {exc}") from None
 
     async def get_json(self, url: str) -> Any:
-        """GET a JSON document; None on 404, UpstreamError on anything else that is not JSON."""
-        import aiohttp
-
+        """GET a JSON document, read whole (however many chunks it arrives in) up to ``json_limit`` bytes;
+        None on 404, UpstreamError on anything else that is not JSON, and on a larger answer."""
+        client = await self.client()
+        page = await client.fetch_document(url, accept="application/json", limit=self._json_limit)
+        if page is None:
+            return None
         try:
-            async with (await self._http()).get(url, timeout=self._timeout(),
-                                                headers={"Accept": "application/json"}) as resp:
-                if resp.status == 404:
-                    return None
-                if resp.status != 200:
-                    raise UpstreamError(url, f"HTTP {resp.status}", status=resp.status)
-                body = await resp.content.read(_JSON_LIMIT + 1)
-                if len(body) > _JSON_LIMIT:
-                    raise UpstreamError(url, "answer too large")
-        except TimeoutError:
-            raise UpstreamError(url, "timed out") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None
-        try:
-            return json.loads(body)
+            return json.loads(page.body)
         except ValueError:
             raise UpstreamError(url, "answer is not JSON") from None
 

@@ -42,6 +42,7 @@ from mirror.services.policies import PolicyStore
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.web import explain, files, integrity, simple
+from mirror.web.cors import enable_cors
 from mirror.web.responses import error_response
 from mirror.web.state import SERVICES, Services
 
@@ -62,8 +63,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request.app[SERVICES].demand.record(tier, exc.project)
         hint = None
         if exc.remedy:
-            hint = (f"A reviewer can add it with: {exc.remedy}\n"
-                    f"Details: mirror explain {exc.project}  (or GET /explain/{exc.project})")
+            config = request.app[SERVICES].config
+            details = f"  (or GET /explain/{exc.project})" if config.server.explain == "public" else ""
+            hint = (f"A reviewer can add it with: {relative_paths(exc.remedy, str(config.policies.path))}\n"
+                    f"Details: mirror explain {exc.project}{details}")
         return error_response(404, f"project {exc.project!r} is not available in tier '{tier}': {exc.reason}",
                               hint=hint)
     except FileNotListed as exc:
@@ -199,5 +202,6 @@ def create_app(config: Config) -> web.Application:
     simple.add_routes(app)
     files.add_routes(app)
     integrity.add_routes(app)
-    explain.add_routes(app)
+    explain.add_routes(app, config.server.explain)
+    enable_cors(app, config.server.cors_origins)
     return app

@@ -1,4 +1,8 @@
-"""``/explain/<project>[/<version>]``: the ``mirror explain`` answer as JSON."""
+"""``/explain/<project>[/<version>]``: the ``mirror explain`` answer as JSON, for anonymous clients.
+
+It names the deciding rule and where it is written (relative to the policy directory), never a reviewer's
+note; ``[server] explain = "off"`` removes it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ProjectNotFound, UpstreamError
 from mirror.core.policy.explain import explain
+from mirror.core.policy.paths import relative_paths
 from mirror.web.names import is_project_name
 from mirror.web.state import SERVICES
 
@@ -29,11 +34,15 @@ async def explain_route(request: web.Request) -> web.Response:
         pass  # explained from policies alone; the answer says so
     result = explain(project, version, detail, services.policies.current, datetime.now(UTC),
                      services.provenance_checker.statuses)
-    data = result.as_dict()
+    # Anonymous clients see where a rule is written relative to the policy directory, never the server's paths.
+    data = relative_paths(result.as_dict(), str(services.config.policies.path))
     data["policy_version"] = services.policies.current.version
     return web.json_response(data, headers={"Cache-Control": "no-store"})
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, mode: str = "public") -> None:
+    """The ``/explain`` routes when ``mode`` ([server] explain) is "public"; with "off" they do not exist (404)."""
+    if mode != "public":
+        return
     app.router.add_get("/explain/{project}", explain_route)
     app.router.add_get("/explain/{project}/{version}", explain_route)

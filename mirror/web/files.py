@@ -24,7 +24,6 @@ from mirror.web.state import SERVICES
 log = logging.getLogger("mirror.files")
 
 _METADATA_SUFFIX = ".metadata"
-_IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def file_or_metadata(request: web.Request) -> web.StreamResponse:
@@ -48,7 +47,9 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
         url, size = dist.url, dist.size
     if hashes is None:
         raise FileNotListed(normalized, filename)
-    headers = {"Cache-Control": _IMMUTABLE, "Accept-Ranges": "bytes"}
+    # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
+    headers = {"Cache-Control": f"public, max-age={services.config.server.client_max_age}",
+               "Accept-Ranges": "bytes"}
     path = await services.storage.find_verified(hashes)
     if path is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)

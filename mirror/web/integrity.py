@@ -29,7 +29,7 @@ from mirror.web.state import SERVICES
 log = logging.getLogger("mirror.web")
 
 _OFFERS = (INTEGRITY_TYPE, "application/json")
-_HEADERS = {"Vary": "Accept", "Cache-Control": "max-age=600, public", "Access-Control-Allow-Origin": "*"}
+_HEADERS = {"Vary": "Accept", "Cache-Control": "max-age=600, public"}  # CORS: mirror.web.cors
 
 
 def choose_type(accept: str | None) -> str | None:

@@ -10,13 +10,6 @@ from mirror.core.models import Format
 from mirror.core.simple.negotiate import content_type
 from mirror.services.prepared import PreparedPage
 
-#: PyPI's CORS headers, so browser-based tools can read the index.
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, HEAD",
-    "Access-Control-Max-Age": "86400",
-    "Access-Control-Expose-Headers": "X-PyPI-Last-Serial",
-}
 _STALE_MAX_AGE = 60
 
 
@@ -56,8 +49,7 @@ def page_response(request: web.Request, page: PreparedPage, fmt: Format, *, stal
         "ETag": etag,
         "Vary": "Accept, Accept-Encoding",
         "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE) if stale else max_age}, public",
-        **CORS_HEADERS,
-    }
+    }  # CORS, when configured, is added by mirror.web.cors
     if page.serial is not None:
         headers["X-PyPI-Last-Serial"] = str(page.serial)
     # How long preparing these bytes took (once per page version): for benchmarks and operators.

@@ -42,21 +42,15 @@ def banner(config: Config, port: int) -> str:
     return "\n".join(lines)
 
 
-def connection_limits(config: Config) -> dict[str, float]:
-    """How long a client connection may stay without a complete request, as aiohttp server options.
-
-    aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
-    the connection when it fires while no complete request has arrived: so ``header_timeout`` bounds both a
-    client that never finishes its request headers (slowloris) and an idle kept-alive connection.
-    """
-    return {"keepalive_timeout": config.server.header_timeout}
-
-
 async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
     from mirror.web import create_app  # the server's imports are only paid by `serve`
 
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **connection_limits(config))
+    # aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
+    # the connection if it fires while no complete request has arrived: so header_timeout bounds both a client
+    # that never finishes its request headers (slowloris) and an idle kept-alive connection.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           keepalive_timeout=config.server.header_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True,
                        reuse_port=reuse_port or None, backlog=1024)

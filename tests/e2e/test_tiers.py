@@ -437,6 +437,8 @@ async def test_explain_reports_rule_and_location_per_tier(
                                   block("compromised release", versions="==3.0"))
     text = path.read_text()
     await policies.applied(http, mirror.base, "why-lib")
+    # /explain names files relative to the policy directory (no server paths for anonymous clients).
+    path, tiers_path = path.relative_to(policies.directory), tiers_path.relative_to(policies.directory)
 
     # Vetted: in every tier; the vetting's table decides `reviewed` (no cooldown) and `vetted`.
     tiers = await explain(http, mirror, "why-lib", "1.0")
@@ -482,7 +484,7 @@ async def test_explain_cooldown_points_at_its_line_in_tiers_toml(
         http: aiohttp.ClientSession) -> None:
     """``where`` of a tier-wide rule is the line that sets it (or its table), not the file's line 1."""
     upstream.add_wheel("warm-lib", "1.0", dists, upload_time=YESTERDAY)
-    tiers_path = policies.write_tiers(TIERS_TOML)
+    tiers_path = policies.write_tiers(TIERS_TOML).relative_to(policies.directory)
     policies.write_project("warm-lib", review())
     await policies.applied(http, mirror.base, "warm-lib")
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from yarl import URL
 
 from ..simple.htmlparse import PageReader
+from ..support.mirror_server import MirrorServer, make_config
 
 JSON = "application/vnd.pypi.simple.v1+json"
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -193,7 +195,22 @@ async def test_e23_e25_e26_e27_headers(mirror, project, http):
     assert "Accept" in resp.headers["Vary"]
     assert resp.headers["Cache-Control"] == "max-age=600, public"
     assert resp.headers["X-PyPI-Last-Serial"] == str(json.loads(body)["meta"]["_last-serial"])
-    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in resp.headers  # 27 is optional: off unless configured
+
+
+async def test_e27_cors_as_pypi_sends_it_when_configured(tmp_path, upstream, project, http):
+    config = make_config(tmp_path, upstream.url)
+    server = MirrorServer(replace(config, server=replace(config.server, cors_origins=("*",))))
+    await server.start()
+    try:
+        for url in (server.index(), server.index() + "demo-app/", server.index() + "Demo_App/"):
+            resp, _ = await get(http, url, JSON, Origin="https://tools.example")
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            assert resp.headers["Access-Control-Allow-Methods"] == "GET, HEAD"
+            assert resp.headers["Access-Control-Max-Age"] == "86400"
+            assert resp.headers["Access-Control-Expose-Headers"] == "X-PyPI-Last-Serial"
+    finally:
+        await server.stop()
 
 
 async def test_gzip_when_accepted(mirror, project, http):

@@ -68,7 +68,8 @@ class PageCache:
         self._clock = clock
         # Bounded: a page evicted here is re-read from the database (no upstream request) when asked for.
         self._memory: LRU[str, CachedPage] = LRU(memory_pages)
-        self._not_found: dict[str, float] = {}
+        # Bounded too: clients can ask for any number of names upstream does not have.
+        self._not_found: LRU[str, float] = LRU(memory_pages * 4)
         self._inflight: dict[str, asyncio.Task[CachedPage]] = {}
 
     def peek(self, project: str) -> CachedPage[ProjectDetail] | None:
@@ -91,7 +92,7 @@ class PageCache:
         if missing_until is not None:
             if self._clock() < missing_until:
                 raise ProjectNotFound(project)
-            del self._not_found[project]
+            self._not_found.pop(project)
         return await self._single_flight(project, lambda: self._refresh_project(project))
 
     async def index(self) -> CachedPage[ProjectList]:

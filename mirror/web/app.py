@@ -72,7 +72,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except FileNotListed as exc:
         tier = request.match_info.get("tier", "all")
         if tier in ("reviewed", "vetted"):
-            request.app[SERVICES].demand.record(tier, exc.project, version_from_filename(exc.filename))
+            services = request.app[SERVICES]
+            # Only a file upstream lists is demand; any other name is a client's invention.
+            filename = exc.filename.removesuffix(".metadata")
+            page = services.pages.peek(exc.project)
+            if page is not None and page.model.file_named(filename) is not None:
+                services.demand.record(tier, exc.project, version_from_filename(filename), exists=True)
         return error_response(404, str(exc))
     except NotAcceptable as exc:
         return error_response(406, f"not acceptable: {exc}",
@@ -144,6 +149,20 @@ async def home(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n")
 
 
+def upstream_has(pages: PageCache) -> Callable[[str], Awaitable[bool | None]]:
+    """Whether upstream has a project, through the page cache (a cached page or 404 costs no request)."""
+    async def exists(project: str) -> bool | None:
+        try:
+            await pages.project(project)
+        except ProjectNotFound:
+            return False
+        except UpstreamError:
+            return None
+        return True
+
+    return exists
+
+
 def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         storage = Storage(config.storage.path)
@@ -171,7 +190,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
                       trust["problem"])
         prepared = PreparedPages(pages, store, env, policies, provenance=checker.statuses, storage=storage)
         checker.on_change = prepared.invalidate_local  # a status change re-renders that project's views
-        demand = DemandRecorder(DemandLog(engine))
+        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), upstream_has(pages))
         demand_task = asyncio.ensure_future(demand.run())
         # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
         checker_task = asyncio.ensure_future(checker.run())

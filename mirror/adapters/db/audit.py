@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.adapters.db.tables import audit, demand
 
@@ -95,17 +95,23 @@ class AuditLog:
 
 
 class DemandLog:
-    """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``."""
+    """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    With ``max_rows``, the table never keeps more rows than that: after each batch the least requested
+    counters (the longest unrequested first among equals) are deleted.
+    """
+
+    def __init__(self, engine: AsyncEngine, max_rows: int | None = None) -> None:
         self._engine = engine
+        self._max_rows = max_rows
 
     async def add(self, counts: Mapping[tuple[str, str, str], tuple[int, float]]) -> None:
         """Add a batch: for each ``(tier, project, version)``, ``(requests, time of the latest)``.
 
         An existing counter grows by the count and keeps its earliest ``first_at`` and latest
         ``last_at`` (batches from several workers may arrive out of order); a new one starts with
-        both times set to the given time. One transaction for the whole batch.
+        both times set to the given time. One transaction for the whole batch and the pruning to
+        ``max_rows``.
         """
         if not counts:
             return
@@ -125,6 +131,7 @@ class DemandLog:
                     },
                 )
                 await conn.execute(stmt, rows)
+                await self._prune(conn)
                 return
             # Portable fallback: concurrent first inserts of one key may conflict (the transaction
             # then fails as a whole and the caller's batch can be retried).
@@ -140,6 +147,20 @@ class DemandLog:
                         count=demand.c.count + row["count"],
                         first_at=min(current.first_at, row["first_at"]),
                         last_at=max(current.last_at, row["last_at"])))
+            await self._prune(conn)
+
+    async def _prune(self, conn: AsyncConnection) -> None:
+        """Delete the least requested, longest unrequested rows beyond ``max_rows``."""
+        if self._max_rows is None:
+            return
+        total = (await conn.execute(select(func.count()).select_from(demand))).scalar_one()
+        excess = total - self._max_rows
+        if excess <= 0:
+            return
+        victims = (select(demand.c.tier, demand.c.project, demand.c.version)
+                   .order_by(demand.c.count.asc(), demand.c.last_at.asc()).limit(excess))
+        await conn.execute(delete(demand).where(tuple_(demand.c.tier, demand.c.project, demand.c.version)
+                                                .in_(victims)))
 
     async def entries(self, tier: str | None = None) -> list[DemandEntry]:
         """All counters (or one tier's), most requested first, then most recently requested."""

@@ -317,7 +317,7 @@ async def test_broken_policy_edit_keeps_the_last_good_policy(
     for expected, text in broken_edits:
         before = len(rejections())
         path = policies.write_project_text("steady-lib", text)
-        await wait_until(lambda: len(rejections()) > before, f"the server to reject {expected}")
+        await wait_until(lambda before=before: len(rejections()) > before, f"the server to reject {expected}")
         message = rejections()[-1]
         assert str(path) in message and expected in message, message
         assert await policies.served_version(http, mirror.base, "steady-lib") == good
@@ -387,7 +387,7 @@ async def test_file_outside_a_tier_is_404_even_when_cached(
         ("young-lib", young["2.0"], ["reviewed", "vetted"]),  # inside the cooldown
         ("young-lib", young["1.5"], ["vetted"]),  # reviewed, not vetted
     ]
-    for project, f, tiers in outside:
+    for project, f, _tiers in outside:
         for name in (f.filename, f.filename + ".metadata"):
             status, _ = await get(http, file_url(mirror, "all", project, name))
             assert status == 200, name  # fetched through `all`: now cached

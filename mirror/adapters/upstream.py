@@ -177,28 +177,29 @@ class UpstreamClient:
         The URL and its redirects obey :attr:`rules` (same origin or ``file_hosts``, no internal address);
         bodies over MAX_PROVENANCE_BYTES are refused. Raises FetchRefused, UpstreamError/UpstreamTimeout otherwise.
         """
+        return await self._fetch_guarded(url, etag, PROVENANCE_ACCEPT, MAX_PROVENANCE_BYTES)
+
+    async def fetch_document(self, url: str, *, accept: str, limit: int) -> FetchedPage | None:
+        """GET a document at ``url`` (the upstream's JSON API, say), whole but at most ``limit`` bytes once
+        decoded, however many chunks it arrives in; None on 404.
+
+        The URL and its redirects obey :attr:`rules`, as for provenance. Raises FetchRefused, UpstreamError
+        (a body over ``limit`` included) or UpstreamTimeout.
+        """
+        page = await self._fetch_guarded(url, None, accept, limit)
+        assert not isinstance(page, NotModified)  # no ETag sent
+        return page
+
+    async def _fetch_guarded(self, url: str, etag: str | None, accept: str,
+                             limit: int) -> FetchedPage | NotModified | None:
         problem = self.rules.url_problem(url)
         if problem is not None:
             raise FetchRefused(url, f"refused: {problem}", public=_REFUSED)
         try:
-            return await self._fetch_page(url, etag, accept=PROVENANCE_ACCEPT, limit=MAX_PROVENANCE_BYTES,
+            return await self._fetch_page(url, etag, accept=accept, limit=limit,
                                           follow=lambda target: self._follow(url, target))
         except _NotFound:
             return None
-
-    async def fetch_document(self, url: str, *, accept: str, limit: int) -> FetchedPage | None:
-        """GET a document at ``url`` (the upstream's JSON API, a provenance object), whole but at most ``limit``
-        bytes once decoded, however many chunks it arrives in; None on 404.
-
-        Redirects are followed within that URL's own origin only. Raises UpstreamError (a body over ``limit``
-        included) or UpstreamTimeout.
-        """
-        try:
-            page = await self._fetch_page(url, None, accept=accept, limit=limit, origin=_origin(url))
-        except _NotFound:
-            return None
-        assert isinstance(page, FetchedPage)  # no ETag sent, so never NotModified
-        return page
 
     async def _fetch_page(self, url: str, etag: str | None, *, accept: str = PAGE_ACCEPT, limit: int | None = None,
                           follow: Callable[[str], str | None] | None = None) -> FetchedPage | NotModified:

@@ -164,6 +164,7 @@ class DemandRecorder:
         finally:
             for task in checks:
                 task.cancel()
+            await asyncio.gather(*checks, return_exceptions=True)
 
     def _most_requested(self) -> str:
         """The waiting name with the most requests, the most recently requested of those: a real name asked for

@@ -72,6 +72,11 @@ class PageCache:
         self._not_found: LRU[str, float] = LRU(memory_pages * 4)
         self._inflight: dict[str, asyncio.Task[CachedPage]] = {}
 
+    async def close(self) -> None:
+        """Wait for the page fetches in flight (each bounded by the upstream timeouts) before the database and
+        the upstream sessions close under them; their results are discarded."""
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
     def peek(self, project: str) -> CachedPage[ProjectDetail] | None:
         """The in-memory page if it is fresh (no I/O at all), else None."""
         page = self._memory.get(project)

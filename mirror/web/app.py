@@ -205,6 +205,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
             checker_task.cancel()
             demand_task.cancel()
             await asyncio.gather(demand_task, checker_task, return_exceptions=True)
+            await pages.close()  # page fetches still running write to the database: let them finish first
             await downloader.close()
             await upstream.close()
             await engine.dispose()

@@ -9,9 +9,10 @@ the verified wheel). Installers abort when advertised metadata is missing, so no
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
+from msgspec.structs import replace
 from packaging.utils import NormalizedName
 
 from mirror.core.errors import ProjectNotFound

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
+from msgspec.structs import replace
 
 from mirror.core.models import (
     API_VERSION,

@@ -25,7 +25,7 @@ from mirror.adapters.upstream import FetchedPage, NotModified, UpstreamClient
 from mirror.core.errors import ParseError, ProjectNotFound, UpstreamError
 from mirror.core.lru import LRU
 from mirror.core.models import ProjectDetail, ProjectList
-from mirror.core.simple.parse import media_type, parse_project_list, parse_project_page
+from mirror.core.simple.parse import ParseWarning, media_type, parse_project_list, parse_project_page
 
 log = logging.getLogger("mirror.pages")
 
@@ -118,9 +118,15 @@ class PageCache:
 
     async def _refresh_project(self, project: str) -> CachedPage[ProjectDetail]:
         def parse(record: PageRecord) -> ProjectDetail:
-            return parse_project_page(record.body, record.content_type, project=project,
-                                      page_url=record.page_url,
-                                      header_serial=str(record.serial) if record.serial else None)
+            warnings: list[ParseWarning] = []
+            detail = parse_project_page(record.body, record.content_type, project=project,
+                                        page_url=record.page_url,
+                                        header_serial=str(record.serial) if record.serial else None,
+                                        warnings=warnings)
+            for w in warnings:  # one bad field is dropped, never the page: say what was dropped
+                log.warning("upstream page repaired page=%s file=%s field=%s problem=%s",
+                            project, w.filename, w.field, w.problem)
+            return detail
 
         async def fetch(etag: str | None) -> FetchedPage | NotModified:
             return await self._upstream.fetch_project(project, etag)

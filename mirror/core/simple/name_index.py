@@ -1,0 +1,69 @@
+""""Does upstream have this project?": the names of a project list in a compact, searchable form.
+
+The public index lists ~700,000 projects. A ``set`` of their normalized names costs ~70 MB of
+Python objects; this index keeps them sorted in one ``bytes`` blob with an array of offsets, about
+the size of the names themselves plus 4 bytes each (~12 MB), and answers in O(log n) (~20 slice
+comparisons). It is immutable: a new list builds a new index.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable
+from itertools import accumulate
+
+from packaging.utils import canonicalize_name
+
+
+class NameIndex:
+    """Normalized project names, sorted and de-duplicated; ``name in index`` normalizes ``name``."""
+
+    __slots__ = ("_blob", "_offsets")
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        """Index ``names`` (any spelling; duplicates after normalization count once).
+
+        Normalizing and de-duplicating are O(n); the sort is Timsort's, close to linear on a list
+        that comes (nearly) sorted, as indexes serve it.
+        """
+        keys = [canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names]
+        keys.sort()
+        keys = list(dict.fromkeys(keys))  # sorted, so this only drops repeats
+        self._blob = b"".join(keys)
+        offsets = array("Q" if len(self._blob) >= 1 << 32 else "I", accumulate(map(len, keys), initial=0))
+        self._offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = canonicalize_name(name).encode("utf-8", "surrogatepass")
+        at = bisect_left(_Keys(self), key)
+        return at < len(self) and self.key(at) == key
+
+    def key(self, i: int) -> bytes:
+        """The ``i``-th normalized name (UTF-8), in sorted order."""
+        return self._blob[self._offsets[i]:self._offsets[i + 1]]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index's data (the blob and the offsets)."""
+        return len(self._blob) + self._offsets.itemsize * len(self._offsets)
+
+
+class _Keys:
+    """The index's keys as a read-only sequence, for :func:`bisect.bisect_left`."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: NameIndex) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self._index.key(i)

@@ -53,7 +53,6 @@ _ATTRS = (r"""(?:[\s/]*(?:(?<=['"\s/])[^\s/>][^\s/=>]*"""
           r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*)\s*)?(?:\s|/(?!>))*)*)?""")
 _ATTR = re.compile(r"""((?<=['"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
 _TAG = re.compile(r"<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)(" + _ATTRS + r")\s*(/?)>")
-_A_START = re.compile(r"<a[\s/>]", re.I)
 _CORE_DIGEST = re.compile(r"(\w+)=([0-9A-Fa-f]+)")
 
 
@@ -81,11 +80,15 @@ def parse_html_page(body: bytes, charset: str | None, *, project: str, page_url:
         if "href" in attrs:
             base = UrlResolver(page_url).resolve(_unescape(attrs["href"]))
             break
-    status = project_status((meta.get("project-status") or [None])[0],
-                            (meta.get("project-status-reason") or [None])[0], warnings)
+    status = project_status(_first(meta, "project-status"), _first(meta, "project-status-reason"), warnings)
     detail = ProjectDetail(name=canonicalize_name(project), files=_dist_files(raw_anchors(text), base, warnings),
                            last_serial=serial(header_serial), status=status)
     return ParsedPage(detail, warnings.result(), None)
+
+
+def _first(meta: dict[str, list[str]], key: str) -> str | None:
+    values = meta.get(key)
+    return values[0] if values else None
 
 
 def pypi_meta(text: str) -> dict[str, list[str]]:
@@ -138,7 +141,7 @@ def link_text(raw: str) -> str:
 def raw_anchors(text: str) -> list[RawAnchor]:
     """Every ``<a>`` of a document without comments/scripts, with the attributes PEP 503 defines."""
     fast = _FAST_ANCHOR.findall(text)
-    if len(fast) == len(_A_START.findall(text)):
+    if len(fast) == text.count("<a") + text.count("<A"):  # every "<a..." tag was read: none is skipped
         return fast
     return [_anchor(attrs, raw_text) for attrs, raw_text in tokenized_anchors(text)]
 

@@ -49,3 +49,31 @@ def test_malformed_digests_are_not_verifiable():
     # a malformed hash makes the file unverifiable, whatever else is advertised (and md5 alone never is)
     assert DistFile("a-1.tar.gz", "u", {"sha256": "zz" * 32, "md5": "ab" * 16}).verifiable_hash() is None
     assert DistFile("a-1.tar.gz", "u", {"sha256": "x"}, core_metadata={"sha256": "y"}).metadata_hash() is None
+
+
+def test_models_are_immutable_slotted_structs() -> None:
+    import gc
+    import pickle
+
+    import msgspec
+
+    from mirror.core.models import ProjectDetail, ProjectEntry, ProjectList, ProjectStatus
+
+    f = DistFile("a-1.tar.gz", "https://files.example/a-1.tar.gz", {"sha256": "ab" * 32}, size=3)
+    detail = ProjectDetail(name="a", files=(f,), versions=("1",), last_serial=4)
+    for model, field in ((f, "url"), (detail, "files"), (ProjectStatus(), "status"), (ProjectEntry("a"), "name"),
+                         (ProjectList(), "projects")):
+        with pytest.raises(AttributeError):
+            setattr(model, field, None)
+        assert not hasattr(model, "__dict__") and not gc.is_tracked(model)
+    changed = msgspec.structs.replace(f, core_metadata={"sha256": "cd" * 32})
+    assert changed.core_metadata == {"sha256": "cd" * 32} and f.core_metadata is None and changed != f
+    assert {f: 1}[DistFile("a-1.tar.gz", "https://files.example/a-1.tar.gz", {"sha256": "ab" * 32}, size=3)] == 1
+    assert pickle.loads(pickle.dumps(detail)) == detail
+    assert detail.status == ProjectStatus("active", None) and detail.file_named("a-1.tar.gz") is f
+
+
+def test_a_naive_upload_time_is_utc() -> None:
+    naive = DistFile("a-1.tar.gz", "u", upload_time=datetime(2020, 1, 2, 3, 4, 5))
+    assert naive.upload_time == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert DistFile("a-1.tar.gz", "u").hashes == {} and DistFile("a-1.tar.gz", "u").upload_time is None

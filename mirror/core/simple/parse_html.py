@@ -31,6 +31,7 @@ from mirror.core.simple.rules import (
     check_api_version,
     decode_html,
     is_fetchable,
+    is_plain_https,
     origin_of,
     project_status,
     provenance_problem,
@@ -210,7 +211,7 @@ def _dist_files(found: Iterable[RawAnchor], base: str, warnings: Warnings) -> tu
         if not filename:
             warnings.add(None, "filename", f"a link without text was dropped: {quote(url)}")
             continue
-        if not (url.startswith("https://") and len(url) > 8 and url[8] not in "/?#"):
+        if not is_plain_https(url):
             url = resolver.resolve(url)
             if not is_fetchable(url):
                 warnings.add(filename, "url", f"not an http(s) URL: {quote(url)}; file dropped")

@@ -26,6 +26,7 @@ from mirror.core.simple.rules import (
     Warnings,
     check_api_version,
     is_fetchable,
+    is_plain_https,
     origin_of,
     project_status,
     provenance_problem,
@@ -88,7 +89,7 @@ def _page_decoder() -> msgspec.json.Decoder[_Page]:
 
 @functools.cache
 def _metadata_decoder() -> msgspec.json.Decoder[_CoreMetadata]:
-    return msgspec.json.Decoder(_CoreMetadata)  # type: ignore[arg-type]
+    return msgspec.json.Decoder(_CoreMetadata)
 
 
 @functools.cache
@@ -144,7 +145,7 @@ def _dist_files(files: list[_File], page_url: str, warnings: Warnings) -> tuple[
         if not filename:
             warnings.add(None, "filename", "a file without a filename was dropped")
             continue
-        if not url.startswith("https://") or len(url) < 9 or url[8] in "/?#":
+        if not is_plain_https(url):
             url = resolver.resolve(url)
             if not is_fetchable(url):
                 warnings.add(filename, "url", f"not an http(s) URL: {quote(f.url)}; file dropped")
@@ -162,7 +163,7 @@ def _dist_files(files: list[_File], page_url: str, warnings: Warnings) -> tuple[
         if yanked == "":
             yanked = True  # PEP 592: an empty reason is a plain yank
         append(DistFile(filename, url, f.hashes, f.requires_python or None, size, f.upload_time, yanked,
-                        core, provenance))  # type: ignore[arg-type]
+                        core, provenance))
     return tuple(out)
 
 

@@ -128,11 +128,11 @@ class HtmlListParser:
 
     def close(self, chunk: bytes = b"") -> Batch:
         """The entries of the rest of the input (``chunk`` being its last piece); raises ParseError
-        for an empty body or one that is not HTML."""
+        for a body that is empty or not HTML."""
         text = self._pending + self._decoder.decode(chunk, final=True)
         self._pending = ""
         if not self._start(text):
-            raise ParseError("empty body")
+            raise ParseError("body is not HTML")  # nothing at all came
         return self._entries(text)
 
     def _start(self, text: str) -> bool:

@@ -185,12 +185,20 @@ class UrlResolver:
         self._leads: dict[str, str] = {}
 
     def resolve(self, ref: str) -> str:
+        """``ref`` made absolute; a reference urljoin cannot read (e.g. ``//[x``) is returned as is."""
         if ref.startswith(("https://", "http://")):
             return ref
+        try:
+            return self._resolve(ref)
+        except ValueError:  # urlsplit's "Invalid IPv6 URL" and the like: upstream wrote garbage
+            return ref
+
+    def _resolve(self, ref: str) -> str:
         lead = _LEAD.match(ref)
         assert lead is not None  # the pattern matches the empty string
         rest = ref[lead.end():]
-        if rest and _PLAIN_REST.fullmatch(rest) and not rest.startswith(".") and "/." not in rest:
+        # (urljoin also drops empty segments: "a//b" is left to it.)
+        if rest and _PLAIN_REST.fullmatch(rest) and not rest.startswith(".") and "/." not in rest and "//" not in rest:
             key = lead.group() or "./"
             prefix = self._leads.get(key)
             if prefix is None:
@@ -215,9 +223,23 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def is_plain_https(url: str) -> bool:
+    """A cheap test passed by the common file URL (``https://host/path``: no port, no brackets, no
+    other colon): such a URL needs no resolving nor the full :func:`is_fetchable` check."""
+    return (url.startswith("https://") and url[8:9] not in ("", "/", "?", "#")
+            and url.find(":", 8) < 0 and "[" not in url and "]" not in url)
+
+
 def is_fetchable(url: str) -> bool:
-    """True for an absolute http(s) URL with a host: the only kind the mirror will fetch a file from."""
-    return url.startswith(("https://", "http://")) and len(url) > 8 and url[url.index("/") + 2] not in "/?#"
+    """True for an absolute http(s) URL with a host (and a valid port, if any): the only kind the
+    mirror will fetch a file from."""
+    if not url.startswith(("https://", "http://")):
+        return False
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        return False
 
 
 def provenance_problem(url: str, page_origin: str | None) -> str | None:

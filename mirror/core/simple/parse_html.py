@@ -5,45 +5,46 @@ A page is a list of ``<a>`` anchors plus a few ``<meta name="pypi:...">`` tags a
 are removed first (an anchor inside them is not a link). Then:
 
 - a fast path reads every anchor with one regular expression, for pages written the way indexes
-  write them (lowercase attribute names, double-quoted values, plain text, ``</a>``). It applies only
-  when it found as many anchors as there are ``<a`` start tags, so no anchor is ever skipped;
+  write them (lowercase attribute names, double-quoted values, plain text, ``</a>``). The same scan
+  marks any ``<a``/``<A`` it could not read that way; the fast result is used only when there is
+  none, so no anchor is ever skipped;
 - otherwise a tokenizer with the attribute grammar of the standard library's ``html.parser`` (what
   pypi-simple's parser uses) reads each tag: single-quoted, unquoted and valueless attributes, any
   case, nested markup in the link text, an anchor left open.
 
-The field rules (URLs, provenance, statuses...) are those of :mod:`mirror.core.simple.rules`.
+Known difference from pypi-simple: an anchor still open when the next ``<a>`` starts ends there (as
+in HTML5 parsers), instead of taking the next link's text. The field rules (URLs, provenance,
+statuses...) are those of :mod:`mirror.core.simple.rules`.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 from packaging.utils import canonicalize_name
 
 from mirror.core.models import DistFile, ProjectDetail
 from mirror.core.simple.rules import (
+    PageUrls,
     ParsedPage,
     UrlResolver,
     Warnings,
     check_api_version,
     decode_html,
-    is_fetchable,
-    is_plain_https,
-    origin_of,
     project_status,
-    provenance_problem,
     quote,
     serial,
 )
 
 #: An anchor as read: the href before "#", the fragment's algorithm and digest
 #: (``#<algorithm>=<digest>``), data-requires-python, data-yanked, data-core-metadata,
-#: data-dist-info-metadata, data-provenance, and the link text; each as written (entities not yet
-#: decoded: most values have none), "" when absent; data-yanked is '="<reason>"' when present.
-RawAnchor = tuple[str, str, str, str, str, str, str, str, str]
+#: data-dist-info-metadata, data-provenance, the link text, and a marker that is "" for a read
+#: anchor; each as written (entities not yet decoded: most values have none), "" when absent;
+#: data-yanked is '="<reason>"' when present.
+RawAnchor = tuple[str, str, str, str, str, str, str, str, str, str]
 _ATTRIBUTES = ("href", "data-requires-python", "data-yanked", "data-core-metadata", "data-dist-info-metadata",
                "data-provenance")
 
@@ -54,13 +55,16 @@ _ATTRS = (r"""(?:[\s/]*(?:(?<=['"\s/])[^\s/>][^\s/=>]*"""
           r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*)\s*)?(?:\s|/(?!>))*)*)?""")
 _ATTR = re.compile(r"""((?<=['"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
 _TAG = re.compile(r"<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)(" + _ATTRS + r")\s*(/?)>")
+# One scan finds what must be looked at besides anchors: hidden parts, <meta> and <base> tags.
+_SPECIAL = re.compile(r"<(?:(!--|(?:script|style)(?=[\s/>]))|(meta|base)(?=[\s/>])(" + _ATTRS + r")\s*/?>)", re.I)
 _CORE_DIGEST = re.compile(r"(\w+)=([0-9A-Fa-f]+)")
-
-
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 _FAST_ANCHOR = re.compile(
-    r'<a(?:\s+(?:href="([^"#]*)(?:#([^"=]*)=([^"]*))?"|data-requires-python="([^"]*)"|data-yanked(="[^"]*")'
-    r'|data-core-metadata="([^"]*)"|data-dist-info-metadata="([^"]*)"|data-provenance="([^"]*)"'
-    r'|(?!(?:' + "|".join(_ATTRIBUTES) + r')[\s=/>])[a-z][a-z0-9_:.-]*(?:="[^"]*")?))*\s*>([^<]*)</a>')
+    r'<a(?:\s++(?:href="([^"#]*+)(?:#([^"=]*+)=([^"]*+))?"|data-(?:requires-python="([^"]*+)"|yanked(="[^"]*+")'
+    r'|core-metadata="([^"]*+)"|dist-info-metadata="([^"]*+)"|provenance="([^"]*+)")'
+    r'|(?!(?:' + "|".join(_ATTRIBUTES) + r')[\s=/>])[a-z][a-z0-9_:.-]*+(?:="[^"]*+")?))*+\s*+>([^<]*+)</a>'
+    r"|(<[aA])")  # fmt: skip
+_MARKER = itemgetter(9)
 
 
 def parse_html_page(body: bytes, charset: str | None, *, project: str, page_url: str,
@@ -72,47 +76,49 @@ def parse_html_page(body: bytes, charset: str | None, *, project: str, page_url:
     ``pypi:repository-version``; the caller rejects bodies that are not HTML at all.
     """
     warnings = Warnings()
-    text = HIDDEN.sub("", decode_html(body, charset, warnings))
-    meta = pypi_meta(text)
+    text, meta, base_href = scan(decode_html(body, charset, warnings))
     if "repository-version" in meta:
         check_api_version(meta["repository-version"][0], warnings)
-    base = page_url
-    for attrs in _tags(text, "base"):
-        if "href" in attrs:
-            base = UrlResolver(page_url).resolve(_unescape(attrs["href"]))
-            break
+    base = page_url if base_href is None else UrlResolver(page_url).resolve(_unescape(base_href))
     status = project_status(_first(meta, "project-status"), _first(meta, "project-status-reason"), warnings)
     detail = ProjectDetail(name=canonicalize_name(project), files=_dist_files(raw_anchors(text), base, warnings),
                            last_serial=serial(header_serial), status=status)
     return ParsedPage(detail, warnings.result(), None)
 
 
+def scan(text: str) -> tuple[str, dict[str, list[str]], str | None]:
+    """The document without comments/scripts/styles, its ``pypi:`` meta tags ({name: [content...]},
+    PEP 629/708/792) and the href of its first ``<base href>`` (None without one)."""
+    meta: dict[str, list[str]] = {}
+    base: list[str] = []
+    for m in _SPECIAL.finditer(text):
+        if m.group(1):  # the first hidden part: strip from there, then read the rest again
+            head, tail = text[:m.start()], HIDDEN.sub("", text[m.start():])
+            for found in _SPECIAL.finditer(tail):
+                _special(found, meta, base)
+            return head + tail, meta, base[0] if base else None
+        _special(m, meta, base)
+    return text, meta, base[0] if base else None
+
+
+def _special(m: re.Match[str], meta: dict[str, list[str]], base: list[str]) -> None:
+    if not m.group(2):
+        return
+    attrs = attributes(m.group(3))
+    if m.group(2).lower() == "base":
+        if "href" in attrs:
+            base.append(attrs["href"])
+        return
+    name, content = attrs.get("name"), attrs.get("content")
+    if name is not None and content is not None:
+        name = _unescape(name)
+        if name.startswith("pypi:"):
+            meta.setdefault(name[5:], []).append(_unescape(content))
+
+
 def _first(meta: dict[str, list[str]], key: str) -> str | None:
     values = meta.get(key)
     return values[0] if values else None
-
-
-def pypi_meta(text: str) -> dict[str, list[str]]:
-    """``<meta name="pypi:X" content="Y">`` tags as {X: [Y, ...]} (PEP 629, 708, 792)."""
-    found: dict[str, list[str]] = {}
-    for attrs in _tags(text, "meta"):
-        name, content = attrs.get("name"), attrs.get("content")
-        if name is not None and content is not None:
-            name = _unescape(name)
-            if name.startswith("pypi:"):
-                found.setdefault(name[5:], []).append(_unescape(content))
-    return found
-
-
-@functools.cache
-def _start_tag(name: str) -> re.Pattern[str]:
-    return re.compile(r"<" + name + r"(?=[\s/>])(" + _ATTRS + r")\s*/?>", re.I)
-
-
-def _tags(text: str, name: str) -> Iterator[dict[str, str]]:
-    """The attributes of every ``<name ...>`` start tag, in document order."""
-    for m in _start_tag(name).finditer(text):
-        yield attributes(m.group(1))
 
 
 def attributes(raw: str) -> dict[str, str]:
@@ -142,7 +148,7 @@ def link_text(raw: str) -> str:
 def raw_anchors(text: str) -> list[RawAnchor]:
     """Every ``<a>`` of a document without comments/scripts, with the attributes PEP 503 defines."""
     fast = _FAST_ANCHOR.findall(text)
-    if len(fast) == text.count("<a") + text.count("<A"):  # every "<a..." tag was read: none is skipped
+    if not any(map(_MARKER, fast)):  # every "<a"/"<A" was a link read by the fast path
         return fast
     return [_anchor(attrs, raw_text) for attrs, raw_text in tokenized_anchors(text)]
 
@@ -180,7 +186,7 @@ def _anchor(attrs: dict[str, str], raw_text: str) -> RawAnchor:
     # _dist_files, as for the fast path, gives them back unchanged.
     return (_escape_amp(url), _escape_amp(alg), _escape_amp(digest), attrs.get("data-requires-python", ""),
             "" if yanked is None else '="' + yanked + '"', attrs.get("data-core-metadata", ""),
-            attrs.get("data-dist-info-metadata", ""), attrs.get("data-provenance", ""), raw_text)
+            attrs.get("data-dist-info-metadata", ""), attrs.get("data-provenance", ""), raw_text, "")
 
 
 def _escape_amp(value: str) -> str:
@@ -194,46 +200,56 @@ def _split_href(href: str) -> tuple[str, str, str]:
 
 
 def _dist_files(found: Iterable[RawAnchor], base: str, warnings: Warnings) -> tuple[DistFile, ...]:
-    """The files of the page's links; runs once per link of pages with 15,000+ links, so the common
-    case (an absolute https URL, plain text, no provenance) is kept to a few string operations."""
-    resolver = UrlResolver(base)
-    origin = origin_of(base)
+    """The files of the page's links.
+
+    This loop runs once per link of pages with 15,000+ links: the common case (a URL on the host of
+    the previous one, plain text, a ``sha256=<hex>`` core-metadata digest) is kept to a few string
+    operations and one constructor call.
+    """
+    urls = PageUrls(base)
+    file_prefix, provenance_prefix = urls.file_prefix, urls.provenance_prefix
     decoded: dict[str, str] = {}  # raw attribute → value: requires-python texts repeat on every link
-    unescape = html.unescape
     out: list[DistFile] = []
     append = out.append
-    for url, algorithm, digest, requires_python, yanked, core, dist_info, provenance, text in found:
+    for url, algorithm, digest, requires_python, yanked, core, dist_info, provenance, text, _ in found:
         if not url and not digest:
             continue  # not a link (or a link to the page itself)
         if "&" in url or "&" in algorithm or "&" in digest:
-            url, algorithm, digest = _split_href(unescape(url + "#" + algorithm + "=" + digest if digest else url))
+            url, algorithm, digest = _split_href(html.unescape(url + "#" + algorithm + "=" + digest if digest
+                                                               else url))
         filename = link_text(text) if "<" in text or "&" in text else text.strip()
         if not filename:
             warnings.add(None, "filename", f"a link without text was dropped: {quote(url)}")
             continue
-        if not is_plain_https(url):
-            url = resolver.resolve(url)
-            if not is_fetchable(url):
+        if not url.startswith(file_prefix):
+            checked = urls.file_url(url)
+            if checked is None:
                 warnings.add(filename, "url", f"not an http(s) URL: {quote(url)}; file dropped")
                 continue
+            url, file_prefix = checked, urls.file_prefix
         if requires_python:
-            found_rp = decoded.get(requires_python)
-            if found_rp is None:
-                found_rp = decoded[requires_python] = _unescape(requires_python)
-            requires_python = found_rp
+            value = decoded.get(requires_python)
+            if value is None:
+                value = decoded[requires_python] = _unescape(requires_python)
+            requires_python = value
         metadata = None
         if core or dist_info:
-            metadata = _core_metadata(_unescape(core or dist_info), filename, warnings)
-        link = None
+            core = core or dist_info
+            if core.startswith("sha256=") and len(core) == 71 and not core[7:].strip(_HEX_DIGITS):
+                metadata = {"sha256": core[7:]}
+            else:
+                metadata = _core_metadata(_unescape(core), filename, warnings)
         if provenance:
-            link = _unescape(provenance)
-            if (problem := provenance_problem(link, origin)) is not None:
-                warnings.add(filename, "provenance", problem + "; dropped")
-                link = None
+            provenance = _unescape(provenance)
+            if not provenance.startswith(provenance_prefix):
+                if (problem := urls.provenance_problem(provenance)) is not None:
+                    warnings.add(filename, "provenance", problem + "; dropped")
+                    provenance = ""
+                provenance_prefix = urls.provenance_prefix
         append(DistFile(
             filename, url, {algorithm: digest} if digest else {}, requires_python or None, None, None,
             (_unescape(yanked[2:-1]) or True) if yanked else False,  # PEP 592: present = yanked; "" = no reason
-            metadata, link,
+            metadata, provenance or None,
         ))  # fmt: skip
     return tuple(out)
 

@@ -19,14 +19,14 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import compress, repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
 from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ParseError
-from mirror.core.simple.parse_html import HIDDEN, link_text, pypi_meta, tokenized_anchors
+from mirror.core.simple.parse_html import HIDDEN, link_text, scan, tokenized_anchors
 from mirror.core.simple.rules import HTML_TYPES, JSON_TYPE, Warnings, check_api_version, quote, serial
 
 Entry = tuple[str, int | None]
@@ -84,12 +84,14 @@ def project_list_parser(content_type: str, charset: str | None = None) -> HtmlLi
 
 # --------------------------------------------------------------------------------------------- HTML
 
-_OTHER_ATTRIBUTE = r'(?:\s+(?!href[\s=/>])[a-z][a-z0-9_:.-]*(?:="[^"]*")?)*'
-# A link written the common way (href present, double-quoted lowercase attributes, plain text); it
-# applies to a piece of the list only when every "<a"/"<A" of the piece is such a link.
-_FAST_LINK = re.compile(r'<a' + _OTHER_ATTRIBUTE + r'\s+href="[^"]*"' + _OTHER_ATTRIBUTE + r'\s*>([^<]*)</a>')
+_OTHER_ATTRIBUTE = r'(?:\s++(?!href[\s=/>])[a-z][a-z0-9_:.-]*+(?:="[^"]*+")?)*+'
+# A link written the common way (href present, double-quoted lowercase attributes, plain text), or
+# a "<a"/"<A" that is not one: the fast reading is used for a piece of the list only without any.
+_FAST_LINK = re.compile(
+    r'<a' + _OTHER_ATTRIBUTE + r'\s++href="[^"]*+"' + _OTHER_ATTRIBUTE + r'\s*+>([^<]*+)</a>|(<[aA])')
+_TEXT, _MARKER = itemgetter(0), itemgetter(1)
 _A_END = re.compile(r"</a\s*>", re.I)
-_META_START = re.compile(r"<meta[\s/>]", re.I)
+_HIDDEN_START = re.compile(r"<(?:!--|(?:script|style)(?=[\s/>]))", re.I)
 _TERMINATED = re.compile(r"(?:-->|</(?:script|style)\s*>)\Z", re.I)
 
 
@@ -147,15 +149,13 @@ class HtmlListParser:
         return True
 
     def _entries(self, text: str) -> Batch:
-        if _may_hide(text):
-            text = HIDDEN.sub("", text)
-        if not self._version_checked and _META_START.search(text):
-            meta = pypi_meta(text)
-            if "repository-version" in meta:
-                check_api_version(meta["repository-version"][0], self.warnings)
-                self._version_checked = True
-        texts = _FAST_LINK.findall(text)
-        if len(texts) == text.count("<a") + text.count("<A"):
+        text, meta, _ = scan(text)
+        if not self._version_checked and "repository-version" in meta:
+            check_api_version(meta["repository-version"][0], self.warnings)
+            self._version_checked = True
+        found = _FAST_LINK.findall(text)
+        if not any(map(_MARKER, found)):
+            texts = list(map(_TEXT, found))
             names = list(map(str.strip, texts)) if "&" not in text else [link_text(t) for t in texts]
         else:
             names = [link_text(t) for attrs, t in tokenized_anchors(text) if "href" in attrs]
@@ -166,7 +166,8 @@ def _safe_cut(text: str) -> int:
     """Where ``text`` may be cut so that the part before holds only whole anchors, comments and
     scripts: after the last ``</a>`` that is not inside an unfinished comment or script; 0 if none."""
     limit = len(text)
-    last = _last_match(HIDDEN, text, 0, limit) if _may_hide(text) else None
+    first = _HIDDEN_START.search(text)
+    last = _last_match(HIDDEN, text, first.start(), limit) if first is not None else None
     if last is not None and last.end() == limit and not _TERMINATED.search(last.group()):
         limit = last.start()  # an unfinished comment or script stays whole for the next chunk
     window = max(0, limit - 65536)
@@ -177,11 +178,6 @@ def _safe_cut(text: str) -> int:
         if window == 0:
             return 0
         window = max(0, window - 1024 * 1024)
-
-
-def _may_hide(text: str) -> bool:
-    """False when ``text`` surely holds no comment, script or style (a cheap substring test)."""
-    return "<!--" in text or "<s" in text or "<S" in text
 
 
 def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:

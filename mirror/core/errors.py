@@ -24,10 +24,11 @@ class ConfigError(MirrorError):
 
 
 class ParseError(MirrorError):
-    """Upstream bytes are not a valid Simple API page; ``what`` says which part is wrong."""
+    """Upstream bytes are not a valid Simple API page; ``what`` says which part is wrong, in a short
+    generic phrase (it may reach a client); ``detail``, for logs only, may quote the decoder."""
 
-    def __init__(self, what: str) -> None:
-        self.what = what
+    def __init__(self, what: str, *, detail: str | None = None) -> None:
+        self.what, self.detail = what, detail
         super().__init__(what)
 
 

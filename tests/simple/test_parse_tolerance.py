@@ -188,6 +188,8 @@ def test_a_body_that_is_no_page_raises_a_short_generic_error(body: bytes, messag
     with pytest.raises(ParseError) as caught:
         read(body)
     assert str(caught.value) == message and message in GENERIC
+    if message == "invalid JSON":  # what the decoder said is kept for the logs, out of the message
+        assert caught.value.detail
 
 
 def test_warnings_are_bounded() -> None:

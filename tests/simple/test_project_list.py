@@ -178,3 +178,23 @@ def test_url_resolver_resolves_as_urljoin(base: str, ref: str, lead: str) -> Non
     resolver = UrlResolver(base)
     for candidate in (lead + ref, ref, lead + ref):  # the second time from its cache
         assert resolver.resolve(candidate) == joined(candidate)
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_a_consumer_writes_its_output_as_the_list_streams_in(fmt: str) -> None:
+    """Entries come out chunk by chunk (not all at close), so output can be written as they arrive."""
+    names = [f"Project_{i % 700}.x" for i in range(1000)]  # 300 duplicates by normalized name
+    body = pagegen.html_list(names) if fmt == "html" else pagegen.json_list(names, [7])
+    parser = project_list_parser("text/html" if fmt == "html" else JSON_TYPE)
+    seen: set[str] = set()
+    rows: list[str] = []
+    before_close = 0
+    for at in range(0, len(body), 4096):
+        for name, _serial in unique(parser.feed(body[at:at + 4096]), seen):
+            rows.append(f'<a href="{canonicalize_name(name)}/">{name}</a>')
+        before_close = len(rows)
+    rows += [f'<a href="{canonicalize_name(n)}/">{n}</a>' for n, _ in unique(parser.close(), seen)]
+    assert before_close > 600 and len(rows) == 700
+    expected = parse_project_list(body, "text/html" if fmt == "html" else JSON_TYPE)
+    assert rows == [f'<a href="{p.normalized}/">{p.name}</a>' for p in expected.projects]
+    assert "project-699-x" in NameIndex(n for n, _ in unique((name, None) for name in names))

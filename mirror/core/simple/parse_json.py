@@ -107,8 +107,8 @@ def parse_json_page(body: bytes, *, project: str, page_url: str, header_serial: 
         page = _page_decoder().decode(body)
     except msgspec.ValidationError:
         page = _tolerant_page(body, warnings)
-    except msgspec.DecodeError:
-        raise ParseError("invalid JSON") from None
+    except msgspec.DecodeError as exc:
+        raise ParseError("invalid JSON", detail=str(exc)) from None
     check_api_version(page.meta.api_version, warnings)
     wanted = canonicalize_name(project)
     upstream_name = page.name if isinstance(page.name, str) else None
@@ -194,8 +194,8 @@ def _tolerant_page(body: bytes, warnings: Warnings) -> _Page:
     """
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise ParseError("invalid JSON") from None
+    except msgspec.DecodeError as exc:
+        raise ParseError("invalid JSON", detail=str(exc)) from None
     if not isinstance(data, dict):
         raise ParseError("page is not a JSON object")
     meta = data.get("meta")

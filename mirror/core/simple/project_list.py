@@ -290,11 +290,11 @@ class JsonListParser:
         except msgspec.ValidationError:
             try:
                 loose = msgspec.json.decode(body, type=_LooseTail)
-            except msgspec.DecodeError:
-                raise ParseError("invalid JSON") from None
+            except msgspec.DecodeError as exc:
+                raise ParseError("invalid JSON", detail=str(exc)) from None
             entries, meta = self._tolerant(loose.projects), loose.meta
-        except msgspec.DecodeError:
-            raise ParseError("invalid JSON") from None
+        except msgspec.DecodeError as exc:
+            raise ParseError("invalid JSON", detail=str(exc)) from None
         if meta is not None and not self._meta_seen:
             self._read_meta(meta)
         if not self._meta_seen:
@@ -346,7 +346,7 @@ class JsonListParser:
     def _check_whole(body: bytes) -> None:
         try:
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise ParseError("invalid JSON") from None
+        except msgspec.DecodeError as exc:
+            raise ParseError("invalid JSON", detail=str(exc)) from None
         if not isinstance(data, dict):
             raise ParseError("page is not a JSON object")

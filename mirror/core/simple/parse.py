@@ -10,6 +10,10 @@ The project name of a parsed page is always the one the caller asked for. Nothin
 
 from __future__ import annotations
 
+from itertools import repeat
+
+from packaging.utils import canonicalize_name
+
 from mirror.core.errors import ParseError
 from mirror.core.models import ProjectDetail, ProjectEntry, ProjectList
 from mirror.core.simple.parse_html import parse_html_page
@@ -74,5 +78,9 @@ def parse_project_list(body: bytes, content_type: str | None, *, header_serial: 
     batch = parser.close(body)
     if warnings is not None:
         warnings.extend(parser.warnings.result())
-    entries = tuple(ProjectEntry(name, last) for name, last in unique(batch))
+    keys = list(map(canonicalize_name, batch.names))
+    if len(set(keys)) == len(keys):  # the usual case: no project listed twice
+        entries = tuple(map(ProjectEntry, batch.names, batch.serials or repeat(None)))
+    else:
+        entries = tuple(ProjectEntry(name, last) for name, last in unique(batch))
     return ProjectList(entries, parser.last_serial or serial(header_serial))

@@ -124,8 +124,9 @@ class PageCache:
                                         header_serial=str(record.serial) if record.serial else None,
                                         warnings=warnings)
             for w in warnings:  # one bad field is dropped, never the page: say what was dropped
-                log.warning("upstream page repaired page=%s file=%s field=%s problem=%s",
-                            project, w.filename, w.field, w.problem)
+                if w.field != "name":  # a renaming page is reported by _report_renaming
+                    log.warning("upstream page repaired page=%s file=%s field=%s problem=%s",
+                                project, w.filename, w.field, w.problem)
             return detail
 
         async def fetch(etag: str | None) -> FetchedPage | NotModified:

@@ -142,12 +142,12 @@ def test_older_names_of_core_metadata_are_read_when_it_is_absent(key: str) -> No
 
 def test_the_name_is_always_the_requested_one() -> None:
     parsed = read(page(GOOD, name="something-else"), project="Demo")
-    assert parsed.detail.name == "demo" and parsed.upstream_name == "something-else"
+    assert parsed.detail.name == "demo" and parsed.detail.upstream_name == "something-else"
     assert [(w.field, "something-else" in w.problem) for w in parsed.warnings] == [("name", True)]
     same = read(page(GOOD, name="DEMO"), project="demo")
-    assert same.warnings == () and same.upstream_name == "DEMO"
+    assert same.warnings == () and same.detail.upstream_name == "DEMO"
     nameless = read(json.dumps({"meta": {"api-version": "1.0"}, "files": []}).encode(), project="Demo_X")
-    assert nameless.detail.name == "demo-x" and nameless.upstream_name is None
+    assert nameless.detail.name == "demo-x" and nameless.detail.upstream_name is None
     html = read(b'<!DOCTYPE html><title>Links for other</title><a href="x-1.0.tar.gz">x-1.0.tar.gz</a>',
                 "text/html", project="My.Project")
     assert html.detail.name == "my-project"

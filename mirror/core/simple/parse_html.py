@@ -83,7 +83,7 @@ def parse_html_page(body: bytes, charset: str | None, *, project: str, page_url:
     status = project_status(_first(meta, "project-status"), _first(meta, "project-status-reason"), warnings)
     detail = ProjectDetail(name=canonicalize_name(project), files=_dist_files(raw_anchors(text), base, warnings),
                            last_serial=serial(header_serial), status=status)
-    return ParsedPage(detail, warnings.result(), None)
+    return ParsedPage(detail, warnings.result())
 
 
 def scan(text: str) -> tuple[str, dict[str, list[str]], str | None]:

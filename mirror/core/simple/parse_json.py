@@ -121,8 +121,9 @@ def parse_json_page(body: bytes, *, project: str, page_url: str, header_serial: 
         versions=tuple(page.versions or ()),
         last_serial=serial(page.meta.last_serial, warnings) or serial(header_serial),
         status=project_status(status.status, status.reason, warnings),
+        upstream_name=upstream_name,
     )
-    return ParsedPage(detail, warnings.result(), upstream_name)
+    return ParsedPage(detail, warnings.result())
 
 
 def _dist_files(files: list[_File], page_url: str, warnings: Warnings) -> tuple[DistFile, ...]:

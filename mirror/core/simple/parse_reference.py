@@ -96,8 +96,11 @@ def parse_project_page(body: bytes, content_type: str | None, *, project: str, p
         raise ParseError(f"malformed {mtype} page: {type(exc).__name__}: {exc}") from None
     files = tuple(_dist_file(p) for p in page.packages if p.filename)
     status = ProjectStatus(page.status.value if page.status else "active", page.status_reason)
+    # Named by the request, as the mirror's own parsers do; upstream's name is only reported (JSON
+    # states one; pypi-simple's HTML page just echoes the name it was given, so it counts as none).
     return ProjectDetail(
-        name=canonicalize_name(page.project or project),
+        name=canonicalize_name(project),
+        upstream_name=page.project if mtype == JSON_TYPE and isinstance(page.project, str) else None,
         files=files,
         versions=tuple(page.versions or ()),
         last_serial=_serial(page.last_serial) or _serial(header_serial),

@@ -64,15 +64,14 @@ class Warnings:
 
 
 class ParsedPage(msgspec.Struct, frozen=True, gc=False):
-    """A parsed project page and what was dropped from it.
+    """A parsed project page and what was dropped or repaired while reading it.
 
-    ``detail.name`` is always the normalized name the caller asked for; ``upstream_name`` is the name
-    the page itself gave (JSON ``name``), or None when it gave none.
+    ``detail.name`` is always the normalized name the caller asked for; ``detail.upstream_name`` is
+    the name the page itself gave (JSON ``name``), or None when it gave none.
     """
 
     detail: ProjectDetail
     warnings: tuple[ParseWarning, ...] = ()
-    upstream_name: str | None = None
 
 
 def quote(value: object) -> str:

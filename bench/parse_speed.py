@@ -138,10 +138,9 @@ def _ratio(old: float, new: float) -> str:
 
 
 def bench_pages(repeat: int) -> list[str]:
+    from bench.synthetic import project_templates
     from mirror.core.simple import parse_reference as reference
     from mirror.core.simple.parse import read_project_page
-
-    from bench.synthetic import project_templates
 
     files = synthetic_files(15_000)
     html_template, json_template = project_templates(15_000, "https://files.example/packages/")

@@ -19,20 +19,26 @@ same cores), so compare the columns of one run.
 
 from __future__ import annotations
 
-import argparse
-import gc
-import gzip
-import hashlib
-import html
-import json
-import statistics
 import sys
-import time
-import tracemalloc
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+
+if __name__ == "__main__" and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    # Run as a script: import bench's modules as the package they are (bench/numbers.py would
+    # otherwise shadow the standard library's numbers module), and mirror from this checkout.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import gzip  # noqa: E402
+import hashlib  # noqa: E402
+import html  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -249,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--old-list", action="store_true", help="also time pypi-simple on the 700,000-name lists")
     ap.add_argument("--no-corpus", action="store_true", help="skip the real pages")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))  # run from a checkout without installing
     print(f"## Parse speed · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · Python {sys.version.split()[0]}\n")
     sections = [bench_pages(args.repeat)]
     if not args.no_corpus:

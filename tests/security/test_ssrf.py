@@ -95,7 +95,12 @@ async def test_provenance_urls_obey_the_same_rules(upstream, start_mirror, http,
     caplog.set_level(logging.INFO)
     canary = await Canary(SECRET).start()
     try:
-        upstream.add_file("app", FakeFile(wheel.filename, wheel.content, provenance="{}",
+        # An https URL passes the page parser (a plain-http one on another origin is already dropped
+        # there: the second file), so the first is the fetch rule refusing an internal address.
+        internal = canary.url("/provenance").replace("http://", "https://", 1)
+        upstream.add_file("app", FakeFile(wheel.filename, wheel.content, provenance="{}", provenance_url=internal))
+        other = wheel.filename.replace("1.0", "1.1")
+        upstream.add_file("app", FakeFile(other, wheel.content, provenance="{}",
                                           provenance_url=canary.url("/provenance")))
         mirror = await start_mirror()
         status, body, _ = await get(http, f"{mirror.base}/all/integrity/app/1.0/{wheel.filename}/provenance")
@@ -103,6 +108,9 @@ async def test_provenance_urls_obey_the_same_rules(upstream, start_mirror, http,
         assert json.loads(body)["message"].startswith("provenance fetch from upstream failed")
         assert canary.requests == []
         assert any("refused" in r.getMessage() for r in caplog.records)
+        status, body, _ = await get(http, f"{mirror.base}/all/integrity/app/1.1/{other}/provenance")
+        assert status == 404 and not leaks(body, canary) and canary.requests == [], body
+        assert any("field=provenance" in r.getMessage() and other in r.getMessage() for r in caplog.records)
     finally:
         await canary.stop()
 

@@ -38,6 +38,7 @@ import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,10 +165,9 @@ def bench_pages(repeat: int) -> list[str]:
     ]:
         parsed = read_project_page(body, ctype, project="pydantic-core", page_url=PAGE_URL)
         assert len(parsed.detail.files) == 15_000 and not parsed.warnings
-        new = timed(lambda b=body, c=ctype: read_project_page(b, c, project="pydantic-core", page_url=PAGE_URL),
-                    repeat)
-        old = timed(lambda b=body, c=ctype: reference.parse_project_page(b, c, project="pydantic-core",
-                                                                          page_url=PAGE_URL), max(1, repeat // 5))
+        page_args = {"project": "pydantic-core", "page_url": PAGE_URL}
+        new = timed(partial(read_project_page, body, ctype, **page_args), repeat)
+        old = timed(partial(reference.parse_project_page, body, ctype, **page_args), max(1, repeat // 5))
         met = "met" if new[0] <= target else "not met"
         rows.append(f"| {label} | {len(body):,} | {new[0]:.1f} | {new[1]:.1f} | {old[0]:.0f} | {_ratio(old[0], new[0])}"
                     f" | ≤ {target} ms: {met} |")
@@ -190,8 +190,8 @@ def bench_corpus(repeat: int) -> list[str]:
         args = {"project": info["project"], "page_url": info["page_url"]}
         ctype = info["content_type"]
         files = len(read_project_page(body, ctype, **args).detail.files)
-        new = timed(lambda b=body, c=ctype, a=args: read_project_page(b, c, **a), repeat)[0]
-        old = timed(lambda b=body, c=ctype, a=args: reference.parse_project_page(b, c, **a), max(1, repeat // 5))[0]
+        new = timed(partial(read_project_page, body, ctype, **args), repeat)[0]
+        old = timed(partial(reference.parse_project_page, body, ctype, **args), max(1, repeat // 5))[0]
         total_new, total_old = total_new + new, total_old + old
         rows.append(f"| {name.removesuffix('.gz')} | {len(body):,} | {files:,} | {new:.2f} | {old:.1f} | "
                     f"{_ratio(old, new)} |")
@@ -223,13 +223,13 @@ def bench_lists(old_list: bool) -> list[str]:
             "| format | bytes | streamed (64 KiB chunks) → names: s | peak MB | whole → ProjectList: s | peak MB |"
             " old (pypi-simple): s | target ≤ 1 s |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for label, ctype, body in [("HTML", "text/html", html_body), ("JSON", JSON_TYPE, json_body)]:
-        stream_s = timed(lambda b=body, c=ctype: streamed(b, c), 3)[0] / 1000
-        stream_peak = peak_mb(lambda b=body, c=ctype: streamed(b, c))[0]
-        whole_s = timed(lambda b=body, c=ctype: parse_project_list(b, c), 3)[0] / 1000
-        whole_peak = peak_mb(lambda b=body, c=ctype: parse_project_list(b, c))[0]
+        stream_s = timed(partial(streamed, body, ctype), 3)[0] / 1000
+        stream_peak = peak_mb(partial(streamed, body, ctype))[0]
+        whole_s = timed(partial(parse_project_list, body, ctype), 3)[0] / 1000
+        whole_peak = peak_mb(partial(parse_project_list, body, ctype))[0]
         old = "-"
         if old_list:
-            old = f"{timed(lambda b=body, c=ctype: reference.parse_project_list(b, c), 1)[0] / 1000:.1f}"
+            old = f"{timed(partial(reference.parse_project_list, body, ctype), 1)[0] / 1000:.1f}"
         met = "met" if stream_s <= 1 else "not met"
         rows.append(f"| {label} | {len(body):,} | {stream_s:.2f} | {stream_peak:.0f} | {whole_s:.2f} | "
                     f"{whole_peak:.0f} | {old} | {met} |")

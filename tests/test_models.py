@@ -56,11 +56,12 @@ def test_models_are_immutable_slotted_structs() -> None:
     import pickle
 
     import msgspec
+    from packaging.utils import canonicalize_name
 
     from mirror.core.models import ProjectDetail, ProjectEntry, ProjectList, ProjectStatus
 
     f = DistFile("a-1.tar.gz", "https://files.example/a-1.tar.gz", {"sha256": "ab" * 32}, size=3)
-    detail = ProjectDetail(name="a", files=(f,), versions=("1",), last_serial=4)
+    detail = ProjectDetail(name=canonicalize_name("a"), files=(f,), versions=("1",), last_serial=4)
     for model, field in ((f, "url"), (detail, "files"), (ProjectStatus(), "status"), (ProjectEntry("a"), "name"),
                          (ProjectList(), "projects")):
         with pytest.raises(AttributeError):

@@ -134,6 +134,7 @@ def _env() -> Any:
 
 @pytest.mark.parametrize("api", ["1.0", "1.4"])
 def test_an_empty_page_agrees(api: str) -> None:
-    page = {"name": "Empty", "files": [], "status": None, "api": api, "serial": None, "versions": []}
+    page: dict[str, Any] = {"name": "Empty", "files": [], "status": None, "api": api, "serial": None,
+                            "versions": []}
     assert agree(pagegen.json_page(page), JSON_TYPE, "empty").detail.files == ()
     assert agree(pagegen.html_page(page, ["plain"]), "text/html", "empty").detail.files == ()

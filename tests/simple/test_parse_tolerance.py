@@ -28,7 +28,7 @@ GENERIC = {"invalid JSON", "page is not a JSON object", "page has no meta object
            "unsupported repository version", "body is not HTML", "unsupported content type"}
 
 
-def page(*files: dict[str, Any], **top: Any) -> bytes:
+def page(*files: Any, **top: Any) -> bytes:
     data: dict[str, Any] = {"meta": {"api-version": "1.1", "_last-serial": 3}, "name": "demo", "files": list(files)}
     data.update(top)
     return json.dumps(data).encode()

@@ -19,7 +19,7 @@ from ..support.mirror_server import MirrorServer, make_config
 class EditingUpstream(FakeUpstream):
     """The fake upstream, its JSON project pages passed through ``edit`` (a hostile or sloppy index)."""
 
-    edit: Callable[[dict[str, Any]], None] = staticmethod(lambda data: None)  # type: ignore[assignment]
+    edit: Callable[[dict[str, Any]], None] = staticmethod(lambda data: None)
 
     def _project_json(self, *args: Any) -> bytes:
         data = json.loads(super()._project_json(*args))

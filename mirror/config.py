@@ -8,10 +8,11 @@ running on built-in defaults).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,9 +56,47 @@ class UpstreamConfig:
     file_hosts: tuple[str, ...] = ()
 
 
+_MIB = 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
+    """Where files are stored: under ``path`` on a local or shared file system (``url`` empty), or in an
+    S3-compatible bucket (``url = "s3://bucket/prefix"``; ``path`` then holds temp files and the default
+    SQLite database). Empty S3 settings fall back to the standard AWS environment variables and files."""
+
     path: Path = Path("cache")
+    url: str = ""
+    endpoint_url: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
+    addressing_style: str = "auto"
+    multipart_threshold: int = 16 * _MIB
+    multipart_chunk_size: int = 16 * _MIB
+    max_connections: int = 64
+
+    @property
+    def backend(self) -> str:
+        """``"s3"`` or ``"filesystem"``."""
+        return "s3" if self.url.startswith("s3://") else "filesystem"
+
+    @property
+    def bucket(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix inside the bucket: empty, or ending in ``/``."""
+        prefix = urlsplit(self.url).path.strip("/")
+        return prefix + "/" if prefix else ""
+
+    def describe(self) -> str:
+        """Where files are stored, for banners and logs (never a credential)."""
+        if self.backend == "s3":
+            return f"{self.url} (endpoint {self.endpoint_url or 'from the AWS environment'})"
+        return str(self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +230,58 @@ def _max_rows(value: Any) -> str | None:
     return None if 1 <= value <= 10_000_000 else "must be between 1 and 10000000"
 
 
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def _storage_url(value: Any) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "s3" or not _BUCKET.match(parts.netloc) or ".." in parts.netloc or parts.query \
+            or parts.fragment or "//" in parts.path:
+        return 'must be empty (files under path) or "s3://bucket" or "s3://bucket/prefix"'
+    if importlib.util.find_spec("aiobotocore") is None:
+        return "S3 storage needs the s3 extra: pip install 'mirror[s3]'"
+    return None
+
+
+def _endpoint_url(value: Any) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return "must be an http(s) URL without credentials (they go in access_key_id and secret_access_key)"
+    return None
+
+
+def _addressing_style(value: Any) -> str | None:
+    return None if value in _ADDRESSING_STYLES else "unknown addressing style"
+
+
+def _part_size(value: Any) -> str | None:
+    # S3's own bounds: every part but the last at least 5 MiB, at most 5 GiB.
+    return None if 5 * _MIB <= value <= 5 * 1024 * _MIB else "must be between 5 MiB (5242880) and 5 GiB"
+
+
+def _max_connections(value: Any) -> str | None:
+    return None if 1 <= value <= 1024 else "must be between 1 and 1024"
+
+
+def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
+    """(key, problem) when the ``[storage]`` keys contradict each other."""
+    if storage.backend != "s3":
+        for key in ("endpoint_url", "region", "access_key_id", "secret_access_key", "session_token"):
+            if getattr(storage, key):
+                return key, 'has no effect without url = "s3://bucket/prefix"'
+    if bool(storage.access_key_id) != bool(storage.secret_access_key):
+        key = "secret_access_key" if storage.access_key_id else "access_key_id"
+        return key, "access_key_id and secret_access_key are set together (or both left to the environment)"
+    if storage.session_token and not storage.access_key_id:
+        return "session_token", "needs access_key_id and secret_access_key"
+    return None
+
+
 def _log_level(value: Any) -> str | None:
     return None if value in _LOG_LEVELS else "unknown log level"
 
@@ -221,7 +312,19 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "file_hosts": ((list,), _file_hosts, 'a list of hosts such as ["files.example.org", "10.0.0.5:8080", '
                                              '"https://cdn.example.org"]'),
     },
-    "storage": {"path": ((str,), None, "a directory path")},
+    "storage": {
+        "path": ((str,), None, "a directory path"),
+        "url": ((str,), _storage_url, 'empty (files under path), or "s3://bucket/prefix" (S3-compatible storage)'),
+        "endpoint_url": ((str,), _endpoint_url, "empty (AWS, or AWS_ENDPOINT_URL), or the S3 endpoint's http(s) URL"),
+        "region": ((str,), None, "a region name, or empty (AWS_REGION / AWS_DEFAULT_REGION)"),
+        "access_key_id": ((str,), None, "an access key id, or empty (the AWS environment)"),
+        "secret_access_key": ((str,), None, "a secret key, or empty (the AWS environment)"),
+        "session_token": ((str,), None, "a session token, or empty"),
+        "addressing_style": ((str,), _addressing_style, ", ".join(_ADDRESSING_STYLES)),
+        "multipart_threshold": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
+        "multipart_chunk_size": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
+        "max_connections": ((int,), _max_connections, "an integer 1-1024"),
+    },
     "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
     "policies": {"path": ((str,), None, "a directory path")},
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
@@ -313,12 +416,17 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
                                   line=_line_of(text, section, key), allowed=allowed)
             fields[key] = Path(str(value)) if key == "path" else _frozen_value(value)
         sections[section] = _SECTION_TYPES[section](**fields)
+        if section == "storage":
+            contradiction = _storage_problem(sections[section])
+            if contradiction:
+                key, why = contradiction
+                raise ConfigError(file, f"storage.{key}", why, line=_line_of(text, section, key))
     base = source.resolve().parent if source else Path.cwd()
     return _resolve_paths(Config(**sections, source=source), base, source)
 
 
 def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
-    storage = StorageConfig(path=(base / config.storage.path).resolve())
+    storage = replace(config.storage, path=(base / config.storage.path).resolve())
     policies = PoliciesConfig(path=(base / config.policies.path).resolve())
     database = config.database
     # A relative SQLite path is relative to the config file too, like every other path.

@@ -1,71 +1,67 @@
-"""The file cache on local disk: content-addressed, written through a temp file, renamed atomically.
+"""The file store on a local or shared file system: content-addressed, written through a temp file.
 
 A file becomes visible under ``files/sha256/<aa>/<bb>/<digest>`` only after its bytes were hashed while
-being written and every digest upstream advertised matched. The sha256 is computed for every file (it
-is the cache key, so a vetted file is looked up by its pinned sha256); each other algorithm computed
-gets a hard link ``files/<algorithm>/<aa>/<bb>/<digest>`` to the same inode, so a lookup by a set of
-advertised hashes proves every one of them matched these very bytes (:meth:`Storage.find_verified`).
-Partial downloads live in ``tmp/`` under a name that carries the writing process's pid, so a restart
-can remove what a killed process left behind without touching the temp files of live sibling workers.
+being written and every digest upstream advertised matched (:class:`~mirror.adapters.spool.Spool`). Each
+other algorithm computed gets a hard link ``files/<algorithm>/<aa>/<bb>/<digest>`` to the same inode, so a
+lookup by a set of advertised hashes proves every one of them matched these very bytes
+(:meth:`LocalFileStore.find_verified`).
+
+Several processes and nodes may share the directory (NFS, CephFS, a shared volume). A verified file enters
+with a hard link from the fsynced temp file, which never replaces an existing name: concurrent writers of
+one digest leave exactly one inode, complete, and never a partial file. Temp files live in ``tmp/`` (same
+file system, so the link is atomic); see :mod:`mirror.adapters.spool` for when they are swept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
-import aiofiles.os
+import aiofiles
 
-from mirror.core.errors import IntegrityError
+from mirror.adapters.spool import Spool, host_token, sweep, temp_name
+from mirror.core.errors import StorageError
 from mirror.core.hashes import COMPUTABLE, hex_length, primary
+from mirror.core.stored import KEY_ALGORITHM, StoredFile
 
 _HEX = re.compile(r"^[0-9a-f]+$")
-#: Every download is hashed with this, whatever upstream advertised: it is the cache key.
-KEY_ALGORITHM = "sha256"
+_CHUNK = 256 * 1024
+#: errno values meaning "this name is not there" (a missing file, or a file where a directory should be)
+_ABSENT = (errno.ENOENT, errno.ENOTDIR)
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """A verified file in the cache: its path and every digest computed while it was written."""
+class LocalFileStore:
+    """Content-addressed file store rooted at ``root``; temp files older than ``stale_after`` seconds are
+    dead whoever wrote them."""
 
-    path: Path
-    digests: Mapping[str, str]
-
-    @property
-    def sha256(self) -> str:
-        return self.digests[KEY_ALGORITHM]
-
-
-class Storage:
-    """Content-addressed file store rooted at ``root``."""
-
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, stale_after: float = 3600.0) -> None:
         self.root = root
         self.files_dir = root / "files"
         self.tmp_dir = root / "tmp"
+        self.stale_after = stale_after
 
-    def prepare(self) -> int:
-        """Create the directories and remove temp files of dead processes; returns how many were removed.
+    @property
+    def description(self) -> str:
+        return str(self.root)
 
-        Blocking: call once at start-up (or via ``asyncio.to_thread``).
-        """
+    async def prepare(self) -> int:
+        """Create the directories and remove dead temp files; returns how many were removed."""
+        return await asyncio.to_thread(self._prepare)
+
+    def _prepare(self) -> int:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        removed = 0
-        for entry in self.tmp_dir.iterdir():
-            pid = entry.name.split(".", 1)[0]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
-                entry.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return sweep(self.tmp_dir, self.stale_after)
+
+    async def close(self) -> None:
+        """Nothing to release: every file handle is closed by the call that opened it."""
 
     def path_for(self, algorithm: str, digest: str) -> Path:
         """Where a file with this digest lives; raises ValueError for anything but a computable hex digest."""
@@ -74,131 +70,181 @@ class Storage:
             raise ValueError(f"not a valid {algorithm} digest: {digest!r}")
         return self.files_dir / algorithm / digest[:2] / digest[2:4] / digest
 
-    async def find(self, algorithm: str, digest: str) -> Path | None:
-        """The cached file's path if it is present (verified by construction), else None."""
-        path = self.path_for(algorithm, digest)
-        return path if await aiofiles.os.path.isfile(path) else None
+    async def find(self, sha256: str) -> StoredFile | None:
+        """The stored file with this sha256, else None; raises StorageError when the disk cannot be read."""
+        return await self.find_verified({KEY_ALGORITHM: sha256})
 
-    async def find_verified(self, hashes: Mapping[str, str]) -> Path | None:
-        """The cached file whose bytes matched *every* one of ``hashes`` (checked hashes), else None.
+    async def find_verified(self, hashes: Mapping[str, str]) -> StoredFile | None:
+        """The stored file whose bytes matched *every* one of ``hashes`` (checked hashes), else None.
 
-        A file cached under one of them but never checked against another (e.g. upstream's page now
-        adds a sha512) is not found: it has to be downloaded and verified again.
+        A file stored under one of them but never checked against another (e.g. upstream's page now adds a
+        sha512) is not found: it has to be downloaded and verified again. Raises StorageError when the disk
+        cannot be read.
         """
         chosen = primary(hashes)
         if chosen is None:
             return None
-        path = self.path_for(*chosen)
-        if len(hashes) == 1:
-            return path if await aiofiles.os.path.isfile(path) else None
-        others = [self.path_for(a, d) for a, d in hashes.items() if a != chosen[0]]
-        return await asyncio.to_thread(_same_file, path, others)
+        paths = {a: self.path_for(a, d) for a, d in hashes.items()}
+        return await asyncio.to_thread(self._lookup, paths, chosen[0])
 
-    def present(self, pairs: Mapping[str, str]) -> dict[str, str]:
-        """The entries of ``pairs`` (file sha256 → derived file sha256) whose two files are both cached.
+    async def present(self, pairs: Mapping[str, str]) -> dict[str, str]:
+        """The entries of ``pairs`` (file sha256 → derived file sha256) whose two files are both stored."""
+        def check() -> dict[str, str]:
+            return {a: b for a, b in pairs.items()
+                    if self.path_for(KEY_ALGORITHM, a).is_file() and self.path_for(KEY_ALGORITHM, b).is_file()}
 
-        Blocking (stat calls): run in a thread.
-        """
-        return {a: b for a, b in pairs.items()
-                if self.path_for(KEY_ALGORITHM, a).is_file() and self.path_for(KEY_ALGORITHM, b).is_file()}
+        return await asyncio.to_thread(check)
 
-    def new_temp(self, expected: Mapping[str, str], expected_size: int | None,
-                 max_bytes: int | None = None) -> TempFile:
-        """A temp file that verifies every digest of ``expected`` (and ``expected_size`` when given) before
-        it is kept; writing more than ``max_bytes`` (or ``expected_size``) raises IntegrityError."""
+    def new_write(self, expected: Mapping[str, str], expected_size: int | None,
+                  max_bytes: int | None = None) -> Spool:
+        """A verified-write session for bytes that must match every digest of ``expected`` (and
+        ``expected_size`` when given); writing more than ``max_bytes`` (or ``expected_size``) raises
+        IntegrityError. Raises ValueError for a malformed expected digest."""
         for algorithm, digest in expected.items():
             self.path_for(algorithm, digest)  # validates
-        name = f"{os.getpid()}.{secrets.token_hex(8)}.part"
-        return TempFile(self, self.tmp_dir / name, {a: d.lower() for a, d in expected.items()}, expected_size,
-                        max_bytes)
+        return Spool(self.tmp_dir / temp_name(), expected, expected_size, max_bytes, self._install)
 
+    async def _install(self, src: Path, digests: dict[str, str], size: int) -> StoredFile:
+        paths = {a: self.path_for(a, d) for a, d in digests.items()}
+        final = paths.pop(KEY_ALGORITHM)
+        await asyncio.to_thread(_install, src, final, list(paths.values()))
+        return await asyncio.to_thread(_stored, final, digests)
 
-class TempFile:
-    """A download in progress: bytes appended and hashed; :meth:`commit` verifies and moves into place.
+    async def read(self, stored: StoredFile, start: int = 0, end: int | None = None) -> AsyncGenerator[bytes, None]:
+        """The bytes ``[start, end)`` of a stored file, in chunks; raises StorageError when it cannot be read
+        (including when it was deleted meanwhile)."""
+        path = stored.local_path or self.path_for(KEY_ALGORITHM, stored.sha256)
+        end = stored.size if end is None else end
+        try:
+            async with aiofiles.open(path, "rb") as fh:
+                await fh.seek(start)
+                position = start
+                while position < end:
+                    chunk = await fh.read(min(_CHUNK, end - position))
+                    if not chunk:
+                        raise StorageError(f"{path} ends at byte {position}, expected {end}")
+                    position += len(chunk)
+                    yield chunk
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
 
-    Writes and hashing run in a worker thread (one hop per chunk), never on the event loop.
-    """
+    async def delete(self, sha256: str) -> bool:
+        """Remove a stored file and its links under other algorithms; False when it was not stored.
 
-    def __init__(self, storage: Storage, path: Path, expected: Mapping[str, str], expected_size: int | None,
-                 max_bytes: int | None = None) -> None:
-        self.storage, self.path = storage, path
-        self.expected, self.expected_size = dict(expected), expected_size
-        self.max_bytes = expected_size if expected_size is not None else max_bytes
-        self.written = 0
-        self._hashes = {a: hashlib.new(a) for a in {*expected, KEY_ALGORITHM}}
-        self._fh: BinaryIO | None = None
-
-    async def open(self) -> None:
-        self._fh = await asyncio.to_thread(open, self.path, "wb")
-
-    async def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; raises IntegrityError past the size limit (nothing more is written)."""
-        assert self._fh is not None, "open() first"
-        if self.max_bytes is not None and self.written + len(chunk) > self.max_bytes:
-            raise IntegrityError(str(self.path.name), f"at most {self.max_bytes} bytes", "more bytes")
-        await asyncio.to_thread(self._write, self._fh, chunk)
-        self.written += len(chunk)
-
-    def _write(self, fh: BinaryIO, chunk: bytes) -> None:
-        fh.write(chunk)
-        # Flush so that readers tailing the temp file through another descriptor see the bytes.
-        fh.flush()
-        for h in self._hashes.values():
-            h.update(chunk)
-
-    async def commit(self, url: str) -> Committed:
-        """Verify size and every expected digest, then make the file visible; raises :class:`IntegrityError`.
-
-        On failure the temp file is removed and nothing becomes visible in the cache. When the same
-        bytes are already cached (same sha256), the existing file is kept and the temp file dropped.
+        For withdrawn files. Readers that already opened the file finish reading it.
         """
-        await self._close()
-        if self.expected_size is not None and self.written != self.expected_size:
-            await self.discard()
-            raise IntegrityError(url, f"{self.expected_size} bytes", f"{self.written} bytes")
-        digests = {a: h.hexdigest() for a, h in self._hashes.items()}
-        wrong = sorted(a for a, d in self.expected.items() if digests[a] != d)
-        if wrong:
-            await self.discard()
-            raise IntegrityError(url, ", ".join(f"{a}={self.expected[a]}" for a in wrong),
-                                 ", ".join(f"{a}={digests[a]}" for a in wrong))
-        paths = {a: self.storage.path_for(a, d) for a, d in digests.items()}
+        path = self.path_for(KEY_ALGORITHM, sha256)
         try:
-            await asyncio.to_thread(_install, self.path, paths.pop(KEY_ALGORITHM), list(paths.values()))
+            return await asyncio.to_thread(self._delete, path)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc}") from exc
+
+    def _lookup(self, paths: dict[str, Path], chosen: str) -> StoredFile | None:
+        path = paths[chosen]
+        try:
+            info = os.stat(path)
+            others = [p for a, p in paths.items() if a != chosen]
+            if others and not _same_file(path, others):
+                return None
+            sha256 = paths[KEY_ALGORITHM].name if KEY_ALGORITHM in paths else self._sha256_of(path)
+        except OSError as exc:
+            if exc.errno in _ABSENT:
+                return None
+            raise StorageError(f"cannot look up {path}: {exc}") from exc
+        if sha256 is None:
+            return None
+        digests = {a: p.name for a, p in paths.items()}
+        digests[KEY_ALGORITHM] = sha256
+        return StoredFile(sha256=sha256, size=info.st_size, digests=digests, modified=info.st_mtime,
+                          local_path=path)
+
+    def _sha256_of(self, path: Path) -> str | None:
+        """The sha256 of a file found by another algorithm (pages without a sha256: rare), if it is stored
+        under it too."""
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                h.update(chunk)
+        digest = h.hexdigest()
+        return digest if _same_file(path, [self.path_for(KEY_ALGORITHM, digest)]) else None
+
+    def _delete(self, path: Path) -> bool:
+        if not path.is_file():
+            return False
+        # The links carry other algorithms' digests of these bytes: hash them with each algorithm in use.
+        algorithms = [d.name for d in self.files_dir.iterdir() if d.name in COMPUTABLE and d.name != KEY_ALGORITHM]
+        hashes = {a: hashlib.new(a) for a in algorithms}
+        with open(path, "rb") as fh:
+            while algorithms and (chunk := fh.read(1024 * 1024)):
+                for h in hashes.values():
+                    h.update(chunk)
+        for algorithm, h in hashes.items():
+            alias = self.path_for(algorithm, h.hexdigest())
+            if _same_file(path, [alias]):
+                alias.unlink()
+        path.unlink()
+        return True
+
+    async def health(self) -> dict[str, object]:
+        """Whether files can be read and written here: ``ok``, ``backend``, ``location`` and ``problem``."""
+        report: dict[str, object] = {"backend": "filesystem", "location": str(self.root), "ok": True,
+                                     "problem": None}
+        try:
+            await asyncio.to_thread(self._probe)
+        except OSError as exc:
+            report.update(ok=False, problem=f"{type(exc).__name__}: {exc.strerror or exc}")
+        return report
+
+    def _probe(self) -> None:
+        if not self.files_dir.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no files directory", str(self.files_dir))
+        probe = self.tmp_dir / f"{host_token()}.{os.getpid()}.{secrets.token_hex(4)}.probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, b"probe")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         finally:
-            await self.discard()  # a no-op once it was renamed
-        return Committed(self.storage.path_for(KEY_ALGORITHM, digests[KEY_ALGORITHM]), digests)
-
-    async def discard(self) -> None:
-        """Close and delete the temp file (safe to call twice)."""
-        await self._close()
-        try:
-            await aiofiles.os.remove(self.path)
-        except FileNotFoundError:
-            pass
-
-    async def _close(self) -> None:
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            await asyncio.to_thread(fh.close)
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
 
 
-def _same_file(path: Path, others: list[Path]) -> Path | None:
+def _stored(path: Path, digests: Mapping[str, str]) -> StoredFile:
+    info = path.stat()
+    return StoredFile(sha256=path.name, size=info.st_size, digests=dict(digests), modified=info.st_mtime,
+                      local_path=path)
+
+
+def _same_file(path: Path, others: list[Path]) -> bool:
     try:
-        return path if all(os.path.samefile(path, other) for other in others) else None
+        return all(os.path.samefile(path, other) for other in others)
     except OSError:  # one of them is missing
-        return None
+        return False
 
 
 def _install(src: Path, final: Path, aliases: list[Path]) -> None:
-    """Move verified ``src`` to ``final`` (unless those bytes are already there), then link ``aliases`` to it."""
-    if not final.is_file():
-        _fsync_and_rename(src, final)
+    """Put verified ``src`` at ``final`` unless those bytes are already there, then link ``aliases`` to it."""
+    _fsync(src)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # A hard link never replaces an existing name: of concurrent writers of one digest, the first wins and
+        # every later one keeps its inode (aliases already made to it stay valid).
+        os.link(src, final)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+        if not final.is_file():  # no hard links here: an atomic rename (same bytes if two writers race)
+            os.replace(src, final)
+    _fsync_dir(final.parent)
     for alias in aliases:
-        if alias.is_file() and _same_file(final, [alias]):
+        if _same_file(final, [alias]):
             continue
         alias.parent.mkdir(parents=True, exist_ok=True)
-        tmp = alias.with_name(f".{alias.name}.{os.getpid()}.{secrets.token_hex(4)}.link")
+        tmp = alias.with_name(f".{alias.name}.{host_token()}.{os.getpid()}.{secrets.token_hex(4)}.link")
         try:
             os.link(final, tmp)
         except OSError:  # a file system without hard links: a relative symlink resolves to the same file
@@ -211,24 +257,19 @@ def _install(src: Path, final: Path, aliases: list[Path]) -> None:
             raise
 
 
-def _fsync_and_rename(src: Path, dst: Path) -> None:
-    # fsync before rename: after a crash the cache holds either the whole verified file or nothing.
-    fd = os.open(src, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    # fsync before the file gets its name: after a crash the store holds the whole verified file or nothing.
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dst)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a temp file of this very process predates it: a previous process with our pid
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened or synced
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

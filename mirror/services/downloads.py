@@ -12,6 +12,9 @@ has left is cancelled after a short grace period unless at least half of it has 
 reconnects at once (installers retry) finds it still running, while a flood of abandoned downloads cannot
 keep upstream connections busy. Pages never wait for files either way: they use their own connection pool
 (:class:`~mirror.adapters.upstream.UpstreamClient`).
+
+The store is any :class:`~mirror.services.filestore.FileStore` (a file system, a bucket) and time comes from
+:class:`~mirror.services.timers.Timers`, so both the grace period and the deadline run on a fake clock in tests.
 """
 
 from __future__ import annotations
@@ -19,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-import aiofiles
-
-from mirror.adapters.storage import Committed, Storage, TempFile
-from mirror.adapters.upstream import UpstreamClient
 from mirror.core.errors import IntegrityError, MirrorError, StorageError, UpstreamError, UpstreamTimeout
+from mirror.core.stored import StoredFile
+from mirror.services.filestore import FileStore, PartialReader, WriteSession
+from mirror.services.timers import LoopTimers, Timer, Timers
 
 log = logging.getLogger("mirror.files")
 
@@ -37,6 +38,27 @@ _CHUNK = 256 * 1024
 #: How often a client waiting for upstream is checked for having disconnected (seconds).
 _POLL = 0.5
 T = TypeVar("T")
+
+
+class _Body(Protocol):
+    def iter_chunked(self, n: int) -> AsyncIterator[bytes]: ...
+
+
+class UpstreamFile(Protocol):
+    """A 200 answer of upstream to a file request (aiohttp's ClientResponse is one)."""
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    @property
+    def content(self) -> _Body: ...
+
+
+class FileSource(Protocol):
+    """Where files come from (:class:`~mirror.adapters.upstream.UpstreamClient`): ``stream_file(url)`` yields
+    the 200 answer, or raises UpstreamError (FetchRefused, UpstreamTimeout) before any byte."""
+
+    def stream_file(self, url: str) -> AbstractAsyncContextManager[UpstreamFile]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +70,7 @@ class Wanted:
     size: int | None
     label: str  # for logs: "project/filename"
     #: called with the verified file once it is cached (e.g. to extract wheel metadata)
-    on_cached: Callable[[Committed], Awaitable[object]] | None = None
+    on_cached: Callable[[StoredFile], Awaitable[object]] | None = None
 
     @property
     def key(self) -> tuple[tuple[str, str], ...]:
@@ -69,21 +91,26 @@ class DownloadLimits:
 class Download:
     """One in-progress download; see the module docstring for the protocol readers follow."""
 
-    def __init__(self, wanted: Wanted, temp: TempFile, limits: DownloadLimits) -> None:
+    def __init__(self, wanted: Wanted, temp: WriteSession, limits: DownloadLimits, store: FileStore,
+                 timers: Timers | None = None) -> None:
         self.wanted = wanted
         self.temp = temp
         self.limits = limits
+        self._store = store
+        self._timers = timers or LoopTimers()
         loop = asyncio.get_running_loop()
         #: resolves to the expected length (or None) once upstream answered 200; fails otherwise
         self.started: asyncio.Future[int | None] = loop.create_future()
-        #: resolves to the verified final path; fails with the reason otherwise
-        self.finished: asyncio.Future[Path] = loop.create_future()
+        #: resolves to the verified, stored file; fails with the reason otherwise
+        self.finished: asyncio.Future[StoredFile] = loop.create_future()
         self.task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self._length: int | None = None
         self._clients = 0
-        self._abandon: asyncio.TimerHandle | None = None
+        self._abandon: Timer | None = None
         self._abandoned = False
+        self._deadline: Timer | None = None
+        self._timed_out = False
         for fut in (self.started, self.finished):
             fut.add_done_callback(_consume_exception)
 
@@ -104,7 +131,7 @@ class Download:
         """A client stopped waiting; the last one leaving starts the abandon grace period."""
         self._clients -= 1
         if self._clients <= 0 and not self.finished.done() and self._abandon is None:
-            self._abandon = asyncio.get_running_loop().call_later(self.limits.abandon_grace, self._maybe_abandon)
+            self._abandon = self._timers.call_later(self.limits.abandon_grace, self._maybe_abandon)
 
     def _maybe_abandon(self) -> None:
         self._abandon = None
@@ -113,48 +140,47 @@ class Download:
         self._abandoned = True
         self.task.cancel()
 
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.task is not None and not self.finished.done():
+            self._timed_out = True
+            self.task.cancel()
+
     def _worth_finishing(self) -> bool:
         # Half of a known length already here: finishing costs less than fetching it again later.
         return self._length is not None and self.temp.written * 2 >= self._length
 
     # -- the download ------------------------------------------------------------------------------
 
-    async def run(self, upstream: UpstreamClient) -> None:
+    async def run(self, upstream: FileSource) -> None:
         """Download, verify and commit; always resolves both futures."""
-        began = time.monotonic()
+        began = self._timers.now()
         url = self.wanted.url
+        # The deadline covers the whole download, storing included (a timer, so a fake clock can drive it).
+        self._deadline = self._timers.call_later(self.limits.deadline, self._expire)
         try:
-            try:
-                async with asyncio.timeout(self.limits.deadline):
-                    committed = await self._fetch(upstream)
-            except TimeoutError:
-                raise UpstreamTimeout(url, f"download not finished within file_timeout "
-                                           f"({self.limits.deadline:g} s)",
-                                      public="the download took longer than file_timeout") from None
+            stored = await self._fetch(upstream)
+            if self._deadline is not None:  # stored: what follows is optional and must not turn it into a failure
+                self._deadline.cancel()
+                self._deadline = None
             log.info("cached file=%s bytes=%d seconds=%.2f", self.wanted.label, self.temp.written,
-                     time.monotonic() - began)
+                     self._timers.now() - began)
             if self.wanted.on_cached is not None:
                 try:
-                    await self.wanted.on_cached(committed)
+                    await self.wanted.on_cached(stored)
                 except Exception:  # derived data is optional; the verified file is what matters
                     log.exception("post-processing failed file=%s", self.wanted.label)
-            self.finished.set_result(committed.path)
+            self.finished.set_result(stored)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiting clients
-            if isinstance(exc, (UpstreamError, IntegrityError)):
-                failure: MirrorError = exc
-            elif isinstance(exc, OSError):  # network errors arrive as UpstreamError: this is the disk
-                failure = StorageError(f"cannot write the file cache: {exc}")
-            elif isinstance(exc, asyncio.CancelledError) and self._abandoned:
-                failure = UpstreamError(url, "abandoned: no client was waiting for it")
-            else:
-                failure = UpstreamError(url, f"{type(exc).__name__}: {exc}")
+            ours = isinstance(exc, asyncio.CancelledError) and (self._abandoned or self._timed_out)
+            failure = self._failure(exc)
             try:
                 await self.temp.discard()
-            except OSError as cleanup:  # must not keep the clients waiting below
-                log.error("could not remove temp file=%s error=%s", self.temp.path, cleanup)
+            except (OSError, StorageError) as cleanup:  # must not keep the clients waiting below
+                log.error("could not remove temp file=%s error=%s", self.temp.name, cleanup)
             if isinstance(exc, IntegrityError):
                 log.error("refused file=%s url=%s reason=%s", self.wanted.label, url, exc)
-            elif self._abandoned:
+            elif self._abandoned and ours:
                 log.info("cancelled abandoned download file=%s bytes=%d of %s", self.wanted.label,
                          self.temp.written, self._length if self._length is not None else "unknown")
             else:
@@ -163,15 +189,30 @@ class Download:
                 self.started.set_exception(failure)
             if not self.finished.done():
                 self.finished.set_exception(failure)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            if isinstance(exc, asyncio.CancelledError) and not ours:
+                raise  # a shutdown: the task ends cancelled
         finally:
-            if self._abandon is not None:
-                self._abandon.cancel()
-                self._abandon = None
+            for timer in (self._abandon, self._deadline):
+                if timer is not None:
+                    timer.cancel()
+            self._abandon = self._deadline = None
             await self._notify()
 
-    async def _fetch(self, upstream: UpstreamClient) -> Committed:
+    def _failure(self, exc: BaseException) -> MirrorError:
+        """What waiting clients are told for ``exc``."""
+        url = self.wanted.url
+        if isinstance(exc, (UpstreamError, IntegrityError, StorageError)):
+            return exc
+        if isinstance(exc, OSError):  # network errors arrive as UpstreamError: this is the disk
+            return StorageError(f"cannot write the file cache: {exc}")
+        if isinstance(exc, asyncio.CancelledError) and self._timed_out:
+            return UpstreamTimeout(url, f"download not finished within file_timeout ({self.limits.deadline:g} s)",
+                                   public="the download took longer than file_timeout")
+        if isinstance(exc, asyncio.CancelledError) and self._abandoned:
+            return UpstreamError(url, "abandoned: no client was waiting for it")
+        return UpstreamError(url, f"{type(exc).__name__}: {exc}")
+
+    async def _fetch(self, upstream: FileSource) -> StoredFile:
         url, size, limit = self.wanted.url, self.wanted.size, self.limits.max_bytes
         if size is not None and size > limit:
             raise UpstreamError(url, f"advertised size {size} exceeds max_file_bytes ({limit})",
@@ -200,42 +241,47 @@ class Download:
     async def tail(self, gone: Callable[[], bool] = lambda: False) -> AsyncGenerator[bytes, None]:
         """Yield the file's bytes as they arrive; the final byte only after verification.
 
-        Raises UpstreamError/IntegrityError (after possibly yielding a prefix) when the download fails,
-        and ClientGone when ``gone()`` turns true while waiting for bytes. Call after ``started``
+        Raises UpstreamError/IntegrityError/StorageError (after possibly yielding a prefix) when the download
+        fails, and ClientGone when ``gone()`` turns true while waiting for bytes. Call after ``started``
         resolved, so the temp file exists.
         """
-        sent = 0
+        reader = await self.temp.open_reader()
+        if reader is None:
+            # The download ended before this reader got to open the temp file (a busy thread pool): it was
+            # either stored or discarded. ``finished`` says which; the store has the bytes.
+            stored = await asyncio.shield(self.finished)
+            async for chunk in self._store.read(stored):
+                yield chunk
+            return
         try:
-            fh = await aiofiles.open(self.temp.path, "rb")
-        except FileNotFoundError:
-            # The download ended before this reader got to open the temp file (a busy thread pool):
-            # it was either renamed into the cache or discarded. ``finished`` says which.
-            fh = await aiofiles.open(await asyncio.shield(self.finished), "rb")
-        try:
-            while True:
-                if self.finished.done():
-                    self.finished.result()  # raises the failure, if any
-                    limit = self.temp.written
-                else:
-                    limit = self.temp.written - 1  # withhold a byte until the digest is checked
-                if sent < limit:
-                    await fh.seek(sent)
-                    chunk = await fh.read(min(_CHUNK, limit - sent))
-                    if chunk:
-                        sent += len(chunk)
-                        yield chunk
-                        continue
-                if self.finished.done():
-                    return
-                if gone():
-                    raise ClientGone()
-                async with self._progress:
-                    if not self.finished.done() and self.temp.written - 1 <= sent:
-                        # Bounded so that a client who left is noticed even while upstream is silent.
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._progress.wait(), _POLL)
+            async for chunk in self._follow(reader, gone):
+                yield chunk
         finally:
-            await fh.close()
+            await reader.close()
+
+    async def _follow(self, reader: PartialReader, gone: Callable[[], bool]) -> AsyncGenerator[bytes, None]:
+        sent = 0
+        while True:
+            if self.finished.done():
+                self.finished.result()  # raises the failure, if any
+                limit = self.temp.written
+            else:
+                limit = self.temp.written - 1  # withhold a byte until the digest is checked
+            if sent < limit:
+                chunk = await reader.read(sent, min(_CHUNK, limit - sent))
+                if chunk:
+                    sent += len(chunk)
+                    yield chunk
+                    continue
+            if self.finished.done():
+                return
+            if gone():
+                raise ClientGone()
+            async with self._progress:
+                if not self.finished.done() and self.temp.written - 1 <= sent:
+                    # Bounded so that a client who left is noticed even while upstream is silent.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._progress.wait(), _POLL)
 
 
 class ClientGone(Exception):
@@ -262,10 +308,12 @@ def _consume_exception(fut: asyncio.Future) -> None:
 class Downloader:
     """Starts downloads and makes concurrent requests for one file share a single download."""
 
-    def __init__(self, storage: Storage, upstream: UpstreamClient, limits: DownloadLimits | None = None) -> None:
-        self._storage = storage
+    def __init__(self, store: FileStore, upstream: FileSource, limits: DownloadLimits | None = None,
+                 timers: Timers | None = None) -> None:
+        self._store = store
         self._upstream = upstream
         self._limits = limits or DownloadLimits()
+        self._timers = timers or LoopTimers()
         self._active: dict[tuple[tuple[str, str], ...], Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -275,8 +323,8 @@ class Downloader:
         download = self._active.get(key)
         if download is None or download.wanted.url != wanted.url:
             log.info("cache miss file=%s", wanted.label)
-            temp = self._storage.new_temp(wanted.hashes, wanted.size, self._limits.max_bytes)
-            download = Download(wanted, temp, self._limits)
+            temp = self._store.new_write(wanted.hashes, wanted.size, self._limits.max_bytes)
+            download = Download(wanted, temp, self._limits, self._store, self._timers)
             self._active[key] = download
             task = asyncio.ensure_future(download.run(self._upstream))
             download.task = task

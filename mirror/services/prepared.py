@@ -21,13 +21,13 @@ from urllib.parse import quote
 import jinja2
 
 from mirror.adapters.db.pages import PageStore
-from mirror.adapters.storage import Storage
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
 from mirror.core.policy.evaluate import ProvenanceStatuses, decide_project
 from mirror.core.simple.render import FragmentCache, render_index, render_project
 from mirror.core.tiers import servable_view, tier_projects, tier_view
+from mirror.services.filestore import FileStore
 from mirror.services.pages import CachedPage, PageCache
 from mirror.services.policies import PolicyStore
 
@@ -85,7 +85,7 @@ class PreparedPages:
 
     def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
                  clock: Callable[[], float] = time.time, capacity: int = 8192,
-                 provenance: ProvenanceStatuses | None = None, storage: Storage | None = None) -> None:
+                 provenance: ProvenanceStatuses | None = None, storage: FileStore | None = None) -> None:
         self._pages = pages
         self._storage = storage
         # Live map (sha256 → background provenance verification) owned by the checker, which calls
@@ -174,7 +174,7 @@ class PreparedPages:
         shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
         extracted = await self._store.extracted_metadata_for(shas) if shas else {}
         if extracted and self._storage is not None:
-            extracted = await asyncio.to_thread(self._storage.present, extracted)
+            extracted = await self._storage.present(extracted)
         servable = servable_view(detail, extracted)
         self._servable_pages[project] = (key, servable)
         return servable

@@ -18,7 +18,7 @@ from aiohttp import web
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.audit import DemandLog
-from mirror.adapters.storage import Storage
+from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, open_upstream
 from mirror.config import Config
 from mirror.core.errors import (
@@ -44,7 +44,7 @@ from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.web import explain, files, integrity, simple
 from mirror.web.cors import enable_cors
 from mirror.web.responses import error_response
-from mirror.web.state import SERVICES, Services
+from mirror.web.state import FILE_STORE, SERVICES, Services
 
 log = logging.getLogger("mirror.web")
 
@@ -163,12 +163,27 @@ def upstream_has(pages: PageCache) -> Callable[[str], Awaitable[bool | None]]:
     return exists
 
 
+def _store_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The file store named in ``[storage]``, open for the app's lifetime (its own context, so a failure of
+    a later start-up step still closes it)."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        # A temp file older than any download may last (file_timeout, storing included) is dead whoever wrote it.
+        store = open_file_store(config.storage, stale_after=max(2 * config.upstream.file_timeout, 3600.0))
+        try:
+            removed = await store.prepare()  # StorageError stops start-up: the store is unusable
+            if removed:
+                log.info("removed %d partial downloads left by a previous run", removed)
+            app[FILE_STORE] = store
+            yield
+        finally:
+            await store.close()
+
+    return ctx
+
+
 def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        storage = Storage(config.storage.path)
-        removed = await asyncio.to_thread(storage.prepare)
-        if removed:
-            log.info("removed %d partial downloads left by a previous run", removed)
+        storage = app[FILE_STORE]
         engine = await open_database(config.database_url)
         up = config.upstream
         # Two connection pools (pages, files), every connection checked against the SSRF rules.
@@ -216,6 +231,7 @@ def _services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[N
 def create_app(config: Config) -> web.Application:
     """Build the application for ``config``; resources open on startup and close on cleanup."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app.cleanup_ctx.append(_store_ctx(config))
     app.cleanup_ctx.append(_services_ctx(config))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", home)

@@ -1,7 +1,8 @@
 """Route of distribution files and their PEP 658 ``.metadata``: ``/<tier>/files/<project>/<filename>``.
 
-Only files listed in the tier's view of the project page are served, from the content-addressed cache
-(sendfile, Range, HEAD, conditional GET) or, on a miss, streamed from the single upstream download.
+Only files listed in the tier's view of the project page are served, from the file store (sendfile or
+streamed from the store, Range, HEAD, conditional GET: :mod:`mirror.web.filesend`) or, on a miss, streamed
+from the single upstream download.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.adapters.storage import Committed
 from mirror.core.errors import FileNotListed, MirrorError
 from mirror.core.hashes import checked_hashes
+from mirror.core.stored import StoredFile
 from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
+from mirror.services.filestore import FileStore
+from mirror.web.filesend import send_stored
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 
@@ -50,11 +53,11 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
     headers = {"Cache-Control": f"public, max-age={services.config.server.client_max_age}",
                "Accept-Ranges": "bytes"}
-    path = await services.storage.find_verified(hashes)
-    if path is not None:
+    stored = await services.storage.find_verified(hashes)
+    if stored is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
-        return web.FileResponse(path, headers=headers)
-    on_cached: Callable[[Committed], Awaitable[object]] | None = None
+        return await send_stored(request, services.storage, stored, headers)
+    on_cached: Callable[[StoredFile], Awaitable[object]] | None = None
     if not is_metadata and dist.filename.endswith(".whl") and dist.local_metadata is None:
         # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
         on_cached = functools.partial(services.extractor.extract_verified, normalized)
@@ -62,7 +65,7 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
     download.attach()
     try:
-        return await _send(request, download, headers)
+        return await _send(request, services.storage, download, headers)
     except ClientGone:
         return web.Response(status=499)  # nobody reads it: the connection is gone
     finally:
@@ -73,12 +76,13 @@ def _client_gone(request: web.Request) -> Callable[[], bool]:
     return lambda: request.transport is None or request.transport.is_closing()
 
 
-async def _send(request: web.Request, download: Download, headers: dict[str, str]) -> web.StreamResponse:
+async def _send(request: web.Request, store: FileStore, download: Download,
+                headers: dict[str, str]) -> web.StreamResponse:
     gone = _client_gone(request)
     if request.method == "HEAD" or "Range" in request.headers:
         # Ranges and HEAD are answered from the complete, verified file.
-        path = await wait_for_download(download.finished, gone)
-        return web.FileResponse(path, headers=headers)
+        stored = await wait_for_download(download.finished, gone)
+        return await send_stored(request, store, stored, headers)
     length = await wait_for_download(download.started, gone)
     response = web.StreamResponse(headers={**headers, "Content-Type": "application/octet-stream"})
     if length is not None:

@@ -28,7 +28,7 @@ def banner(config: Config, port: int) -> str:
         f"mirror listening on http://{host}:{port} ({config.server.workers} worker"
         f"{'s' if config.server.workers > 1 else ''})",
         f"  upstream:  {config.upstream_url} (config: {config.upstream.url!r})",
-        f"  cache:     {config.storage.path}",
+        f"  files:     {config.storage.describe()}",
         f"  database:  {config.database_url}",
         f"  policies:  {config.policies.path}",
         f"  config:    {config.source or 'built-in defaults'}",

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from mirror.adapters.storage import Storage
 from mirror.config import Config
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
+from mirror.services.filestore import FileStore
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageCache
 from mirror.services.policies import PolicyStore
@@ -22,7 +22,7 @@ class Services:
     """The long-lived objects a request handler may use; built and closed by ``create_app``."""
 
     config: Config
-    storage: Storage
+    storage: FileStore
     prepared: PreparedPages
     downloader: Downloader
     extractor: MetadataExtractor
@@ -34,3 +34,5 @@ class Services:
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+#: The open file store (set first, closed last).
+FILE_STORE: web.AppKey[FileStore] = web.AppKey("file_store")

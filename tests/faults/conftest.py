@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mirror.adapters.storage import Storage
+from mirror.adapters.storage import LocalFileStore
 from mirror.config import Config
 from mirror.web import create_app
 from mirror.web.state import SERVICES
@@ -255,7 +255,7 @@ class QuickServer:
         return self._runner.app
 
     @property
-    def storage(self) -> Storage:
+    def storage(self) -> LocalFileStore:
         return self.app[SERVICES].storage
 
     @property

@@ -18,13 +18,15 @@ from mirror.config import (
 from mirror.web import create_app
 
 
-def make_config(tmp_path: Path, upstream_url: str, **upstream: object) -> Config:
-    """A config for tests: storage and SQLite under ``tmp_path``, the given upstream, short timeouts."""
+def make_config(tmp_path: Path, upstream_url: str, *, storage: StorageConfig | None = None,
+                **upstream: object) -> Config:
+    """A config for tests: storage (unless given) and SQLite under ``tmp_path``, the given upstream, short
+    timeouts."""
     up = UpstreamConfig(url=upstream_url, connect_timeout=2, read_timeout=2, page_timeout=5)
     return Config(
         server=ServerConfig(host="127.0.0.1", port=0),
         upstream=replace(up, **upstream),
-        storage=StorageConfig(path=tmp_path / "cache"),
+        storage=storage or StorageConfig(path=tmp_path / "cache"),
         database=DatabaseConfig(),
         policies=PoliciesConfig(path=tmp_path / "policies"),
     )

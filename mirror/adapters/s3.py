@@ -48,13 +48,14 @@ class S3FileStore:
     """Verified files in a bucket; temp files spool in ``spool_dir`` (swept like the file system's)."""
 
     def __init__(self, config: StorageConfig, spool_dir: Path, *, stale_after: float = 3600.0,
-                 connect_timeout: float = 10.0, read_timeout: float = 60.0) -> None:
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0, attempts: int = 3) -> None:
         self.config = config
         self.bucket = config.bucket
         self.prefix = config.prefix
         self.spool_dir = spool_dir
         self.stale_after = stale_after
         self._timeouts = (connect_timeout, read_timeout)
+        self._attempts = attempts
         self._client: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._parts = asyncio.Semaphore(_PARTS_IN_FLIGHT)
@@ -77,7 +78,7 @@ class S3FileStore:
         connect, read = self._timeouts
         settings = AioConfig(
             s3={"addressing_style": c.addressing_style}, connect_timeout=connect, read_timeout=read,
-            retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=c.max_connections,
+            retries={"max_attempts": self._attempts, "mode": "standard"}, max_pool_connections=c.max_connections,
             # Many S3-compatible servers do not know the newer default checksum headers; Content-MD5 is sent.
             request_checksum_calculation="when_required", response_checksum_validation="when_required")
         self._client = await self._stack.enter_async_context(get_session().create_client(

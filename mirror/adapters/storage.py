@@ -251,10 +251,11 @@ def _install(src: Path, final: Path, aliases: list[Path]) -> None:
             os.symlink(os.path.relpath(final, alias.parent), tmp)
         try:
             os.replace(tmp, alias)  # atomic: a reader sees the old alias or the new one
-        except OSError:
-            with contextlib.suppress(OSError):
+        finally:
+            # Gone after a rename; still there when a concurrent writer made the same link first (renaming one
+            # hard link onto another of the same inode does nothing) or when the rename failed.
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            raise
 
 
 def _fsync(path: Path) -> None:

@@ -194,9 +194,11 @@ async def test_require_hashes(tool: str, upstream: FakeUpstream, mirror: MirrorS
 
 
 @pytest.mark.parametrize("tool", INSTALLERS)
-async def test_metadata_and_cache_hit(tool: str, upstream: FakeUpstream, mirror: MirrorServer,
+async def test_metadata_and_cache_hit(tool: str, upstream: FakeUpstream, any_mirror: MirrorServer,
                                       dists: Path, new_target: Callable[[], Path],
                                       http: aiohttp.ClientSession) -> None:
+    """On every file store backend (``any_mirror``)."""
+    mirror = any_mirror
     publish_chain(upstream, dists)
 
     target = new_target()

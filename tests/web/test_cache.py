@@ -10,11 +10,10 @@ import logging
 import aiohttp
 import pytest
 
-from mirror.web.state import SERVICES
-
 from ..support.dists import read_wheel_metadata
 from ..support.fake_upstream import FakeFile
 from ..support.mirror_server import MirrorServer, make_config
+from ..support.stores import stored_names, temp_files
 
 JSON = "application/vnd.pypi.simple.v1+json"
 WHEEL = "demo_app-1.0-py3-none-any.whl"
@@ -30,12 +29,8 @@ def project(upstream, wheel):
     return upstream
 
 
-def storage_of(mirror):
-    return mirror.app[SERVICES].storage
-
-
 def cached_files(mirror):
-    return [p for p in storage_of(mirror).files_dir.rglob("*") if p.is_file()]
+    return sorted(stored_names(mirror.config.storage))
 
 
 async def fetch(http, url, **headers):
@@ -51,7 +46,8 @@ def file_url(mirror, name=WHEEL):
     return f"{mirror.base}/all/files/demo-app/{name}"
 
 
-async def test_second_request_is_served_without_upstream(mirror, project, http):
+async def test_second_request_is_served_without_upstream(any_mirror, project, http):
+    mirror = any_mirror
     r1, b1 = await fetch(http, page(mirror), Accept=JSON)
     await fetch(http, file_url(mirror))
     project.reset_log()
@@ -61,7 +57,8 @@ async def test_second_request_is_served_without_upstream(mirror, project, http):
     assert project.requests == []
 
 
-async def test_restart_keeps_pages_and_files(mirror, project, http):
+async def test_restart_keeps_pages_and_files(any_mirror, project, http):
+    mirror = any_mirror
     _, before = await fetch(http, page(mirror), Accept=JSON)
     _, wheel = await fetch(http, file_url(mirror))
     await mirror.restart()
@@ -129,14 +126,15 @@ async def test_project_removed_upstream_becomes_404(revalidating, project, http)
 
 
 @pytest.mark.parametrize("fault", ["wrong_bytes", "truncate", "reset_mid_file"])
-async def test_bad_file_bytes_are_refused_and_not_cached(mirror, project, wheel, http, fault, caplog):
+async def test_bad_file_bytes_are_refused_and_not_cached(any_mirror, project, wheel, http, fault, caplog):
+    mirror = any_mirror
     caplog.set_level(logging.INFO, logger="mirror.files")
     await fetch(http, page(mirror), Accept=JSON)
     setattr(project, fault, True)
     with pytest.raises(aiohttp.ClientError):
         await fetch(http, file_url(mirror))
     assert cached_files(mirror) == []
-    assert list(storage_of(mirror).tmp_dir.iterdir()) == []
+    assert temp_files(mirror.config.storage) == []
     if fault == "wrong_bytes":
         assert any("refused" in r.getMessage() for r in caplog.records)
     setattr(project, fault, False)
@@ -144,10 +142,11 @@ async def test_bad_file_bytes_are_refused_and_not_cached(mirror, project, wheel,
     assert resp.status == 200
     assert hashlib.sha256(body).hexdigest() == wheel.sha256
     # the verified wheel, and the METADATA the mirror extracted from it
-    assert {p.name for p in cached_files(mirror)} == {wheel.sha256, hashlib.sha256(wheel.metadata).hexdigest()}
+    assert set(cached_files(mirror)) == {wheel.sha256, hashlib.sha256(wheel.metadata).hexdigest()}
 
 
-async def test_lying_page_hash_means_no_file(mirror, upstream, dists, http):
+async def test_lying_page_hash_means_no_file(any_mirror, upstream, dists, http):
+    mirror = any_mirror
     upstream.add_wheel("liar", "1.0", dists, advertised_sha256="0" * 64)
     await fetch(http, page(mirror, "liar"), Accept=JSON)
     with pytest.raises(aiohttp.ClientError):
@@ -155,7 +154,8 @@ async def test_lying_page_hash_means_no_file(mirror, upstream, dists, http):
     assert cached_files(mirror) == []
 
 
-async def test_concurrent_cold_requests_share_one_upstream_fetch(mirror, project, wheel, http):
+async def test_concurrent_cold_requests_share_one_upstream_fetch(any_mirror, project, wheel, http):
+    mirror = any_mirror
     project.delay = 0.3
     pages = await asyncio.gather(*(fetch(http, page(mirror), Accept=JSON) for _ in range(20)))
     assert {r.status for r, _ in pages} == {200} and len({b for _, b in pages}) == 1
@@ -167,7 +167,8 @@ async def test_concurrent_cold_requests_share_one_upstream_fetch(mirror, project
     project.delay = 0
 
 
-async def test_big_file_streams_to_concurrent_clients(mirror, upstream, dists, http):
+async def test_big_file_streams_to_concurrent_clients(any_mirror, upstream, dists, http):
+    mirror = any_mirror
     blob = bytes(range(256)) * 40000  # ~10 MB, many chunks
     upstream.add_file("big", FakeFile("big-1.0.tar.gz", blob))
     await fetch(http, page(mirror, "big"), Accept=JSON)
@@ -199,7 +200,8 @@ async def test_html_only_upstream(tmp_path, upstream, dists, http):
         await server.stop()
 
 
-async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(mirror, upstream, dists, http):
+async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(any_mirror, upstream, dists, http):
+    mirror = any_mirror
     f = upstream.add_wheel("nometa", "1.0", dists, with_metadata=False)
     _, body = await fetch(http, page(mirror, "nometa"), Accept=JSON)
     (entry,) = json.loads(body)["files"]

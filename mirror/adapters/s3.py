@@ -81,10 +81,15 @@ class S3FileStore:
             retries={"max_attempts": self._attempts, "mode": "standard"}, max_pool_connections=c.max_connections,
             # Many S3-compatible servers do not know the newer default checksum headers; Content-MD5 is sent.
             request_checksum_calculation="when_required", response_checksum_validation="when_required")
-        self._client = await self._stack.enter_async_context(get_session().create_client(
-            "s3", endpoint_url=c.endpoint_url or None, region_name=c.region or None,
-            aws_access_key_id=c.access_key_id or None, aws_secret_access_key=c.secret_access_key or None,
-            aws_session_token=c.session_token or None, config=settings))
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            self._client = await self._stack.enter_async_context(get_session().create_client(
+                "s3", endpoint_url=c.endpoint_url or None, region_name=c.region or None,
+                aws_access_key_id=c.access_key_id or None, aws_secret_access_key=c.secret_access_key or None,
+                aws_session_token=c.session_token or None, config=settings))
+        except (BotoCoreError, ValueError) as exc:  # e.g. a region name botocore refuses
+            raise StorageError(f"cannot use the S3 store {self.description}: {exc}") from None
         await self._call("head_bucket", "", Bucket=self.bucket)
         await asyncio.to_thread(self.spool_dir.mkdir, parents=True, exist_ok=True)
         return await asyncio.to_thread(sweep, self.spool_dir, self.stale_after)

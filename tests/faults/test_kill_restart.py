@@ -18,6 +18,8 @@ import sqlite3
 
 import pytest
 
+from mirror.adapters.spool import host_token
+
 from ..support.fake_upstream import JSON_TYPE, FakeFile
 from .conftest import STATS, MirrorProcess, read_partial, write_config
 
@@ -64,7 +66,8 @@ async def test_sigkill_mid_download_then_restart(tmp_path, upstream, http, proce
 
     assert [p for p in (cache / "files").rglob("*") if p.is_file()] == []
     leftovers = sorted(p.name for p in (cache / "tmp").iterdir())
-    assert all(name.startswith(f"{first.proc.pid}.") and name.endswith(".part") for name in leftovers), leftovers
+    assert all(name.startswith(f"{host_token()}.{first.proc.pid}.") and name.endswith(".part")
+               for name in leftovers), leftovers
 
     second = await MirrorProcess(config, log).start()
     processes.append(second)

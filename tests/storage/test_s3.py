@@ -119,6 +119,15 @@ async def test_objects_keep_the_layout_of_a_directory(s3_server, tmp_path):
     finally:
         await store.close()
     s, m = want["sha256"], want["md5"]
-    assert s3_server.keys(bucket) == [f"mirror/files/md5/{m[:2]}/{m[2:4]}/{m}", f"mirror/files/sha256/{s[:2]}/{s[2:4]}/{s}"]
+    assert s3_server.keys(bucket) == [f"mirror/files/md5/{m[:2]}/{m[2:4]}/{m}",
+                                      f"mirror/files/sha256/{s[:2]}/{s[2:4]}/{s}"]
     head = s3_server.client().head_object(Bucket=bucket, Key=f"mirror/files/sha256/{s[:2]}/{s[2:4]}/{s}")
     assert head["Metadata"] == {"digest-sha256": s, "digest-md5": m}
+
+
+async def test_a_region_the_client_refuses_is_a_storage_error(s3_server, tmp_path):
+    config = replace(s3_config(s3_server, tmp_path, s3_server.new_bucket()), region="not a region!")
+    store = S3FileStore(config, tmp_path / "spool")
+    with pytest.raises(StorageError, match="region"):
+        await store.prepare()
+    await store.close()

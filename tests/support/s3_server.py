@@ -10,9 +10,10 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -40,6 +41,7 @@ class S3Server:
     proc: subprocess.Popen[str]
     endpoint: str
     version: str
+    log: IO[str]
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> S3Server:
@@ -49,16 +51,19 @@ class S3Server:
         except ImportError as exc:
             raise RuntimeError(f"moto is not installed ({exc})") from None
         env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        # Its request log goes to a file: a pipe nobody reads would fill up and stop the server mid-run.
+        log = tempfile.TemporaryFile(mode="w+")
         proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+                                stderr=log, text=True, env=env)
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], timeout)
         line = proc.stdout.readline() if ready else ""
         if not line.startswith("PORT "):
             proc.kill()
-            _, err = proc.communicate(timeout=10)
-            raise RuntimeError(f"moto server did not start: {line!r} {err[-2000:]}")
-        return cls(proc, f"http://127.0.0.1:{int(line.split()[1])}", moto.__version__)
+            proc.wait(timeout=10)
+            log.seek(0)
+            raise RuntimeError(f"moto server did not start: {line!r} {log.read()[-2000:]}")
+        return cls(proc, f"http://127.0.0.1:{int(line.split()[1])}", moto.__version__, log)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -69,9 +74,9 @@ class S3Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
 
     def client(self) -> Any:
         """A plain boto3 client, for tests to look into buckets."""

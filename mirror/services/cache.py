@@ -1,0 +1,282 @@
+"""One revalidating cache for everything the mirror fetches from upstream and keeps: index pages, the project
+list, provenance documents.
+
+An entry lives in three places: upstream, a :class:`RecordStore` (raw bytes; survives restarts and is shared by
+processes and nodes) and process memory (the decoded value, used by warm requests without any I/O). An entry is
+*fresh* for ``ttl`` seconds after upstream last confirmed it; after that the next request revalidates it, with
+upstream's ETag when there is one. When upstream fails, the last good entry is served marked ``stale`` and upstream
+is not asked again for ``retry_after`` seconds, so an outage does not make every request wait for a timeout. A
+404 is remembered for ``not_found_ttl`` seconds. Concurrent requests for one key share one fetch (single flight),
+which a disconnecting client cannot cancel. With ``refresh_in_background``, an expired entry is returned at once
+while one background fetch revalidates it (stale-while-revalidate).
+
+Memory is bounded by LRUs (values and remembered 404s); an entry evicted from memory is re-read from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Generic, Protocol, TypeVar
+
+from mirror.core.errors import MirrorError, ParseError, UpstreamError
+from mirror.core.lru import LRU
+
+log = logging.getLogger("mirror.cache")
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An upstream answer as stored: the raw bytes and what is needed to decode and revalidate them.
+
+    ``revision`` changes exactly when the bytes (or their media type) change.
+    """
+
+    key: str
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    serial: int | None
+    revision: str
+    fetched_at: float
+
+
+class RecordStore(Protocol):
+    """Where records persist (a database table): one record per key."""
+
+    async def load(self, key: str) -> Record | None: ...
+
+    async def save(self, record: Record) -> None: ...
+
+    async def touch(self, key: str, fetched_at: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """Upstream answered 200 with this body."""
+
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None = None
+    serial: int | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """Upstream answered 304 to our If-None-Match."""
+
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """Upstream answered 404: the key does not exist there (now)."""
+
+    elapsed: float = 0.0
+
+
+#: ``fetch(key, etag)``: one upstream request; raises UpstreamError (or a subclass) on failure.
+Fetch = Callable[[str, str | None], Awaitable[Fresh | NotModified | Gone]]
+#: ``decode(record)``: the value of a record; raises ParseError when the bytes are not a valid value.
+Decode = Callable[[Record], Awaitable[V]]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[V]):
+    """A decoded value with its cache state; ``stale`` when upstream could not confirm it."""
+
+    value: V
+    revision: str
+    etag: str | None
+    serial: int | None
+    fetched_at: float
+    stale: bool = False
+    retry_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long entries are trusted, and how much memory they may take."""
+
+    ttl: float
+    retry_after: float = 30.0
+    not_found_ttl: float = 60.0
+    memory: int = 4096
+    refresh_in_background: bool = False
+
+
+class KeyGone(MirrorError):
+    """Upstream says the key does not exist (404), now or within ``not_found_ttl``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: not found upstream")
+
+
+def revision_of(content_type: str, body: bytes) -> str:
+    """The revision of an answer: the same bytes under another media type may not decode the same way."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return hashlib.sha256(media.encode() + b"\0" + body).hexdigest()
+
+
+class RevalidatingCache(Generic[V]):
+    """Values by key, fetched from upstream, kept in a store and in memory (see the module docstring).
+
+    ``name`` labels log lines. ``clock`` is wall-clock seconds (records carry it across processes).
+    """
+
+    def __init__(self, name: str, fetch: Fetch, store: RecordStore, decode: Decode[V], policy: CachePolicy,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self._fetch = fetch
+        self._store = store
+        self._decode = decode
+        self.policy = policy
+        self._clock = clock
+        self._memory: LRU[str, Entry[V]] = LRU(policy.memory)
+        self._not_found: LRU[str, float] = LRU(policy.memory)
+        self._inflight: dict[str, asyncio.Task[Entry[V]]] = {}
+        self._background: set[asyncio.Task[Entry[V]]] = set()
+
+    def peek(self, key: str) -> Entry[V] | None:
+        """The in-memory entry if it is fresh (no I/O at all), else None."""
+        entry = self._memory.get(key)
+        if entry is not None and self._clock() - entry.fetched_at < self.policy.ttl:
+            return entry
+        return None
+
+    def known(self, key: str) -> Entry[V] | None:
+        """The in-memory entry whatever its age (no I/O), else None."""
+        return self._memory.get(key)
+
+    def forget(self, key: str) -> None:
+        """Drop the in-memory entry and any remembered 404 (the store keeps its record)."""
+        self._memory.pop(key, None)
+        self._not_found.pop(key, None)
+
+    async def get(self, key: str) -> Entry[V]:
+        """The entry of ``key``: fresh, revalidated, or stale when upstream fails.
+
+        Raises KeyGone when upstream says the key does not exist, and UpstreamError (or a subclass) when upstream
+        fails and nothing is cached; a body that does not decode counts as an upstream failure.
+        """
+        entry = self.peek(key)
+        if entry is not None:
+            return entry
+        missing_until = self._not_found.get(key)
+        if missing_until is not None:
+            if self._clock() < missing_until:
+                raise KeyGone(key)
+            self._not_found.pop(key, None)
+        current = self._memory.get(key)
+        if current is not None and self.policy.refresh_in_background:
+            # Stale-while-revalidate: nobody waits for upstream once a value exists.
+            retry_due = not current.stale or self._clock() >= current.retry_at
+            if retry_due and key not in self._inflight:
+                task = self._start(key)
+                self._background.add(task)
+                task.add_done_callback(self._background_done)
+            return current
+        return await self._single_flight(key)
+
+    def _background_done(self, task: asyncio.Task[Entry[V]]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background refresh failed cache=%s error=%s", self.name, task.exception())
+
+    def _start(self, key: str) -> asyncio.Task[Entry[V]]:
+        task = asyncio.ensure_future(self._refresh(key))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return task
+
+    async def _single_flight(self, key: str) -> Entry[V]:
+        task = self._inflight.get(key) or self._start(key)
+        # shield: a client that disconnects must not cancel the fetch other clients are waiting for.
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel background refreshes (at shutdown)."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _refresh(self, key: str) -> Entry[V]:
+        now = self._clock()
+        current = self._memory.get(key)
+        if current is None:
+            current = await self._load_stored(key)
+            if current is not None and now - current.fetched_at < self.policy.ttl:
+                # Another process (or node, or a previous run) fetched it recently: no upstream request.
+                self._memory[key] = current
+                return current
+        if current is not None and current.stale and now < current.retry_at:
+            return current
+        try:
+            answer = await self._fetch(key, current.etag if current else None)
+            if isinstance(answer, Gone):
+                await self._gone(key)
+                raise KeyGone(key)
+            if isinstance(answer, NotModified):
+                if current is None:  # we sent no ETag: upstream is not making sense
+                    raise UpstreamError(key, "304 Not Modified to an unconditional request")
+                entry = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0)
+                await self._store.touch(key, entry.fetched_at)
+                log.info("upstream 304 cache=%s key=%s latency_ms=%.0f", self.name, key, answer.elapsed * 1000)
+            else:
+                entry = await self._accept(key, answer, current)
+                log.info("upstream 200 cache=%s key=%s latency_ms=%.0f bytes=%d%s", self.name, key,
+                         answer.elapsed * 1000, len(answer.body), "" if current is None else " (refresh)")
+        except (UpstreamError, ParseError) as exc:
+            if current is None:
+                log.warning("upstream failed, nothing cached cache=%s key=%s error=%s", self.name, key, exc)
+                if isinstance(exc, ParseError):
+                    raise UpstreamError(key, f"upstream sent an invalid answer: {exc}") from None
+                raise
+            entry = replace(current, stale=True, retry_at=self._clock() + self.policy.retry_after)
+            log.warning("serving stale cache=%s key=%s age_s=%.0f error=%s", self.name, key,
+                        self._clock() - current.fetched_at, exc)
+        self._memory[key] = entry
+        return entry
+
+    async def _gone(self, key: str) -> None:
+        self._memory.pop(key, None)
+        self._not_found[key] = self._clock() + self.policy.not_found_ttl
+        await self._store.delete(key)
+        log.info("upstream 404 cache=%s key=%s", self.name, key)
+
+    async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
+        revision = revision_of(answer.content_type, answer.body)
+        record = Record(key=key, body=answer.body, content_type=answer.content_type, url=answer.url,
+                        etag=answer.etag, serial=answer.serial, revision=revision, fetched_at=self._clock())
+        if current is not None and current.revision == revision:
+            value = current.value  # same bytes: keep the decoded value and everything derived from it
+        else:
+            value = await self._decode(record)  # before storing: bytes that do not decode are never kept
+        await self._store.save(record)
+        return Entry(value=value, revision=revision, etag=answer.etag, serial=answer.serial,
+                     fetched_at=record.fetched_at)
+
+    async def _load_stored(self, key: str) -> Entry[V] | None:
+        record = await self._store.load(key)
+        if record is None:
+            return None
+        try:
+            value = await self._decode(record)
+        except ParseError as exc:  # written by an older parser that accepted it: refetch instead
+            log.warning("stored record unreadable cache=%s key=%s error=%s", self.name, key, exc)
+            return None
+        return Entry(value=value, revision=record.revision, etag=record.etag, serial=record.serial,
+                     fetched_at=record.fetched_at)

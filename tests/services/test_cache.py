@@ -1,0 +1,247 @@
+"""The revalidating cache with a fake clock, an in-memory store and a scripted upstream: no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mirror.core.errors import ParseError, UpstreamError, UpstreamTimeout
+from mirror.services.cache import (
+    CachePolicy,
+    Fresh,
+    Gone,
+    KeyGone,
+    NotModified,
+    Record,
+    RevalidatingCache,
+    revision_of,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
+        self.touched: list[str] = []
+
+    async def load(self, key: str) -> Record | None:
+        return self.records.get(key)
+
+    async def save(self, record: Record) -> None:
+        self.records[record.key] = record
+
+    async def touch(self, key: str, fetched_at: float) -> None:
+        self.touched.append(key)
+        from dataclasses import replace
+
+        self.records[key] = replace(self.records[key], fetched_at=fetched_at)
+
+    async def delete(self, key: str) -> None:
+        self.records.pop(key, None)
+
+
+class Upstream:
+    """Answers from a script: each call pops the next answer (or exception); records the ETags sent."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, str | None]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self, key: str, etag: str | None) -> Fresh | NotModified | Gone:
+        self.calls.append((key, etag))
+        if self.gate is not None:
+            await self.gate.wait()
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        assert isinstance(answer, (Fresh, NotModified, Gone))
+        return answer
+
+
+async def decode(record: Record) -> str:
+    if record.body.startswith(b"bad"):
+        raise ParseError("not a page")
+    return record.body.decode()
+
+
+def fresh(body: bytes, etag: str | None = '"e1"') -> Fresh:
+    return Fresh(body=body, content_type="application/vnd.pypi.simple.v1+json", url="https://up.example/x/",
+                 etag=etag)
+
+
+def make(upstream: Upstream, store: MemoryStore | None = None, clock: Clock | None = None,
+         **policy: object) -> tuple[RevalidatingCache[str], MemoryStore, Clock]:
+    store = store if store is not None else MemoryStore()
+    clock = clock or Clock()
+    options = {"ttl": 600.0, "retry_after": 30.0, "not_found_ttl": 60.0, **policy}
+    return RevalidatingCache("test", upstream, store, decode, CachePolicy(**options), clock=clock), store, clock
+
+
+async def test_first_get_fetches_decodes_and_stores() -> None:
+    up = Upstream(fresh(b"v1"))
+    cache, store, clock = make(up)
+    entry = await cache.get("x")
+    assert entry.value == "v1" and not entry.stale and entry.etag == '"e1"'
+    assert store.records["x"].body == b"v1" and store.records["x"].fetched_at == clock.now
+    assert entry.revision == revision_of("application/vnd.pypi.simple.v1+json", b"v1")
+    assert up.calls == [("x", None)]
+
+
+async def test_fresh_entry_is_served_from_memory_until_ttl() -> None:
+    up = Upstream(fresh(b"v1"), NotModified())
+    cache, _, clock = make(up)
+    await cache.get("x")
+    clock.now += 599.9
+    assert cache.peek("x") is not None
+    assert (await cache.get("x")).value == "v1" and len(up.calls) == 1
+    clock.now += 0.1  # exactly ttl: no longer fresh
+    assert cache.peek("x") is None
+    entry = await cache.get("x")
+    assert up.calls[-1] == ("x", '"e1"')  # revalidated with the ETag
+    assert entry.value == "v1" and entry.fetched_at == clock.now and not entry.stale
+
+
+async def test_a_changed_body_is_decoded_again_and_an_unchanged_one_is_not() -> None:
+    decoded: list[bytes] = []
+
+    async def counting(record: Record) -> str:
+        decoded.append(record.body)
+        return record.body.decode()
+
+    up = Upstream(fresh(b"v1"), fresh(b"v1"), fresh(b"v2"))
+    store, clock = MemoryStore(), Clock()
+    cache = RevalidatingCache("t", up, store, counting, CachePolicy(ttl=10), clock=clock)
+    first = await cache.get("x")
+    clock.now += 10
+    same = await cache.get("x")
+    clock.now += 10
+    changed = await cache.get("x")
+    assert decoded == [b"v1", b"v2"]
+    assert same.value is first.value and same.revision == first.revision
+    assert changed.value == "v2" and changed.revision != first.revision
+
+
+async def test_stored_record_is_used_without_upstream_while_fresh() -> None:
+    store, clock = MemoryStore(), Clock()
+    first, _, _ = make(Upstream(fresh(b"v1")), store, clock)
+    await first.get("x")
+    clock.now += 300
+    up = Upstream()
+    second, _, _ = make(up, store, clock)  # another process, or a restart
+    assert (await second.get("x")).value == "v1" and up.calls == []
+
+
+async def test_expired_stored_record_is_revalidated_with_its_etag() -> None:
+    store, clock = MemoryStore(), Clock()
+    await make(Upstream(fresh(b"v1")), store, clock)[0].get("x")
+    clock.now += 601
+    up = Upstream(NotModified())
+    second, _, _ = make(up, store, clock)
+    entry = await second.get("x")
+    assert up.calls == [("x", '"e1"')] and entry.value == "v1" and store.touched == ["x"]
+
+
+@pytest.mark.parametrize("failure", [UpstreamError("x", "HTTP 500", status=500), UpstreamTimeout("x", "timed out"),
+                                     "garbage"])
+async def test_stale_if_error_then_no_retry_until_retry_after(failure: object) -> None:
+    error = fresh(b"bad bytes") if failure == "garbage" else failure
+    up = Upstream(fresh(b"v1"), error, fresh(b"v2"))
+    cache, _, clock = make(up)
+    await cache.get("x")
+    clock.now += 601
+    stale = await cache.get("x")
+    assert stale.stale and stale.value == "v1" and stale.retry_at == clock.now + 30
+    clock.now += 29.9
+    assert (await cache.get("x")).stale and len(up.calls) == 2  # no new upstream request yet
+    clock.now += 0.1
+    recovered = await cache.get("x")
+    assert recovered.value == "v2" and not recovered.stale and len(up.calls) == 3
+
+
+async def test_failure_with_nothing_cached_raises() -> None:
+    cache, store, _ = make(Upstream(UpstreamError("x", "HTTP 502", status=502), fresh(b"bad")))
+    with pytest.raises(UpstreamError, match="HTTP 502"):
+        await cache.get("x")
+    with pytest.raises(UpstreamError, match="invalid answer"):
+        await cache.get("x")
+    assert store.records == {}  # bytes that do not decode are never stored
+
+
+async def test_not_found_is_remembered_for_not_found_ttl_and_deletes_the_record() -> None:
+    up = Upstream(fresh(b"v1"), Gone(), fresh(b"v2"))
+    cache, store, clock = make(up)
+    await cache.get("x")
+    clock.now += 601
+    with pytest.raises(KeyGone):
+        await cache.get("x")
+    assert "x" not in store.records
+    clock.now += 59.9
+    with pytest.raises(KeyGone):
+        await cache.get("x")
+    assert len(up.calls) == 2
+    clock.now += 0.1
+    assert (await cache.get("x")).value == "v2"
+
+
+async def test_concurrent_gets_share_one_fetch_and_a_cancelled_client_does_not_cancel_it() -> None:
+    up = Upstream(fresh(b"v1"))
+    up.gate = asyncio.Event()
+    cache, _, _ = make(up)
+    waiters = [asyncio.ensure_future(cache.get("x")) for _ in range(20)]
+    await asyncio.sleep(0)
+    waiters[0].cancel()
+    up.gate.set()
+    results = await asyncio.gather(*waiters[1:])
+    assert {r.value for r in results} == {"v1"} and len(up.calls) == 1
+
+
+async def test_stale_while_revalidate_never_makes_a_client_wait() -> None:
+    up = Upstream(fresh(b"v1"), fresh(b"v2"))
+    cache, _, clock = make(up, refresh_in_background=True)
+    await cache.get("x")  # the first fetch is waited for: there is nothing to serve yet
+    clock.now += 601
+    up.gate = asyncio.Event()
+    served = await asyncio.wait_for(cache.get("x"), 1)  # upstream is blocked: still answered at once
+    assert served.value == "v1" and len(up.calls) == 2
+    assert (await cache.get("x")).value == "v1" and len(up.calls) == 2  # one refresh in flight, not two
+    up.gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert (await cache.get("x")).value == "v2"
+    await cache.close()
+
+
+async def test_background_refresh_failure_keeps_the_last_good_value() -> None:
+    up = Upstream(fresh(b"v1"), UpstreamError("x", "HTTP 500", status=500))
+    cache, _, clock = make(up, refresh_in_background=True)
+    await cache.get("x")
+    clock.now += 601
+    assert (await cache.get("x")).value == "v1"
+    for _ in range(10):
+        await asyncio.sleep(0)
+    entry = await cache.get("x")
+    assert entry.value == "v1" and entry.stale and len(up.calls) == 2
+
+
+async def test_memory_is_bounded_and_an_evicted_entry_comes_back_from_the_store() -> None:
+    up = Upstream(*(fresh(f"v{i}".encode()) for i in range(5)))
+    cache, _, _ = make(up, memory=2)
+    for i in range(5):
+        await cache.get(f"k{i}")
+    assert cache.known("k0") is None and cache.known("k4") is not None
+    assert (await cache.get("k0")).value == "v0" and len(up.calls) == 5  # from the store, not upstream
+
+
+async def test_a_304_to_an_unconditional_request_is_an_upstream_error() -> None:
+    cache, _, _ = make(Upstream(NotModified()))
+    with pytest.raises(UpstreamError, match="304"):
+        await cache.get("x")

@@ -4,8 +4,8 @@
 
 PAGE.json is a PEP 691 project page (phase "warm" saves the mirror's ``all``-tier page); it is
 parsed as the mirror parses an upstream page, then for each tier the same steps as
-``mirror.prepared.PreparedPages`` run in this process: the tier filter (``servable_view`` +
-``tier_view``, not part of the ``Server-Timing: prepare`` figure) and the preparation of the bytes
+``mirror.services.prepared.PreparedPages`` run in this process: the tier decision (``decide_page``,
+not part of the ``Server-Timing: prepare`` figure) and the preparation of the bytes
 (render + gzip + ETag, which is). Prints medians in ms, and the top functions of a cProfile run of
 the preparation of the ``reviewed`` HTML page. Pure CPU, no network.
 """
@@ -30,7 +30,7 @@ from mirror.adapters.policy_dir import load_policies
 from mirror.core.models import DistFile, Format, Tier
 from mirror.core.simple.parse import parse_project_page
 from mirror.core.simple.render import make_environment, render_project
-from mirror.core.tiers import servable_view, tier_view
+from mirror.core.tiers import NO_EVIDENCE, decide_page
 from mirror.resources import templates_dir
 
 
@@ -85,12 +85,12 @@ def main() -> int:
     views = {}
     for tier in (Tier.ALL, Tier.REVIEWED, Tier.VETTED):
         def filt(tier: Tier = tier):
-            return tier_view(tier, servable_view(detail, {}), policies, now).detail
-        try:
-            view = filt()
-        except Exception as exc:  # the project is not in that tier
-            print(f"| {tier.value} | - | - | - | {type(exc).__name__} | | | | |")
+            return decide_page(tier, detail.name, detail, NO_EVIDENCE, policies, now)
+        decided = filt()
+        if not decided.project.admitted:  # the project is not in that tier
+            print(f"| {tier.value} | - | - | - | {decided.project.rule} | | | | |")
             continue
+        view = decided.detail
         views[tier] = view
         filter_ms = median_ms(filt, args.repeat)
         for fmt in (Format.TEXT_HTML, Format.JSON):

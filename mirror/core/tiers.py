@@ -1,21 +1,27 @@
-"""Pure views of a project page: what a tier may serve of it.
+"""What a tier serves of a project page, decided in one pure function: :func:`decide_page`.
 
-Before any tier rule, a page is reduced to what the mirror can *serve*: files whose bytes it can verify
-(every advertised hash it can compute is well-formed and consistent, and one of them is stronger than
-md5/sha1) and ``.metadata`` it can deliver with a hash (upstream's own, or one the mirror extracted from
-the verified wheel). Installers abort when advertised metadata is missing, so nothing else is advertised.
+A page, the policies in force and the mirror's own evidence (metadata it extracted, provenance it verified,
+when it first saw each file) go in; a :class:`TierView` comes out: the page as the tier serves it, and for
+every release and every file the decision that put it in or kept it out. The pages a client gets, ``mirror
+explain`` and the UI all read the same view.
+
+Before any tier rule a file must be *servable*: a plain file name, bytes the mirror can verify (every advertised
+hash it can compute is well-formed and consistent, one of them stronger than md5/sha1), and the same sha256 the
+mirror first saw under that file name (a release file never changes; different bytes under a known name are
+refused in every tier). ``.metadata`` is advertised only with a hash the mirror can check (upstream's own, or
+that of metadata it extracted from the verified file); installers abort when advertised metadata is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
 from msgspec.structs import replace
 from packaging.utils import NormalizedName
 
-from mirror.core.errors import ProjectNotFound
 from mirror.core.models import (
     DistFile,
     ProjectDetail,
@@ -25,46 +31,138 @@ from mirror.core.models import (
     Tier,
     is_safe_filename,
 )
-from mirror.core.policy.evaluate import ProvenanceStatuses, canonical_version, decide_file, decide_project
+from mirror.core.policy.evaluate import (
+    Decision,
+    ProvenanceStatuses,
+    ReleaseRules,
+    Sighting,
+    canonical_version,
+    decide_in_release,
+    decide_project,
+    decide_release,
+)
 from mirror.core.policy.model import PolicySet
 
+_NOTHING: Mapping[str, str] = {}
 
-def servable_file(f: DistFile, extracted: Mapping[str, str]) -> DistFile | None:
-    """``f`` as the mirror can serve it, or None when its bytes cannot be verified or its name is unsafe.
 
-    The result carries only the hashes the mirror checks (:func:`mirror.core.hashes.checked_hashes`: an
-    algorithm it cannot compute is not shown to clients), upstream's ``.metadata`` hashes only when they
-    are verifiable, and ``local_metadata``: the sha256 of metadata the mirror extracted from the verified
-    file itself. ``extracted`` maps a file's sha256 to that metadata sha256.
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the mirror itself knows about a page's files, beyond what upstream says.
+
+    ``extracted``: a file's sha256 → sha256 of the metadata the mirror extracted from those verified bytes
+    (only while both are in the store). ``provenance``: a file's sha256 → the latest background verification
+    of its provenance. ``sightings``: file name → when the mirror first saw it, and with which sha256.
     """
-    hashes = f.checked_hashes()
-    if hashes is None or not is_safe_filename(f.filename):
-        return None
-    local = extracted.get(hashes.get("sha256", ""))
+
+    extracted: Mapping[str, str] = field(default_factory=dict)
+    provenance: ProvenanceStatuses = field(default_factory=dict)
+    sightings: Mapping[str, Sighting] = field(default_factory=dict)
+
+
+NO_EVIDENCE = Evidence()
+
+
+class FileVerdict(msgspec.Struct, frozen=True, gc=False):
+    """One file of a release and the decision about it; ``file`` is the form the tier serves when admitted."""
+
+    file: DistFile
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseVerdict:
+    """One release (``version`` None: files whose version cannot be read) and the verdict on each of its files."""
+
+    version: str | None
+    files: tuple[FileVerdict, ...]
+
+    @property
+    def admitted(self) -> bool:
+        return any(v.decision.admitted for v in self.files)
+
+    @property
+    def decision(self) -> Decision:
+        """The release's summary: the first admitting decision, else the first file's."""
+        return next((v.decision for v in self.files if v.decision.admitted), self.files[0].decision)
+
+
+@dataclass(frozen=True, slots=True)
+class TierView:
+    """A tier's view of a project: the project decision, the page as served, and every release's verdicts.
+
+    ``detail`` holds only admitted files (in upstream's order), in the form the tier serves them; for a blocked
+    project it is an empty page with PEP 792 status ``quarantined``. ``valid_until`` is when the view may change
+    by itself (a cooldown ending), None when it holds until the page, policies or evidence change.
+    """
+
+    tier: Tier
+    project: Decision
+    detail: ProjectDetail
+    releases: tuple[ReleaseVerdict, ...] = ()
+    valid_until: datetime | None = None
+    _by_name: dict[str, DistFile] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def listed(self) -> bool:
+        """Whether the tier answers with a page at all (a blocked project does: empty and quarantined)."""
+        return self.project.admitted or self.detail.status.status == "quarantined"
+
+    def file(self, filename: str) -> DistFile | None:
+        """The admitted file with exactly this name, as served, or None."""
+        return self._by_name.get(filename)
+
+    def release(self, version: str) -> ReleaseVerdict | None:
+        """The verdicts of one release (any spelling of its version), or None when upstream lists no file of it."""
+        wanted = canonical_version(version) or version
+        return next((r for r in self.releases if (canonical_version(r.version) or r.version) == wanted), None)
+
+
+_NOT_CHECKED: dict[str, str] = {}
+
+
+def unservable(f: DistFile, sighting: Sighting | None = None,
+               hashes: Mapping[str, str] | None = _NOT_CHECKED) -> Decision | None:
+    """Why no tier serves ``f`` whatever the policies say, or None when the mirror can serve it.
+
+    ``hashes`` is ``f.checked_hashes()`` when the caller already computed it.
+    """
+    if not is_safe_filename(f.filename):
+        return Decision(False, "the file name is not a single plain path segment: served in no tier")
+    if (f.checked_hashes() if hashes is _NOT_CHECKED else hashes) is None:
+        return Decision(False, "upstream advertises no hash the mirror can verify for this file (none of sha256 or "
+                               "stronger, or a malformed or conflicting one): served in no tier")
+    if sighting is not None and sighting.sha256 is not None and f.sha256 is not None and f.sha256 != sighting.sha256:
+        return Decision(False, f"upstream now lists other bytes under {f.filename} (sha256 {f.sha256}) than when this "
+                               f"mirror first saw it on {sighting.first_seen:%Y-%m-%d %H:%M} UTC (sha256 "
+                               f"{sighting.sha256}): a published file never changes, so it is served in no tier")
+    return None
+
+
+def servable_file(f: DistFile, extracted: Mapping[str, str], hashes: Mapping[str, str] | None = None) -> DistFile:
+    """``f`` (servable) as the mirror serves it: only the hashes it checks (an algorithm it cannot compute is
+    not shown), upstream's ``.metadata`` hashes only when verifiable, and ``local_metadata``, the sha256 of
+    metadata extracted from the verified file itself (``extracted``: file sha256 → metadata sha256)."""
+    if hashes is None:
+        hashes = f.checked_hashes()
+    assert hashes is not None
+    local = extracted.get(hashes.get("sha256", "")) if extracted else None
     metadata = f.checked_metadata()
     if local is None and hashes == f.hashes and metadata == f.core_metadata:
         return f  # the common case: nothing to drop or add (and no copy of thousands of files)
     return replace(f, hashes=hashes, core_metadata=metadata, local_metadata=local)
 
 
-def servable_view(detail: ProjectDetail, extracted: Mapping[str, str]) -> ProjectDetail:
-    """The page with only servable files (see :func:`servable_file`)."""
-    files = tuple(s for f in detail.files if (s := servable_file(f, extracted)) is not None)
-    return replace(detail, files=files)
-
-
-def advertised_metadata(tier: Tier, name: str, f: DistFile, policies: PolicySet) -> DistFile:
+def advertised_metadata(tier: Tier, f: DistFile, ctx: ReleaseRules) -> DistFile:
     """``f`` (servable, admitted to ``tier``) with the ``.metadata`` the tier advertises for it.
 
     ``all`` and ``reviewed`` advertise upstream's (verifiable) metadata, else what the mirror extracted.
-    ``vetted`` advertises upstream's only when its sha256 is the one pinned at vetting time; otherwise
-    only metadata the mirror extracted from the pinned bytes themselves (never upstream's unpinned file).
+    ``vetted`` advertises upstream's only when its sha256 is the one pinned at vetting time; otherwise only
+    metadata the mirror extracted from the pinned bytes themselves (never upstream's unpinned file).
     """
     upstream = f.core_metadata
     if tier is Tier.VETTED and upstream is not None:
-        policy = policies.of(name)
-        vetting = policy.vettings.get(canonical_version(f.version) or "") if policy else None
-        pin = vetting.metadata.get(f.filename) if vetting is not None else None
+        pin = ctx.vetting.metadata.get(f.filename) if ctx.vetting is not None else None
         if pin is None or upstream.get("sha256") != pin:
             upstream = None
     if upstream is None and f.local_metadata is not None:
@@ -74,51 +172,113 @@ def advertised_metadata(tier: Tier, name: str, f: DistFile, policies: PolicySet)
     return replace(f, core_metadata=upstream)
 
 
-@dataclass(frozen=True, slots=True)
-class TierView:
-    """A tier's view of a project page, and until when it holds (a cooldown ending changes it)."""
+def _quarantined(tier: Tier, name: NormalizedName, detail: ProjectDetail | None, project: Decision,
+                 reason: str) -> TierView:
+    base = detail if detail is not None else ProjectDetail(name=name)
+    status = ProjectStatus("quarantined", f"blocked by this index: {reason}")
+    return TierView(tier, project, replace(base, name=name, files=(), versions=(), status=status))
 
-    detail: ProjectDetail
-    valid_until: datetime | None
+
+class Servable(msgspec.Struct, frozen=True, gc=False):
+    """One file of a page before any tier rule: the file as upstream lists it, the form the mirror serves it
+    in (None when it cannot serve it, and then ``refused`` says why), and when the mirror first saw it."""
+
+    original: DistFile
+    served: DistFile | None
+    refused: Decision | None
+    sighting: Sighting | None
 
 
-def tier_view(tier: Tier, detail: ProjectDetail, policies: PolicySet, now: datetime,
-              provenance: ProvenanceStatuses | None = None, *, name: str | None = None) -> TierView:
-    """Apply the tier's policy to a (servable) page; ``provenance`` as for
-    :func:`~mirror.core.policy.evaluate.decide_file`.
+def servable_page(detail: ProjectDetail, evidence: Evidence) -> tuple[Servable, ...]:
+    """Every file of ``detail`` reduced to what the mirror can serve, whatever the tier: shared by the views
+    of every tier of one page revision (and one state of the evidence)."""
+    sightings, extracted = evidence.sightings, evidence.extracted
+    out = []
+    for f in detail.files:
+        sighting = sightings.get(f.filename) if sightings else None
+        hashes = f.checked_hashes()
+        refused = unservable(f, sighting, hashes)
+        out.append(Servable(f, None if refused is not None else servable_file(f, extracted, hashes), refused,
+                            sighting))
+    return tuple(out)
 
-    Rules are those of ``name``, the normalized name the client asked for (default ``detail.name``,
-    which the parser sets to the requested name too): never a name upstream's page supplies.
-    Raises ProjectNotFound when the project is not in the tier. A blocked project gives an empty page
-    with PEP 792 status ``quarantined`` and the block's reason, in every tier, so installers stop
-    here instead of trying another index.
+
+def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: Evidence, policies: PolicySet,
+                now: datetime, *, servable: tuple[Servable, ...] | None = None) -> TierView:
+    """Decide everything ``tier`` serves of project ``name`` (normalized, as the client asked for it).
+
+    ``detail`` is upstream's page (None when not fetched: enough to answer a project the tier keeps out).
+    Rules are those of ``name``, never of a name upstream's page supplies. Each release's rules are evaluated
+    once; then each file's (servability, hash and metadata pins, provenance, cooldown). A project the tier
+    keeps out gives a view whose ``project`` decision says why and whose page is empty; a blocked project is
+    quarantined (PEP 792) in every tier, so installers stop there instead of trying another index.
+    ``servable`` is :func:`servable_page` of ``detail`` and ``evidence`` when the caller already has it.
     """
-    name = NormalizedName(name) if name is not None else detail.name
-    detail = detail if detail.name == name else replace(detail, name=name)
-    project = decide_project(tier, name, policies)
+    normalized = NormalizedName(name)
+    project = decide_project(tier, normalized, policies)
     if not project.admitted:
-        policy = policies.of(name)
-        block = policy.project_block if policy else None
-        if block is None:
-            raise ProjectNotFound(name, project.rule, project.change)
-        status = ProjectStatus("quarantined", f"blocked by this index: {block.reason}")
-        return TierView(replace(detail, files=(), versions=(), status=status), None)
+        policy = policies.of(normalized)
+        block = policy.project_block if policy is not None else None
+        if block is not None:
+            return _quarantined(tier, normalized, detail, project, block.reason)
+        return TierView(tier, project, ProjectDetail(name=normalized))
+    if detail is None:
+        return TierView(tier, project, ProjectDetail(name=normalized))
+    if servable is None:
+        servable = servable_page(detail, evidence)
+    rules: dict[str | None, ReleaseRules] = {}
+    grouped: dict[str | None, list[FileVerdict]] = {}
     kept: list[DistFile] = []
     valid_until: datetime | None = None
-    for f in detail.files:
-        decision = decide_file(tier, name, f, policies, now, provenance)
+    provenance = evidence.provenance
+    for s in servable:
+        version = s.original.version
+        served = s.served
+        if served is None:
+            assert s.refused is not None
+            grouped.setdefault(version, []).append(FileVerdict(s.original, s.refused))
+            continue
+        ctx = rules.get(version)
+        if ctx is None:
+            ctx = rules[version] = decide_release(tier, normalized, version, policies)
+        decision = decide_in_release(ctx, served, now, provenance=provenance, sighting=s.sighting)
         if decision.admitted:
-            kept.append(advertised_metadata(tier, name, f, policies))
+            served = advertised_metadata(tier, served, ctx)
+            kept.append(served)
         elif decision.until is not None and (valid_until is None or decision.until < valid_until):
             valid_until = decision.until
-    return TierView(replace(detail, files=tuple(kept)), valid_until)
+        grouped.setdefault(version, []).append(FileVerdict(served, decision))
+    releases = tuple(ReleaseVerdict(v, tuple(files)) for v, files in grouped.items())
+    page = replace(detail, name=normalized, files=tuple(kept))
+    return TierView(tier, project, page, releases, valid_until, {f.filename: f for f in kept})
 
 
-def tier_projects(tier: Tier, upstream: ProjectList | None, policies: PolicySet) -> ProjectList:
-    """The project list of a tier: upstream's minus blocked projects for ``all``; from policies otherwise."""
+def tier_projects(tier: Tier, upstream: ProjectList | None, policies: PolicySet,
+                  known: Mapping[str, ProjectEntry] | None = None) -> ProjectList:
+    """The project list of a tier: upstream's minus blocked projects for ``all``; from the policies otherwise.
+
+    ``reviewed`` and ``vetted`` never wait for upstream's list: their names come from the policies, with the
+    display name and serial of ``known`` (normalized name → upstream's entry, from whatever list is cached)
+    when there is one, and the list's serial is the highest serial of its entries.
+    """
     if tier is Tier.ALL:
         assert upstream is not None
-        entries = tuple(p for p in upstream.projects if decide_project(tier, p.normalized, policies).admitted)
+        blocked = {n for n, p in policies.projects.items() if p.project_block is not None}
+        if not blocked:
+            return upstream
+        entries = tuple(p for p in upstream.projects if p.normalized not in blocked)
         return ProjectList(entries, upstream.last_serial)
     names = sorted(n for n in policies.projects if decide_project(tier, n, policies).admitted)
-    return ProjectList(tuple(ProjectEntry(n) for n in names), None)
+    entries = tuple(_entry(n, known) for n in names)
+    serials = [e.last_serial for e in entries if e.last_serial is not None]
+    return ProjectList(entries, max(serials) if serials else None)
+
+
+def _entry(name: str, known: Mapping[str, ProjectEntry] | None) -> ProjectEntry:
+    found = known.get(name) if known else None
+    return found if found is not None else ProjectEntry(name)
+
+
+def sightings_of(records: Iterable[tuple[str, str | None, datetime, bool]]) -> dict[str, Sighting]:
+    """``(filename, sha256, first_seen, initial)`` rows → the ``sightings`` of :class:`Evidence`."""
+    return {filename: Sighting(sha, seen, initial) for filename, sha, seen, initial in records}

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
+from mirror.adapters.db.pages import PageRecord
 from mirror.core.errors import MirrorError, ParseError, UpstreamError
 from mirror.core.lru import LRU
 
@@ -31,21 +32,8 @@ log = logging.getLogger("mirror.cache")
 V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """An upstream answer as stored: the raw bytes and what is needed to decode and revalidate them.
-
-    ``revision`` changes exactly when the bytes (or their media type) change.
-    """
-
-    key: str
-    body: bytes
-    content_type: str
-    url: str
-    etag: str | None
-    serial: int | None
-    revision: str
-    fetched_at: float
+#: An upstream answer as stored (raw bytes, media type, URL, ETag, serial, revision, fetch time).
+Record = PageRecord
 
 
 class RecordStore(Protocol):
@@ -103,6 +91,8 @@ class Entry(Generic[V]):
     fetched_at: float
     stale: bool = False
     retry_at: float = 0.0
+    #: when stale: why the latest attempt to revalidate failed
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +222,7 @@ class RevalidatingCache(Generic[V]):
             if isinstance(answer, NotModified):
                 if current is None:  # we sent no ETag: upstream is not making sense
                     raise UpstreamError(key, "304 Not Modified to an unconditional request")
-                entry = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0)
+                entry = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0, error="")
                 await self._store.touch(key, entry.fetched_at)
                 log.info("upstream 304 cache=%s key=%s latency_ms=%.0f", self.name, key, answer.elapsed * 1000)
             else:
@@ -245,7 +235,7 @@ class RevalidatingCache(Generic[V]):
                 if isinstance(exc, ParseError):
                     raise UpstreamError(key, f"upstream sent an invalid answer: {exc}") from None
                 raise
-            entry = replace(current, stale=True, retry_at=self._clock() + self.policy.retry_after)
+            entry = replace(current, stale=True, retry_at=self._clock() + self.policy.retry_after, error=str(exc))
             log.warning("serving stale cache=%s key=%s age_s=%.0f error=%s", self.name, key,
                         self._clock() - current.fetched_at, exc)
         self._memory[key] = entry
@@ -259,7 +249,7 @@ class RevalidatingCache(Generic[V]):
 
     async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
         revision = revision_of(answer.content_type, answer.body)
-        record = Record(key=key, body=answer.body, content_type=answer.content_type, url=answer.url,
+        record = Record(key=key, body=answer.body, content_type=answer.content_type, page_url=answer.url,
                         etag=answer.etag, serial=answer.serial, revision=revision, fetched_at=self._clock())
         if current is not None and current.revision == revision:
             value = current.value  # same bytes: keep the decoded value and everything derived from it

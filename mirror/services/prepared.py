@@ -1,15 +1,15 @@
-"""Tier views of cached pages, prepared once as response bytes.
+"""Tier views and prepared response bytes: a memo around :func:`mirror.core.tiers.decide_page`.
 
-A rendered page (plus its gzip form and ETags) is kept per (tier, page, format) together with the
-*stamp* it was made from: the upstream page revision, the policy generation and the local-metadata
-revision, and the time until which it holds (a cooldown ending admits a file). A warm request
-compares the stamp and returns the bytes: no parsing, rendering or database round-trip on the hot path.
-Projects a tier's policy keeps out are answered before any upstream fetch.
+For each (tier, project) the view is kept with the *stamp* it was decided from — the upstream page revision, the
+policy generation and the project's evidence revision — and the time until which it holds (a cooldown ending
+admits a file). Each representation is rendered once per view (plus its gzip form and ETags). A warm request
+compares the stamp and returns bytes: no parsing, deciding, rendering or database round-trip on the hot path.
+Projects a tier keeps out are answered before any upstream fetch. Big pages are decided and rendered in the CPU
+lane, off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import time
@@ -20,21 +20,25 @@ from urllib.parse import quote
 
 import jinja2
 
-from mirror.adapters.db.pages import PageStore
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
-from mirror.core.models import DistFile, Format, ProjectDetail, ProjectStatus, Tier
-from mirror.core.policy.evaluate import ProvenanceStatuses, decide_project
+from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.policy.evaluate import decide_project
+from mirror.core.policy.explain import Explanation, explain
 from mirror.core.simple.render import FragmentCache, render_index, render_project
-from mirror.core.tiers import servable_view, tier_projects, tier_view
-from mirror.services.filestore import FileStore
-from mirror.services.pages import CachedPage, PageCache
+from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
+from mirror.services.cpu import CpuLane
+from mirror.services.evidence import EvidenceService
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 
 #: Pages smaller than this are not worth compressing.
 _GZIP_MIN = 1024
-#: Rendering bigger pages than this is moved off the event loop.
-_OFFLOAD_FILES = 2000
+#: Pages with more files than this are decided and rendered in the CPU lane.
+_OFFLOAD_FILES = 1000
+#: Curated tiers' project lists take display names and serials from the pages in memory: refreshed this often.
+_LIST_REFRESH = 60.0
+_FOREVER = float("inf")
 
 Stamp = tuple[str, int, int]
 
@@ -53,19 +57,9 @@ class PreparedPage:
     prepared_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class _View:
-    stamp: Stamp
-    valid_until: float
-    detail: ProjectDetail
-    by_name: dict[str, DistFile]
-
-
-_FOREVER = float("inf")
-
-
-def _prepare(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, serial: int | None,
-             started: float) -> PreparedPage:
+def prepare_bytes(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, serial: int | None,
+                  started: float) -> PreparedPage:
+    """``body`` with its ETags and gzip form (blocking: hashing and compressing a big page takes milliseconds)."""
     digest = hashlib.sha256(fmt.value.encode() + b"\0" + body).hexdigest()[:32]
     # Big pages get a fast compression level: preparing them must stay quick (they still shrink ~8x).
     level = 6 if len(body) < 128 * 1024 else 1
@@ -80,31 +74,34 @@ def file_href(f: DistFile, project: str) -> str:
     return f"../../files/{project}/{quote(f.filename, safe='')}"
 
 
-class PreparedPages:
-    """Serves tier views of :class:`PageCache` pages as :class:`PreparedPage` objects."""
+@dataclass(frozen=True, slots=True)
+class _Known:
+    stamp: Stamp
+    valid_until: float
+    view: TierView
+    stale: bool
 
-    def __init__(self, pages: PageCache, store: PageStore, env: jinja2.Environment, policies: PolicyStore,
-                 clock: Callable[[], float] = time.time, capacity: int = 8192,
-                 provenance: ProvenanceStatuses | None = None, storage: FileStore | None = None) -> None:
+
+class PreparedPages:
+    """Tier views of :class:`PageService` pages and their prepared bytes (see the module docstring)."""
+
+    def __init__(self, pages: PageService, evidence: EvidenceService, env: jinja2.Environment,
+                 policies: PolicyStore, cpu: CpuLane, clock: Callable[[], float] = time.time,
+                 capacity: int = 8192) -> None:
         self._pages = pages
-        self._storage = storage
-        # Live map (sha256 → background provenance verification) owned by the checker, which calls
-        # invalidate_local(project) whenever an entry of that project changes.
-        self._provenance: ProvenanceStatuses = provenance if provenance is not None else {}
-        self._store = store
+        self._evidence = evidence
         self._env = env
         self._policies = policies
+        self._cpu = cpu
         self._clock = clock
         # Bounded so that memory stays flat however many projects clients ask for.
         self._prepared: LRU[tuple[Tier, str, Format], PreparedPage] = LRU(capacity)
-        self._views: LRU[tuple[Tier, str], _View] = LRU(capacity)
-        self._local_revision: dict[str, int] = {}
+        self._views: LRU[tuple[Tier, str], _Known] = LRU(capacity)
+        self._servable: LRU[str, tuple[Stamp, Evidence, tuple[Servable, ...]]] = LRU(capacity)
         self._fragments = FragmentCache()
-        self._servable_pages: LRU[str, tuple[tuple[str, int], ProjectDetail]] = LRU(capacity)
 
-    def invalidate_local(self, project: str) -> None:
-        """Note that locally derived data of ``project`` changed (e.g. metadata was extracted)."""
-        self._local_revision[project] = self._local_revision.get(project, 0) + 1
+    def _stamp(self, revision: str, project: str) -> Stamp:
+        return (revision, self._policies.generation, self._evidence.revision(project))
 
     async def project(self, tier: Tier, project: str, fmt: Format) -> tuple[PreparedPage, bool]:
         """The prepared page and whether it is stale; raises ProjectNotFound / UpstreamError."""
@@ -113,98 +110,129 @@ class PreparedPages:
         cached = self._pages.peek(project)
         if (prepared is not None and cached is not None and self._clock() < prepared.valid_until
                 and prepared.stamp == self._stamp(cached.revision, project)):
-            return prepared, cached.stale  # the hot path: no I/O, no rendering
-        view, stale = await self._view(tier, project)
-        if prepared is None or prepared.stamp != view.stamp or self._clock() >= prepared.valid_until:
+            return prepared, cached.stale  # the hot path: no I/O, no deciding, no rendering
+        known = await self._known(tier, project)
+        if prepared is None or prepared.stamp != known.stamp or self._clock() >= prepared.valid_until:
             started = time.perf_counter()
-            if len(view.detail.files) > _OFFLOAD_FILES:
-                body = await asyncio.to_thread(self._render_project, view.detail, fmt)
+            detail = known.view.detail
+            if len(detail.files) > _OFFLOAD_FILES:
+                prepared = await self._cpu.run(self._render, known, fmt, started)
             else:
-                body = self._render_project(view.detail, fmt)
-            prepared = _prepare(view.stamp, view.valid_until, fmt, body, view.detail.last_serial, started)
+                prepared = self._render(known, fmt, started)
             self._prepared[key] = prepared
-        return prepared, stale
+        return prepared, known.stale
 
-    def _stamp(self, revision: str, project: str) -> Stamp:
-        return (revision, self._policies.generation, self._local_revision.get(project, 0))
+    def _render(self, known: _Known, fmt: Format, started: float) -> PreparedPage:
+        detail = known.view.detail
+        body = render_project(detail, fmt, self._env, lambda f: file_href(f, detail.name), self._fragments)
+        return prepare_bytes(known.stamp, known.valid_until, fmt, body, detail.last_serial, started)
 
-    def _render_project(self, view: ProjectDetail, fmt: Format) -> bytes:
-        return render_project(view, fmt, self._env, lambda f: file_href(f, view.name), self._fragments)
-
-    async def view(self, tier: Tier, project: str) -> ProjectDetail:
-        """The tier's view of a project: servable files admitted by the tier's policy.
-
-        Raises ProjectNotFound when the project is not in the tier (or not upstream).
-        """
-        return (await self._view(tier, project))[0].detail
-
-    async def _view(self, tier: Tier, project: str) -> tuple[_View, bool]:
-        policies = self._policies.current
-        decision = decide_project(tier, project, policies)
-        if not decision.admitted:
-            policy = policies.of(project)
-            block = policy.project_block if policy else None
-            if block is None:
-                # Before any upstream fetch: asking a curated tier for an unreviewed name costs nothing.
-                raise ProjectNotFound(project, decision.rule, decision.change)
-            status = ProjectStatus("quarantined", f"blocked by this index: {block.reason}")
-            stamp = ("blocked", self._policies.generation, 0)
-            return _View(stamp, _FOREVER, ProjectDetail(name=project, status=status), {}), False
-        cached = self._pages.peek(project) or await self._pages.project(project)
-        stamp = self._stamp(cached.revision, project)
-        known = self._views.get((tier, project))
-        if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
-            return known, cached.stale
-        servable = await self._servable(project, cached)
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        result = tier_view(tier, servable, policies, now, self._provenance, name=project)
-        valid_until = result.valid_until.timestamp() if result.valid_until else _FOREVER
-        known = _View(stamp, valid_until, result.detail, {f.filename: f for f in result.detail.files})
-        self._views[(tier, project)] = known
-        return known, cached.stale
-
-    async def _servable(self, project: str, cached: CachedPage[ProjectDetail]) -> ProjectDetail:
-        """The page reduced to servable files; shared by every tier's view of this page version."""
-        key = (cached.revision, self._local_revision.get(project, 0))
-        known = self._servable_pages.get(project)
-        if known is not None and known[0] == key:
-            return known[1]
-        detail = cached.model
-        # Metadata the mirror extracted from verified wheels, advertised only while both files are cached.
-        shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
-        extracted = await self._store.extracted_metadata_for(shas) if shas else {}
-        if extracted and self._storage is not None:
-            extracted = await self._storage.present(extracted)
-        servable = servable_view(detail, extracted)
-        self._servable_pages[project] = (key, servable)
-        return servable
+    async def view(self, tier: Tier, project: str) -> TierView:
+        """The tier's view of ``project``; raises ProjectNotFound when the tier does not list it (or upstream
+        has no such project), UpstreamError when upstream fails and nothing is cached."""
+        return (await self._known(tier, project)).view
 
     async def admitted_file(self, tier: Tier, project: str, filename: str) -> DistFile:
-        """The file as listed in the tier's view; raises FileNotListed or ProjectNotFound."""
-        found = (await self._view(tier, project))[0].by_name.get(filename)
+        """The file as the tier lists it; raises FileNotListed or ProjectNotFound."""
+        found = (await self._known(tier, project)).view.file(filename)
         if found is None:
             raise FileNotListed(project, filename)
         return found
 
+    async def _known(self, tier: Tier, project: str) -> _Known:
+        policies = self._policies.current
+        decision = decide_project(tier, project, policies)
+        if not decision.admitted:
+            policy = policies.of(project)
+            if policy is None or policy.project_block is None:
+                # Before any upstream fetch: asking a curated tier for an unreviewed name costs nothing.
+                raise ProjectNotFound(project, decision.rule, decision.change)
+            view = decide_page(tier, project, None, Evidence(), policies, datetime.now(UTC))
+            return _Known(("blocked", self._policies.generation, 0), _FOREVER, view, False)
+        entry = self._pages.peek(project) or await self._pages.project(project)
+        stamp = self._stamp(entry.revision, project)
+        known = self._views.get((tier, project))
+        if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
+            return known if known.stale == entry.stale else _Known(known.stamp, known.valid_until, known.view,
+                                                                    entry.stale)
+        evidence, servable = await self._servable_of(project, entry.value, stamp)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if len(entry.value.files) > _OFFLOAD_FILES:
+            view = await self._cpu.run(decide_page, tier, project, entry.value, evidence, policies, now,
+                                       servable=servable)
+        else:
+            view = decide_page(tier, project, entry.value, evidence, policies, now, servable=servable)
+        valid_until = view.valid_until.timestamp() if view.valid_until else _FOREVER
+        known = _Known(stamp, valid_until, view, entry.stale)
+        self._views[(tier, project)] = known
+        return known
+
+    async def _servable_of(self, project: str, detail: ProjectDetail, stamp: Stamp
+                           ) -> tuple[Evidence, tuple[Servable, ...]]:
+        """The evidence and the servable files of one page revision: shared by every tier's view of it."""
+        key: Stamp = (stamp[0], 0, stamp[2])  # policies do not change what is servable
+        known = self._servable.get(project)
+        if known is not None and known[0] == key:
+            return known[1], known[2]
+        evidence = await self._evidence.for_page(project, detail)
+        if len(detail.files) > _OFFLOAD_FILES:
+            servable = await self._cpu.run(servable_page, detail, evidence)
+        else:
+            servable = servable_page(detail, evidence)
+        self._servable[project] = (key, evidence, servable)
+        return evidence, servable
+
+    async def explain(self, project: str, version: str | None) -> Explanation:
+        """``mirror explain``'s answer as this server decides: the same pages, evidence and policies."""
+        policies = self._policies.current
+        detail: ProjectDetail | None = None
+        evidence = Evidence()
+        try:
+            entry = self._pages.peek(project) or await self._pages.project(project)
+            detail = entry.value
+            evidence, _ = await self._servable_of(project, detail, self._stamp(entry.revision, project))
+        except ProjectNotFound:
+            pass
+        except Exception:  # upstream down and nothing cached: explained from the policies alone (it says so)
+            detail = None
+        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
+
     async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
         """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.
 
-        ``reviewed`` and ``vetted`` lists come from the policies alone: no upstream request.
+        ``reviewed`` and ``vetted`` lists come from the policies (with display names and serials of the pages
+        in memory): they never wait for upstream's list.
         """
         generation = self._policies.generation
-        if tier is Tier.ALL:
-            cached = await self._pages.index()
-            revision, stale, upstream = cached.revision, cached.stale, cached.model
-        else:
-            revision, stale, upstream = "policies", False, None
-        stamp = (revision, generation, 0)
         key = (tier, "/", fmt)
         prepared = self._prepared.get(key)
-        if prepared is None or prepared.stamp != stamp:
-            started = time.perf_counter()
-            plist = tier_projects(tier, upstream, self._policies.current)
-            body = await asyncio.to_thread(render_index, plist, fmt, self._env)
-            prepared = await asyncio.to_thread(_prepare, stamp, _FOREVER, fmt, body, plist.last_serial, started)
-            self._prepared[key] = prepared
+        if tier is Tier.ALL:
+            entry = await self._pages.project_list()
+            stamp: Stamp = (entry.revision, generation, 0)
+            stale, upstream, valid_until = entry.stale, entry.value, _FOREVER
+        else:
+            stamp, stale, upstream = ("policies", generation, 0), False, None
+            valid_until = self._clock() + _LIST_REFRESH
+        if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
+            return prepared, stale
+        started = time.perf_counter()
+        policies = self._policies.current
+        known = None if upstream is not None else self._display_names(policies.projects)
+        plist = tier_projects(tier, upstream, policies, known)
+        prepared = await self._cpu.run(self._render_index, plist, fmt, stamp, valid_until, started)
+        self._prepared[key] = prepared
         return prepared, stale
 
+    def _render_index(self, plist: ProjectList, fmt: Format, stamp: Stamp, valid_until: float,
+                      started: float) -> PreparedPage:
+        body = render_index(plist, fmt, self._env)
+        return prepare_bytes(stamp, valid_until, fmt, body, plist.last_serial, started)
+
+    def _display_names(self, names: object) -> dict[str, ProjectEntry]:
+        known: dict[str, ProjectEntry] = {}
+        for name in names:  # type: ignore[attr-defined]
+            entry = self._pages.projects.known(name)
+            if entry is not None:
+                detail = entry.value
+                known[name] = ProjectEntry(detail.upstream_name or name, detail.last_serial)
+        return known

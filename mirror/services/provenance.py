@@ -1,12 +1,7 @@
 """PEP 740 provenance: fetched from upstream and cached, and re-verified in the background.
 
-:class:`ProvenanceCache` fetches the provenance object at the URL an upstream page advertised for a
-file, keeps it in memory and in the database (``pages`` table, key ``provenance:<sha256 of the URL>``,
-so it survives restarts and is shared by worker processes), and refreshes it at most every
-``PROVENANCE_TTL`` seconds, since PEP 740 lets provenance change. When upstream fails (an error, a 5xx,
-or an answer that is not a provenance object), the last good copy is served (stale-if-error), keeping
-the time upstream last confirmed it; a 404 is remembered for the same time. Only documents that look
-like a provenance object are cached; they are passed through byte for byte.
+The documents come from :class:`~mirror.services.provenance_cache.ProvenanceCache` (the revalidating cache,
+with their own table).
 
 :class:`ProvenanceVerifier` judges upstream's current provenance of one file: fetched through the cache,
 no proof at all when the last good copy is older than ``[upstream] provenance_max_stale`` (upstream has
@@ -28,129 +23,22 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from mirror.adapters import trust_root
-from mirror.adapters.db.pages import PageRecord, PageStore
-from mirror.adapters.provenance import (
-    ProvenanceError,
-    Verdict,
-    VerificationFailed,
-    check_document,
-    examine,
-)
-from mirror.adapters.upstream import NotModified, UpstreamClient
+from mirror.adapters.provenance import Verdict, VerificationFailed, examine
 from mirror.core.errors import ProjectNotFound, UpstreamError
 from mirror.core.lru import LRU
 from mirror.core.models import DistFile
 from mirror.core.policy.model import ProjectPolicy, ProvenanceStatus, TrustedPublisher
-from mirror.services.pages import PageCache
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.provenance_cache import MAX_STALE, PROVENANCE_TTL, ProvenanceCache
 
 log = logging.getLogger("mirror.services.provenance")
 
-#: Provenance may change (PEP 740): never trust a copy older than this many seconds.
-PROVENANCE_TTL = 600.0
-#: After an upstream failure, the stale copy is served without asking again for this long.
-RETRY_AFTER = 30.0
-#: A last good copy upstream has not confirmed for longer than this proves nothing (``provenance_max_stale``).
-MAX_STALE = 24 * 3600.0
-#: The media type of the integrity API (Warehouse's).
-INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
-
-
-@dataclass(frozen=True, slots=True)
-class CachedProvenance:
-    """A provenance document as cached; ``body`` None means upstream answered 404.
-
-    ``fetched_at`` is when upstream last served or confirmed it; ``stale`` means the latest attempt to
-    refresh it failed, and ``error`` says how.
-    """
-
-    url: str
-    body: bytes | None
-    etag: str | None
-    fetched_at: float
-    stale: bool = False
-    retry_at: float = 0.0
-    error: str = ""
-
-
-def _key(url: str) -> str:
-    return "provenance:" + hashlib.sha256(url.encode()).hexdigest()
-
-
-class ProvenanceCache:
-    """Provenance documents by URL (see the module docstring)."""
-
-    def __init__(self, upstream: UpstreamClient, store: PageStore, ttl: float = PROVENANCE_TTL,
-                 retry_after: float = RETRY_AFTER, clock: Callable[[], float] = time.time,
-                 capacity: int = 4096) -> None:
-        self._upstream = upstream
-        self._store = store
-        self._ttl = min(ttl, PROVENANCE_TTL)
-        self._retry_after = retry_after
-        self._clock = clock
-        self._memory: LRU[str, CachedProvenance] = LRU(capacity)
-        self._inflight: dict[str, asyncio.Task[CachedProvenance]] = {}
-
-    async def get(self, url: str) -> CachedProvenance:
-        """The provenance at ``url`` (a URL from an upstream page, never from a client).
-
-        Raises UpstreamError (or UpstreamTimeout) when upstream fails and nothing is cached.
-        """
-        page = self._memory.get(url)
-        if page is not None and self._clock() - page.fetched_at < self._ttl:
-            return page
-        task = self._inflight.get(url)
-        if task is None:
-            task = asyncio.ensure_future(self._refresh(url))
-            self._inflight[url] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(url, None))
-        return await asyncio.shield(task)
-
-    async def _refresh(self, url: str) -> CachedProvenance:
-        now = self._clock()
-        key = _key(url)
-        current = self._memory.get(url)
-        if current is None:
-            record = await self._store.load(key)
-            if record is not None and record.page_url == url:
-                current = CachedProvenance(url, record.body, record.etag, record.fetched_at)
-                if now - current.fetched_at < self._ttl:
-                    self._memory[url] = current
-                    return current
-        if current is not None and current.stale and now < current.retry_at:
-            return current
-        try:
-            result = await self._upstream.fetch_provenance(url, current.etag if current and current.body else None)
-            if result is None:
-                page = CachedProvenance(url, None, None, self._clock())
-                await self._store.delete(key)
-                log.info("upstream 404 provenance=%s", url)
-            elif isinstance(result, NotModified):
-                assert current is not None
-                page = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0)
-                await self._store.touch(key, page.fetched_at)
-            else:
-                try:
-                    check_document(result.body)
-                except ProvenanceError as exc:
-                    raise UpstreamError(url, f"upstream sent something that is not provenance: {exc}") from None
-                page = CachedProvenance(url, result.body, result.etag, self._clock())
-                await self._store.save(PageRecord(
-                    key=key, body=result.body, content_type=INTEGRITY_TYPE, page_url=url, etag=result.etag,
-                    serial=None, revision=hashlib.sha256(result.body).hexdigest(), fetched_at=page.fetched_at))
-                log.info("upstream 200 provenance=%s bytes=%d", url, len(result.body))
-        except UpstreamError as exc:
-            if current is None:
-                log.warning("provenance fetch failed, nothing cached url=%s error=%s", url, exc)
-                raise
-            page = replace(current, stale=True, retry_at=self._clock() + self._retry_after, error=str(exc))
-            log.warning("serving stale provenance url=%s error=%s", url, exc)
-        self._memory[url] = page
-        return page
+__all__ = ["MAX_STALE", "PROVENANCE_TTL", "ProvenanceCache", "ProvenanceChecker", "ProvenanceVerifier"]
 
 
 def _same(a: ProvenanceStatus | None, b: ProvenanceStatus) -> bool:
@@ -230,7 +118,7 @@ class ProvenanceVerifier:
 class ProvenanceChecker:
     """Background re-verification of vetted files' provenance (see the module docstring)."""
 
-    def __init__(self, pages: PageCache, cache: ProvenanceCache, policies: PolicyStore,
+    def __init__(self, pages: PageService, cache: ProvenanceCache, policies: PolicyStore,
                  on_change: Callable[[str], None], interval: float = PROVENANCE_TTL,
                  clock: Callable[[], float] = time.time, max_stale: float = MAX_STALE) -> None:
         self._pages = pages
@@ -316,7 +204,7 @@ class ProvenanceChecker:
     async def _check_project(self, policy: ProjectPolicy) -> None:
         assert policy.provenance is not None
         try:
-            detail = (await self._pages.project(policy.name)).model
+            detail = (await self._pages.project(policy.name)).value
         except (UpstreamError, ProjectNotFound) as exc:
             # Nothing of the project can be served without its page; the statuses wait for the next check.
             log.info("provenance check skipped project=%s: %s", policy.name, exc)

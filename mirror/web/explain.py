@@ -6,13 +6,9 @@ note; ``[server] explain = "off"`` removes it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.errors import ProjectNotFound, UpstreamError
-from mirror.core.policy.explain import explain
 from mirror.core.policy.paths import relative_paths
 from mirror.web.names import is_project_name
 from mirror.web.state import SERVICES
@@ -25,15 +21,9 @@ async def explain_route(request: web.Request) -> web.Response:
     if not is_project_name(name) or (version is not None and not 0 < len(version) <= 128):
         raise web.HTTPNotFound(text="not a valid project name or version\n")
     project = canonicalize_name(name)
-    detail = None
-    try:
-        detail = (await services.pages.project(project)).model
-    except ProjectNotFound:
-        pass
-    except UpstreamError:
-        pass  # explained from policies alone; the answer says so
-    result = explain(project, version, detail, services.policies.current, datetime.now(UTC),
-                     services.provenance_checker.statuses)
+    # The very decision the tiers serve: same pages, evidence and policies (from the policies alone, saying
+    # so, when upstream cannot be reached and nothing is cached).
+    result = await services.prepared.explain(project, version)
     # Anonymous clients see where a rule is written relative to the policy directory, never the server's paths.
     data = relative_paths(result.as_dict(), str(services.config.policies.path))
     data["policy_version"] = services.policies.current.version

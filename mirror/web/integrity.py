@@ -22,7 +22,7 @@ from mirror.core.errors import (
 )
 from mirror.core.policy.evaluate import canonical_version
 from mirror.core.simple.negotiate import accept_quality
-from mirror.services.provenance import INTEGRITY_TYPE
+from mirror.services.provenance_cache import INTEGRITY_TYPE
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 

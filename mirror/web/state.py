@@ -9,9 +9,10 @@ from aiohttp import web
 from mirror.config import Config
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
+from mirror.services.evidence import EvidenceService
 from mirror.services.filestore import FileStore
 from mirror.services.metadata import MetadataExtractor
-from mirror.services.pages import PageCache
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
@@ -26,11 +27,12 @@ class Services:
     prepared: PreparedPages
     downloader: Downloader
     extractor: MetadataExtractor
-    pages: PageCache
+    pages: PageService
     policies: PolicyStore
     demand: DemandRecorder
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
+    evidence: EvidenceService
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -217,20 +217,22 @@ async def test_vetted_file_whose_bytes_change_upstream_is_withdrawn(
         assert status == 404, (name, body)
     await install_fails("uv", mirror, "vetted", new_target(), "swap-lib")
 
-    # `all` serves the new bytes (and advertises their hash).
-    data = await page(http, mirror, "all", "swap-lib")
-    assert [f["hashes"]["sha256"] for f in data["files"]] == [replaced.sha256]
-    status, body = await get(http, file_url(mirror, "all", "swap-lib", replaced))
-    assert status == 200 and body == replaced.content
-    target = new_target()
-    await install("uv", mirror, "all", target, "--no-deps", "swap-lib")
-    assert "REPLACED = True" in (target / "swap_lib" / "__init__.py").read_text()
+    # No tier serves the new bytes either: a published file never changes (issue "security, part two" 7),
+    # so other bytes under a name the mirror saw with a hash are refused everywhere.
+    for tier in ("all", "reviewed"):
+        data = await page(http, mirror, tier, "swap-lib")
+        assert data["files"] == [], tier
+        status, _ = await get(http, file_url(mirror, tier, "swap-lib", replaced))
+        assert status == 404, tier
+    await install_fails("uv", mirror, "all", new_target(), "swap-lib")
 
-    # explain says why.
+    # explain says why, in every tier.
     async with http.get(f"{mirror.base}/explain/swap-lib/1.0") as resp:
         tiers = {t["tier"]: t for t in (await resp.json())["tiers"]}
-    assert not tiers["vetted"]["admitted"]
-    assert "no longer matches the sha256 pinned" in tiers["vetted"]["rule"], tiers["vetted"]
+    for tier in ("all", "reviewed", "vetted"):
+        assert not tiers[tier]["admitted"]
+        assert "upstream now lists other bytes under" in tiers[tier]["rule"], tiers[tier]
+        assert pinned in tiers[tier]["rule"] and replaced.sha256 in tiers[tier]["rule"]
 
 
 # --------------------------------------------------------------------------- 5. blocks

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from mirror.core.errors import ProjectNotFound
 from mirror.core.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, Tier
 from mirror.core.policy.evaluate import canonical_version, decide_file, decide_project
 from mirror.core.policy.model import (
@@ -22,7 +21,7 @@ from mirror.core.policy.model import (
     TierRules,
     Vetting,
 )
-from mirror.core.tiers import tier_projects, tier_view
+from mirror.core.tiers import NO_EVIDENCE, decide_page, tier_projects
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 SIG = Signature("alice", NOW)
@@ -99,20 +98,21 @@ def test_decisions_say_where_and_how_to_change():
 def test_tier_view_recomputes_versions_and_reports_cooldown_end():
     files = (wheel("1.0"), wheel("2.0", age_days=2), wheel("3.0", age_days=3))
     detail = ProjectDetail("demo", files, versions=("1.0", "2.0", "3.0"))
-    view = tier_view(Tier.REVIEWED, detail, policies(review=REVIEW), NOW)
+    view = decide_page(Tier.REVIEWED, "demo", detail, NO_EVIDENCE, policies(review=REVIEW), NOW)
     assert [f.filename for f in view.detail.files] == [files[0].filename]
     assert view.detail.computed_versions() == ("1.0",)
     assert view.valid_until == NOW + timedelta(days=4)  # 3.0 leaves the cooldown first
 
 
-def test_tier_view_blocked_is_quarantined_and_unreviewed_is_404():
+def test_tier_view_blocked_is_quarantined_and_unreviewed_is_not_listed():
     detail = ProjectDetail("demo", (wheel("1.0"),))
-    view = tier_view(Tier.ALL, detail, policies(blocks=[Block(None, "evil", SIG, HERE)]), NOW)
+    view = decide_page(Tier.ALL, "demo", detail, NO_EVIDENCE, policies(blocks=[Block(None, "evil", SIG, HERE)]), NOW)
+    assert view.listed and not view.project.admitted
     assert view.detail.files == () and view.detail.status.status == "quarantined"
     assert "evil" in view.detail.status.reason
-    with pytest.raises(ProjectNotFound) as info:
-        tier_view(Tier.REVIEWED, detail, policies(), NOW)
-    assert "not reviewed" in info.value.reason and "promote" in info.value.remedy
+    out = decide_page(Tier.REVIEWED, "demo", detail, NO_EVIDENCE, policies(), NOW)
+    assert not out.listed and out.detail.files == ()
+    assert "not reviewed" in out.project.rule and "promote" in out.project.change
 
 
 def test_tier_projects():
@@ -176,8 +176,5 @@ def test_tier_views_nest(pol, files):
     detail = ProjectDetail("demo", tuple(files))
     names = {}
     for tier in Tier:
-        try:
-            names[tier] = {f.filename for f in tier_view(tier, detail, pol, NOW).detail.files}
-        except ProjectNotFound:
-            names[tier] = set()
+        names[tier] = {f.filename for f in decide_page(tier, "demo", detail, NO_EVIDENCE, pol, NOW).detail.files}
     assert names[Tier.VETTED] <= names[Tier.REVIEWED] <= names[Tier.ALL]

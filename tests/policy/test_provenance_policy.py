@@ -24,7 +24,7 @@ from mirror.core.policy.model import (
     claimed_identity,
     parse_identity,
 )
-from mirror.core.tiers import tier_view
+from mirror.core.tiers import Evidence, decide_page
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 FILENAME = "demo-1.0.tar.gz"
@@ -247,13 +247,13 @@ def test_publisher_change_is_explained_in_plain_words_with_the_repin_command() -
     assert f"mirror vet demo 1.0 --trust-publisher {other} --by NAME --note TEXT" in decision.change
 
     detail = ProjectDetail("demo", (sdist(),))
-    text = explain("demo", "1.0", detail, pol, NOW, changed).as_text()
+    text = explain("demo", "1.0", detail, pol, NOW, Evidence(provenance=changed)).as_text()
     assert "publisher changed" in text and "--trust-publisher" in text, text
     assert f"trusted publishers pinned: {GOOGLE}, {GITHUB}; provenance required" in text, text
     assert f"provenance of {FILENAME}: does not verify" in text, text
-    view = tier_view(Tier.VETTED, detail, pol, NOW, changed)
+    view = decide_page(Tier.VETTED, "demo", detail, Evidence(provenance=changed), pol, NOW)
     assert view.detail.files == ()
-    assert tier_view(Tier.REVIEWED, detail, pol, NOW, changed).detail.files == (sdist(),)
+    assert decide_page(Tier.REVIEWED, "demo", detail, Evidence(provenance=changed), pol, NOW).detail.files == (sdist(),)
 
 
 def test_an_unverified_claim_is_never_offered_for_re_pinning() -> None:

@@ -25,13 +25,16 @@ import pytest
 
 from mirror.adapters import provenance as prov
 from mirror.adapters.db import PageStore, open_database
+from mirror.adapters.db.tables import provenance_documents
 from mirror.adapters.upstream import Timeouts, UpstreamClient
 from mirror.config import Config, load_config
 from mirror.core.errors import ConfigError, ReviewError
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_file
 from mirror.core.policy.model import GooglePublisher
-from mirror.services.pages import Freshness, PageCache
+from mirror.services.cache import CachePolicy
+from mirror.services.cpu import CpuLane
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.services.review import ReviewService
@@ -115,17 +118,18 @@ class Stack:
     policies: PolicyStore
     store: PageStore
     client: UpstreamClient
-    pages: PageCache
+    pages: PageService
     checker: ProvenanceChecker
     changed: list[str]
 
     def new_checker(self) -> ProvenanceChecker:
         """A restarted server: empty memory, the same database."""
-        cache = ProvenanceCache(self.client, self.store, clock=self.clock)
+        cache = ProvenanceCache(self.client, PageStore(self.store._engine, provenance_documents),  # noqa: SLF001
+                                clock=self.clock)
         return ProvenanceChecker(self.pages, cache, self.policies, self.changed.append, clock=self.clock)
 
     def vetted(self, statuses: dict | None = None) -> tuple[bool, str]:
-        detail = self.pages._memory.get(PROJECT).model  # noqa: SLF001 - the page the checker just used
+        detail = self.pages.projects.known(PROJECT).value  # the page the checker just used
         f = detail.file_named(FILENAME)
         decision = decide_file(Tier.VETTED, PROJECT, f, self.policies.current, self.clock.at(),
                                statuses if statuses is not None else self.checker.statuses)
@@ -141,10 +145,10 @@ async def stack(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Stack]:
     try:
         client = UpstreamClient(session, config.upstream_url, Timeouts(2, 2, 5), 1 << 24)
         store = PageStore(engine)
-        pages = PageCache(client, store, Freshness(ttl=0), Freshness(ttl=0), clock=clock)
+        pages = PageService(client, store, CachePolicy(ttl=0), CachePolicy(ttl=0), CpuLane(), clock=clock)
         policies = PolicyStore(config.policies.path)
         changed: list[str] = []
-        cache = ProvenanceCache(client, store, clock=clock)
+        cache = ProvenanceCache(client, PageStore(engine, provenance_documents), clock=clock)
         checker = ProvenanceChecker(pages, cache, policies, changed.append, clock=clock)  # default bound: 24 h
         yield Stack(config, clock, policies, store, client, pages, checker, changed)
     finally:

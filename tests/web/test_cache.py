@@ -80,7 +80,7 @@ async def test_stale_page_served_when_upstream_fails(revalidating, project, http
         project.delay = 6  # longer than the page timeout of the test config
     else:
         project.garbage = True
-    caplog.set_level(logging.WARNING, logger="mirror.pages")
+    caplog.set_level(logging.WARNING, logger="mirror.cache")
     resp, body = await fetch(http, page(revalidating), Accept=JSON)
     assert resp.status == 200 and body == good
     assert resp.headers["X-Mirror-Stale"] == "1" and "Warning" in resp.headers
@@ -104,7 +104,7 @@ async def test_uncached_page_fails_cleanly_when_upstream_fails(mirror, project, 
 
 
 async def test_etag_revalidation_keeps_prepared_page(revalidating, project, http, caplog):
-    caplog.set_level(logging.INFO, logger="mirror.pages")
+    caplog.set_level(logging.INFO, logger="mirror.cache")
     r1, _ = await fetch(http, page(revalidating), Accept=JSON)
     r2, _ = await fetch(http, page(revalidating), Accept=JSON)
     assert r1.headers["ETag"] == r2.headers["ETag"]

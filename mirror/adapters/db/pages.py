@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,14 +32,16 @@ class PageRecord:
 
 
 class PageStore:
-    """Async queries on the ``pages`` and ``extracted_metadata`` tables."""
+    """Async queries on a table of stored upstream answers (``pages`` by default; ``provenance_documents``
+    has the same columns) and on the ``extracted_metadata`` table."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, table: Table = pages) -> None:
         self._engine = engine
+        self._table = table
 
     async def load(self, key: str) -> PageRecord | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(pages).where(pages.c.key == key))).mappings().first()
+            row = (await conn.execute(select(self._table).where(self._table.c.key == key))).mappings().first()
         return PageRecord(**row) if row else None
 
     async def save(self, record: PageRecord) -> None:
@@ -47,21 +49,21 @@ class PageStore:
         values = {f: getattr(record, f) for f in PageRecord.__dataclass_fields__}
         async with self._engine.begin() as conn:
             if self._engine.dialect.name == "sqlite":
-                stmt = sqlite_insert(pages).values(**values)
-                stmt = stmt.on_conflict_do_update(index_elements=[pages.c.key], set_=values)
+                stmt = sqlite_insert(self._table).values(**values)
+                stmt = stmt.on_conflict_do_update(index_elements=[self._table.c.key], set_=values)
                 await conn.execute(stmt)
             else:
-                await conn.execute(delete(pages).where(pages.c.key == record.key))
-                await conn.execute(pages.insert().values(**values))
+                await conn.execute(delete(self._table).where(self._table.c.key == record.key))
+                await conn.execute(self._table.insert().values(**values))
 
     async def touch(self, key: str, fetched_at: float) -> None:
         """Record that upstream confirmed the stored page is still current."""
         async with self._engine.begin() as conn:
-            await conn.execute(pages.update().where(pages.c.key == key).values(fetched_at=fetched_at))
+            await conn.execute(self._table.update().where(self._table.c.key == key).values(fetched_at=fetched_at))
 
     async def delete(self, key: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(delete(pages).where(pages.c.key == key))
+            await conn.execute(delete(self._table).where(self._table.c.key == key))
 
     async def extracted_metadata_for(self, file_sha256s: list[str]) -> dict[str, str]:
         """file sha256 → metadata sha256, for the given files that have extracted metadata."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     Integer,
@@ -28,6 +29,34 @@ pages = Table(
     Column("serial", Integer, nullable=True),
     Column("revision", String(64), nullable=False),
     Column("fetched_at", Float, nullable=False),
+)
+
+#: PEP 740 provenance documents exactly as upstream sent them, keyed by the sha256 of their URL (the URL is
+#: kept in ``page_url``); the same columns as ``pages``, so one record store serves both.
+provenance_documents = Table(
+    "provenance_documents",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("serial", Integer, nullable=True),
+    Column("revision", String(64), nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)
+
+#: When the mirror first saw each file of a project, and with which sha256 (``initial``: listed when the mirror
+#: first fetched the project). A release file never changes: another sha256 under a known name is refused, and
+#: the cooldown of a file that appeared later counts from when the mirror saw it.
+file_sightings = Table(
+    "file_sightings",
+    metadata,
+    Column("project", String(255), primary_key=True),
+    Column("filename", String(512), primary_key=True),
+    Column("sha256", String(64), nullable=True),
+    Column("first_seen", Float, nullable=False),
+    Column("initial", Boolean, nullable=False, default=False),
 )
 
 #: PEP 658 metadata the mirror extracted itself from a wheel whose bytes passed every hash check, keyed

@@ -8,8 +8,8 @@ which is what ``mirror explain`` prints.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_version
@@ -90,63 +90,122 @@ def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
                     command("mirror", "unvet", name, "VERSION", "--by", "NAME", "--reason", "TEXT"))
 
 
-def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
-                provenance: ProvenanceStatuses | None = None) -> Decision:
-    """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware).
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """What the mirror itself saw of a file: the sha256 it was first listed with, and when.
 
-    ``provenance`` holds the background check's latest verification of upstream's current provenance,
-    by sha256 (see :func:`decide_provenance`); a file it has not checked yet is judged by its vetting.
+    ``initial`` is True for files already listed when the mirror first fetched the project's page: for those
+    the mirror has no better evidence of their age than upstream's ``upload-time``.
     """
-    return decide_version(tier, name, f.version, policies, now, file=f, provenance=provenance)
+
+    sha256: str | None
+    first_seen: datetime
+    initial: bool = False
 
 
-def decide_version(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime,
-                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None) -> Decision:
-    """As :func:`decide_file`; without ``file`` the file-level rules (hash pin, cooldown) are skipped."""
+@dataclass(frozen=True, slots=True)
+class ReleaseRules:
+    """A release's standing in a tier before its files are looked at: the rules every file of the release
+    shares, evaluated once per release (see :func:`decide_release`).
+
+    ``decision`` is final when set (the release is out, or ``all`` admits it); otherwise the file-level
+    rules of :func:`decide_in_release` decide, with the context gathered here.
+    """
+
+    tier: Tier
+    name: str
+    version: str | None
+    decision: Decision | None
+    policy: ProjectPolicy | None = None
+    vetting: Vetting | None = None
+    #: a pre-release the rules keep out unless one of its files is vetted (with this decision)
+    prerelease_hold: Decision | None = None
+    cooldown_days: float = 0.0
+    cooldown_where: Location | None = None
+    #: decisions every admitted file of the release shares, made once (a page has thousands of files)
+    _shared: dict[str, Decision] = field(default_factory=dict, compare=False, repr=False)
+
+    def shared(self, key: str, make: Callable[[], Decision]) -> Decision:
+        """The decision ``key`` of this release, made by ``make`` the first time it is needed."""
+        found = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = make()
+        return found
+
+
+def decide_release(tier: Tier, name: str, version: str | None, policies: PolicySet) -> ReleaseRules:
+    """The release-level rules of ``version`` of project ``name`` in ``tier``: the project decision, version
+    blocks, then (curated tiers) the version's parse, excludes, the reviewed range, pre-releases and vetting."""
     project = decide_project(tier, name, policies)
     if not project.admitted:
-        return project
+        return ReleaseRules(tier, name, version, project)
     policy = policies.of(name)
-    canonical = canonical_version(version)
     if policy is not None:
         for block in policy.blocks:
             if block.versions is not None and block.matches(version):
-                return Decision(False, f"version blocked ({block.versions}): {block.reason}", block.where,
-                                command("mirror", "unblock", release(name, version), "--by", "NAME", "--reason",
-                                        "TEXT"))
+                return ReleaseRules(tier, name, version, Decision(
+                    False, f"version blocked ({block.versions}): {block.reason}", block.where,
+                    command("mirror", "unblock", release(name, version), "--by", "NAME", "--reason", "TEXT")))
     if tier is Tier.ALL:
-        return project
+        return ReleaseRules(tier, name, version, project, policy)
     assert policy is not None and policy.review is not None  # decide_project admitted it
     review = policy.review
     rules = policies.rules
+    canonical = canonical_version(version)
     if canonical is None:
-        return Decision(False, "the file's version cannot be determined from its name", review.where)
+        return ReleaseRules(tier, name, version, Decision(
+            False, "the file's version cannot be determined from its name", review.where))
     if canonical in review.exclude:
-        return Decision(False, f"version {version} is excluded by the review", review.where,
-                        f"edit 'exclude' in {review.where.file}")
-    if review.versions is not None and not spec_contains(review.versions, version):
-        return Decision(False, f"version {version} is outside the reviewed range {review.versions}",
-                        review.where, f"edit 'versions' in {review.where.file}")
+        return ReleaseRules(tier, name, version, Decision(
+            False, f"version {version} is excluded by the review", review.where,
+            f"edit 'exclude' in {review.where.file}"))
+    if review.versions is not None and not spec_contains(review.versions, version or ""):
+        return ReleaseRules(tier, name, version, Decision(
+            False, f"version {version} is outside the reviewed range {review.versions}", review.where,
+            f"edit 'versions' in {review.where.file}"))
     vetting = policy.vettings.get(canonical)
+    hold = None
+    allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
+    if _is_prerelease(version) and not allow_pre:
+        where = review.where if review.allow_prereleases is not None else rules.prereleases_where
+        hold = Decision(False, f"{version} is a pre-release and pre-releases are not admitted", where,
+                        f"set allow_prereleases = true in {review.where.file}")
+    if tier is Tier.VETTED and vetting is None:
+        return ReleaseRules(tier, name, version, hold or Decision(
+            False, f"version {version} is not vetted", review.where, _vet(name, version)))
+    days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
+    where = review.where if review.cooldown_days is not None else rules.cooldown_where
+    return ReleaseRules(tier, name, version, None, policy, vetting, hold, days, where)
+
+
+def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *,
+                      provenance: ProvenanceStatuses | None = None, sighting: Sighting | None = None) -> Decision:
+    """The decision for ``file`` (a file of ``ctx``'s release), or for the release as a whole when ``file`` is
+    None (the file-level rules — hash and metadata pins, provenance, cooldown — are then skipped).
+
+    ``provenance``: the background check's latest verification of upstream's provenance by sha256 (see
+    :func:`decide_provenance`). ``sighting``: when the mirror first saw the file; for a file that appeared after
+    the mirror began tracking the project, the cooldown counts from the later of its upload time and that
+    moment, so an upload time upstream back-dates cannot skip the cooldown.
+    """
+    if ctx.decision is not None:
+        return ctx.decision
+    name, version, vetting, policy = ctx.name, ctx.version, ctx.vetting, ctx.policy
+    assert policy is not None and policy.review is not None
+    review = policy.review
     pinned = None
     metadata_change: str | None = None
     if vetting is not None and file is not None:
         pinned = vetting.files.get(file.filename)
         metadata_change = changed_metadata(file, vetting)
     vetted_file = pinned is not None and file is not None and pinned == file.sha256 and metadata_change is None
-    allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
     vetted_release = vetted_file or (file is None and vetting is not None)
-    if _is_prerelease(version) and not allow_pre and not vetted_release:
-        where = review.where if review.allow_prereleases is not None else rules.prereleases_where
-        return Decision(False, f"{version} is a pre-release and pre-releases are not admitted", where,
-                        f"set allow_prereleases = true in {review.where.file}")
-    if tier is Tier.VETTED:
-        if vetting is None:
-            return Decision(False, f"version {version} is not vetted", review.where,
-                            _vet(name, version))
+    if ctx.prerelease_hold is not None and not vetted_release:
+        return ctx.prerelease_hold
+    if ctx.tier is Tier.VETTED:
+        assert vetting is not None
         if file is None:
-            return Decision(True, f"vetted by {vetting.signed.by}", vetting.where,
-                            _unvet(name, version))
+            return Decision(True, f"vetted by {vetting.signed.by}", vetting.where, _unvet(name, version))
         if pinned is None:
             return Decision(False, f"{file.filename} was not among the files vetted for {version}", vetting.where,
                             _vet(name, version))
@@ -166,24 +225,45 @@ def decide_version(tier: Tier, name: str, version: str | None, policies: PolicyS
                         _unvet(name, version))
     # reviewed
     if vetted_file:
-        return Decision(True, "vetted release: admitted without cooldown", vetting.where if vetting else None,
-                        _unvet(name, version))
+        return ctx.shared("vetted", lambda: Decision(
+            True, "vetted release: admitted without cooldown", vetting.where if vetting else None,
+            _unvet(name, version)))
     if file is None:
-        return Decision(True, f"in the reviewed range of {name}", review.where,
-                        _block(name, version))
-    days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
-    where = review.where if review.cooldown_days is not None else rules.cooldown_where
+        return Decision(True, f"in the reviewed range of {name}", review.where, _block(name, version))
+    days, where = ctx.cooldown_days, ctx.cooldown_where
     if days > 0:
         if file.upload_time is None:
-            return Decision(False, "upload time unknown: held back by the cooldown", where,
-                            _vet(name, version))
-        until = file.upload_time + timedelta(days=days)
-        if now < until:
-            return Decision(False, f"uploaded {file.upload_time:%Y-%m-%d %H:%M} UTC, inside the {days:g}-day "
-                                   f"cooldown until {until:%Y-%m-%d %H:%M} UTC", where,
-                            _vet(name, version), until=until)
-    return Decision(True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
-                    _block(name, version))
+            return Decision(False, "upload time unknown: held back by the cooldown", where, _vet(name, version))
+        start, seen = file.upload_time, ""
+        if sighting is not None and not sighting.initial and sighting.first_seen > start:
+            start = sighting.first_seen
+            seen = (f"first seen by this mirror {start:%Y-%m-%d %H:%M} UTC (upstream claims an upload at "
+                    f"{file.upload_time:%Y-%m-%d %H:%M} UTC)")
+        # now - days, once per release: the files of a release share it
+        if start > now - timedelta(days=days):
+            until = start + timedelta(days=days)
+            what = seen or f"uploaded {file.upload_time:%Y-%m-%d %H:%M} UTC"
+            return Decision(False, f"{what}, inside the {days:g}-day cooldown until {until:%Y-%m-%d %H:%M} UTC",
+                            where, _vet(name, version), until=until)
+    return ctx.shared("reviewed", lambda: Decision(
+        True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
+        _block(name, version)))
+
+
+def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
+                provenance: ProvenanceStatuses | None = None, sighting: Sighting | None = None) -> Decision:
+    """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware).
+
+    One file at a time (explain, tests); pages evaluate each release once with :func:`decide_release`.
+    """
+    return decide_in_release(decide_release(tier, name, f.version, policies), f, now, provenance=provenance,
+                             sighting=sighting)
+
+
+def decide_version(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime,
+                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None) -> Decision:
+    """As :func:`decide_file`; without ``file`` the file-level rules (hash pin, cooldown) are skipped."""
+    return decide_in_release(decide_release(tier, name, version, policies), file, now, provenance=provenance)
 
 
 def changed_metadata(file: DistFile, vetting: Vetting) -> str | None:

@@ -6,16 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mirror.core.models import DistFile, ProjectDetail, Tier, is_safe_filename
-from mirror.core.policy.evaluate import (
-    Decision,
-    ProvenanceStatuses,
-    canonical_version,
-    decide_file,
-    decide_project,
-    decide_version,
-)
+from mirror.core.models import ProjectDetail, Tier
+from mirror.core.policy.evaluate import Decision, canonical_version, decide_version
 from mirror.core.policy.model import PolicySet
+from mirror.core.tiers import NO_EVIDENCE, Evidence, decide_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +70,13 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _unservable(f: DistFile) -> Decision | None:
-    """Why no tier serves ``f`` whatever the policies say, or None (see :func:`mirror.core.tiers.servable_file`)."""
-    if not is_safe_filename(f.filename):
-        return Decision(False, "the file name is not a single plain path segment: served in no tier")
-    if f.checked_hashes() is None:
-        return Decision(False, "upstream advertises no hash the mirror can verify for this file (none of sha256 or "
-                               "stronger, or a malformed or conflicting one): served in no tier")
-    return None
-
-
 def explain(project: str, version: str | None, detail: ProjectDetail | None, policies: PolicySet,
-            now: datetime, provenance: ProvenanceStatuses | None = None) -> Explanation:
+            now: datetime, evidence: Evidence = NO_EVIDENCE) -> Explanation:
     """Explain ``project`` (and ``version``) in every tier; ``detail`` is upstream's page, or None if unknown.
 
-    ``provenance`` is the background check's latest verification of upstream's provenance, by sha256.
+    The answer comes from :func:`mirror.core.tiers.decide_page`, the very function that decides the pages a
+    tier serves; ``evidence`` is what the mirror itself knows (provenance checks, first sightings, extracted
+    metadata).
     """
     notes: list[str] = []
     if detail is None:
@@ -103,27 +89,27 @@ def explain(project: str, version: str | None, detail: ProjectDetail | None, pol
                      f"{'required' if rule.require else 'not required'} for 'vetted' ({rule.where})")
     tiers = []
     for tier in Tier:
+        view = decide_page(tier, project, detail, evidence, policies, now)
         if version is None:
-            tiers.append(TierExplanation(tier, decide_project(tier, project, policies)))
+            tiers.append(TierExplanation(tier, view.project))
             continue
-        files = [f for f in detail.files if canonical_version(f.version) == canonical_version(version)] \
-            if detail is not None else []
-        if not files:
-            if detail is not None and tier is Tier.ALL:
+        found = view.release(version)
+        if found is None:
+            if detail is not None and tier is Tier.ALL and not any(
+                    canonical_version(f.version) == canonical_version(version) for f in detail.files):
                 notes.append(f"upstream lists no file of version {version}")
             tiers.append(TierExplanation(tier, decide_version(tier, project, version, policies, now)))
             continue
-        verdicts = [(f, _unservable(f) or decide_file(tier, project, f, policies, now, provenance)) for f in files]
-        admitted = [d for _, d in verdicts if d.admitted]
-        decision = admitted[0] if admitted else verdicts[0][1]
-        tiers.append(TierExplanation(tier, decision, tuple(
-            FileVerdict(f.filename, d.admitted, d.rule, d.change) for f, d in verdicts)))
+        tiers.append(TierExplanation(tier, found.decision, tuple(
+            FileVerdict(v.file.filename, v.decision.admitted, v.decision.rule, v.decision.change)
+            for v in found.files)))
         if tier is Tier.ALL and rule is not None:
-            for f in files:
-                status = (provenance or {}).get(f.sha256 or "")
+            for v in found.files:
+                status = evidence.provenance.get(v.file.sha256 or "")
                 if status is None:
                     continue
                 when = f" (checked {status.checked_at:%Y-%m-%d %H:%M} UTC)" if status.checked_at else ""
-                notes.append(f"provenance of {f.filename}: verified, published by {status.verified}{when}"
-                             if status.ok else f"provenance of {f.filename}: does not verify{when}: {status.problem}")
+                notes.append(f"provenance of {v.file.filename}: verified, published by {status.verified}{when}"
+                             if status.ok else
+                             f"provenance of {v.file.filename}: does not verify{when}: {status.problem}")
     return Explanation(project, version, tuple(tiers), tuple(dict.fromkeys(notes)))

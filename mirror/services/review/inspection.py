@@ -31,6 +31,7 @@ from mirror.core.policy.load import (
     parse_tiers,
 )
 from mirror.core.policy.model import ProjectPolicy, ProvenanceStatus
+from mirror.core.tiers import Evidence
 from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.arguments import project_name
 from mirror.services.review.evidence import upstream_maintainers
@@ -115,7 +116,8 @@ class PolicyInspector:
         statuses: dict[str, ProvenanceStatus] = {}
         if detail is not None and policy is not None and policy.provenance is not None:
             statuses = await current_provenance(await self._verifier(), policy, detail)
-        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC), statuses)
+        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC),
+                               Evidence(provenance=statuses))
         return ExplainResult(result, reachable, tuple(notes))
 
     async def check(self, *, offline: bool = False) -> list[Problem]:

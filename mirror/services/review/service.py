@@ -150,11 +150,13 @@ class ReviewService:
         age bound ``provenance_max_stale``), always asking upstream first (no freshness window)."""
         if self._verifier is None:
             from mirror.adapters.db.pages import PageStore
+            from mirror.adapters.db.tables import provenance_documents
 
             def clock() -> float:
                 return self._clock().timestamp()
 
-            cache = ProvenanceCache(await self.upstream.client(), PageStore(await self.audit.engine()), ttl=0,
+            cache = ProvenanceCache(await self.upstream.client(),
+                                    PageStore(await self.audit.engine(), provenance_documents), ttl=0,
                                     clock=clock)
             self._verifier = ProvenanceVerifier(cache, self.config.upstream.provenance_max_stale, clock)
         return self._verifier

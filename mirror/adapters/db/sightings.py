@@ -1,0 +1,55 @@
+"""When the mirror first saw each file of a project (the ``file_sightings`` table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mirror.adapters.db.tables import file_sightings
+
+#: Rows per INSERT statement: well under every database's limit on bound parameters.
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRow:
+    """One file of one project as first seen: its name, sha256 (None when upstream gave none), when (epoch
+    seconds), and whether it was listed when the mirror first fetched the project."""
+
+    filename: str
+    sha256: str | None
+    first_seen: float
+    initial: bool
+
+
+class SightingStore:
+    """Async queries on ``file_sightings``; the first sighting of a file is kept, later ones are ignored."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def load(self, project: str) -> list[SightingRow]:
+        """Every recorded file of ``project`` (normalized name)."""
+        query = select(file_sightings.c.filename, file_sightings.c.sha256, file_sightings.c.first_seen,
+                       file_sightings.c.initial).where(file_sightings.c.project == project)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SightingRow(r.filename, r.sha256, r.first_seen, bool(r.initial)) for r in rows]
+
+    async def record(self, project: str, rows: Sequence[SightingRow]) -> None:
+        """Add first sightings; a file already recorded (by this process or another node) keeps its row."""
+        if not rows:
+            return
+        values = [{"project": project, "filename": r.filename, "sha256": r.sha256, "first_seen": r.first_seen,
+                   "initial": r.initial} for r in rows]
+        dialect = self._engine.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        async with self._engine.begin() as conn:
+            for start in range(0, len(values), _BATCH):
+                stmt = insert(file_sightings).on_conflict_do_nothing(
+                    index_elements=[file_sightings.c.project, file_sightings.c.filename])
+                await conn.execute(stmt, values[start:start + _BATCH])

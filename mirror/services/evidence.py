@@ -1,0 +1,114 @@
+"""What the mirror itself knows about a project's files, gathered for :func:`mirror.core.tiers.decide_page`:
+metadata it extracted from verified files (advertised only while both are stored), provenance it verified in
+the background, and when it first saw each file.
+
+First sightings are kept in memory (bounded) and in the database (shared by processes and nodes, where the
+earliest sighting wins). The first time the mirror fetches a project, every file listed is an *initial*
+sighting (no better evidence of its age than upstream's upload time); a file that appears later is seen at that
+moment, and a file name listed again with another sha256 keeps its first sha256 (the tiers then refuse it).
+Recording runs in the background: a request never waits for the database to store sightings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from mirror.adapters.db.sightings import SightingRow
+from mirror.core.lru import LRU
+from mirror.core.models import ProjectDetail
+from mirror.core.policy.evaluate import ProvenanceStatuses, Sighting
+from mirror.core.tiers import Evidence
+
+log = logging.getLogger("mirror.evidence")
+
+
+class SightingRecords(Protocol):
+    async def load(self, project: str) -> list[SightingRow]: ...
+
+    async def record(self, project: str, rows: list[SightingRow]) -> None: ...
+
+
+class ExtractedRecords(Protocol):
+    async def extracted_metadata_for(self, file_sha256s: list[str]) -> dict[str, str]: ...
+
+
+#: ``present(extracted)``: the subset of file sha256 → metadata sha256 whose files are both still stored.
+Present = Callable[[dict[str, str]], Awaitable[dict[str, str]]]
+
+
+class EvidenceService:
+    """Evidence per project page; :meth:`revision` changes whenever a project's evidence does."""
+
+    def __init__(self, sightings: SightingRecords, extracted: ExtractedRecords, present: Present | None,
+                 provenance: ProvenanceStatuses, clock: Callable[[], float] = time.time,
+                 capacity: int = 4096) -> None:
+        self._sightings = sightings
+        self._extracted = extracted
+        self._present = present
+        #: live map owned by the provenance checker, which calls :meth:`invalidate` when an entry changes
+        self._provenance = provenance
+        self._clock = clock
+        self._seen: LRU[str, dict[str, Sighting]] = LRU(capacity)
+        self._revisions: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def revision(self, project: str) -> int:
+        """A counter that changes whenever evidence about ``project`` changes (no I/O)."""
+        return self._revisions.get(project, 0)
+
+    def invalidate(self, project: str) -> None:
+        """Note that evidence about ``project`` changed (metadata extracted, a provenance status changed...)."""
+        self._revisions[project] = self._revisions.get(project, 0) + 1
+        if len(self._revisions) > 100_000:  # bounded: a forgotten counter only costs one re-preparation
+            self._revisions.clear()
+
+    async def close(self) -> None:
+        """Wait for sightings being recorded."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence:
+        """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now)."""
+        sightings = await self._observe(project, detail)
+        shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
+        extracted = await self._extracted.extracted_metadata_for(shas) if shas else {}
+        if extracted and self._present is not None:
+            extracted = await self._present(extracted)
+        return Evidence(extracted=extracted, provenance=self._provenance, sightings=sightings)
+
+    async def _observe(self, project: str, detail: ProjectDetail) -> Mapping[str, Sighting]:
+        known = self._seen.get(project)
+        if known is None:
+            try:
+                rows = await self._sightings.load(project)
+            except Exception:  # the database is unavailable: judge by upload times alone, record nothing
+                log.exception("cannot read first sightings project=%s", project)
+                return {}
+            known = {r.filename: Sighting(r.sha256, datetime.fromtimestamp(r.first_seen, UTC), r.initial)
+                     for r in rows}
+        initial = not known
+        now = self._clock()
+        new = [SightingRow(f.filename, f.sha256, now, initial) for f in detail.files if f.filename not in known]
+        if new:
+            at = datetime.fromtimestamp(now, UTC)
+            known = {**known, **{r.filename: Sighting(r.sha256, at, initial) for r in new}}
+            self._record(project, new)
+        self._seen[project] = known
+        return known
+
+    def _record(self, project: str, rows: list[SightingRow]) -> None:
+        async def record() -> None:
+            try:
+                await self._sightings.record(project, rows)
+            except Exception:  # the next fetch records them again (only new names are missing)
+                log.exception("cannot record first sightings project=%s files=%d", project, len(rows))
+                self._seen.pop(project, None)
+
+        task = asyncio.ensure_future(record())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

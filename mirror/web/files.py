@@ -21,6 +21,7 @@ from mirror.core.stored import StoredFile
 from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
 from mirror.services.filestore import FileStore
 from mirror.web.filesend import send_stored
+from mirror.web.headers import file_headers
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 
@@ -51,8 +52,7 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     if hashes is None:
         raise FileNotListed(normalized, filename)
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
-    headers = {"Cache-Control": f"public, max-age={services.config.server.client_max_age}",
-               "Accept-Ranges": "bytes"}
+    headers = file_headers(services.config.server.client_max_age)
     stored = await services.storage.find_verified(hashes)
     if stored is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)

@@ -15,8 +15,8 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 import jinja2
@@ -26,9 +26,9 @@ from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
+from mirror.core.policy.model import PolicySet
 from mirror.core.simple.render import FragmentCache, render_index, render_project
 from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
-from mirror.core.policy.model import PolicySet
 from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
 

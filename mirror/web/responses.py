@@ -11,6 +11,7 @@ from mirror.core.simple.negotiate import content_type
 from mirror.services.prepared import PreparedPage
 from mirror.web.headers import error_headers, page_headers
 
+
 @lru_cache(maxsize=256)
 def accepts_gzip(accept_encoding: str) -> bool:
     """True when the Accept-Encoding header allows gzip (a ``q=0`` refusal is honoured)."""

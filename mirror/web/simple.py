@@ -9,8 +9,8 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.models import Format
 from mirror.core.simple.negotiate import negotiate
-from mirror.web.names import is_project_name, tier_of
 from mirror.web.headers import permanent_redirect
+from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import page_response
 from mirror.web.state import SERVICES
 

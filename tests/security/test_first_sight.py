@@ -97,7 +97,8 @@ async def test_other_bytes_under_a_known_name_are_refused_everywhere_and_reporte
                                module_source="EVIL = True\n")
     assert other.filename == first.filename and other.sha256 != first.sha256
     for tier in ("all", "reviewed"):
-        status, body, _ = await get(http, mirror.index(tier) + "swap-app/", Accept="application/vnd.pypi.simple.v1+json")
+        status, body, _ = await get(http, mirror.index(tier) + "swap-app/",
+                                    Accept="application/vnd.pypi.simple.v1+json")
         assert status == 200 and json.loads(body)["files"] == [], tier
         status, _, _ = await get(http, f"{mirror.base}/{tier}/files/swap-app/{other.filename}")
         assert status == 404

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..support.mirror_server import MirrorServer, make_config
-from .test_conformance import JSON, get, project  # noqa: F401 - the module's fixture
+from .test_conformance import JSON, get
+from .test_conformance import project as _conformance_project
+
+project = _conformance_project  # the conformance suite's demo-app fixture
 
 
 async def test_normalizing_and_slash_redirects_carry_vary_and_cache_control(mirror, project, http):

@@ -54,6 +54,8 @@ class UpstreamConfig:
     file_timeout: float = 1800.0
     max_file_bytes: int = 10 * 1024**3
     file_hosts: tuple[str, ...] = ()
+    #: background fetches of the pages installers ask for next (0: no prefetching)
+    prefetch_concurrency: int = 4
 
 
 _MIB = 1024 * 1024
@@ -169,6 +171,10 @@ def _max_stale(value: Any) -> str | None:
 
 def _port(value: Any) -> str | None:
     return None if 0 <= value <= 65535 else "must be between 0 and 65535"
+
+
+def _prefetch(value: Any) -> str | None:
+    return None if 0 <= value <= 32 else "must be between 0 and 32"
 
 
 def _workers(value: Any) -> str | None:
@@ -309,6 +315,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "provenance_max_stale": ((int, float), _max_stale, "seconds, a number >= 600 (default 86400: 24 h)"),
         "file_timeout": ((int, float), _positive, "seconds, a number > 0"),
         "max_file_bytes": ((int,), _positive, "bytes, an integer > 0"),
+        "prefetch_concurrency": ((int,), _prefetch, "an integer 0-32 (0 turns prefetching off)"),
         "file_hosts": ((list,), _file_hosts, 'a list of hosts such as ["files.example.org", "10.0.0.5:8080", '
                                              '"https://cdn.example.org"]'),
     },

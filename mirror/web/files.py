@@ -17,17 +17,20 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.errors import FileNotListed, MirrorError
 from mirror.core.hashes import checked_hashes
+from mirror.core.models import Tier
 from mirror.core.stored import StoredFile
 from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
-from mirror.services.filestore import FileStore
+from mirror.services.filestore import FileStore, read_bytes
 from mirror.web.filesend import send_stored
 from mirror.web.headers import file_headers
 from mirror.web.names import is_filename, is_project_name, tier_of
-from mirror.web.state import SERVICES
+from mirror.web.state import SERVICES, Services
 
 log = logging.getLogger("mirror.files")
 
 _METADATA_SUFFIX = ".metadata"
+#: Metadata bigger than this is not read for prefetching (real files are a few KiB).
+_PREFETCH_READ = 1024 * 1024
 
 
 async def file_or_metadata(request: web.Request) -> web.StreamResponse:
@@ -56,11 +59,15 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     stored = await services.storage.find_verified(hashes)
     if stored is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
+        if is_metadata:
+            _prefetch_after(services, tier, normalized, stored)
         return await send_stored(request, services.storage, stored, headers)
     on_cached: Callable[[StoredFile], Awaitable[object]] | None = None
-    if not is_metadata and dist.filename.endswith(".whl") and dist.local_metadata is None:
+    if is_metadata:
+        on_cached = functools.partial(_prefetch_after_download, services, tier, normalized)
+    elif dist.filename.endswith(".whl") and dist.local_metadata is None:
         # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
-        on_cached = functools.partial(services.extractor.extract_verified, normalized)
+        on_cached = functools.partial(_extract, services, tier, normalized)
 
     download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
     download.attach()
@@ -70,6 +77,26 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)  # nobody reads it: the connection is gone
     finally:
         download.detach()
+
+
+def _prefetch_after(services: Services, tier: Tier, project: str, stored: StoredFile) -> None:
+    """The client just got a release's metadata: warm the pages of its dependencies (background, bounded)."""
+    if services.prefetcher is not None and stored.size <= _PREFETCH_READ:
+        services.prefetcher.after_read(tier, project,
+                                       functools.partial(read_bytes, services.storage, stored, 0, stored.size))
+
+
+async def _prefetch_after_download(services: Services, tier: Tier, project: str, stored: StoredFile) -> None:
+    _prefetch_after(services, tier, project, stored)
+
+
+async def _extract(services: Services, tier: Tier, project: str, wheel: StoredFile) -> None:
+    """Extract a verified wheel's metadata; the installer that fetched the wheel asks for its dependencies next."""
+    digest = await services.extractor.extract_verified(project, wheel)
+    if digest is not None and services.prefetcher is not None:
+        extracted = await services.storage.find(digest)
+        if extracted is not None:
+            _prefetch_after(services, tier, project, extracted)
 
 
 def _client_gone(request: web.Request) -> Callable[[], bool]:

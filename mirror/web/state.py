@@ -14,6 +14,7 @@ from mirror.services.filestore import FileStore
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 
@@ -33,6 +34,7 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    prefetcher: Prefetcher | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

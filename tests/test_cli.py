@@ -215,7 +215,7 @@ async def test_audit_lists_every_action_in_order(config_file, upstream, dists):
 
 async def test_demand_table(config_file):
     config = load_config(config_file)
-    engine = await open_database(config.database_url)
+    engine = await open_database(config.database_settings)
     try:
         await DemandLog(engine).add({("reviewed", "flask", ""): (3, time.time()),
                                      ("vetted", "requests", "2.0"): (5, time.time())})
@@ -235,7 +235,7 @@ async def test_eight_concurrent_promotes_all_land(config_file, policies):
     assert [r.code for r in runs] == [0] * 8, [r.err for r in runs]
     assert sorted(p.stem for p in (policies / "projects").glob("*.toml")) == sorted(names)
     assert all(load_policies(policies).of(n).review is not None for n in names)
-    engine = await open_database(load_config(config_file).database_url)
+    engine = await open_database(load_config(config_file).database_settings)
     try:
         assert sorted(r.target for r in await AuditLog(engine).records()) == sorted(names)
     finally:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from mirror.adapters import trust_root
+from mirror.cli import db as db_commands
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
-from mirror.core.errors import ConfigError, MirrorError, PolicyError
+from mirror.core.errors import ConfigError, DatabaseError, MirrorError, PolicyError
 from mirror.core.models import Tier
 from mirror.services.policies import PolicyStore
 from mirror.services.review import Outcome, ReviewService
@@ -51,11 +52,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
     # here, with file, line and key.
     PolicyStore(config.policies.path).start()
+    # An empty database is created at the current schema; an older one stops start-up with one line naming
+    # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
+    asyncio.run(_prepare_database(config))
     from mirror.web.server import (
         run_server,  # the server's imports are only paid by `serve`
     )
 
     return run_server(config)
+
+
+async def _prepare_database(config: Config) -> None:
+    from mirror.adapters.db import open_database
+
+    engine = await open_database(config.database_settings)
+    await engine.dispose()
+
+
+def _database_check(config: Config) -> str | None:
+    """The database line of ``mirror check``: its state, and whether that is a problem (it cannot be used as it
+    is; none yet is fine: ``serve`` creates it)."""
+    from mirror.adapters.db import database_status
+
+    try:
+        status = asyncio.run(database_status(config.database_settings))
+    except DatabaseError as exc:
+        print(f"database problem: {exc}")
+        return str(exc)
+    if status.current or not status.exists or status.empty:
+        print(f"database OK: {status.describe()}")
+        return None
+    print(f"database problem: {status.describe()}")
+    return status.describe()
 
 
 def _service(args: argparse.Namespace, call: Callable[[ReviewService], Awaitable[T]]) -> T:
@@ -122,11 +150,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if trust["ok"]:  # (an unusable one is among the problems)
         print(f"Sigstore trust root (pinned, {trust_root.SHIPPED_DIR}): version {trust['version']}, "
               f"sha256 {trust['sha256']}, {trust['source']}, updated {trust['updated']}")
+    database = _database_check(config)
     problems = _service(args, lambda s: s.check(offline=args.offline))
     for problem in problems:
         print(problem)
     if problems:
         print(f"mirror check: {len(problems)} problem(s) in {config.policies.path}", file=sys.stderr)
+        return 1
+    if database:
+        print("mirror check: the database cannot be used as it is", file=sys.stderr)
         return 1
     uploaders = "" if args.offline else " (recorded uploaders and provenance compared with upstream)"
     print(f"policies OK: {config.policies.path}{uploaders}")
@@ -204,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="show whole before/after snippets")
     p = command("demand", cmd_demand, "list what clients asked a tier for and did not get")
     p.add_argument("--tier", choices=[t.value for t in Tier])
+    db_commands.add_commands(sub, common, lambda args, action: action(_load(args)))
     return parser
 
 

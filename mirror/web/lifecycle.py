@@ -90,7 +90,9 @@ def store_ctx(config: Config) -> Context:
 def database_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        engine = await open_database(config.database_url)
+        # An empty database is created at the current schema; an older one is upgraded only with [database]
+        # auto_upgrade (`mirror serve` has refused to start on it before this point otherwise).
+        engine = await open_database(config.database_settings)
         try:
             app[ENGINE] = engine
             yield

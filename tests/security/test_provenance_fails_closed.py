@@ -140,7 +140,7 @@ class Stack:
 async def stack(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Stack]:
     config = make_config(tmp_path, upstream.url)
     clock = Clock()
-    engine = await open_database(config.database_url)
+    engine = await open_database(config.database_settings)
     session = aiohttp.ClientSession()
     try:
         client = UpstreamClient(session, config.upstream_url, Timeouts(2, 2, 5), 1 << 24)

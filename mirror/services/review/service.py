@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,7 +89,7 @@ class ReviewService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.files = PolicyFiles(self.directory)
         self.upstream = UpstreamReader(config, session)
-        self.audit = AuditTrail(config.database_url)
+        self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
         self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier)
 
@@ -156,7 +156,7 @@ class ReviewService:
                 return self._clock().timestamp()
 
             cache = ProvenanceCache(await self.upstream.client(),
-                                    PageStore(await self.audit.engine(), provenance_documents), ttl=0,
+                                    PageStore(await self.audit.cache_engine(), provenance_documents), ttl=0,
                                     clock=clock)
             self._verifier = ProvenanceVerifier(cache, self.config.upstream.provenance_max_stale, clock)
         return self._verifier
@@ -165,7 +165,10 @@ class ReviewService:
         return await current_provenance(await self.provenance_verifier(), policy, detail)
 
     async def explain(self, project: str, version: str | None = None) -> ExplainResult:
-        return await self.inspector.explain(project, version)
+        result = await self.inspector.explain(project, version)
+        if self.audit.missing:  # explain only reads: it used a scratch provenance cache rather than create one
+            result = replace(result, notes=(*result.notes, self.audit.missing))
+        return result
 
     async def check(self, *, offline: bool = False) -> list[Problem]:
         return await self.inspector.check(offline=offline)

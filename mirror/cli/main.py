@@ -49,12 +49,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           allowed="a directory the server can create and write") from None
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
-    # here, with file, line and key.
-    PolicyStore(config.policies.path).start()
     # An empty database is created at the current schema; an older one stops start-up with one line naming
     # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
     asyncio.run(_prepare_database(config))
+    # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
+    # here, with file, line and key.
+    PolicyStore(config.policies.path).start()
     from mirror.web.server import (
         run_server,  # the server's imports are only paid by `serve`
     )

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy.engine import make_url
 
-from mirror.config import Config, DatabaseConfig
+from mirror.config import Config, DatabaseConfig, StorageConfig
 
 from .mirror_server import MirrorServer, make_config
 
@@ -129,6 +129,16 @@ async def revalidating_on_each_database(tmp_path: Path, upstream: Any, database_
     """The ``revalidating`` fixture (pages never fresh), once per database."""
     config = make_config(tmp_path, upstream.url, index_ttl=0, project_list_ttl=0)
     server = MirrorServer(with_database(config, database_url))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(name="any_mirror")
+async def any_mirror_on_each_database(tmp_path: Path, upstream: Any, storage_config: StorageConfig,
+                                      database_url: str) -> AsyncIterator[MirrorServer]:
+    """The ``any_mirror`` fixture (files in each storage backend), on each database too."""
+    server = MirrorServer(with_database(make_config(tmp_path, upstream.url, storage=storage_config), database_url))
     await server.start()
     yield server
     await server.stop()

@@ -226,7 +226,7 @@ async def test_explain_without_a_database_creates_none(service, config, upstream
     async with ReviewService(other, clock=lambda: NOW) as reader:
         result = await reader.explain(PROJECT, "0.0.0")  # verifies provenance: a cache it must not create
         assert {t.tier.value: t for t in result.explanation.tiers}["vetted"].decision.admitted
-        assert any("no mirror tables yet" in note and "nothing was cached" in note for note in result.notes)
+        assert any("no mirror tables yet" in n and "nothing was cached" in n for n in result.notes), result.notes
         assert await reader.check() == []
     assert not elsewhere.parent.exists()
 

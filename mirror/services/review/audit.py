@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 from mirror.config import DatabaseConfig
-from mirror.core.errors import DatabaseMissing, ReviewError
+from mirror.core.errors import DatabaseError, ReviewError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +30,7 @@ class AuditTrail:
         self._settings = settings
         self._engine: AsyncEngine | None = None
         self._scratch: AsyncEngine | None = None
-        #: Set when a read-only command found no database and used a scratch one in memory (see cache_engine).
+        #: Set when a read-only command could not use the database and used a scratch one (see cache_engine).
         self.missing: str | None = None
 
     async def close(self) -> None:
@@ -47,16 +47,17 @@ class AuditTrail:
         return self._engine
 
     async def cache_engine(self) -> AsyncEngine:
-        """The database, for the provenance cache the server shares, if there is one; otherwise (a read-only
-        command on a machine where nothing created it yet) an empty scratch database in memory, so that nothing
-        is created on disk; :attr:`missing` then says so."""
+        """The database, for the provenance cache the server shares, if it can be used as it is; otherwise (none
+        yet, an outdated schema, unreachable) an empty scratch database in memory, so that the read-only commands
+        that verify provenance (``explain``, ``check``) still work and create or change nothing; :attr:`missing`
+        then says why."""
         try:
             return await self._database(create=False)
-        except DatabaseMissing as exc:
+        except DatabaseError as exc:
             if self._scratch is None:
                 from mirror.adapters.db import open_database
 
-                self.missing = f"{exc}: nothing was cached"
+                self.missing = f"{exc}: provenance was fetched without the shared cache, nothing was cached"
                 self._scratch = await open_database(DatabaseConfig(url="sqlite+aiosqlite://"))
             return self._scratch
 

@@ -15,7 +15,10 @@ and re-reads the state under it, so concurrent starts migrate once; the migratio
 commit together (both databases have transactional DDL).
 
 To change the schema: add ``migrations/versions/NNNN_what.py`` (revision "NNNN", down_revision the previous
-one) and change :mod:`.tables` to match; ``tests/db/test_migrations.py`` checks that they agree.
+one) and change :mod:`.tables` to match; ``tests/db/test_migrations.py`` checks that they agree. A revision
+must keep the previous release working on the new schema (add tables, columns with defaults and indexes,
+widen types; never drop or rename what that release reads): nodes are upgraded one by one after
+``mirror db upgrade``.
 """
 
 from __future__ import annotations

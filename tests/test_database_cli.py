@@ -118,6 +118,9 @@ async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstre
         "(or set [database] auto_upgrade = true)\n")
     run = await mirror(config_file, "audit")  # read-only commands refuse too: they do not upgrade
     assert run.code == 1 and "run `mirror db upgrade`" in run.err
+    err = await fails(config_file, "promote", "demo-app", "--by", "alice")  # and a reviewer command changes nothing
+    assert err.startswith("mirror: nothing changed: cannot write to the audit log in sqlite+aiosqlite:///")
+    assert "run `mirror db upgrade`" in err and not (tmp_path / "policies" / "projects" / "demo-app.toml").exists()
     assert (await mirror(config_file, "db", "current")).code == 1
 
     assert (await ok(config_file, "db", "upgrade")).endswith(

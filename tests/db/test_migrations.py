@@ -4,6 +4,7 @@ refusals (older, newer, missing), and processes starting at once."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import sqlite3
 import sys
@@ -21,7 +22,8 @@ from mirror.adapters.db import PageStore, database_status, open_database, upgrad
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 from mirror.adapters.db.engine import create_engine
 from mirror.adapters.db.schema import _alembic_config, head_revision, history, known_revisions
-from mirror.adapters.db.tables import VERSION_TABLE, metadata
+from mirror.adapters.db.sightings import SightingStore
+from mirror.adapters.db.tables import VERSION_TABLE, metadata, provenance_documents
 from mirror.core.errors import DatabaseMissing, SchemaOutdated, SchemaUnknown
 
 from ..support.databases import settings
@@ -36,6 +38,10 @@ LEGACY_AUDIT = [
 ]
 LEGACY_DEMAND = [DemandEntry("reviewed", "flask", "", 3, 1700000300.0, 1700000300.0),
                  DemandEntry("vetted", "demo-app", "2.0", 1, 1700000400.0, 1700000400.0)]
+#: The provenance document the legacy database keeps in `pages` (under "provenance:<key>"); 0003 moves it.
+PROVENANCE_URL = "http://up.example/integrity/demo-app/1.0/demo_app-1.0-py3-none-any.whl/provenance"
+PROVENANCE = b'{"version": 1, "attestation_bundles": []}'
+PROVENANCE_KEY = hashlib.sha256(PROVENANCE_URL.encode()).hexdigest()
 
 
 async def schema_differences(url: str) -> list:
@@ -83,6 +89,10 @@ async def legacy(url: str, tmp_path: Path) -> str:
                 "'http://up.example/simple/demo-app/', '\"abc\"', 42, 'r1', 1700000000.0), "
                 "('/', '<html>index</html>'::bytea, 'text/html', 'http://up.example/simple/', NULL, NULL, 'r2', "
                 "1700000001.0)"), {"body": b'{"meta": {"api-version": "1.1"}, "files": []}'})
+            await conn.execute(text(
+                "INSERT INTO pages VALUES (:key, :body, 'application/vnd.pypi.integrity.v1+json', :url, '\"p1\"', "
+                "NULL, :revision, 1700000002.0)"), {"key": f"provenance:{PROVENANCE_KEY}", "body": PROVENANCE,
+                                                    "url": PROVENANCE_URL, "revision": "r3"})
             await conn.execute(text("INSERT INTO verified_wheel_metadata VALUES (:a, :b, 1.0)"),
                                {"a": "a" * 64, "b": "b" * 64})
             for r in LEGACY_AUDIT:
@@ -108,6 +118,12 @@ async def assert_legacy_rows_kept(engine: AsyncEngine) -> None:
     index = await store.load("/")
     assert index is not None and index.body == b"<html>index</html>" and index.etag is None
     assert await store.extracted_metadata_for(["a" * 64, "c" * 64]) == {"a" * 64: "b" * 64}
+    # The provenance document moved to its own table, its age kept.
+    assert await store.load(f"provenance:{PROVENANCE_KEY}") is None
+    document = await PageStore(engine, provenance_documents).load(PROVENANCE_KEY)
+    assert document is not None
+    assert (document.body, document.page_url, document.etag, document.fetched_at) == (
+        PROVENANCE, PROVENANCE_URL, '"p1"', 1700000002.0)
     assert await AuditLog(engine).records() == LEGACY_AUDIT
     assert await DemandLog(engine).entries() == LEGACY_DEMAND
 
@@ -120,13 +136,14 @@ async def test_an_empty_database_is_created_at_head_and_matches_the_tables(datab
     engine = await open_database(settings(database_url))
     await engine.dispose()
     status = await database_status(settings(database_url))
-    assert status.current and status.revision == head_revision() == "0002"
+    assert status.current and status.revision == head_revision() == "0003"
     assert await schema_differences(database_url) == []
-    assert await table_names(database_url) == {"pages", "verified_wheel_metadata", "audit", "demand", VERSION_TABLE}
+    assert await table_names(database_url) == {"pages", "provenance_documents", "file_sightings",
+                                               "verified_wheel_metadata", "audit", "demand", VERSION_TABLE}
 
 
 def test_history_lists_every_revision_oldest_first():
-    assert [revision for revision, _ in history()] == ["0001", "0002"] == sorted(known_revisions())
+    assert [revision for revision, _ in history()] == ["0001", "0002", "0003"] == sorted(known_revisions())
     assert all(description for _, description in history())
 
 
@@ -136,7 +153,7 @@ async def test_legacy_database_is_refused_then_upgraded_keeping_every_row(databa
     url = await legacy(database_url, tmp_path)
     status = await database_status(settings(url))
     assert status.legacy and status.revision is None and not status.current
-    with pytest.raises(SchemaOutdated, match=r"schema from before migrations, older than this mirror's 0002: "
+    with pytest.raises(SchemaOutdated, match=r"schema from before migrations, older than this mirror's 0003: "
                                              r"run `mirror db upgrade` \(or set \[database\] auto_upgrade = true\)"):
         await open_database(settings(url))
     with pytest.raises(SchemaOutdated):  # a read-only command does not upgrade either
@@ -160,6 +177,40 @@ async def test_legacy_database_is_refused_then_upgraded_keeping_every_row(databa
     assert before.current and after.current
 
 
+async def test_legacy_database_with_the_later_tables_is_adopted(database_url, tmp_path):
+    # A database that create_all made after provenance_documents and file_sightings existed (before migrations):
+    # those tables are kept with their rows, their header columns widened.
+    url = await legacy(database_url, tmp_path)
+    engine = create_engine(settings(url))
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "CREATE TABLE provenance_documents (key VARCHAR(255) NOT NULL, body BYTEA NOT NULL, "
+            "content_type VARCHAR(255) NOT NULL, page_url TEXT NOT NULL, etag VARCHAR(512), serial INTEGER, "
+            "revision VARCHAR(64) NOT NULL, fetched_at FLOAT NOT NULL, PRIMARY KEY (key))"
+            .replace("BYTEA", "BLOB" if url.startswith("sqlite") else "BYTEA")))
+        await conn.execute(text(
+            "CREATE TABLE file_sightings (project VARCHAR(255) NOT NULL, filename VARCHAR(512) NOT NULL, "
+            "sha256 VARCHAR(64), first_seen FLOAT NOT NULL, initial BOOLEAN NOT NULL, "
+            "PRIMARY KEY (project, filename))"))
+        await conn.execute(text("INSERT INTO provenance_documents VALUES ('k1', :body, 't', 'u', NULL, NULL, 'r', "
+                                "5.0)"), {"body": b"doc"})
+        await conn.execute(text("INSERT INTO file_sightings VALUES ('demo-app', 'demo_app-1.0.tar.gz', :sha, 6.0, "
+                                ":initial)"), {"sha": "e" * 64, "initial": True})
+    await engine.dispose()
+    before, after = await upgrade_database(settings(url))
+    assert before.legacy and after.current
+    assert await schema_differences(url) == []
+    engine = await open_database(settings(url))
+    try:
+        await assert_legacy_rows_kept(engine)
+        assert (await PageStore(engine, provenance_documents).load("k1")).body == b"doc"  # type: ignore[union-attr]
+        [sighting] = await SightingStore(engine).load("demo-app")
+        assert (sighting.filename, sighting.sha256, sighting.first_seen, sighting.initial) == (
+            "demo_app-1.0.tar.gz", "e" * 64, 6.0, True)
+    finally:
+        await engine.dispose()
+
+
 async def test_auto_upgrade_upgrades_at_start_up(database_url, tmp_path):
     url = await legacy(database_url, tmp_path)
     engine = await open_database(settings(url, auto_upgrade=True))
@@ -176,10 +227,10 @@ async def test_an_older_revision_is_refused_and_upgraded(database_url, tmp_path)
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0001"))
     await engine.dispose()
-    with pytest.raises(SchemaOutdated, match="revision 0001, older than this mirror's 0002: run `mirror db upgrade`"):
+    with pytest.raises(SchemaOutdated, match="revision 0001, older than this mirror's 0003: run `mirror db upgrade`"):
         await open_database(settings(database_url))
     before, after = await upgrade_database(settings(database_url))
-    assert (before.revision, after.revision) == ("0001", "0002")
+    assert (before.revision, after.revision) == ("0001", "0003")
 
 
 async def test_a_newer_schema_is_refused_even_with_auto_upgrade(database_url):
@@ -189,7 +240,7 @@ async def test_a_newer_schema_is_refused_even_with_auto_upgrade(database_url):
     await engine.dispose()
     for attempt in (open_database(settings(database_url, auto_upgrade=True)),
                     upgrade_database(settings(database_url))):
-        with pytest.raises(SchemaUnknown, match="revision 9999, unknown to this mirror .newest 0002.: a newer mirror"):
+        with pytest.raises(SchemaUnknown, match="revision 9999, unknown to this mirror .newest 0003.: a newer mirror"):
             await attempt
 
 
@@ -260,4 +311,4 @@ def test_the_legacy_file_is_as_the_old_mirror_wrote_it():
         counts = {name: db.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in tables}
     finally:
         db.close()
-    assert counts == {"pages": 2, "verified_wheel_metadata": 1, "audit": 2, "demand": 2, "extracted_metadata": 1}
+    assert counts == {"pages": 3, "verified_wheel_metadata": 1, "audit": 2, "demand": 2, "extracted_metadata": 1}

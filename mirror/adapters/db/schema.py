@@ -53,7 +53,8 @@ from mirror.core.errors import DatabaseError, DatabaseMissing, SchemaOutdated, S
 
 #: Tables of the mirror before it had migrations: a database with any of them and no version table was made
 #: by ``create_all`` and is at the initial revision.
-LEGACY_TABLES = frozenset({"pages", "verified_wheel_metadata", "audit", "demand", "extracted_metadata"})
+LEGACY_TABLES = frozenset({"pages", "verified_wheel_metadata", "audit", "demand", "extracted_metadata",
+                           "provenance_documents", "file_sightings"})
 #: Seconds a process waits for another one's migration before giving up.
 LOCK_WAIT = 600.0
 #: The advisory lock (a 64-bit key) PostgreSQL sessions take to migrate the mirror's schema.

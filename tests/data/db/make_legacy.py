@@ -14,12 +14,16 @@ an existing installation has. An ``extracted_metadata`` table with a row is adde
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import sys
 from pathlib import Path
 
 from mirror.adapters.db import PageRecord, PageStore, open_database  # the legacy code's API
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandLog
+
+PROVENANCE_URL = "http://up.example/integrity/demo-app/1.0/demo_app-1.0-py3-none-any.whl/provenance"
+PROVENANCE = b'{"version": 1, "attestation_bundles": []}'
 
 
 async def main(path: Path) -> None:
@@ -32,6 +36,11 @@ async def main(path: Path) -> None:
     await store.save(PageRecord(key="/", body=b"<html>index</html>", content_type="text/html",
                                 page_url="http://up.example/simple/", etag=None, serial=None, revision="r2",
                                 fetched_at=1700000001.0))
+    # A provenance document, as that code's provenance cache kept it in `pages` (revision 0003 moves it).
+    await store.save(PageRecord(key=f"provenance:{hashlib.sha256(PROVENANCE_URL.encode()).hexdigest()}",
+                                body=PROVENANCE, content_type="application/vnd.pypi.integrity.v1+json",
+                                page_url=PROVENANCE_URL, etag='"p1"', serial=None,
+                                revision=hashlib.sha256(PROVENANCE).hexdigest(), fetched_at=1700000002.0))
     await store.record_extracted_metadata("a" * 64, "b" * 64)
     log = AuditLog(engine)
     await log.append(AuditRecord(at=1700000100.0, actor="alice", action="promote", target="demo-app",

@@ -1,4 +1,5 @@
-"""The page store (upstream pages, extracted metadata) and concurrent demand batches, on SQLite and PostgreSQL."""
+"""The page store (upstream pages, extracted metadata), file sightings and concurrent demand batches, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters.db import PageRecord, PageStore, open_database
 from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.db.sightings import SightingRow, SightingStore
 
 from ..support.databases import settings
 
@@ -88,3 +90,17 @@ async def test_concurrent_demand_batches_while_pruning_do_not_deadlock(engine):
     entries = await log.entries()
     assert len(entries) == 50  # (a pruned counter starts again at its next request: no exact total here)
     assert 50 <= sum(e.count for e in entries) <= 16 * 30
+
+
+async def test_first_sightings_are_kept_whoever_records_later(engine):
+    store = SightingStore(engine)
+    first = [SightingRow(f"demo_app-{i}.0-py3-none-any.whl", f"{i:064x}", 10.0, True) for i in range(1200)]
+    await store.record("demo-app", first)  # more rows than one INSERT holds
+    later = SightingRow("demo_app-0.0-py3-none-any.whl", "f" * 64, 99.0, False)  # the same name, other bytes
+    await asyncio.gather(*(store.record("demo-app", [later, SightingRow(f"new-{i}.tar.gz", None, 50.0, False)])
+                           for i in range(5)))
+    rows = {r.filename: r for r in await store.load("demo-app")}
+    assert len(rows) == 1205
+    assert rows["demo_app-0.0-py3-none-any.whl"] == first[0]
+    assert rows["new-3.tar.gz"] == SightingRow("new-3.tar.gz", None, 50.0, False)
+    assert await store.load("other") == []

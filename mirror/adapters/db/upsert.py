@@ -1,5 +1,5 @@
-"""``INSERT ... ON CONFLICT DO UPDATE`` for the dialects the mirror runs on (SQLite, PostgreSQL): one statement
-per row, atomic even when several processes insert the same key at once."""
+"""``INSERT ... ON CONFLICT DO UPDATE`` (or ``DO NOTHING``) for the dialects the mirror runs on (SQLite,
+PostgreSQL): one statement per row, atomic even when several processes insert the same key at once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
 
 
+def _insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise ValueError(f"no upsert for the {dialect} dialect")
+
+
 def upsert(dialect: str, table: Table, keys: Sequence[Column[Any]],
            changes: Callable[[Excluded], Mapping[str, Any]]) -> Any:
     """An insert into ``table`` that, where a row with the same ``keys`` exists, updates it with
@@ -21,14 +29,13 @@ def upsert(dialect: str, table: Table, keys: Sequence[Column[Any]],
 
     Execute it with the row(s) as parameters. Raises ValueError for a dialect other than SQLite and PostgreSQL.
     """
-    stmt: sqlite.Insert | postgresql.Insert
-    if dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(table)
-    else:
-        raise ValueError(f"no upsert for the {dialect} dialect")
+    stmt = _insert(dialect, table)
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(changes(stmt.excluded)))
+
+
+def insert_new(dialect: str, table: Table, keys: Sequence[Column[Any]]) -> Any:
+    """An insert into ``table`` that leaves an existing row with the same ``keys`` as it is (the first one wins)."""
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 def replace_all(dialect: str, table: Table, keys: Sequence[Column[Any]]) -> Any:

@@ -127,7 +127,7 @@ def _sha256_of(hashes: Mapping[str, str]) -> str | None:
     return None
 
 
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}$")
+_SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}")
 
 
 def is_safe_filename(name: str) -> bool:
@@ -136,7 +136,8 @@ def is_safe_filename(name: str) -> bool:
     Anything else is never listed or served: a name such as ``../../x`` on an upstream page would
     otherwise make a relative link point outside its tier.
     """
-    return bool(_SAFE_FILENAME.match(name)) and ".." not in name
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    return bool(_SAFE_FILENAME.fullmatch(name)) and ".." not in name
 
 
 def _version_from_filename(filename: str) -> str | None:

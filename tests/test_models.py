@@ -151,9 +151,11 @@ def test_the_advertised_sha256(hashes, sha256):
 
 
 def test_yanked():
-    assert not DistFile("x.whl", "u").is_yanked and DistFile("x.whl", "u").yanked_reason is None
-    assert DistFile("x.whl", "u", yanked=True).is_yanked and DistFile("x.whl", "u", yanked=True).yanked_reason is None
-    assert DistFile("x.whl", "u", yanked="bad").is_yanked and DistFile("x.whl", "u", yanked="bad").yanked_reason == "bad"
+    plain, yanked = DistFile("x.whl", "u"), DistFile("x.whl", "u", yanked=True)
+    why = DistFile("x.whl", "u", yanked="bad")
+    assert not plain.is_yanked and plain.yanked_reason is None
+    assert yanked.is_yanked and yanked.yanked_reason is None
+    assert why.is_yanked and why.yanked_reason == "bad"
 
 
 def test_metadata_hashes():

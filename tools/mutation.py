@@ -66,7 +66,8 @@ class Module:
         return 100.0 if not self.counted else 100.0 * self.killed / self.counted
 
     def missed(self) -> list[str]:
-        return sorted(n for n, s in self.statuses.items() if s not in ("killed", "timeout") and n not in self.equivalent)
+        caught = ("killed", "timeout")
+        return sorted(n for n, s in self.statuses.items() if s not in caught and n not in self.equivalent)
 
 
 def settings() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -189,6 +189,9 @@ def test_a_view_groups_verdicts_by_release_in_upstream_order_and_serves_only_adm
     assert view.release("1.0.0") is view.releases[0] and view.release("2") is view.releases[1]
     assert view.release("9.0") is None and view.release("not a version") is None
     assert view.listed
+    # the release's rules are evaluated once: its admitted files share one decision
+    [first, second] = view.releases[0].files
+    assert first.decision is second.decision
 
 
 def test_valid_until_is_the_earliest_end_of_a_cooldown():
@@ -211,10 +214,10 @@ def test_a_release_summary_is_its_first_admitting_decision():
 @pytest.mark.parametrize("tier", list(Tier))
 def test_a_blocked_project_is_quarantined_in_every_tier(tier):
     pol = policies(blocks=(Block(None, "malware", SIG, HERE),))
-    detail = ProjectDetail("demo", (wheel(),), versions=("1.0",), last_serial=4, upstream_name="Demo")
+    detail = ProjectDetail("Demo", (wheel(),), versions=("1.0",), last_serial=4, upstream_name="Demo")
     for page in (detail, None):
         view = decide_page(tier, "demo", page, NO_EVIDENCE, pol, NOW)
-        assert not view.project.admitted and view.listed
+        assert view.tier is tier and not view.project.admitted and view.listed
         assert view.detail.files == () and view.detail.versions == ()
         assert view.detail.status == ProjectStatus("quarantined", "blocked by this index: malware")
         assert view.detail.name == "demo" and view.releases == ()
@@ -226,13 +229,13 @@ def test_a_blocked_project_is_quarantined_in_every_tier(tier):
                                            (Tier.VETTED, policies())])
 def test_a_project_the_tier_keeps_out_is_not_listed(tier, pol):
     view = decide_page(tier, "demo", ProjectDetail("demo", (wheel(),)), NO_EVIDENCE, pol, NOW)
-    assert not view.listed and view.detail == ProjectDetail(name="demo") and view.releases == ()
+    assert view.tier is tier and not view.listed and view.detail == ProjectDetail(name="demo") and view.releases == ()
     assert view.project == decide_project(tier, "demo", pol)
 
 
 def test_without_a_page_an_admitted_project_has_an_empty_view():
     view = decide_page(Tier.ALL, "demo", None, NO_EVIDENCE, PolicySet(), NOW)
-    assert view.listed and view.detail == ProjectDetail(name="demo") and view.releases == ()
+    assert view.tier is Tier.ALL and view.listed and view.detail == ProjectDetail(name="demo") and view.releases == ()
 
 
 def test_listed_follows_the_project_decision_or_quarantine():

@@ -120,7 +120,7 @@ def test_plain_file_names_are_safe(name):
     ("demo-1.0.tar.gz", "1.0"), ("demo-1.0.zip", "1.0"), ("demo-1.0.tar.bz2", "1.0"),
     ("demo-1.0.tar.xz", "1.0"), ("demo-1.0.tgz", "1.0"),
     ("demo-1.0-py2.7.egg", "1.0"), ("demo-1.0.win-amd64-py3.8.exe", None), ("demo-1.0.win-amd64.msi", None),
-    ("demo-2.0.rpm", "2.0"), ("demo-2.0.dmg", "2.0"),
+    ("demo-2.0.rpm", "2.0"), ("demo-2.0.dmg", "2.0"), ("demo-2.0.msi", "2.0"),
     ("demo-lib-3.1.tar.bz2", "3.1"),                   # the first part that is a version
     ("demo-x-y.tar.bz2", None),
     ("demo.tar.bz2", None),
@@ -138,6 +138,7 @@ def test_versions_read_from_file_names(filename, version):
 
 @pytest.mark.parametrize(("hashes", "sha256"), [
     ({"sha256": "ab" * 32}, "ab" * 32),
+    ({"sha256": "0123456789abcdef" * 4}, "0123456789abcdef" * 4),   # every hex digit
     ({"sha256": "AB" * 32}, "ab" * 32),
     ({"sha256": "ab" * 31}, None),
     ({"sha256": "ab" * 33}, None),
@@ -238,3 +239,18 @@ def test_hash_lengths_and_the_naming_hash():
     assert primary({"md5": "x", "sha512": "y", "blake2b": "z"}) == ("sha512", "y")
     assert primary({"md5": "x"}) is None and primary({}) is None
     assert [primary({a: "v"}) for a in PREFERENCE] == [(a, "v") for a in PREFERENCE]
+
+
+def test_upload_times_do_not_depend_on_the_local_time_zone(monkeypatch):
+    import time
+    from datetime import timedelta, timezone
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        east = timezone(timedelta(hours=2))
+        assert format_upload_time(datetime(2020, 1, 2, 3, 4, 5, tzinfo=east)) == "2020-01-02T01:04:05Z"
+        assert parse_upload_time("2020-01-02T03:04:05") == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

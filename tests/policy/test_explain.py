@@ -110,6 +110,7 @@ def test_a_version_upstream_does_not_list():
     detail = ProjectDetail("demo", (wheel("1.0"),))
     got = explain("demo", "3.0", detail, policies(), NOW)
     assert got.notes == ("upstream lists no file of version 3.0",)
+    assert [t.tier for t in got.tiers] == list(Tier)
     assert got.tiers[1].decision == Decision(True, "in the reviewed range of demo", HERE,
                                              "mirror block demo==3.0 --by NAME --reason TEXT")
     assert explain("demo", "1.0.0", detail, policies(), NOW).notes == ()
@@ -117,11 +118,34 @@ def test_a_version_upstream_does_not_list():
         "upstream page not available: file-level rules (hashes, cooldown) not evaluated",)
 
 
+def test_a_project_without_a_policy():
+    got = explain("other", "1.0", ProjectDetail("other", (wheel("1.0"),)), policies(), NOW)
+    assert [t.decision.admitted for t in got.tiers] == [True, False, False] and got.notes == ()
+
+
+def test_a_blocked_project_lists_its_files_in_no_tier_but_upstream_has_them():
+    from mirror.core.policy.model import Block
+
+    pol = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(Block(None, "bad", SIG, HERE),))})
+    got = explain("demo", "1.0", ProjectDetail("demo", (wheel("1.0"),)), pol, NOW)
+    assert got.notes == () and not any(t.decision.admitted for t in got.tiers)
+    assert [t.tier for t in got.tiers] == list(Tier)
+
+
+def test_provenance_notes_of_a_project_outside_reviewed():
+    f = wheel("1.0")
+    rule = ProvenanceRule(False, (GH,), SIG, Location(FILE, 30))
+    pol = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", provenance=rule)})
+    ok = ProvenanceStatus(GH.identity, pinned=(GH.identity,))
+    got = explain("demo", "1.0", ProjectDetail("demo", (f,)), pol, NOW, Evidence(provenance={SHA: ok}))
+    assert got.notes[1] == f"provenance of {f.filename}: verified, published by {GH.identity}"
+
+
 def test_provenance_notes():
     f = wheel("1.0")
     rule = ProvenanceRule(True, (GH,), SIG, Location(FILE, 30))
     ok = ProvenanceStatus(GH.identity, checked_at=datetime(2026, 11, 20, 8, 5, tzinfo=UTC), pinned=(GH.identity,))
-    got = explain("demo", "1.0", ProjectDetail("demo", (f, sdist("1.0"))), policies(provenance=rule), NOW,
+    got = explain("demo", "1.0", ProjectDetail("demo", (sdist("1.0"), f)), policies(provenance=rule), NOW,
                   Evidence(provenance={SHA: ok}))
     assert got.notes == (
         f"trusted publishers pinned: {GH.identity}; provenance required for 'vetted' ({FILE}:30)",

@@ -23,6 +23,7 @@ from mirror.core.policy.evaluate import (
     decide_file,
     decide_in_release,
     decide_project,
+    decide_provenance,
     decide_release,
     decide_version,
     repin_command,
@@ -511,11 +512,12 @@ def test_background_provenance_status():
         f"after reviewing the change, re-pin with: {repin_command('demo', '1.0', GH2)}; or block it: "
         f"{BLOCK.format(v='1.0')}")
     # no valid signature: unverified claims shown, never offered for pinning
-    broken = ProvenanceStatus(None, "no attestation", claimed=(GH.identity, GH2.identity), pinned=(GH.identity,),
-                              signed_by="not an identity")
+    broken = ProvenanceStatus(None, "no attestation", claimed=(GH.identity, GH2.identity, "Google:x@y.example"),
+                              pinned=(GH.identity,), signed_by="not an identity")
     assert decide_file(Tier.VETTED, "demo", f, pol, NOW, provenance={SHA: broken}) == Decision(
         False, f"provenance does not verify: the provenance of {f.filename} no longer proves {GH.identity} published "
-               f"it: no attestation; upstream's document claims, unverified: {GH2.identity}", PROV_AT,
+               f"it: no attestation; upstream's document claims, unverified: {GH2.identity}, Google:x@y.example",
+        PROV_AT,
         f"do not re-pin on the strength of an unverified claim; wait for upstream to restore valid provenance, or "
         f"block it: {BLOCK.format(v='1.0')}")
     quiet = ProvenanceStatus(None, "expired", pinned=(GH.identity,), signed_by=GH.identity)
@@ -543,9 +545,12 @@ def test_release_rules_context():
                                                                               cooldown_where=TIERS_AT)))
     assert (ctx.cooldown_days, ctx.cooldown_where) == (3, TIERS_AT)
     ctx = decide_release(Tier.ALL, "demo", "1.0", pol)
-    assert ctx.decision == decide_project(Tier.ALL, "demo", pol) and ctx.policy is pol.of("demo")
+    assert ctx == ReleaseRules(Tier.ALL, "demo", "1.0", decide_project(Tier.ALL, "demo", pol), pol.of("demo"))
     out = decide_release(Tier.REVIEWED, "other", "1.0", pol)
-    assert out.decision == decide_project(Tier.REVIEWED, "other", pol)
+    assert out == ReleaseRules(Tier.REVIEWED, "other", "1.0", decide_project(Tier.REVIEWED, "other", pol))
+    blocked = policies(blocks=(Block(SpecifierSet("==1.0"), "bad", SIG, BLOCK_AT),))
+    got = decide_release(Tier.VETTED, "demo", "1.0", blocked)
+    assert (got.tier, got.name, got.version) == (Tier.VETTED, "demo", "1.0") and not got.decision.admitted
 
 
 def test_shared_decisions_are_made_once_per_release():
@@ -559,6 +564,16 @@ def test_shared_decisions_are_made_once_per_release():
     first = ctx.shared("k", make)
     assert ctx.shared("k", make) is first and calls == [1]
     assert ctx.shared("other", make) is not first and calls == [1, 1]
+
+
+def test_the_release_question_with_a_file():
+    young = wheel(age=timedelta(hours=1))
+    assert not decide_version(Tier.REVIEWED, "demo", "1.0", policies(), NOW, file=young).admitted
+    assert decide_version(Tier.REVIEWED, "demo", "1.0", policies(), NOW + timedelta(days=8), file=young).admitted
+    pol = policies(vettings=(vetting(young, provenance=GH.identity),), provenance=_prov(GH))
+    gone = ProvenanceStatus(None, "gone", pinned=(GH.identity,))
+    assert decide_version(Tier.VETTED, "demo", "1.0", pol, NOW, file=young).admitted
+    assert not decide_version(Tier.VETTED, "demo", "1.0", pol, NOW, file=young, provenance={SHA: gone}).admitted
 
 
 def test_the_release_question_without_a_file():
@@ -578,6 +593,16 @@ def test_commands_for_an_unknown_version_name_a_placeholder():
     assert got.change == "mirror vet demo VERSION --by NAME --note TEXT"
     got = decide_in_release(ctx, None, NOW)
     assert got.change == "mirror block demo==None --by NAME --reason TEXT"
+    vetted = ReleaseRules(Tier.VETTED, "demo", None, None, policies().of("demo"), vetting(wheel()))
+    assert decide_in_release(vetted, None, NOW).change == "mirror unvet demo VERSION --by NAME --reason TEXT"
+    f = wheel()
+    pinned = policies(vettings=(vetting(f),), provenance=_prov()).of("demo")
+    assert decide_provenance("demo", None, f, pinned, vetting(f), None).change.startswith(
+        "mirror vet demo VERSION --trust-publisher IDENTITY")
+    pinned = policies(vettings=(vetting(f),), provenance=_prov(GH)).of("demo")
+    assert decide_provenance("demo", None, f, pinned, vetting(f), None).change == (
+        "mirror unvet demo VERSION --by NAME --reason TEXT, then mirror vet demo VERSION (which verifies the "
+        "provenance) after review")
 
 
 @pytest.mark.parametrize(("version", "canonical"), [

@@ -99,6 +99,7 @@ JSON, HTML, TEXT = Format.JSON.value, Format.HTML.value, Format.TEXT_HTML.value
     ("application/vnd.pypi.simple.v1+json; q = 0 , text/html;q=0.01", Format.TEXT_HTML),
     ("application/vnd.pypi.simple.v1+json;level=1;q=0.9, text/html;q=0.8", Format.JSON),
     ("application/vnd.pypi.simple.v1+json;qq=0, text/html;q=0.8", Format.JSON),
+    ("application/vnd.pypi.simple.v1+json;q==1, text/html;q=0.5", Format.TEXT_HTML),  # "=1" is no number
     ("text/html;q=0.001, application/vnd.pypi.simple.v1+json;q=0.0011", Format.JSON),
     # malformed ranges are skipped, not the end of the header
     ("garbage, application/vnd.pypi.simple.v1+json", Format.JSON),

@@ -76,6 +76,19 @@ def is_malware(advisory: Advisory) -> bool:
     return any(i.startswith(MALWARE_PREFIX) for i in (advisory.id, *advisory.aliases))
 
 
+def affects_every_version(advisory: Advisory, project: str) -> bool:
+    """Whether ``advisory`` affects every release of ``project``, past and future: one of its entries for the
+    project has an evaluable range that is introduced at "0" and never fixed, closed or limited (the shape of
+    a malicious-package report about a project that exists only to attack). A withdrawn advisory never does.
+    """
+    if advisory.withdrawn is not None:
+        return False
+    name = canonicalize_name(project)
+    return any(r.problem is None and not any(bound is not None for bound in r.limits)
+               and r.timeline == ((EventKind.INTRODUCED, None),)
+               for entry in advisory.entries_for(name) for r in entry.ranges)
+
+
 def fixed_versions(advisory: Advisory, project: str) -> tuple[str, ...]:
     """The versions the advisory names as fixed for ``project``, in PEP 440 order, duplicates dropped.
 

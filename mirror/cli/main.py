@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from mirror.adapters import trust_root
 from mirror.cli import db as db_commands
+from mirror.cli import evidence
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
 from mirror.core.errors import ConfigError, DatabaseError, MirrorError, PolicyError
@@ -136,6 +137,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.what_if:
+        return evidence.what_if(args)
+    if args.against or args.policies:
+        print("mirror check: --against and --policies go with --what-if", file=sys.stderr)
+        return 2
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -231,12 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", cmd_check, "validate config and policies (exit 1 on any problem)")
     p.add_argument("--offline", action="store_true",
                    help="do not compare recorded uploaders with upstream nor re-verify its provenance")
+    evidence.add_check_options(p)
     p = command("audit", cmd_audit, "list policy changes: who changed what, when and why")
     p.add_argument("project", nargs="?", metavar="PROJECT")
     p.add_argument("--full", action="store_true", help="show whole before/after snippets")
     p = command("demand", cmd_demand, "list what clients asked a tier for and did not get")
     p.add_argument("--tier", choices=[t.value for t in Tier])
     db_commands.add_commands(sub, common, lambda args, action: action(_load(args)))
+    evidence.add_commands(command)
     return parser
 
 

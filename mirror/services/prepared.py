@@ -103,6 +103,24 @@ class EvidenceSource(Protocol):
 
     async def for_page(self, project: str, detail: ProjectDetail) -> Evidence: ...
 
+    def wants_licenses(self, project: str) -> bool:
+        """Whether a licence rule applies to ``project`` (the evidence then includes its licences)."""
+        ...
+
+    def observe(self, view: TierView) -> None:
+        """Log and count what a newly decided view serves under a rule in shadow mode."""
+        ...
+
+    @property
+    def quarantined(self) -> frozenset[str]:
+        """Projects a malware report covers entirely: listed in no tier."""
+        ...
+
+    @property
+    def list_revision(self) -> int:
+        """Changes whenever :attr:`quarantined` does."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Known:
@@ -192,6 +210,7 @@ class PreparedPages:
                                        servable=servable)
         else:
             view = decide_page(tier, project, entry.value, evidence, policies, now, servable=servable)
+        self._evidence.observe(view)  # rules in shadow mode: logged and counted
         valid_until = view.valid_until.timestamp() if view.valid_until else _FOREVER
         known = _Known(stamp, valid_until, view, entry.stale)
         self._views[(tier, project)] = known
@@ -200,7 +219,8 @@ class PreparedPages:
     async def _servable_of(self, project: str, detail: ProjectDetail, stamp: Stamp
                            ) -> tuple[Evidence, tuple[Servable, ...]]:
         """The evidence and the servable files of one page revision: shared by every tier's view of it."""
-        key: Stamp = (stamp[0], 0, stamp[2])  # policies do not change what is servable
+        # Policies do not change what is servable; they only decide whether licences are evidence to gather.
+        key: Stamp = (stamp[0], int(self._evidence.wants_licenses(project)), stamp[2])
         known = self._servable.get(project)
         if known is not None and known[0] == key:
             return known[1], known[2]
@@ -236,19 +256,20 @@ class PreparedPages:
         generation = self._policies.generation
         key = (tier, "/", fmt)
         prepared = self._prepared.get(key)
+        quarantined = self._evidence.list_revision  # projects a malware report covers: listed nowhere
         if tier is Tier.ALL:
             entry = await self._pages.project_list()
-            stamp: Stamp = (entry.revision, generation, 0)
+            stamp: Stamp = (entry.revision, generation, quarantined)
             stale, upstream, valid_until = entry.stale, entry.value, _FOREVER
         else:
-            stamp, stale, upstream = ("policies", generation, 0), False, None
+            stamp, stale, upstream = ("policies", generation, quarantined), False, None
             valid_until = self._clock() + _LIST_REFRESH
         if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
             return prepared, stale
         started = time.perf_counter()
         policies = self._policies.current
         known = None if upstream is not None else self._display_names(policies.projects)
-        plist = tier_projects(tier, upstream, policies, known)
+        plist = tier_projects(tier, upstream, policies, known, self._evidence.quarantined)
         prepared = await self._cpu.run(self._render_index, plist, fmt, stamp, valid_until, started)
         self._prepared[key] = prepared
         return prepared, stale

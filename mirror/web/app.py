@@ -45,6 +45,10 @@ async def healthz(request: web.Request) -> web.Response:
         "policy": {"version": state.version, "loaded_at": _iso(state.loaded_at),
                    "last_reload_error": error, "last_reload_error_at": _iso(state.error_at)},
         "provenance": provenance,
+        # rules from evidence: releases served under a rule in shadow mode ("warn"), by rule, since start;
+        # how many projects a malware report covers entirely (quarantined in every tier)
+        "evidence": {"warned_releases": dict(services.evidence.warnings),
+                     "quarantined_projects": len(services.evidence.quarantined)},
     }, headers={"Cache-Control": "no-store"})
 
 

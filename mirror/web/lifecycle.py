@@ -20,21 +20,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
+from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.db.licenses import LicenseRecords
 from mirror.adapters.db.sightings import SightingStore
-from mirror.adapters.db.tables import provenance_documents
+from mirror.adapters.db.tables import json_api_documents, provenance_documents
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
+from mirror.core.advisories import Advisory
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
+from mirror.core.policy.evidence import needs_licenses
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
+from mirror.services import waivers
+from mirror.services.advisories import AdvisoryService
 from mirror.services.cache import CachePolicy
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.licenses import LicenseReader
+from mirror.services.malware import withdraw_malware
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService, upstream_has
 from mirror.services.policies import PolicyStore
@@ -174,27 +182,45 @@ def services_ctx(config: Config) -> Context:
         if not trust["ok"]:
             log.error("provenance cannot be verified, vetted files that require it are withheld: %s",
                       trust["problem"])
-        evidence = EvidenceService(SightingStore(engine), store, storage.present, checker.statuses)
-        checker.on_change = evidence.invalidate  # a status change re-decides that project's views
+        sightings = SightingStore(engine)
+        downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
+        extractor = MetadataExtractor(storage, store, lambda _p: None)
+
+        async def withdraw(report: Advisory) -> None:  # a malware report's cached files: withdrawn again
+            await withdraw_malware(report, sightings, store, storage)
+
+        advisories = AdvisoryService(AdvisoryStore(engine), PageStore(engine, json_api_documents), upstream,
+                                     config.upstream_url, up.index_ttl, app[CPU], on_malware=withdraw)
+        await advisories.start()
+        licenses = LicenseReader(LicenseRecords(engine), store, storage, downloader, extractor.extract_verified,
+                                 lambda _p: None)
+        evidence = EvidenceService(sightings, store, storage.present, checker.statuses, advisories=advisories,
+                                   licenses=licenses,
+                                   needs_licenses=lambda name: needs_licenses(policies.current, name))
+        # Evidence that changes re-decides that project's views: a provenance status, extracted metadata, an
+        # advisory, a licence read.
+        checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
-        downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
         demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
         prefetcher = _prefetcher(config, policies, pages, prepared)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=MetadataExtractor(storage, store, evidence.invalidate),
-                                 pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence, prefetcher=prefetcher)
+                                 extractor=extractor, pages=pages, policies=policies, demand=demand,
+                                 provenance=provenance, provenance_checker=checker, evidence=evidence,
+                                 prefetcher=prefetcher, advisories=advisories)
         if prefetcher is not None:
             prefetcher.start()
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
-            async with _task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"):
+            async with (_task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"),
+                        _task(advisories.watch(), "advisory change log"), _task(waivers.watch(policies), "waivers")):
                 yield
         finally:
             if prefetcher is not None:
                 await prefetcher.close()
             await downloader.close()
+            await licenses.close()
+            await advisories.close()
             await provenance.close()
             await evidence.close()
 

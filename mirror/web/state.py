@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from mirror.config import Config
+from mirror.services.advisories import AdvisoryService
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
@@ -35,6 +36,7 @@ class Services:
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
     prefetcher: Prefetcher | None = None
+    advisories: AdvisoryService | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

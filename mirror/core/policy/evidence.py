@@ -23,6 +23,7 @@ from mirror.core.models import Tier
 from mirror.core.policy.commands import command, release
 from mirror.core.policy.model import (
     Location,
+    PolicySet,
     ProjectPolicy,
     RuleMode,
     TierRules,
@@ -216,6 +217,12 @@ def waive_command(name: str, version: str, rule: WaivedRule, advisory: str | Non
     return command(*words, "--until", "DATE", "--by", "NAME", "--reason", "TEXT")
 
 
+def judge_vulnerability(tier: Tier, name: str, version: str, policy: ProjectPolicy | None, rules: TierRules,
+                        advisories: Advisories, now: datetime) -> Outcome:
+    """The vulnerability rule alone, for release ``version`` of ``name`` in ``tier`` (``mirror check``)."""
+    return _vulnerability(tier, name, version, policy, rules, advisories, now)
+
+
 def _vulnerability(tier: Tier, name: str, version: str, policy: ProjectPolicy | None, rules: TierRules,
                    advisories: Advisories, now: datetime) -> Outcome:
     hits = [h for h in advisories.hits(name, version) if not h.malware]
@@ -295,3 +302,14 @@ def _license_problem(name: str, version: str, read: tuple[ReleaseLicense, ...] |
             return False, (f"licence {found.expression} (from {found.source.value}) is not allowed in "
                            f"'{tier_name}' (allowed: {', '.join(allowlist)})")
     return None
+
+
+def needs_licenses(policies: PolicySet, project: str) -> bool:
+    """Whether a licence rule of ``policies`` applies to ``project`` in some tier that may serve it."""
+    rules = policies.rules.evidence
+    if rules["all"].licenses is not None:
+        return True
+    if rules["reviewed"].licenses is None and rules["vetted"].licenses is None:
+        return False
+    policy = policies.of(project)
+    return policy is not None and policy.review is not None

@@ -24,6 +24,7 @@ from mirror.core.policy.model import (
     ProvenanceStatus,
     PublisherSyntaxError,
     TrustedPublisher,
+    WaivedRule,
     parse_identity,
 )
 from mirror.services.provenance import ProvenanceCache, ProvenanceVerifier
@@ -31,8 +32,10 @@ from mirror.services.review.arguments import (
     BlockTarget,
     by_and_reason,
     option_text,
+    parse_target,
     project_name,
     release_version,
+    until_time,
 )
 from mirror.services.review.audit import AuditTrail, AuditUnavailable
 from mirror.services.review.evidence import (
@@ -91,7 +94,8 @@ class ReviewService:
         self.upstream = UpstreamReader(config, session)
         self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
-        self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier)
+        self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier,
+                                         self.audit.engine)
 
     async def __aenter__(self) -> ReviewService:
         return self
@@ -264,6 +268,36 @@ class ReviewService:
             path, ids = await self._change(t.name, new, [record(now, by, "unblock", t.shown,
                                                                 edit.snippet(text, "block", t.spec), None, reason)])
         return Outcome((f"unblocked {t.shown} ({count} block(s) removed from {path})",), path, ids)
+
+    # ------------------------------------------------------------------ waive
+
+    async def waive(self, target: str, rule: str, until: str, by: str, reason: str,
+                    advisory: str | None = None) -> Outcome:
+        """Add a ``[[waiver]]``: ``rule`` (vulnerability, license, cooldown) does not hold release ``target``
+        (``PROJECT==VERSION``) back until ``until``; ``advisory`` limits a vulnerability waiver to one advisory."""
+        name, version = parse_target(target)
+        if version is None:
+            raise ReviewError(f"{target!r}: a waiver is for one release: give PROJECT==VERSION")
+        if rule not in [w.value for w in WaivedRule]:
+            raise ReviewError(f"--rule {rule!r}: one of {', '.join(w.value for w in WaivedRule)} (malware cannot be "
+                              "waived)")
+        advisory = option_text(advisory, "--id", required=False)
+        if advisory is not None and rule != WaivedRule.VULNERABILITY:
+            raise ReviewError("--id names an advisory: only with --rule vulnerability")
+        by, reason = by_and_reason(by, reason)
+        now = self._now()
+        expires = until_time(until, now)
+        async with self.files.locked():
+            text, policy = self.files.read(name)
+            new = edit.add_waiver(text, version, rule, expires, reason, by, now, advisory)
+            path, ids = await self._change(name, new, [record(now, by, "waive", f"{name}=={version}", None,
+                                                              edit.snippet(new, "waiver", version), reason)])
+        what = f"{rule}" + (f" ({advisory})" if advisory else "")
+        lines = [f"waived {what} for {name} {version} until {expires:%Y-%m-%d %H:%M} UTC ({path}); it is held "
+                 "by that rule again afterwards"]
+        if policy is None or policy.review is None:
+            lines.append(f"note: {name} is not reviewed: the waiver matters only where a rule of 'all' applies")
+        return Outcome(tuple(lines), path, ids)
 
     # ------------------------------------------------------------------ vet / unvet
 

@@ -124,10 +124,12 @@ class AdvisoryService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.documents.close()
 
-    async def for_project(self, project: str) -> Advisories:
-        """The advisories known about ``project``: its JSON API document is read first (waited for a few seconds
-        the first time, revalidated in the background afterwards); never raises for upstream's failures."""
-        await self._document(project)
+    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories:
+        """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (waited
+        for a few seconds the first time, revalidated in the background afterwards); never raises for upstream's
+        failures."""
+        if json_api:
+            await self._document(project)
         known = self._memory.get(project)
         if known is None:
             try:

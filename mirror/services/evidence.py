@@ -52,7 +52,7 @@ class AdvisorySource(Protocol):
     quarantined: frozenset[str]
     revision: int
 
-    async def for_project(self, project: str) -> Advisories: ...
+    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories: ...
 
 
 class LicenseSource(Protocol):
@@ -67,13 +67,15 @@ class EvidenceService:
                  provenance: ProvenanceStatuses, clock: Callable[[], float] = time.time,
                  capacity: int = 4096, *, advisories: AdvisorySource | None = None,
                  licenses: LicenseSource | None = None,
-                 needs_licenses: Callable[[str], bool] = lambda _project: False) -> None:
+                 needs_licenses: Callable[[str], bool] = lambda _project: False,
+                 needs_json_api: Callable[[], bool] = lambda: True) -> None:
         self._sightings = sightings
         self._extracted = extracted
         self._present = present
         self.advisories = advisories
         self.licenses = licenses
         self._needs_licenses = needs_licenses
+        self._needs_json_api = needs_json_api
         #: (tier, project, version, warning) already logged, so a view decided again does not log it again
         self._warned: LRU[tuple[str, str, str, str], None] = LRU(capacity * 4)
         #: releases served under a rule in shadow mode, by rule ("vulnerability", "license"), since start
@@ -122,7 +124,9 @@ class EvidenceService:
         extracted = recorded
         if extracted and self._present is not None:
             extracted = await self._present(extracted)
-        advisories = await self.advisories.for_project(project) if self.advisories is not None else NO_ADVISORIES
+        advisories = NO_ADVISORIES
+        if self.advisories is not None:  # upstream's JSON API only when a vulnerability rule is not "allow"
+            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api())
         licenses: ReleaseLicenses = {}
         if self.licenses is not None and self.wants_licenses(project):
             licenses = await self.licenses.for_page(project, detail, recorded)

@@ -7,6 +7,8 @@ when it stops; errors are mapped to statuses in one middleware (:mod:`mirror.web
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -59,10 +61,11 @@ async def home(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n")
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the application for ``config``; resources open on startup and close on cleanup."""
+def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
+    """Build the application for ``config``; resources open on startup and close on cleanup. ``clock`` (wall-clock
+    seconds) is the time tier decisions are made at (tests move it: cooldowns ending, waivers expiring)."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
-    app.cleanup_ctx.extend(contexts(config))
+    app.cleanup_ctx.extend(contexts(config, clock))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", home)
     simple.add_routes(app)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -31,7 +33,7 @@ from mirror.config import Config
 from mirror.core.advisories import Advisory
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
-from mirror.core.policy.evidence import needs_licenses
+from mirror.core.policy.evidence import needs_licenses, needs_vulnerabilities
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
 from mirror.services import waivers
@@ -167,8 +169,9 @@ def pages_ctx(config: Config) -> Context:
     return ctx
 
 
-def services_ctx(config: Config) -> Context:
-    """Everything built on the resources above, and the background tasks (provenance checks, demand)."""
+def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Context:
+    """Everything built on the resources above, and the background tasks (provenance checks, demand, advisories,
+    waivers); ``clock`` is the time tier decisions are made at."""
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
@@ -196,12 +199,13 @@ def services_ctx(config: Config) -> Context:
                                  lambda _p: None)
         evidence = EvidenceService(sightings, store, storage.present, checker.statuses, advisories=advisories,
                                    licenses=licenses,
-                                   needs_licenses=lambda name: needs_licenses(policies.current, name))
+                                   needs_licenses=lambda name: needs_licenses(policies.current, name),
+                                   needs_json_api=lambda: needs_vulnerabilities(policies.current))
         # Evidence that changes re-decides that project's views: a provenance status, extracted metadata, an
         # advisory, a licence read.
         checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate
         env: jinja2.Environment = make_environment(str(templates_dir()))
-        prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
+        prepared = PreparedPages(pages, evidence, env, policies, app[CPU], clock=clock)
         demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
         prefetcher = _prefetcher(config, policies, pages, prepared)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
@@ -213,7 +217,8 @@ def services_ctx(config: Config) -> Context:
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
             async with (_task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"),
-                        _task(advisories.watch(), "advisory change log"), _task(waivers.watch(policies), "waivers")):
+                        _task(advisories.watch(), "advisory change log"),
+                        _task(waivers.watch(policies, lambda: datetime.fromtimestamp(clock(), UTC)), "waivers")):
                 yield
         finally:
             if prefetcher is not None:
@@ -244,7 +249,7 @@ def _prefetcher(config: Config, policies: PolicyStore, pages: PageService,
                       PrefetchLimits(concurrency=concurrency))
 
 
-def contexts(config: Config) -> list[Context]:
+def contexts(config: Config, clock: Callable[[], float] = time.time) -> list[Context]:
     """Every resource context, in the order they open."""
     return [store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config), policies_ctx(config),
-            pages_ctx(config), services_ctx(config)]
+            pages_ctx(config), services_ctx(config, clock)]

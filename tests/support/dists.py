@@ -55,11 +55,20 @@ def metadata_text(
     summary: str = "",
     requires_dist: Sequence[str] = (),
     requires_python: str | None = None,
+    license_expression: str | None = None,
+    license: str | None = None,
+    classifiers: Sequence[str] = (),
 ) -> str:
-    """Return a Metadata-Version 2.1 core metadata document (METADATA / PKG-INFO body)."""
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    """Return a core metadata document (METADATA / PKG-INFO body): Metadata-Version 2.1, or 2.4 with a PEP 639
+    ``License-Expression``."""
+    lines = [f"Metadata-Version: {'2.4' if license_expression else '2.1'}", f"Name: {name}", f"Version: {version}"]
     # A newline inside a header would corrupt the RFC 822 document; tests never need one.
     lines.append(f"Summary: {summary.replace(chr(10), ' ')}")
+    if license_expression is not None:
+        lines.append(f"License-Expression: {license_expression}")
+    if license is not None:
+        lines.append(f"License: {license}")
+    lines.extend(f"Classifier: {c}" for c in classifiers)
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
     lines.extend(f"Requires-Dist: {req}" for req in requires_dist)
@@ -90,6 +99,9 @@ def build_wheel(
     summary: str = "",
     module_source: str | None = None,
     tag: str = "py3-none-any",
+    license_expression: str | None = None,
+    license: str | None = None,
+    classifiers: Sequence[str] = (),
 ) -> Path:
     """Write a valid, installable pure-Python wheel into directory ``dest`` and return its path.
 
@@ -134,6 +146,9 @@ def build_wheel(
                 summary=summary,
                 requires_dist=requires_dist,
                 requires_python=requires_python,
+                license_expression=license_expression,
+                license=license,
+                classifiers=classifiers,
             ).encode("utf-8"),
         ),
         (f"{dist_info}/WHEEL", (wheel_text + "\n\n").encode("utf-8")),

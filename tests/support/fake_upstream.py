@@ -161,6 +161,7 @@ class FakeUpstream:
         self.serial = 0
         self._projects: dict[str, _Project] = {}
         self._owners: dict[str, list[str]] = {}  # normalized name -> users with the Owner role
+        self._vulnerabilities: dict[str, list[dict[str, Any]]] = {}  # normalized name -> JSON API entries
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -182,19 +183,22 @@ class FakeUpstream:
     def add_wheel(
         self, project: str, version: str, tmpdir: Path, *, with_metadata: bool = True,
         requires_python: str | None = None, requires_dist: Sequence[str] = (), summary: str = "",
-        module_source: str | None = None, tag: str = "py3-none-any", **file_fields: Any,
+        module_source: str | None = None, tag: str = "py3-none-any", license_expression: str | None = None,
+        license: str | None = None, classifiers: Sequence[str] = (), **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
 
         ``requires_python`` goes both into the wheel's METADATA and onto the page. With
         ``with_metadata`` (default) the wheel's METADATA is served as PEP 658 metadata.
+        ``license_expression`` (PEP 639), ``license`` and ``classifiers`` go into its METADATA.
         ``file_fields`` are other :class:`FakeFile` fields (upload_time, yanked, provenance,
         advertised_sha256).
         """
         path = build_wheel(
             tmpdir, project, version, requires_dist=requires_dist,
             requires_python=requires_python, summary=summary,
-            module_source=module_source, tag=tag,
+            module_source=module_source, tag=tag, license_expression=license_expression,
+            license=license, classifiers=classifiers,
         )  # fmt: skip
         metadata = read_wheel_metadata(path) if with_metadata else None
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python,
@@ -233,6 +237,12 @@ class FakeUpstream:
         proj = self._projects[canonicalize_name(project)]
         proj.status, proj.status_reason = status, reason
         self._touch(proj)
+
+    def set_vulnerabilities(self, project: str, entries: Sequence[dict[str, Any]]) -> None:
+        """Set the ``vulnerabilities`` of the project's JSON API document: as on the real index, they are
+        those of the release the document describes (its latest). Entries are JSON API entries (``id``,
+        ``aliases``, ``summary``, ``details``, ``fixed_in``, ``link``, ``withdrawn``)."""
+        self._vulnerabilities[canonicalize_name(project)] = [dict(e) for e in entries]
 
     def set_owners(self, project: str, users: Sequence[str]) -> None:
         """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
@@ -480,6 +490,7 @@ class FakeUpstream:
         data = {
             "info": {"name": proj.name, "version": latest, "summary": "", "description": description},
             "releases": releases, "urls": [], "last_serial": proj.serial,
+            "vulnerabilities": self._vulnerabilities.get(key, []) if latest is not None else [],
             "ownership": {"organization": None,
                           "roles": [{"role": "Owner", "user": u} for u in self._owners.get(key, [])]},
         }  # fmt: skip

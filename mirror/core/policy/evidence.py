@@ -313,3 +313,8 @@ def needs_licenses(policies: PolicySet, project: str) -> bool:
         return False
     policy = policies.of(project)
     return policy is not None and policy.review is not None
+
+
+def needs_vulnerabilities(policies: PolicySet) -> bool:
+    """Whether a vulnerability rule of ``policies`` does anything (else known vulnerabilities need not be read)."""
+    return any(r.vulnerable is not RuleMode.ALLOW for r in policies.rules.evidence.values())

@@ -245,6 +245,8 @@ def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: E
         return TierView(tier, project, ProjectDetail(name=normalized))
     if servable is None:
         servable = servable_page(detail, evidence)
+    if evidence.advisories:  # every release matched at once, shared by the views of every tier
+        evidence.advisories.prepare(normalized, (s.original.version for s in servable))
     rules: dict[str | None, ReleaseRules] = {}
     grouped: dict[str | None, list[FileVerdict]] = {}
     kept: list[DistFile] = []

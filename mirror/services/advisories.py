@@ -98,7 +98,8 @@ class AdvisoryService:
         self._upstream_url = upstream_url
         self._cpu = cpu
         self.on_change = on_change
-        self._on_malware = on_malware
+        #: called with each malware report in force that names a changed project (to withdraw its files)
+        self.on_malware = on_malware
         self._clock = clock
         self._poll = poll
         self._memory: LRU[str, Advisories] = LRU(capacity)
@@ -232,13 +233,17 @@ class AdvisoryService:
         return projects
 
     async def _load_malware(self, changed: set[str] | None = None) -> None:
-        reports = await self._store.malware()
-        whole = frozenset(a.name for r in reports for a in r.affected if affects_every_version(r, a.name))
+        """Track the projects malware covers entirely: all of them at start, then those that changed."""
+        reports = await self._store.malware(changed)
+        covered = {a.name for r in reports for a in r.affected if affects_every_version(r, a.name)}
+        whole = frozenset(covered if changed is None else (self.quarantined - changed) | (covered & changed))
         if whole != self.quarantined:
-            log.warning("projects covered entirely by a malware report: %s", ", ".join(sorted(whole)) or "none")
+            added, removed = sorted(whole - self.quarantined), sorted(self.quarantined - whole)
+            log.warning("projects covered entirely by a malware report: %d (added: %s; removed: %s)", len(whole),
+                        ", ".join(added[:20]) or "none", ", ".join(removed[:20]) or "none")
             self.quarantined = whole
             self.revision += 1
-        if self._on_malware is not None and changed:
+        if self.on_malware is not None and changed:
             for report in reports:
                 if any(a.name in changed for a in report.affected):
-                    await self._on_malware(report)
+                    await self.on_malware(report)

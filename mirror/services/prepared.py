@@ -36,6 +36,8 @@ from mirror.services.cpu import CpuLane
 _GZIP_MIN = 1024
 #: Pages with more files than this are decided and rendered in the CPU lane.
 _OFFLOAD_FILES = 1000
+#: ...and so are pages whose files times advisories exceed this (matching them takes milliseconds).
+_OFFLOAD_MATCHING = 20_000
 #: Curated tiers' project lists take display names and serials from the pages in memory: refreshed this often.
 _LIST_REFRESH = 60.0
 _FOREVER = float("inf")
@@ -205,7 +207,9 @@ class PreparedPages:
                                                                     entry.stale)
         evidence, servable = await self._servable_of(project, entry.value, stamp)
         now = datetime.fromtimestamp(self._clock(), UTC)
-        if len(entry.value.files) > _OFFLOAD_FILES:
+        # Matching releases against advisories costs about files x advisories: many of both go to the lane too.
+        matching = len(entry.value.files) * len(evidence.advisories.items)
+        if len(entry.value.files) > _OFFLOAD_FILES or matching > _OFFLOAD_MATCHING:
             view = await self._cpu.run(decide_page, tier, project, entry.value, evidence, policies, now,
                                        servable=servable)
         else:

@@ -9,7 +9,6 @@ dry run is ``mirror check --what-if``. Waits poll the server (``/explain``, page
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -286,12 +285,14 @@ async def test_licence_rules_read_pep_639_and_classifiers(
     upstream.add_wheel("pep-lib", "2.0", dists, upload_time=OLD, license_expression="GPL-3.0-only")
     mit = "License :: OSI Approved :: MIT License"
     upstream.add_wheel("classy-lib", "1.0", dists, upload_time=OLD, classifiers=[mit])
-    upstream.add_wheel("classy-lib", "2.0", dists, upload_time=OLD, classifiers=["License :: OSI Approved :: BSD License"])
+    bsd = "License :: OSI Approved :: BSD License"
+    upstream.add_wheel("classy-lib", "2.0", dists, upload_time=OLD, classifiers=[bsd])
     # no PEP 658 .metadata upstream: the mirror reads the licence from the wheel it downloads and verifies
     upstream.add_wheel("bare-lib", "1.0", dists, upload_time=OLD, with_metadata=False, license_expression="Apache-2.0")
     upstream.add_wheel("bare-lib", "2.0", dists, upload_time=OLD, with_metadata=False, license="Proprietary")
+    upstream.add_sdist("src-lib", "1.0", dists, upload_time=OLD)  # no wheel, no .metadata
     policies.write_tiers('[reviewed]\nlicenses = ["MIT", "Apache-2.0"]\n')
-    for name in ("pep-lib", "classy-lib", "bare-lib"):
+    for name in ("pep-lib", "classy-lib", "bare-lib", "src-lib"):
         policies.write_project(name, review())
     await policies.applied(http, server.base, "pep-lib")
 
@@ -307,6 +308,14 @@ async def test_licence_rules_read_pep_639_and_classifiers(
         await explained(http, server, "classy-lib", "2.0"))["reviewed"]["rule"]
     assert "License 'Proprietary' names no SPDX licence" in (
         await explained(http, server, "bare-lib", "2.0"))["reviewed"]["rule"]
+
+    async def sdist_unknown() -> bool:
+        rule = (await explained(http, server, "src-lib", "1.0"))["reviewed"]["rule"]
+        return "cannot be read without building it" in rule
+
+    await wait_until(sdist_unknown, "src-lib's licence to be unknown", SEEN, 0.2)
+    assert await versions(http, server, "reviewed", "src-lib") == []
+    assert await versions(http, server, "all", "src-lib") == ["1.0"]
 
 
 # --------------------------------------------------------------------------- the dry run
@@ -330,7 +339,7 @@ async def test_what_if_lists_a_demotion_and_exits_3(
     work.write_project("keep-lib", *served)
     for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t.example", "commit",
                                                  "-qm", "served"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+        (await installers.run("git", "-C", str(repo), *args)).check()
 
     same = await cli(config_file, "check", "--what-if", "--policies", str(work.directory))
     assert same.returncode == 0 and "would disappear: 0 project(s)" in same.output, same.output

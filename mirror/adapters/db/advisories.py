@@ -173,12 +173,20 @@ class AdvisoryStore:
             rows = (await conn.execute(query)).all()
         return [_advisory(r) for r in rows]
 
-    async def malware(self) -> list[Advisory]:
-        """Every stored malware report that is not withdrawn."""
+    async def malware(self, projects: Iterable[str] | None = None) -> list[Advisory]:
+        """The stored malware reports that are not withdrawn: all of them, or those naming one of ``projects``."""
         query = select(advisories).where(advisories.c.malware.is_(True) & advisories.c.withdrawn.is_(None))
+        names = sorted(set(projects)) if projects is not None else None
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_advisory(r) for r in rows]
+            if names is None:
+                rows = (await conn.execute(query)).all()
+            else:
+                rows = []
+                for start in range(0, len(names), _BATCH):
+                    keys = select(advisory_projects.c.key).where(
+                        advisory_projects.c.project.in_(names[start:start + _BATCH]))
+                    rows += (await conn.execute(query.where(advisories.c.key.in_(keys)))).all()
+        return list({r.key: _advisory(r) for r in rows}.values())
 
     async def last_change(self) -> int:
         """The sequence number of the latest change (0 when none)."""

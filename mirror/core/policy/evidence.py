@@ -13,11 +13,12 @@ of every tier and cannot be waived.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from mirror.core.advisories import Advisory, affects_every_version, is_malware, lowest_fixed_above, match
+from mirror.core.advisories import Advisory, affects_every_version, is_malware
+from mirror.core.advisories.match import Match, ProjectMatcher
 from mirror.core.licenses import LicenseError, ReleaseLicense, allowed
 from mirror.core.models import Tier
 from mirror.core.policy.commands import command, release
@@ -39,26 +40,44 @@ CHAIN: Mapping[Tier, tuple[str, ...]] = {
 }
 #: Where the malware rule is written: nowhere, it is built in.
 MALWARE_RULE = Location("built-in rule: a malware report (MAL-) blocks in every tier")
+#: A held release's rule describes this many advisories in full, then names up to ``_LISTED`` by id.
+_DESCRIBED = 3
+_LISTED = 12
 #: canonical version → the licences read from the metadata of its files (one per distinct metadata file).
 #: A version that is absent has no metadata read yet.
 ReleaseLicenses = Mapping[str, tuple[ReleaseLicense, ...]]
 
 
-@dataclass(frozen=True, slots=True)
 class AdvisoryHit:
-    """An advisory that affects one release: why (``reason``), and the lowest fixed version above it."""
+    """An advisory that affects one release: why (``reason``), and the lowest fixed version above it (``fixed``,
+    worked out when first asked: most hits are only counted). ``also`` holds the same vulnerability from other
+    sources (another id or an alias of it), whose fixed versions count too."""
 
-    advisory: Advisory
-    reason: str
-    fixed: str | None
+    __slots__ = ("advisory", "reason", "malware", "also", "_fixed", "_find")
+
+    def __init__(self, advisory: Advisory, reason: str, fixed: str | None = None, *,
+                 find: Callable[[Advisory], str | None] | None = None, malware: bool | None = None) -> None:
+        self.advisory = advisory
+        self.reason = reason
+        self.malware = is_malware(advisory) if malware is None else malware
+        self.also: list[Advisory] = []
+        self._fixed = fixed
+        self._find = find
+
+    def __repr__(self) -> str:
+        return f"AdvisoryHit({self.advisory.id!r}, {self.reason!r})"
+
+    @property
+    def fixed(self) -> str | None:
+        find = self._find
+        if find is not None:
+            self._find = None
+            self._fixed = next((f for a in (self.advisory, *self.also) if (f := find(a)) is not None), None)
+        return self._fixed
 
     @property
     def ids(self) -> tuple[str, ...]:
         return (self.advisory.id, *self.advisory.aliases)
-
-    @property
-    def malware(self) -> bool:
-        return is_malware(self.advisory)
 
     def describe(self) -> str:
         """One line for explain: ``PYSEC-2023-74 (aka GHSA-...): summary; in ECOSYSTEM range ...; fixed in 2.0``."""
@@ -72,16 +91,36 @@ class Advisories:
     """The advisories known about one project, and which of its releases each affects (memoized per version:
     the views of every tier of a page share one instance)."""
 
-    __slots__ = ("items", "_hits", "_everywhere")
+    __slots__ = ("items", "_hits", "_everywhere", "_matchers", "_malware")
 
     def __init__(self, items: Iterable[Advisory] = ()) -> None:
         #: OSV records first: where a JSON API entry has the same id, the record with ranges is the one shown.
         self.items = tuple(sorted(items, key=lambda a: a.source.value != "osv"))
         self._hits: dict[tuple[str, str], tuple[AdvisoryHit, ...]] = {}
         self._everywhere: dict[str, AdvisoryHit | None] = {}
+        self._matchers: dict[str, ProjectMatcher] = {}
+        self._malware = {id(a) for a in self.items if is_malware(a)}
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+    def prepare(self, project: str, versions: Iterable[str | None]) -> None:
+        """Match every release of a page at once (see :meth:`ProjectMatcher.matches_all`): what the views of
+        every tier of one page then ask :meth:`hits` for is already known."""
+        if not self.items:
+            return
+        wanted = [v for v in dict.fromkeys(versions) if v is not None and (project, v) not in self._hits]
+        if not wanted:
+            return
+        matcher = self._matcher(project)
+        for version, found in matcher.matches_all(wanted).items():
+            self._hits[(project, version)] = self._hits_of(matcher, version, found)
+
+    def _matcher(self, project: str) -> ProjectMatcher:
+        matcher = self._matchers.get(project)
+        if matcher is None:
+            matcher = self._matchers[project] = ProjectMatcher(self.items, project)
+        return matcher
 
     def hits(self, project: str, version: str | None) -> tuple[AdvisoryHit, ...]:
         """The advisories affecting release ``version`` of ``project`` (withdrawn ones never do), one per
@@ -95,21 +134,27 @@ class Advisories:
         return found
 
     def _match(self, project: str, version: str) -> tuple[AdvisoryHit, ...]:
+        matcher = self._matcher(project)
+        return self._hits_of(matcher, version, matcher.matches(version))
+
+    def _hits_of(self, matcher: ProjectMatcher, version: str, found: list[tuple[Advisory, Match]]
+                 ) -> tuple[AdvisoryHit, ...]:
         hits: list[AdvisoryHit] = []
-        seen: dict[str, int] = {}
-        for advisory in self.items:
-            m = match(advisory, project, version)
-            if m is None:
-                continue
-            fixed = lowest_fixed_above(advisory, project, version)
-            known = next((seen[i] for i in (advisory.id, *advisory.aliases) if i in seen), None)
+        seen: dict[str, AdvisoryHit] = {}
+
+        def find(advisory: Advisory) -> str | None:
+            return matcher.lowest_fixed_above(advisory, version)
+
+        for advisory, m in found:
+            known = seen.get(advisory.id) or next((seen[i] for i in advisory.aliases if i in seen), None)
             if known is not None:
-                if hits[known].fixed is None and fixed is not None:
-                    hits[known] = AdvisoryHit(hits[known].advisory, hits[known].reason, fixed)
+                known.also.append(advisory)
                 continue
-            for i in (advisory.id, *advisory.aliases):
-                seen[i] = len(hits)
-            hits.append(AdvisoryHit(advisory, m.reason, fixed))
+            hit = AdvisoryHit(advisory, m.reason, find=find, malware=id(advisory) in self._malware)
+            seen[advisory.id] = hit
+            for i in advisory.aliases:
+                seen[i] = hit
+            hits.append(hit)
         return tuple(hits)
 
     def everywhere(self, project: str) -> AdvisoryHit | None:
@@ -243,12 +288,18 @@ def _vulnerability(tier: Tier, name: str, version: str, policy: ProjectPolicy | 
     until = min(untils) if untils else None
     if not open_hits:
         return Outcome(None, (), tuple(waived), until)
-    text = ("known vulnerability: " if len(open_hits) == 1 else "known vulnerabilities: ") + "; ".join(
-        h.describe() for h in open_hits)
     if mode is RuleMode.WARN:
-        return Outcome(None, (f"{text} [vulnerable = \"warn\" ({where}): served, would be held by \"hold\"]",),
+        ids = ", ".join(h.advisory.id for h in open_hits[:_LISTED])
+        more = f" and {len(open_hits) - _LISTED} more" if len(open_hits) > _LISTED else ""
+        return Outcome(None, (f"known vulnerabilit{'y' if len(open_hits) == 1 else 'ies'}: {ids}{more} "
+                              f"[vulnerable = \"warn\" ({where}): served, would be held by \"hold\"]",),
                        tuple(waived), until)
-    fixes = sorted({h.fixed for h in open_hits if h.fixed})
+    described = "; ".join(h.describe() for h in open_hits[:_DESCRIBED])
+    rest = ", ".join(h.advisory.id for h in open_hits[_DESCRIBED:_LISTED])
+    more = f" and {len(open_hits) - _LISTED} more" if len(open_hits) > _LISTED else ""
+    text = (f"known vulnerabilit{'y' if len(open_hits) == 1 else 'ies'}: {described}"
+            + (f"; also {rest}{more}" if rest else ""))
+    fixes = sorted({h.fixed for h in open_hits[:_DESCRIBED] if h.fixed})
     use = f"use {name} {' or '.join(fixes)}, or " if fixes else ""
     return Outcome(Held(text, where, f"{use}after review: "
                         f"{waive_command(name, version, WaivedRule.VULNERABILITY, open_hits[0].advisory.id)}"))

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirror.config import Config, load_config
-from mirror.core.errors import PolicyError
+from mirror.config import Config, DatabaseConfig, load_config
+from mirror.core.errors import DatabaseError, PolicyError
 from mirror.core.models import ProjectDetail
 from mirror.core.policy.model import WaivedRule
 from mirror.core.tiers import Evidence
@@ -34,15 +34,15 @@ def cmd_advisories(args: argparse.Namespace) -> int:
 
 
 async def _import(config: Config, path: Path) -> list[str]:
+    from mirror.adapters.db import open_database
     from mirror.adapters.db.advisories import AdvisoryStore
     from mirror.adapters.db.audit import AuditLog
-    from mirror.adapters.db.engine import open_database
     from mirror.adapters.db.pages import PageStore
     from mirror.adapters.db.sightings import SightingStore
     from mirror.adapters.stores import open_file_store
     from mirror.services.advisory_import import AdvisoryImporter
 
-    engine = await open_database(config.database_url)
+    engine = await open_database(config.database_settings)
     store = open_file_store(config.storage, stale_after=max(2 * config.upstream.file_timeout, 3600.0))
     try:
         await store.prepare()
@@ -81,7 +81,7 @@ def what_if(args: argparse.Namespace) -> int:
 
 
 async def _what_if(config: Config, proposed_dir: Path, against: str | None) -> tuple[list[str], bool]:
-    from mirror.adapters.db.engine import open_database
+    from mirror.adapters.db import open_database
     from mirror.adapters.db.inventory import stored_page_keys
     from mirror.adapters.db.pages import PageStore
     from mirror.adapters.policy_dir import load_policies
@@ -96,7 +96,12 @@ async def _what_if(config: Config, proposed_dir: Path, against: str | None) -> t
     else:
         served = await asyncio.to_thread(load_policies, config.policies.path)
         described = f"the policies the server serves ({config.policies.path})"
-    engine = await open_database(config.database_url)
+    notes = []
+    try:  # read only: a missing or outdated database is never created or changed here
+        engine = await open_database(config.database_settings, create=False, upgrade=False)
+    except DatabaseError as exc:
+        notes.append(f"note: {exc}: compared from the policies alone (no stored page or evidence)")
+        engine = await open_database(DatabaseConfig(url="sqlite+aiosqlite://"))
     try:
         pages = PageStore(engine)
 
@@ -115,7 +120,7 @@ async def _what_if(config: Config, proposed_dir: Path, against: str | None) -> t
         await engine.dispose()
     head = [f"what-if: {proposed_dir} compared with {described}, from the pages and evidence in "
             "the database (nothing fetched, nothing changed)"]
-    return head + result.lines(), result.disappears
+    return head + notes + result.lines(), result.disappears
 
 
 def add_check_options(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ latest ``modified``, JSON API entries kept per release, the change log, malware 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +16,12 @@ from mirror.core.advisories import affects, from_json_api, lowest_fixed_above, p
 from mirror.core.advisories.record import from_record, to_record
 from mirror.core.licenses import license_of
 
+from ..support.databases import settings
+
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database("sqlite+aiosqlite:///" + str(tmp_path / "mirror.db"))
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(settings(database_url))
     yield engine
     await engine.dispose()
 

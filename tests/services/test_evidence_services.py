@@ -30,6 +30,7 @@ from mirror.services.review import ReviewService
 from mirror.services.waivers import WaiverLog
 from mirror.services.whatif import WhatIf, compare_project, projects_to_compare
 
+from ..support.databases import settings
 from ..support.fake_upstream import FakeUpstream
 from ..support.mirror_server import make_config
 from ..support.policies import PolicyDir, review, vetted
@@ -46,8 +47,8 @@ class Clock:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database("sqlite+aiosqlite:///" + str(tmp_path / "mirror.db"))
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(settings(database_url))
     yield engine
     await engine.dispose()
 

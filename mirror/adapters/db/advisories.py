@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.adapters.db.tables import advisories, advisory_changes, advisory_projects
+from mirror.adapters.db.upsert import upsert
 from mirror.core.advisories import Advisory, AdvisorySource, is_malware
 from mirror.core.advisories.record import from_record, to_record
 
@@ -81,9 +81,6 @@ class AdvisoryStore:
         self._engine = engine
         self._clock = clock
 
-    def _insert(self) -> Any:
-        return postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
-
     async def import_osv(self, items: Iterable[Advisory]) -> list[Stored]:
         """Store OSV advisories: one record per id, the latest ``modified`` wins (a record without one never
         replaces a stored one). Returns what happened to each distinct id, in the order first seen; one
@@ -124,13 +121,12 @@ class AdvisoryStore:
 
     async def _write(self, conn: AsyncConnection, writes: Sequence[tuple[str, Advisory, Advisory | None]], now: float,
                      *, osv: bool) -> None:
-        insert = self._insert()
-        stmt = insert(advisories)
-        values = {c: stmt.excluded[c] for c in ("source", "id", "aliases", "summary", "modified", "published",
-                                                  "withdrawn", "affected", "refs", "malware", "stored_at")}
-        # Two importers at once: a record never replaces one with a later `modified`.
-        guard = (advisories.c.modified.is_(None) | (advisories.c.modified < stmt.excluded.modified)) if osv else None
-        stmt = stmt.on_conflict_do_update(index_elements=[advisories.c.key], set_=values, where=guard)
+        def later(excluded: Any) -> Any:  # two importers at once: a record never replaces a later one
+            return advisories.c.modified.is_(None) | (advisories.c.modified < excluded.modified)
+
+        stmt = upsert(self._engine.dialect.name, advisories, [advisories.c.key],
+                      lambda excluded: {c.name: excluded[c.name] for c in advisories.columns if c.name != "key"},
+                      later if osv else None)
         await conn.execute(stmt, [_row(key, advisory, now) for key, advisory, _ in writes])
         keys = [key for key, _, _ in writes]
         await conn.execute(delete(advisory_projects).where(advisory_projects.c.key.in_(keys)))

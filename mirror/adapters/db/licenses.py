@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters.db.tables import metadata_licenses
+from mirror.adapters.db.upsert import replace_all
 from mirror.core.licenses import LicenseSource, ReleaseLicense
 
 #: Values per IN (...) query: well under every database's limit on bound parameters.
@@ -42,8 +42,6 @@ class LicenseRecords:
         """Record (or replace) what the metadata ``metadata_sha256`` declares."""
         values = {"metadata_sha256": metadata_sha256, "expression": found.expression, "source": found.source.value,
                   "detail": found.detail[:1000], "read_at": self._clock()}
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(metadata_licenses).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=[metadata_licenses.c.metadata_sha256], set_=values)
+        stmt = replace_all(self._engine.dialect.name, metadata_licenses, [metadata_licenses.c.metadata_sha256])
         async with self._engine.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(stmt, [values])

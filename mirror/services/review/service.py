@@ -95,7 +95,7 @@ class ReviewService:
         self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
         self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier,
-                                         self.audit.engine)
+                                         self.audit.cache_engine)
 
     async def __aenter__(self) -> ReviewService:
         return self

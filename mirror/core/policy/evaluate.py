@@ -214,7 +214,8 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
     where = review.where if review.cooldown_days is not None else rules.cooldown_where
     waiver = None
     if now is not None and days > 0:
-        waiver = min((w for w in policy.waivers_of(WaivedRule.COOLDOWN, canonical) if w.active(now)),
+        # the waiver in force that lasts longest: the one that admits the release
+        waiver = max((w for w in policy.waivers_of(WaivedRule.COOLDOWN, canonical) if w.active(now)),
                      key=lambda w: w.until, default=None)
     return ReleaseRules(tier, name, version, None, policy, vetting, hold, days, where, outcome, waiver)
 
@@ -240,9 +241,9 @@ def _with_evidence(decision: Decision, outcome: Outcome) -> Decision:
     """An admitting ``decision`` with the warnings and waivers of the rules from evidence folded in."""
     if not outcome.warnings and not outcome.waived:
         return decision
-    until = outcome.until if decision.until is None or outcome.until is None else min(decision.until, outcome.until)
+    untils = [u for u in (decision.until, outcome.until) if u is not None]
     return replace(decision, warnings=decision.warnings + outcome.warnings, waived=decision.waived + outcome.waived,
-                   until=until)
+                   until=min(untils) if untils else None)
 
 
 def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *,

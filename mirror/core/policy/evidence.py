@@ -279,7 +279,7 @@ def _vulnerability(tier: Tier, name: str, version: str, policy: ProjectPolicy | 
     waivers = _active(policy, WaivedRule.VULNERABILITY, version, now)
     open_hits, waived, untils = [], [], []
     for hit in hits:
-        waiver = next((w for w in waivers if w.covers(hit.ids)), None)
+        waiver = max((w for w in waivers if w.covers(hit.ids)), key=lambda w: w.until, default=None)
         if waiver is None:
             open_hits.append(hit)
         else:
@@ -327,7 +327,7 @@ def _license(tier: Tier, name: str, version: str, policy: ProjectPolicy | None, 
     if worst is None:
         return NOTHING
     mode, text, where = worst
-    waiver = next(iter(_active(policy, WaivedRule.LICENSE, version, now)), None)
+    waiver = max(_active(policy, WaivedRule.LICENSE, version, now), key=lambda w: w.until, default=None)
     if waiver is not None:
         return Outcome(None, (), (f"{text}: {describe_waiver(waiver)}",), waiver.until)
     if mode is RuleMode.WARN:

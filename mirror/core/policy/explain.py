@@ -36,9 +36,9 @@ class TierExplanation:
             "rule": d.rule,
             "where": str(d.where) if d.where else None,
             "change": d.change,
-            # rules in shadow mode that would hold it, and rules a waiver lifts (with its expiry)
-            "warnings": list(d.warnings),
-            "waived": list(d.waived),
+            # rules in shadow mode that would hold it, and rules a waiver lifts (with its expiry), when any
+            **({"warnings": list(d.warnings)} if d.warnings else {}),
+            **({"waived": list(d.waived)} if d.waived else {}),
             # a file's own remedy only where it differs from the tier's (e.g. a re-pin command)
             "files": [{"filename": f.filename, "admitted": f.admitted, "rule": f.rule,
                        **({"change": f.change} if f.change and f.change != d.change else {}),

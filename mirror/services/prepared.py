@@ -22,22 +22,21 @@ import jinja2
 
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
-from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.models import DistFile, Format, ProjectDetail, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
-from mirror.core.simple.render import FragmentCache, render_index, render_project
-from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
+from mirror.core.simple.render import FragmentCache, render_project
+from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page
 from mirror.services.cpu import CpuLane
 from mirror.services.evidence import EvidenceService
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.prepared_lists import PreparedList, ProjectLists
 
 #: Pages smaller than this are not worth compressing.
 _GZIP_MIN = 1024
 #: Pages with more files than this are decided and rendered in the CPU lane.
 _OFFLOAD_FILES = 1000
-#: Curated tiers' project lists take display names and serials from the pages in memory: refreshed this often.
-_LIST_REFRESH = 60.0
 _FOREVER = float("inf")
 
 Stamp = tuple[str, int, int]
@@ -99,6 +98,7 @@ class PreparedPages:
         self._views: LRU[tuple[Tier, str], _Known] = LRU(capacity)
         self._servable: LRU[str, tuple[Stamp, Evidence, tuple[Servable, ...]]] = LRU(capacity)
         self._fragments = FragmentCache()
+        self.lists = ProjectLists(pages, env, policies, cpu, clock)
 
     def _stamp(self, revision: str, project: str) -> Stamp:
         return (revision, self._policies.generation, self._evidence.revision(project))
@@ -197,42 +197,7 @@ class PreparedPages:
             detail = None
         return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
 
-    async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
-        """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.
-
-        ``reviewed`` and ``vetted`` lists come from the policies (with display names and serials of the pages
-        in memory): they never wait for upstream's list.
-        """
-        generation = self._policies.generation
-        key = (tier, "/", fmt)
-        prepared = self._prepared.get(key)
-        if tier is Tier.ALL:
-            entry = await self._pages.project_list()
-            stamp: Stamp = (entry.revision, generation, 0)
-            stale, upstream, valid_until = entry.stale, entry.value, _FOREVER
-        else:
-            stamp, stale, upstream = ("policies", generation, 0), False, None
-            valid_until = self._clock() + _LIST_REFRESH
-        if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
-            return prepared, stale
-        started = time.perf_counter()
-        policies = self._policies.current
-        known = None if upstream is not None else self._display_names(policies.projects)
-        plist = tier_projects(tier, upstream, policies, known)
-        prepared = await self._cpu.run(self._render_index, plist, fmt, stamp, valid_until, started)
-        self._prepared[key] = prepared
-        return prepared, stale
-
-    def _render_index(self, plist: ProjectList, fmt: Format, stamp: Stamp, valid_until: float,
-                      started: float) -> PreparedPage:
-        body = render_index(plist, fmt, self._env)
-        return prepare_bytes(stamp, valid_until, fmt, body, plist.last_serial, started)
-
-    def _display_names(self, names: object) -> dict[str, ProjectEntry]:
-        known: dict[str, ProjectEntry] = {}
-        for name in names:  # type: ignore[attr-defined]
-            entry = self._pages.projects.known(name)
-            if entry is not None:
-                detail = entry.value
-                known[name] = ProjectEntry(detail.upstream_name or name, detail.last_serial)
-        return known
+    async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedList, bool]:
+        """The tier's project list, prepared (:class:`~mirror.services.prepared_lists.ProjectLists`); raises
+        UpstreamError when ``all`` has nothing cached and upstream fails."""
+        return await self.lists.index(tier, fmt)

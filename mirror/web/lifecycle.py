@@ -34,7 +34,7 @@ from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
 from mirror.services.metadata import MetadataExtractor
-from mirror.services.pages import PageService, upstream_has
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
@@ -174,7 +174,7 @@ def services_ctx(config: Config) -> Context:
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
-        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
+        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), pages.upstream_has)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
                                  extractor=MetadataExtractor(storage, store, evidence.invalidate),
                                  pages=pages, policies=policies, demand=demand, provenance=provenance,
@@ -184,6 +184,7 @@ def services_ctx(config: Config) -> Context:
             async with _task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"):
                 yield
         finally:
+            await prepared.lists.close()
             await downloader.close()
             await provenance.close()
             await evidence.close()

@@ -35,17 +35,27 @@ Entry = tuple[str, int | None]
 class Batch:
     """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
 
-    Iterating gives ``(name, serial or None)`` pairs.
+    Iterating gives ``(name, serial or None)`` pairs. A batch read from ASCII bytes may hold the names as
+    those bytes (``raw``); ``names`` decodes them on first use.
     """
 
-    __slots__ = ("names", "serials")
+    __slots__ = ("_names", "raw", "serials")
 
-    def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None) -> None:
-        self.names: list[str] = [] if names is None else names
+    def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
+                 raw: list[bytes] | None = None) -> None:
+        self._names = [] if names is None and raw is None else names
+        self.raw = raw
         self.serials = serials
 
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            assert self.raw is not None
+            self._names = [name.decode("ascii") for name in self.raw]
+        return self._names
+
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.raw) if self._names is None and self.raw is not None else len(self.names)
 
     def __iter__(self) -> Iterator[Entry]:
         return zip(self.names, repeat(None) if self.serials is None else self.serials)
@@ -97,42 +107,70 @@ _TERMINATED = re.compile(r"(?:-->|</(?:script|style)\s*>)\Z", re.I)
 
 class HtmlListParser:
     """PEP 503 index page: one ``<a href="...">Name</a>`` per project; ``last_serial`` stays None
-    (HTML carries none; the caller has the ``X-PyPI-Last-Serial`` header)."""
+    (HTML carries none; the caller has the ``X-PyPI-Last-Serial`` header).
+
+    A UTF-8 list (the default) is read as bytes while its pieces hold nothing but anchors written the common
+    way (see :func:`_simple_anchors`); any other piece is decoded and read by the general path.
+    """
 
     def __init__(self, charset: str | None = None) -> None:
         self.warnings = Warnings()
         self.last_serial: int | None = None
         try:
-            decoder = codecs.getincrementaldecoder(charset or "utf-8")
+            codec = codecs.lookup(charset or "utf-8")
         except LookupError:
             self.warnings.add(None, "charset", f"unknown charset {quote(charset)}; read as UTF-8")
-            decoder = codecs.getincrementaldecoder("utf-8")
-        self._decoder = decoder(errors="replace")
+            codec = codecs.lookup("utf-8")
+        self._utf8 = codec.name == "utf-8"
+        self._decoder = codec.incrementaldecoder(errors="replace")
         self._pending = ""
+        self._raw = b""  # UTF-8 input not read yet (instead of _pending)
         self._started = False
         self._version_checked = False
 
     def feed(self, chunk: bytes) -> Batch:
         """Entries completed by ``chunk``; raises ParseError (not HTML, unsupported version, an
         element longer than :data:`MAX_PENDING`)."""
+        if self._utf8:
+            return self._feed_utf8(chunk)
         text = self._pending + self._decoder.decode(chunk)
         if not self._start(text):
             self._pending = text
             return Batch()
-        cut = _safe_cut(text)
-        if cut == 0:
-            if len(text) > MAX_PENDING:
-                raise ParseError("project list has an element that is too long")
-            self._pending = text
-            return Batch()
+        cut = self._cut(text)
         self._pending = text[cut:]
-        return self._entries(text[:cut])
+        return self._entries(text[:cut]) if cut else Batch()
+
+    def _feed_utf8(self, chunk: bytes) -> Batch:
+        data = self._raw + chunk
+        if not self._start(data[:4096].decode("utf-8", "replace")):
+            self._raw = data
+            return Batch()
+        fast = _simple_anchors(data)
+        if fast is not None:
+            self._raw = data[fast[0]:]
+            return Batch(raw=fast[1])
+        text = self._decoder.decode(data)
+        unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
+        self._decoder.reset()
+        cut = self._cut(text)
+        self._raw = text[cut:].encode("utf-8", "surrogatepass") + unfinished
+        return self._entries(text[:cut]) if cut else Batch()
+
+    def _cut(self, text: str) -> int:
+        cut = _safe_cut(text)
+        if cut == 0 and len(text) > MAX_PENDING:
+            raise ParseError("project list has an element that is too long")
+        return cut
 
     def close(self, chunk: bytes = b"") -> Batch:
         """The entries of the rest of the input (``chunk`` being its last piece); raises ParseError
         for a body that is empty or not HTML."""
-        text = self._pending + self._decoder.decode(chunk, final=True)
-        self._pending = ""
+        if self._utf8:
+            text = (self._raw + chunk).decode("utf-8", "replace")
+        else:
+            text = self._pending + self._decoder.decode(chunk, final=True)
+        self._pending, self._raw = "", b""
         if not self._start(text):
             raise ParseError("body is not HTML")  # nothing at all came
         return self._entries(text)
@@ -160,6 +198,27 @@ class HtmlListParser:
         else:
             names = [link_text(t) for attrs, t in tokenized_anchors(text) if "href" in attrs]
         return Batch(names if "" not in names else list(filter(None, names)))
+
+
+# An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
+_SIMPLE_LINK = re.compile(rb'<a href="[^"<>]*+">([^<>&\s]++)</a>')
+
+
+def _simple_anchors(data: bytes) -> tuple[int, list[bytes]] | None:
+    """The names in ``data`` up to its last ``</a>`` and where that ends, when that part is ASCII and holds
+    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass);
+    else None.
+
+    Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
+    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped."""
+    cut = data.rfind(b"</a>")
+    if cut < 0:
+        return None
+    cut += 4
+    names = _SIMPLE_LINK.findall(data, 0, cut)
+    if not names or data.count(b"<", 0, cut) != 2 * len(names) or not data[:cut].isascii():
+        return None
+    return cut, names
 
 
 def _safe_cut(text: str) -> int:
@@ -248,6 +307,7 @@ class JsonListParser:
         self._buffer = b""
         self._in_array = False
         self._meta_seen = False
+        self._entries_read = False
         self._search_from = 0
 
     def feed(self, chunk: bytes) -> Batch:
@@ -271,6 +331,7 @@ class JsonListParser:
             except msgspec.DecodeError:
                 continue  # that "}" was inside a string or a nested object: try an earlier one
             self._buffer = buf[end + 1:]
+            self._entries_read = True
             return entries
         if len(buf) > MAX_PENDING:
             raise ParseError("project list has an entry that is too long or is not JSON")
@@ -283,7 +344,11 @@ class JsonListParser:
         if not self._in_array and not self._find_array():
             self._check_whole(self._buffer)
             raise ParseError("page has no projects list")
-        body, self._buffer = b'{"projects":[' + self._buffer, b""
+        rest = self._buffer
+        if self._entries_read:  # what is left follows an entry already read: drop the "," between them
+            rest = rest.lstrip(b" \t\r\n")
+            rest = rest[1:] if rest.startswith(b",") else rest
+        body, self._buffer = b'{"projects":[' + rest, b""
         try:
             tail = msgspec.json.decode(body, type=_Tail)
             entries, meta = _columns(tail.projects), tail.meta

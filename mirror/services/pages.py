@@ -122,9 +122,11 @@ class PageService:
         task.result()
         return None
 
-    async def name_index(self, built: BuiltList) -> NameIndex:
-        """The name index of ``built`` (built in the CPU lane on first use, ~0.1 s for 700,000 names)."""
-        return await self._cpu.run(built.name_index)
+    def name_index(self) -> NameIndex | None:
+        """The names of upstream's project list in memory, whatever its age (None before the first fetch):
+        "is this name on upstream's list?" in O(log n), without any I/O."""
+        entry = self.lists.known(INDEX_KEY)
+        return entry.value.name_index() if entry is not None else None
 
     async def upstream_has(self, project: str) -> bool | None:
         """Whether upstream has ``project`` (any spelling): True/False, or None when that cannot be known now.
@@ -135,7 +137,7 @@ class PageService:
         """
         entry = self.lists.known(INDEX_KEY)
         if entry is not None:
-            if project in await self.name_index(entry.value):
+            if project in entry.value:
                 return True
             if self.lists.peek(INDEX_KEY) is not None:
                 return False

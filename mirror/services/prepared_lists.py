@@ -238,7 +238,6 @@ class ProjectLists:
         known = self._pages.known_list()
         if known is None or not names:
             return {}
-        await self._pages.name_index(known.value)
         built: BuiltList = known.value
         if len(names) > _OFFLOAD_NAMES:
             return await self._cpu.run(built.entries, names)

@@ -7,14 +7,14 @@ are made when first needed. No object per entry outlives its batch: names are ch
 a batch at a time with a few operations on the batch's joined names (a per-name path handles batches with
 unusual names, in both formats at once).
 
-A name that normalizes like an earlier one is left out (the first one wins). That is checked once the list is
-complete: free for a list sorted by normalized name (the public index's order), else by sorting the names
-(close to linear for a list of a few sorted runs); the pieces holding a repeat are rendered again without it.
+Once the list is complete, its normalized names are sorted into a
+:class:`~mirror.core.simple.name_index.NameIndex` ("does upstream have this name?" in O(log n)): free for a list
+already in that order, close to linear for one made of sorted runs. Two equal neighbours there mean a name that
+normalizes like an earlier one: it is left out (the first one wins) by rendering again the pieces that hold it.
 
 The result, a :class:`BuiltList`, keeps the pieces and serves them as a :class:`Document` (a sequence of
-buffers, never joined into one 40 MB string); it answers "does upstream have this name?" from a
-:class:`~mirror.core.simple.name_index.NameIndex` built on first use, and leaves entries out (blocked projects)
-by rendering again only the pieces that hold them.
+buffers, never joined into one 40 MB string), and leaves entries out (blocked projects) by rendering again only
+the pieces that hold them.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ from mirror.core.simple.rules import HTML_TYPES, ParseWarning, looks_like_html, 
 BATCH_BYTES = 256 * 1024
 #: Bytes that need no escaping in HTML or JSON, nor quoting in a URL (with the separator "\n").
 _PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
-#: Above this share of out-of-order names, repeats are looked for with a set rather than by sorting.
-_UNSORTED_SHARE = 64
 
 
 class Document:
@@ -246,13 +244,19 @@ class ListBuilder:
         self._add(self._parser.close(self._take_input()))
 
     def result(self) -> BuiltList:
-        """The list, once :meth:`end_input` was called (repeats, if any, are left out here)."""
-        built = BuiltList(self._pieces, self._ordered, self._parser.last_serial or self._header_serial,
-                          self._parser.warnings.result(), self.received)
-        if self._ordered:
-            return built
-        repeats = _repeats(b"\n".join(p.keys for p in self._pieces if p.entries).split(b"\n"))
-        return built.without_positions(repeats) if repeats else built
+        """The list, once :meth:`end_input` was called: repeats are left out and the name index made here."""
+        keys = b"\n".join(p.keys for p in self._pieces if p.entries).split(b"\n") if len(self) else []
+        pieces = self._pieces
+        if not self._ordered:
+            keys.sort()  # Timsort: close to linear for a few sorted runs; ~0.2 s for the public index's order
+            if any(map(eq, keys, islice(keys, 1, None))):  # rare: find the repeats, leave them out where they are
+                pieces = _without_positions(pieces, _repeats(b"\n".join(p.keys for p in pieces if p.entries)))
+                keys = list(dict.fromkeys(keys))
+        return BuiltList(pieces, NameIndex.from_sorted(keys), self._ordered, self.last_serial,
+                         self._parser.warnings.result(), self.received)
+
+    def __len__(self) -> int:
+        return sum(p.entries for p in self._pieces)
 
     def _take_input(self) -> bytes:
         data = b"".join(self._input)
@@ -274,54 +278,69 @@ class ListBuilder:
         self._pieces.append(piece)
 
 
-def _repeats(keys: list[bytes]) -> frozenset[int]:
-    """Positions of the names that came before in ``keys`` (a list not strictly sorted)."""
-    if sum(map(gt, keys, islice(keys, 1, None))) * _UNSORTED_SHARE < len(keys):
-        ordered = sorted(keys)  # a few sorted runs: Timsort merges them in close to linear time
-        if not any(map(eq, ordered, islice(ordered, 1, None))):
-            return frozenset()
-    elif len(set(keys)) == len(keys):
-        return frozenset()
+def _repeats(joined_keys: bytes) -> frozenset[int]:
+    """Positions of the names (normalized, joined by "\\n") that come after one they are equal to."""
     seen: set[bytes] = set()
     repeats = []
-    for i, key in enumerate(keys):
+    for i, key in enumerate(joined_keys.split(b"\n")):
         if key in seen:
             repeats.append(i)
         seen.add(key)
     return frozenset(repeats)
 
 
+def _without_positions(pieces: list[Piece], positions: frozenset[int]) -> list[Piece]:
+    """``pieces`` without the entries at ``positions`` (in the list's order); the others are kept as they are."""
+    out = []
+    start = 0
+    for piece in pieces:
+        drop = {p - start for p in positions if start <= p < start + piece.entries}
+        start += piece.entries
+        if drop:
+            kept = [e for at, e in enumerate(_decode_json_piece(piece.json)) if at not in drop]
+            piece, _ = render_batch([e.name for e in kept], [e.last_serial for e in kept])
+        out.append(piece)
+    return out
+
+
 class BuiltList:
     """The mirror's project list from one upstream answer: its entries in upstream's order, as pieces (see the
-    module docstring). Immutable as a list; the HTML lines and the name index are made on first use (blocking,
-    thread-safe)."""
+    module docstring), and the index of their normalized names. Immutable as a list; the HTML lines are made on
+    first use (blocking, thread-safe)."""
 
-    def __init__(self, pieces: list[Piece], ordered: bool, last_serial: int | None,
+    def __init__(self, pieces: list[Piece], index: NameIndex, ordered: bool, last_serial: int | None,
                  warnings: tuple[ParseWarning, ...] = (), upstream_bytes: int = 0) -> None:
         self._json = [p.json for p in pieces]
         self._html = [p.html for p in pieces]
         self._names = [p.names for p in pieces]
-        self._keys: list[bytes] | None = [p.keys for p in pieces]  # dropped once indexed
+        self._keys = [p.keys for p in pieces]
         counts = [0]
         for p in pieces:
             counts.append(counts[-1] + p.entries)
         self._counts = array("Q", counts)  # entries before each piece, then the total
-        self._ordered = ordered  # sorted by normalized name, without repeats
+        self._index = index
+        self._ordered = ordered  # in normalized-name order: a name's rank in the index is its position
         self.last_serial = last_serial
         self.warnings = warnings
         self.upstream_bytes = upstream_bytes
-        self._index: NameIndex | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self._counts[-1]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
     @property
     def nbytes(self) -> int:
-        """Memory held by the entries' bytes and their names (the name index, once built)."""
+        """Memory held by the entries' bytes, their names and the name index."""
         held = sum(map(len, self._json)) + sum(len(p) for p in self._html if p is not None)
-        held += sum(len(p) for p in self._names if p is not None) + self._counts.itemsize * len(self._counts)
-        return held + (self._index.nbytes if self._index is not None else sum(map(len, self._keys or ())))
+        held += sum(len(p) for p in self._names if p is not None) + sum(map(len, self._keys))
+        return held + self._counts.itemsize * len(self._counts) + self._index.nbytes
+
+    def name_index(self) -> NameIndex:
+        """The normalized names, searchable in O(log n)."""
+        return self._index
 
     def json_pieces(self) -> list[bytes]:
         return list(self._json)
@@ -334,29 +353,12 @@ class BuiltList:
                     self._html[i], self._names[i] = plain_html(self._names[i] or b""), None
             return [p or b"" for p in self._html]
 
-    def name_index(self) -> NameIndex:
-        """The normalized names, searchable (built on the first call: ~0.1 s for 700,000 names; blocking)."""
-        with self._lock:
-            if self._index is None:
-                assert self._keys is not None
-                keys = b"\n".join(k for k in self._keys if k).split(b"\n") if len(self) else []
-                if self._ordered:
-                    self._index = NameIndex.from_sorted(keys)
-                else:
-                    order = sorted(range(len(keys)), key=keys.__getitem__)
-                    self._index = NameIndex.from_sorted([keys[i] for i in order], array("I", order))
-                self._keys = None  # the index holds them now
-            return self._index
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.name_index()
-
     def entries(self, names: Iterable[str]) -> dict[str, ProjectEntry]:
         """normalized name → the entry as upstream lists it (display name, serial), for those of ``names`` it
-        lists. Decodes only the pieces that hold them."""
+        lists. Decodes only the pieces that hold them. Blocking."""
         found: dict[str, ProjectEntry] = {}
         for piece, items in self._locate(names).items():
-            decoded = self._decoded(piece)
+            decoded = _decode_json_piece(self._json[piece])
             for at, key in items:
                 found[key] = ProjectEntry(decoded[at].name, decoded[at].last_serial)
         return found
@@ -364,43 +366,34 @@ class BuiltList:
     def pieces(self, exclude: Iterable[str] = (), *, json: bool) -> list[bytes]:
         """The JSON (or HTML) pieces of the entries, without those of the names in ``exclude`` (normalized); a
         piece that holds none of them is the same object (only the others are rendered again). Blocking."""
-        dropped = {piece: {at for at, _ in items} for piece, items in self._locate(exclude).items()}
         pieces = self.json_pieces() if json else self.html_pieces()
-        for piece, positions in dropped.items():
-            kept = [e for i, e in enumerate(self._decoded(piece)) if i not in positions]
+        for piece, items in self._locate(exclude).items():
+            drop = {at for at, _ in items}
+            kept = [e for i, e in enumerate(_decode_json_piece(self._json[piece])) if i not in drop]
             html, json_body = render_entries([e.name for e in kept], [e.last_serial for e in kept])
             pieces[piece] = json_body if json else html
         return pieces
 
-    def without_positions(self, positions: Iterable[int]) -> BuiltList:
-        """This list without the entries at ``positions`` (in upstream's order)."""
-        dropped: dict[int, set[int]] = {}
-        for position in positions:
-            piece = bisect_right(self._counts, position) - 1
-            dropped.setdefault(piece, set()).add(position - self._counts[piece])
-        pieces = [Piece(self._json[i], self._html[i], self._names[i], (self._keys or [])[i],
-                        self._counts[i + 1] - self._counts[i]) for i in range(len(self._json))]
-        for i, positions_in in dropped.items():
-            kept = [e for at, e in enumerate(self._decoded(i)) if at not in positions_in]
-            pieces[i], _ = render_batch([e.name for e in kept], [e.last_serial for e in kept])
-        return BuiltList(pieces, False, self.last_serial, self.warnings, self.upstream_bytes)
-
     def _locate(self, names: Iterable[str]) -> dict[int, list[tuple[int, str]]]:
-        """piece → [(entry within the piece, normalized name)] of those of ``names`` the list holds."""
+        """piece → [(entry within the piece, normalized name)] of those of ``names`` the list holds: from the
+        rank in the index when the list is in name order, else by looking through the pieces' names."""
+        wanted = {canonicalize_name(n) for n in names if n in self._index}
         found: dict[int, list[tuple[int, str]]] = {}
-        names = list(names)
-        if not names:
-            return found
-        index = self.name_index()
-        for name in names:
-            position = index.position(name)
-            if position is not None:
+        if self._ordered:
+            for name in wanted:
+                position = self._index.rank(name)
+                assert position is not None
                 piece = bisect_right(self._counts, position) - 1
-                found.setdefault(piece, []).append((position - self._counts[piece], canonicalize_name(name)))
+                found.setdefault(piece, []).append((position - self._counts[piece], name))
+            return found
+        keys = {name.encode("utf-8", "surrogatepass"): name for name in wanted}
+        for piece, joined in enumerate(self._keys):
+            if not keys:
+                break
+            at_of = dict(zip(joined.split(b"\n"), range(self._counts[piece + 1] - self._counts[piece])))
+            for key in [k for k in keys if k in at_of]:
+                found.setdefault(piece, []).append((at_of[key], keys.pop(key)))
         return found
-
-    def _decoded(self, piece: int) -> list[_Entry]:
-        return _decode_json_piece(self._json[piece])
 
 
 class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):

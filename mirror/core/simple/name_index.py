@@ -3,8 +3,8 @@
 The public index lists ~700,000 projects. A ``set`` of their normalized names costs ~70 MB of
 Python objects; this index keeps them sorted in one ``bytes`` blob with an array of offsets, about
 the size of the names themselves plus 4 bytes each (~12 MB), and answers in O(log n) (~20 slice
-comparisons). It is immutable: a new list builds a new index. It can also say where a name stands in the list it
-was built from (:meth:`NameIndex.position`).
+comparisons). It is immutable: a new list builds a new index (:meth:`NameIndex.from_sorted` from names already
+normalized and sorted, as the project list's builder has them).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 class NameIndex:
     """Normalized project names, sorted and de-duplicated; ``name in index`` normalizes ``name``."""
 
-    __slots__ = ("_blob", "_offsets", "_positions")
+    __slots__ = ("_blob", "_offsets")
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         """Index ``names`` (any spelling; duplicates after normalization count once).
@@ -30,38 +30,27 @@ class NameIndex:
         """
         keys = [canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names]
         keys.sort()
-        self._fill(list(dict.fromkeys(keys)), None)  # sorted, so this only drops repeats
+        self._fill(list(dict.fromkeys(keys)))  # sorted, so this only drops repeats
 
     @classmethod
-    def from_sorted(cls, keys: list[bytes], positions: array[int] | None = None) -> NameIndex:
-        """The index of ``keys``: normalized names (UTF-8), sorted, without repeats (not checked).
-
-        ``positions[i]`` is where the ``i``-th key stands in the list it came from (default: ``i``, the list
-        was sorted); :meth:`position` answers with it.
-        """
+    def from_sorted(cls, keys: list[bytes]) -> NameIndex:
+        """The index of ``keys``: normalized names (UTF-8), sorted, without repeats (not checked)."""
         index = cls.__new__(cls)
-        index._fill(keys, positions)
+        index._fill(keys)
         return index
 
-    def _fill(self, keys: list[bytes], positions: array[int] | None) -> None:
+    def _fill(self, keys: list[bytes]) -> None:
         self._blob = b"".join(keys)
         self._offsets = array("Q" if len(self._blob) >= 1 << 32 else "I", accumulate(map(len, keys), initial=0))
-        self._positions = positions
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._find(name) is not None
+        return isinstance(name, str) and self.rank(name) is not None
 
-    def position(self, name: str) -> int | None:
-        """Where ``name`` (any spelling) stands in the list the index was built from, or None if absent."""
-        at = self._find(name)
-        if at is None:
-            return None
-        return at if self._positions is None else self._positions[at]
-
-    def _find(self, name: str) -> int | None:
+    def rank(self, name: str) -> int | None:
+        """How many indexed names sort before ``name`` (any spelling), or None when it is not indexed."""
         key = canonicalize_name(name).encode("utf-8", "surrogatepass")
         at = bisect_left(_Keys(self), key)
         return at if at < len(self) and self.key(at) == key else None
@@ -72,9 +61,8 @@ class NameIndex:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the index's data (the blob, the offsets and the positions)."""
-        held = len(self._blob) + self._offsets.itemsize * len(self._offsets)
-        return held + (self._positions.itemsize * len(self._positions) if self._positions is not None else 0)
+        """Memory held by the index's data (the blob and the offsets)."""
+        return len(self._blob) + self._offsets.itemsize * len(self._offsets)
 
 
 class _Keys:

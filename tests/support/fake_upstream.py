@@ -154,6 +154,13 @@ class FakeUpstream:
         self.stated_names: dict[str, str] = {}
         #: filename → Location: GETs of that file's URL answer 302 there (a redirecting file host)
         self.redirects: dict[str, str] = {}
+        # -- the project list (``/simple/``) --
+        #: (HTML, JSON) bodies served as the project list instead of the index's own (a big or odd list)
+        self.list_bodies: tuple[bytes, bytes] | None = None
+        #: send the project list chunked, this many bytes at a time with this many seconds between
+        self.list_pace: tuple[int, float] | None = None
+        #: send half of the project list (chunked), then reset the connection
+        self.list_cut = False
         self.faults_apply_to: Literal["all", "pages", "files"] = "all"
         self.fault_filter: Callable[[str], bool] | None = None  # path -> faulty?; overrides
         # -- state --
@@ -377,15 +384,40 @@ class FakeUpstream:
     async def _root_page(self, request: web.Request) -> web.StreamResponse:
         as_json = self._negotiate_json(request)
         projects = sorted(self._projects.items())
-        if as_json:
+        if self.list_bodies is not None:
+            body = self.list_bodies[as_json]
+        elif as_json:
             body = json.dumps({
                 "meta": {"api-version": self.api_version, "_last-serial": self.serial},
-                "projects": [{"name": p.name} for _, p in projects],
+                "projects": [{"name": p.name, "_last-serial": p.serial} for _, p in projects],
             }, indent=1).encode()  # fmt: skip
         else:
             links = [f'<a href="/simple/{key}/">{html.escape(p.name)}</a>' for key, p in projects]
             body = self._html("Simple index", [], links, self.serial)
-        return self._page(request, body, as_json, self.serial)
+        response = self._page(request, body, as_json, self.serial)
+        if (self.list_pace is None and not self.list_cut) or response.status != 200 or request.method == "HEAD":
+            return response
+        return await self._stream_list(request, response)
+
+    async def _stream_list(self, request: web.Request, page: web.Response) -> web.StreamResponse:
+        """The list ``page`` sent chunked: paced (``list_pace``), or cut in the middle (``list_cut``)."""
+        body = page.body
+        assert isinstance(body, bytes)
+        headers = {k: v for k, v in page.headers.items() if k.lower() not in ("content-length", "etag")}
+        resp = web.StreamResponse(headers=headers)
+        await resp.prepare(request)
+        size, pause = self.list_pace or (64 * 1024, 0.0)
+        end = len(body) // 2 if self.list_cut else len(body)
+        for at in range(0, end, size):
+            await resp.write(body[at:min(at + size, end)])
+            await asyncio.sleep(pause)
+        if self.list_cut:
+            transport = request.transport
+            assert transport is not None
+            transport.abort()
+            return resp
+        await resp.write_eof()
+        return resp
 
     def _file_url(self, f: FakeFile) -> str:
         return f.url or f"{self.base}/files/{f.sha256}/{f.filename}"

@@ -17,15 +17,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from mirror.core.errors import ParseError, UpstreamError
-from mirror.core.simple.list_build import BuiltList, ListBuilder, Piece, document, json_frame
+from mirror.core.simple.list_build import BATCH_BYTES, BuiltList, ListBuilder, Piece, document, json_frame
 from mirror.core.simple.rules import JSON_TYPE, serial
 from mirror.services.cache import Record
 from mirror.services.cpu import CpuLane
 
 #: Media type of the list as the database keeps it: the mirror's PEP 691 JSON, gzip'd.
 STORED_TYPE = "application/x-mirror-project-list+gzip"
-#: Bytes handed to the CPU lane at a time.
-_STEP = 1024 * 1024
+#: Bytes handed to the CPU lane at a time: the pieces made of them stay under the size from which joining bytes
+#: releases the GIL (1 MiB), so the lane never waits to take it back from a busy event loop mid-piece.
+_STEP = BATCH_BYTES
 #: Steps queued in the CPU lane at most while more of the body arrives.
 _QUEUED = 8
 #: zlib level of the stored (and served) gzip forms: fast, and a list still shrinks ~10x.
@@ -45,7 +46,6 @@ class ListFetch:
         self._on_start = on_start
         self._loop = asyncio.get_running_loop()
         self._builder: ListBuilder | None = None
-        self._digest: hashlib._Hash | None = None
         self._input: list[bytes] = []
         self._input_bytes = 0
         self._steps: deque[bytes] = deque()  # appended here, taken in the lane (deque ends are thread-safe)
@@ -64,8 +64,6 @@ class ListFetch:
 
     async def start(self, content_type: str, header_serial: str | None) -> None:
         """Raises ParseError for a media type that is not a project list's."""
-        media = content_type.split(";", 1)[0].strip().lower()
-        self._digest = hashlib.sha256(media.encode() + b"\0")
         self._builder = ListBuilder(content_type, serial(header_serial))
         self._on_start()
 
@@ -89,11 +87,9 @@ class ListFetch:
             await asyncio.shield(self._job)
 
     def _take_steps(self) -> None:
-        assert self._builder is not None and self._digest is not None
+        assert self._builder is not None
         while self._steps:
-            data = self._steps.popleft()
-            self._digest.update(data)
-            self._builder.feed(data)
+            self._builder.feed(self._steps.popleft())
             self._loop.call_soon_threadsafe(self._notify)
 
     def _notify(self) -> None:
@@ -101,7 +97,7 @@ class ListFetch:
             waiter.set()
 
     async def finish(self) -> tuple[BuiltList, str]:
-        """The list and its revision (the sha256 of upstream's media type and bytes); raises ParseError."""
+        """The list and its revision (see :func:`revision_of`); raises ParseError."""
         try:
             if self._input:
                 self._steps.append(b"".join(self._input))
@@ -111,13 +107,14 @@ class ListFetch:
                 if self._job is not None and self._job.done():
                     job, self._job = self._job, None
                     job.result()
-            assert self._builder is not None and self._digest is not None
+            assert self._builder is not None
             await self._cpu.run(self._builder.end_input)
         except BaseException as exc:
             self.fail(exc)
             raise
         self._end(None)
-        return await self._cpu.run(self._builder.result), self._digest.hexdigest()
+        built = await self._cpu.run(self._builder.result)
+        return built, await self._cpu.run(revision_of, built)
 
     def fail(self, exc: BaseException) -> None:
         """The fetch ended with ``exc``: readers of the pieces get it (as the cache's readers would: a body that
@@ -162,6 +159,15 @@ class ListFetch:
         """Someone streams the HTML: render it with each piece from now on."""
         if self._builder is not None:
             self._builder.eager_html = True
+
+
+def revision_of(built: BuiltList) -> str:
+    """The revision of a list: the sha256 of what it holds (its serial and its entries as the mirror's JSON), not
+    of upstream's bytes, which would cost a hash of every megabyte on the way in. Blocking."""
+    digest = hashlib.sha256(STORED_TYPE.encode() + b"\0")
+    for part in stored_parts(built):
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def gzip_parts(parts: Iterable[bytes | memoryview], level: int = GZIP_LEVEL) -> bytes:

@@ -188,11 +188,11 @@ def project_list(r: Results, targets: list[Target]) -> list[str]:
                             held_ratio <= 3))
     return out + ["", "Each row through its own fresh mirror (empty cache); direct = the median of the same list "
                   "fetched from the same upstream in the same format. The first answer is sent as the list is built; "
-                  "\"once built\" is the next answer served from prepared bytes; mirror CPU: the CPU time its processes used "
-                  "during the cold request (on a shared machine the wall times stretch, CPU times much less). RSS: the mirror's processes before "
-                  "the request, at the peak (sampled every 0.2 s) and holding the list (both answers given, 2 s "
-                  "later); \"held ÷ list size\" divides the increase by the size of what upstream sends the mirror.",
-                  ""]
+                  "\"once built\" is the next answer, served from prepared bytes. Mirror CPU: what its processes "
+                  "used during the cold request (on a shared machine wall times stretch, CPU times much less). RSS: "
+                  "the mirror's processes before the request, at the peak (sampled every 0.2 s) and holding the list "
+                  "(both answers given, 2 s later); \"held ÷ list size\" divides the increase by the size of what "
+                  "upstream sends the mirror.", ""]
 
 
 def wheel(r: Results, s: Settings, targets: list[Target]) -> list[str]:

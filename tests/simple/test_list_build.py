@@ -208,7 +208,7 @@ def read_back_excluding(built: BuiltList, fmt: Format, exclude: list[str]) -> tu
 
 
 def test_a_piece_without_some_names() -> None:
-    piece, _ = render_batch(["A", "b.c", "D"], [1, 2, 3])
+    piece = render_batch(["A", "b.c", "D"], [1, 2, 3])
     out = without_names(piece, ["b-c"])
     assert out.entries == 2 and out.keys == b"a\nd"
     assert out.json == b'{"name":"A","_last-serial":1},{"name":"D","_last-serial":3},'

@@ -75,48 +75,42 @@ _NO_PIECE = Piece(b"", b"", None, b"", 0)
 
 
 def render_batch(names: list[str] | None, serials: list[int | None] | None = None,
-                 raw: list[bytes] | None = None, *, html: bool = False) -> tuple[Piece, list[bytes]]:
-    """The :class:`Piece` of a batch of entries, and their normalized names one by one. ``raw``: the names as
-    ASCII bytes, when the parser has them so (then ``names`` may be None).
+                 raw: list[bytes] | None = None, *, html: bool = False, entries: list[Any] | None = None,
+                 joined: bytes | None = None) -> Piece:
+    """The :class:`Piece` of a batch of entries. ``raw``: the names as ASCII bytes, when the parser has them so
+    (then ``names`` may be None; ``joined``: the same joined by "\\n"); ``entries``: the decoded JSON entries,
+    when the parser has them (they are written again in one call, and ``serials`` may be None).
 
     A batch of names made only of ASCII letters, digits, ``.``, ``_`` and ``-`` (every name on the public
-    index) takes the fast path: a few operations on the joined batch and one new object per name (its
-    normalized form); its HTML is made now with ``html``, else when first needed (:func:`plain_html`).
-    Other batches are rendered name by name, in both formats at once.
+    index) takes the fast path: a few operations on the joined batch, and no new object per name but for the
+    HTML, which is made now with ``html``, else when first needed (:func:`plain_html`). Other batches are
+    rendered name by name, in both formats at once.
     """
     texts: list[Any] | None = raw if raw is not None else names
     if not texts:
-        return _NO_PIECE, []
+        return _NO_PIECE
     if raw is not None:
-        joined = b"\n".join(raw)
+        joined = joined if joined is not None else b"\n".join(raw)
     else:
         text = "\n".join(texts)
         joined = text.encode("ascii") if text.isascii() else b"\0"
     if joined.translate(None, _PLAIN) or joined.count(b"\n") != len(texts) - 1:
-        return _render_each(names if names is not None else [n.decode("utf-8", "replace") for n in texts],
-                            serials)
+        if names is None:
+            names = [n.decode("utf-8", "replace") for n in texts]
+        if serials is None and entries is not None:
+            serials = [e.last_serial for e in entries]
+        return _render_each(names, serials)
     count = len(texts)
     keys = _normalized(joined)
-    if serials is None or all(s is None for s in serials):
+    if entries is not None:
+        json = _ENTRY_LIST.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
+    elif serials is None or all(s is None for s in serials):
         json = b'{"name":"' + joined.replace(b"\n", b'"},{"name":"') + b'"},'
-    elif None not in serials:
-        numbers = msgspec.json.encode(serials)[1:-1]
-        if raw is not None:
-            parts: list[Any] = [b'{"name":"', b"", b'","_last-serial":', b"", b"},"] * count
-            parts[1::5], parts[3::5] = raw, numbers.split(b",")
-            json = b"".join(parts)
-        else:  # str names, as the JSON parser gives them: no new object per name
-            parts = ['{"name":"', "", '","_last-serial":', "", "},"] * count
-            parts[1::5], parts[3::5] = texts, numbers.decode().split(",")
-            json = "".join(parts).encode("ascii")
     else:
         json = b"".join(_json_entry(n if isinstance(n, str) else n.decode(), s) for n, s in zip(texts, serials))
-    key_list = keys.split(b"\n")
     if html:
-        lines = [b'<a href="', b"", b'/">', b"", b"</a>\n"] * count
-        lines[1::5], lines[3::5] = key_list, raw if raw is not None else joined.split(b"\n")
-        return Piece(json, b"".join(lines), None, keys, count), key_list
-    return Piece(json, None, joined, keys, count), key_list
+        return Piece(json, _html_lines(keys, raw if raw is not None else joined.split(b"\n")), None, keys, count)
+    return Piece(json, None, joined, keys, count)
 
 
 def _normalized(joined: bytes) -> bytes:
@@ -127,17 +121,19 @@ def _normalized(joined: bytes) -> bytes:
     return keys
 
 
+def _html_lines(keys: bytes, names: list[bytes]) -> bytes:
+    """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (joined by "\\n")."""
+    lines = [b'<a href="', b"", b'/">', b"", b"</a>\n"] * len(names)
+    lines[1::5], lines[3::5] = keys.split(b"\n"), names
+    return b"".join(lines)
+
+
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    if not names:
-        return b""
-    plain = names.split(b"\n")
-    html = [b'<a href="', b"", b'/">', b"", b"</a>\n"] * len(plain)
-    html[1::5], html[3::5] = _normalized(names).split(b"\n"), plain
-    return b"".join(html)
+    return _html_lines(_normalized(names), names.split(b"\n")) if names else b""
 
 
-def _render_each(names: list[str], serials: list[int | None] | None) -> tuple[Piece, list[bytes]]:
+def _render_each(names: list[str], serials: list[int | None] | None) -> Piece:
     """:func:`render_batch` one name at a time, for names that need escaping or quoting."""
     html: list[str] = []
     json: list[bytes] = []
@@ -149,12 +145,12 @@ def _render_each(names: list[str], serials: list[int | None] | None) -> tuple[Pi
         html.append(f'<a href="{url_quote(key, safe="")}/">{text}</a>\n')
         json.append(_json_entry(name, serials[i] if serials is not None else None))
         keys.append(key.replace("\n", " ").encode("utf-8"))
-    return Piece(b"".join(json), "".join(html).encode("utf-8"), None, b"\n".join(keys), len(names)), keys
+    return Piece(b"".join(json), "".join(html).encode("utf-8"), None, b"\n".join(keys), len(names))
 
 
 def render_entries(names: list[str], serials: list[int | None] | None = None) -> tuple[bytes, bytes]:
     """The HTML lines and the JSON objects (each followed by ",") of ``names`` (and their ``serials``)."""
-    piece, _ = render_batch(names, serials)
+    piece = render_batch(names, serials)
     return piece.html if piece.html is not None else plain_html(piece.names or b""), piece.json
 
 
@@ -211,8 +207,6 @@ class ListBuilder:
         self._input_bytes = 0
         self.received = 0
         self._pieces: list[Piece] = []
-        self._ordered = True  # sorted by normalized name without repeats, so far
-        self._last: bytes | None = None
         #: Render the HTML of each batch at once (someone waits for it), instead of when first needed.
         self.eager_html = False
 
@@ -247,12 +241,13 @@ class ListBuilder:
         """The list, once :meth:`end_input` was called: repeats are left out and the name index made here."""
         keys = b"\n".join(p.keys for p in self._pieces if p.entries).split(b"\n") if len(self) else []
         pieces = self._pieces
-        if not self._ordered:
+        ordered = all(map(gt, islice(keys, 1, None), keys))  # in normalized-name order, without repeats
+        if not ordered:
             keys.sort()  # Timsort: close to linear for a few sorted runs; ~0.2 s for the public index's order
             if any(map(eq, keys, islice(keys, 1, None))):  # rare: find the repeats, leave them out where they are
                 pieces = _without_positions(pieces, _repeats(b"\n".join(p.keys for p in pieces if p.entries)))
                 keys = list(dict.fromkeys(keys))
-        return BuiltList(pieces, NameIndex.from_sorted(keys), self._ordered, self.last_serial,
+        return BuiltList(pieces, NameIndex.from_sorted(keys), ordered, self.last_serial,
                          self._parser.warnings.result(), self.received)
 
     def __len__(self) -> int:
@@ -270,12 +265,10 @@ class ListBuilder:
     def _add(self, batch: Batch) -> None:
         if not len(batch):
             return
-        piece, keys = render_batch(None if batch.raw is not None else batch.names, batch.serials, batch.raw,
-                                   html=self.eager_html)
-        if self._ordered:
-            self._ordered = (self._last is None or keys[0] > self._last) and all(map(gt, islice(keys, 1, None), keys))
-            self._last = keys[-1]
-        self._pieces.append(piece)
+        names = None if batch.raw is not None else batch.names
+        serials = None if batch.raw is not None or batch.entries is not None else batch.serials
+        self._pieces.append(render_batch(names, serials, batch.raw, html=self.eager_html, entries=batch.entries,
+                                         joined=batch.joined))
 
 
 def _repeats(joined_keys: bytes) -> frozenset[int]:
@@ -298,7 +291,7 @@ def _without_positions(pieces: list[Piece], positions: frozenset[int]) -> list[P
         start += piece.entries
         if drop:
             kept = [e for at, e in enumerate(_decode_json_piece(piece.json)) if at not in drop]
-            piece, _ = render_batch([e.name for e in kept], [e.last_serial for e in kept])
+            piece = render_batch([e.name for e in kept], [e.last_serial for e in kept])
         out.append(piece)
     return out
 
@@ -402,6 +395,7 @@ class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):
 
 
 _ENTRIES = msgspec.json.Decoder(list[_Entry])
+_ENTRY_LIST = msgspec.json.Encoder()
 
 
 def _decode_json_piece(json: bytes) -> list[_Entry]:

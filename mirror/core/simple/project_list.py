@@ -36,29 +36,46 @@ class Batch:
     """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
 
     Iterating gives ``(name, serial or None)`` pairs. A batch read from ASCII bytes may hold the names as
-    those bytes (``raw``); ``names`` decodes them on first use.
+    those bytes (``raw``); one read from JSON holds the decoded ``entries`` (``name``, ``last_serial``) too, so
+    that they can be written again in one call. ``names`` and ``serials`` are made from those on first use.
     """
 
-    __slots__ = ("_names", "raw", "serials")
+    __slots__ = ("_names", "_serials", "entries", "joined", "raw")
 
     def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
-                 raw: list[bytes] | None = None) -> None:
-        self._names = [] if names is None and raw is None else names
+                 raw: list[bytes] | None = None, joined: bytes | None = None,
+                 entries: list[Any] | None = None) -> None:
+        self._names = [] if names is None and raw is None and entries is None else names
+        self._serials = serials
         self.raw = raw
-        self.serials = serials
+        self.joined = joined  # ``raw`` joined by "\n", when the parser made it
+        self.entries = entries
 
     @property
     def names(self) -> list[str]:
         if self._names is None:
-            assert self.raw is not None
-            self._names = [name.decode("ascii") for name in self.raw]
+            if self.entries is not None:
+                self._names = list(map(_NAME, self.entries))
+            else:
+                assert self.raw is not None
+                self._names = [name.decode("ascii") for name in self.raw]
         return self._names
 
+    @property
+    def serials(self) -> list[int | None] | None:
+        if self._serials is None and self.entries is not None:
+            self._serials = list(map(_SERIAL, self.entries))
+        return self._serials
+
     def __len__(self) -> int:
-        return len(self.raw) if self._names is None and self.raw is not None else len(self.names)
+        for column in (self._names, self.raw, self.entries):
+            if column is not None:
+                return len(column)
+        return 0
 
     def __iter__(self) -> Iterator[Entry]:
-        return zip(self.names, repeat(None) if self.serials is None else self.serials)
+        serials = self.serials
+        return zip(self.names, repeat(None) if serials is None else serials)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Batch) and list(self) == list(other)
@@ -149,7 +166,7 @@ class HtmlListParser:
         fast = _simple_anchors(data)
         if fast is not None:
             self._raw = data[fast[0]:]
-            return Batch(raw=fast[1])
+            return Batch(raw=fast[1], joined=fast[2])
         text = self._decoder.decode(data)
         unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
         self._decoder.reset()
@@ -201,24 +218,32 @@ class HtmlListParser:
 
 
 # An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
-_SIMPLE_LINK = re.compile(rb'<a href="[^"<>]*+">([^<>&\s]++)</a>')
+_SIMPLE_LINK = re.compile(rb'<a href="[^"]*">([^<]*)</a>')
+_BLANKS = b" \t\r\x0b\x0c"
 
 
-def _simple_anchors(data: bytes) -> tuple[int, list[bytes]] | None:
-    """The names in ``data`` up to its last ``</a>`` and where that ends, when that part is ASCII and holds
-    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass);
-    else None.
+def _simple_anchors(data: bytes) -> tuple[int, list[bytes], bytes] | None:
+    """The names in ``data`` up to its last ``</a>`` (also joined by "\\n") and where that ends, when that part is ASCII and holds
+    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass), their
+    names needing nothing decoded or stripped; else None.
 
     Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
-    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped."""
+    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped. Without any ``&``
+    there is no entity to decode; names without blanks have none to strip."""
     cut = data.rfind(b"</a>")
     if cut < 0:
         return None
     cut += 4
     names = _SIMPLE_LINK.findall(data, 0, cut)
-    if not names or data.count(b"<", 0, cut) != 2 * len(names) or not data[:cut].isascii():
+    if not names or data.count(b"<", 0, cut) != 2 * len(names) or data.find(b"&", 0, cut) >= 0:
         return None
-    return cut, names
+    if not data.isascii() and not data[:cut].isascii():
+        return None
+    joined = b"\n".join(names)
+    if (joined.count(b"\n") != len(names) - 1 or b"\n\n" in joined or joined.startswith(b"\n")
+            or joined.endswith(b"\n") or len(joined.translate(None, _BLANKS)) != len(joined)):
+        return None  # an empty name, or one with blanks
+    return cut, names, joined
 
 
 def _safe_cut(text: str) -> int:
@@ -247,7 +272,7 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
 # --------------------------------------------------------------------------------------------- JSON
 
 
-class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):
+class _Entry(msgspec.Struct, gc=False, omit_defaults=True, rename={"last_serial": "_last-serial"}):
     name: str
     last_serial: int | None = None
 
@@ -273,11 +298,10 @@ class _LooseTail(msgspec.Struct, gc=False):
 
 def _columns(entries: list[_Entry]) -> Batch:
     names = list(map(_NAME, entries))
-    serials = list(map(_SERIAL, entries))
     if "" in names:  # an entry with an empty name is no project
         keep = list(map(bool, names))
-        names, serials = list(compress(names, keep)), list(compress(serials, keep))
-    return Batch(names, serials)
+        names, entries = list(compress(names, keep)), list(compress(entries, keep))
+    return Batch(names, entries=entries)
 
 
 _NAME = attrgetter("name")

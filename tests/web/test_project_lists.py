@@ -142,7 +142,7 @@ async def test_the_first_clients_get_the_list_as_it_is_built(mirror, upstream, h
     upstream.list_pace = (256 * 1024, 0.05)  # ~3 MB over ~0.6 s
     requests = [asyncio.ensure_future(_timed_read(http, mirror.index(), accept)) for _ in range(3)]
     done = await asyncio.gather(*requests)
-    for (headers, body, first_byte, total) in done:
+    for headers, _, first_byte, total in done:
         assert first_byte < total - 0.2  # bytes came while upstream was still sending
         assert "Content-Length" not in headers and "ETag" not in headers  # sent before the bytes were known
         assert headers["X-PyPI-Last-Serial"] == "4242"

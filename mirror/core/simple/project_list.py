@@ -223,9 +223,9 @@ _BLANKS = b" \t\r\x0b\x0c"
 
 
 def _simple_anchors(data: bytes) -> tuple[int, list[bytes], bytes] | None:
-    """The names in ``data`` up to its last ``</a>`` (also joined by "\\n") and where that ends, when that part is ASCII and holds
-    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass), their
-    names needing nothing decoded or stripped; else None.
+    """Where the part of ``data`` up to its last ``</a>`` ends, its names, and the same joined by "\\n", when that
+    part is ASCII and holds nothing but anchors as indexes write them (the public index's list, in one
+    regular-expression pass), their names needing nothing decoded or stripped; else None.
 
     Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
     markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped. Without any ``&``

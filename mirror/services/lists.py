@@ -41,9 +41,10 @@ class ListFetch:
     Clients waiting for a list the mirror does not have yet read its pieces as they are made (:meth:`pieces`).
     """
 
-    def __init__(self, cpu: CpuLane, on_start: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, cpu: CpuLane, on_start: Callable[[], None] = lambda: None, *, eager_html: bool = False) -> None:
         self._cpu = cpu
         self._on_start = on_start
+        self._eager_html = eager_html
         self._loop = asyncio.get_running_loop()
         self._builder: ListBuilder | None = None
         self._input: list[bytes] = []
@@ -65,6 +66,7 @@ class ListFetch:
     async def start(self, content_type: str, header_serial: str | None) -> None:
         """Raises ParseError for a media type that is not a project list's."""
         self._builder = ListBuilder(content_type, serial(header_serial))
+        self._builder.eager_html = self._eager_html
         self._on_start()
 
     async def feed(self, chunk: bytes) -> None:
@@ -157,6 +159,7 @@ class ListFetch:
 
     def want_html(self) -> None:
         """Someone streams the HTML: render it with each piece from now on."""
+        self._eager_html = True
         if self._builder is not None:
             self._builder.eager_html = True
 

@@ -78,6 +78,9 @@ class PageService:
             "project-list", self._fetch_index, store, self._decode_index, project_list, clock)
         self._list_fetch: ListFetch | None = None  # the fetch of the list in flight
         self._list_started = asyncio.Event()  # set once that fetch's body arrives
+        #: Build the HTML of the list as it arrives (clients have asked for it), not when first needed.
+        self.list_html_wanted = False
+        self._json_gzip: tuple[BuiltList, asyncio.Future[bytes]] | None = None
 
     async def close(self) -> None:
         """Stop background refreshes and wait for fetches in flight (each bounded by the upstream timeouts)."""
@@ -111,7 +114,7 @@ class PageService:
         if self.lists.known(INDEX_KEY) is not None:
             return None
         task = asyncio.ensure_future(self.lists.get(INDEX_KEY))
-        task.add_done_callback(_retrieved)
+        task.add_done_callback(mark_retrieved)
         while not task.done():
             fetch = self._list_fetch
             if fetch is not None and fetch.started:
@@ -156,7 +159,8 @@ class PageService:
             return Gone()
 
     async def _fetch_index(self, key: str, etag: str | None) -> Fresh | NotModified | Gone:
-        fetch = self._list_fetch = ListFetch(self._cpu, on_start=self._list_started.set)
+        fetch = self._list_fetch = ListFetch(self._cpu, on_start=self._list_started.set,
+                                             eager_html=self.list_html_wanted)
         try:
             answer = as_answer(await self._upstream.fetch_index(etag, sink=fetch))
             if isinstance(answer, NotModified):
@@ -171,7 +175,16 @@ class PageService:
             self._list_started.clear()
         self._log_list(built)
         return Fresh(body=b"", content_type=STORED_TYPE, url=answer.url, etag=answer.etag, serial=answer.serial,
-                     elapsed=answer.elapsed, value=built, revision=revision, stored=lambda: stored_body(built))
+                     elapsed=answer.elapsed, value=built, revision=revision, stored=lambda: self.list_json_gzip(built))
+
+    async def list_json_gzip(self, built: BuiltList) -> bytes:
+        """The gzip form of ``built``'s JSON (what the database keeps, and what gzip-accepting JSON clients of
+        ``all`` get when it blocks nothing): made once per list, in a thread."""
+        if self._json_gzip is None or self._json_gzip[0] is not built:
+            future = asyncio.ensure_future(stored_body(built))
+            future.add_done_callback(mark_retrieved)
+            self._json_gzip = (built, future)
+        return await asyncio.shield(self._json_gzip[1])
 
     @staticmethod
     def _log_list(built: BuiltList) -> None:
@@ -209,7 +222,7 @@ class PageService:
         return built
 
 
-def _retrieved(task: asyncio.Task[Any]) -> None:
+def mark_retrieved(task: asyncio.Future[Any]) -> None:
     """Mark a task's exception as retrieved (whoever needs the outcome awaits the cache, not this task)."""
     if not task.cancelled():
         task.exception()

@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import jinja2
@@ -37,7 +37,7 @@ from mirror.core.tiers import curated_projects, hidden_from_all
 from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
 from mirror.services.lists import ListFetch, gzip_parts
-from mirror.services.pages import PageService
+from mirror.services.pages import PageService, mark_retrieved
 from mirror.services.policies import PolicyStore
 
 log = logging.getLogger("mirror.lists")
@@ -114,6 +114,7 @@ class _Bodies:
     pieces: list[bytes]
     serial: int | None
     valid_until: float
+    gzip: Callable[[], Awaitable[bytes]] | None = None  # the gzip form, when it is made elsewhere too
 
 
 def _formats(json: bool) -> tuple[Format, ...]:
@@ -155,8 +156,10 @@ class ProjectLists:
 
     async def piece_body(self, piece: Piece, json: bool, hidden: frozenset[str]) -> bytes:
         """The JSON objects (or HTML lines) of ``piece`` without the entries of ``hidden`` names."""
-        if hidden and any(b"\n" + name.encode() + b"\n" in b"\n" + piece.keys + b"\n" for name in hidden):
-            piece = await self._cpu.run(without_names, piece, hidden)
+        if hidden:
+            padded = b"\n" + piece.keys + b"\n"
+            if any(b"\n" + name.encode() + b"\n" in padded for name in hidden):
+                piece = await self._cpu.run(without_names, piece, hidden)
         if json:
             return piece.json
         return piece.html if piece.html is not None else await self._cpu.run(plain_html, piece.names or b"")
@@ -168,6 +171,8 @@ class ProjectLists:
         stamp: ListStamp = (entry.revision if entry else "", self._policies.generation)
         stale = entry.stale if tier is Tier.ALL and entry else False
         key = (tier, fmt is Format.JSON)
+        if tier is Tier.ALL and fmt is not Format.JSON:
+            self._pages.list_html_wanted = True  # the next lists are built with their HTML
         while True:
             prepared = self._prepared.get((tier, fmt))
             if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
@@ -175,7 +180,11 @@ class ProjectLists:
             building = self._building.get(key)
             if building is None:  # one preparation at a time per tier and body (JSON, or both HTML types)
                 building = self._building[key] = asyncio.ensure_future(self._prepare(tier, key[1], stamp, entry))
+                building.add_done_callback(mark_retrieved)
                 building.add_done_callback(lambda _f: self._building.pop(key, None))
+            if (tier is Tier.ALL and prepared is not None and prepared.stamp[1] == stamp[1]
+                    and not building.done()):
+                return prepared, stale  # a refreshed list: the last one is served until the new one is prepared
             await asyncio.shield(building)
             prepared = self._prepared.get((tier, fmt))
             if prepared is not None and prepared.stamp == stamp:
@@ -202,7 +211,7 @@ class ProjectLists:
             self._prepared[(tier, fmt)] = PreparedList(stamp, bodies.identity, bodies.valid_until, doc,
                                                        f'"{digest.hexdigest()[:32]}"', None, None, bodies.serial,
                                                        (time.perf_counter() - started) * 1000)
-        self._compress(tier, formats)
+        self._compress(tier, formats, bodies.gzip)
 
     async def _all(self, entry: Entry[BuiltList], json: bool) -> _Bodies:
         built = entry.value
@@ -213,8 +222,9 @@ class ProjectLists:
             return _Bodies(identity, [], built.last_serial, _FOREVER)
         if hidden:
             pieces = await self._cpu.run(built.pieces, hidden, json=json)
-        elif json:
-            pieces = built.json_pieces()
+        elif json:  # the very bytes the database keeps: their gzip form is made once for both
+            return _Bodies(identity, built.json_pieces(), built.last_serial, _FOREVER,
+                           lambda: self._pages.list_json_gzip(built))
         else:
             pieces = await self._cpu.run(built.html_pieces)
         return _Bodies(identity, pieces, built.last_serial, _FOREVER)
@@ -250,19 +260,22 @@ class ProjectLists:
         detail = entry.value
         return ProjectEntry(detail.upstream_name or name, detail.last_serial)
 
-    def _compress(self, tier: Tier, formats: tuple[Format, ...]) -> None:
-        """Make the gzip form of the body of ``formats`` once (their bodies hold the same bytes)."""
+    def _compress(self, tier: Tier, formats: tuple[Format, ...],
+                  made: Callable[[], Awaitable[bytes]] | None = None) -> None:
+        """Make the gzip form of the body of ``formats`` once (their bodies hold the same bytes), in a thread (zlib
+        releases the GIL) when it is big; ``made``: where it is made already."""
         prepared = self._prepared[(tier, formats[0])]
-        if prepared.body.size < _GZIP_INLINE:
+        if made is None and prepared.body.size < _GZIP_INLINE:
             self._attach(tier, formats, prepared, gzip_parts(prepared.body.parts, 6))
             return
-        task = asyncio.ensure_future(self._compress_later(tier, formats, prepared))
+        task = asyncio.ensure_future(self._compress_later(tier, formats, prepared, made))
         self._zipping.add(task)
         task.add_done_callback(self._zipping.discard)
 
-    async def _compress_later(self, tier: Tier, fmts: tuple[Format, ...], prepared: PreparedList) -> None:
+    async def _compress_later(self, tier: Tier, fmts: tuple[Format, ...], prepared: PreparedList,
+                              made: Callable[[], Awaitable[bytes]] | None) -> None:
         try:
-            body = await asyncio.to_thread(gzip_parts, prepared.body.parts)  # zlib releases the GIL
+            body = await made() if made is not None else await asyncio.to_thread(gzip_parts, prepared.body.parts)
         except Exception:  # the identity encoding is still served
             log.exception("could not compress the project list of %s", tier.value)
             return

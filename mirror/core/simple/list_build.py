@@ -74,63 +74,60 @@ class Piece(NamedTuple):
 _NO_PIECE = Piece(b"", b"", None, b"", 0)
 
 
-def render_batch(names: list[str] | None, serials: list[int | None] | None = None,
-                 raw: list[bytes] | None = None, *, html: bool = False, entries: list[Any] | None = None,
-                 joined: bytes | None = None) -> Piece:
-    """The :class:`Piece` of a batch of entries. ``raw``: the names as ASCII bytes, when the parser has them so
-    (then ``names`` may be None; ``joined``: the same joined by "\\n"); ``entries``: the decoded JSON entries,
-    when the parser has them (they are written again in one call, and ``serials`` may be None).
+def render_batch(names: list[str], serials: list[int | None] | None = None, *, html: bool = False,
+                 entries: list[Any] | None = None, joined: str | None = None) -> Piece:
+    """The :class:`Piece` of a batch of entries. ``joined``: ``names`` joined by "\\n", when the parser made it;
+    ``entries``: the decoded JSON entries, when the parser has them (they are written again in one call, and
+    ``serials`` may be None).
 
     A batch of names made only of ASCII letters, digits, ``.``, ``_`` and ``-`` (every name on the public
     index) takes the fast path: a few operations on the joined batch, and no new object per name but for the
     HTML, which is made now with ``html``, else when first needed (:func:`plain_html`). Other batches are
-    rendered name by name, in both formats at once.
+    rendered name by name, in both formats at once. (The strings are joined as ``str``: joining a list of
+    ``bytes`` goes through the buffer protocol for each item, five times slower.)
     """
-    texts: list[Any] | None = raw if raw is not None else names
-    if not texts:
+    if not names:
         return _NO_PIECE
-    if raw is not None:
-        joined = joined if joined is not None else b"\n".join(raw)
-    else:
-        text = "\n".join(texts)
-        joined = text.encode("ascii") if text.isascii() else b"\0"
-    if joined.translate(None, _PLAIN) or joined.count(b"\n") != len(texts) - 1:
-        if names is None:
-            names = [n.decode("utf-8", "replace") for n in texts]
+    text = joined if joined is not None else "\n".join(names)
+    plain = text.encode("ascii") if text.isascii() else b"\0"
+    if plain.translate(None, _PLAIN) or plain.count(b"\n") != len(names) - 1:
         if serials is None and entries is not None:
             serials = [e.last_serial for e in entries]
         return _render_each(names, serials)
-    count = len(texts)
-    keys = _normalized(joined)
+    count = len(names)
+    keys = _normalized(text)
     if entries is not None:
         json = _ENTRY_LIST.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
     elif serials is None or all(s is None for s in serials):
-        json = b'{"name":"' + joined.replace(b"\n", b'"},{"name":"') + b'"},'
+        json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
     else:
-        json = b"".join(_json_entry(n if isinstance(n, str) else n.decode(), s) for n, s in zip(texts, serials))
+        json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
     if html:
-        return Piece(json, _html_lines(keys, raw if raw is not None else joined.split(b"\n")), None, keys, count)
-    return Piece(json, None, joined, keys, count)
+        return Piece(json, _html_lines(keys, names), None, keys.encode("ascii"), count)
+    return Piece(json, None, plain, keys.encode("ascii"), count)
 
 
-def _normalized(joined: bytes) -> bytes:
+def _normalized(joined: str) -> str:
     """Plain names joined by "\\n", each normalized (PEP 503)."""
-    keys = joined.lower().replace(b"_", b"-").replace(b".", b"-")
-    while b"--" in keys:
-        keys = keys.replace(b"--", b"-")
+    keys = joined.lower().replace("_", "-").replace(".", "-")
+    while "--" in keys:
+        keys = keys.replace("--", "-")
     return keys
 
 
-def _html_lines(keys: bytes, names: list[bytes]) -> bytes:
+def _html_lines(keys: str, names: list[str]) -> bytes:
     """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (joined by "\\n")."""
-    lines = [b'<a href="', b"", b'/">', b"", b"</a>\n"] * len(names)
-    lines[1::5], lines[3::5] = keys.split(b"\n"), names
-    return b"".join(lines)
+    lines = ['<a href="', "", '/">', "", "</a>\n"] * len(names)
+    lines[1::5], lines[3::5] = keys.split("\n"), names
+    return "".join(lines).encode("ascii")
 
 
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    return _html_lines(_normalized(names), names.split(b"\n")) if names else b""
+    if not names:
+        return b""
+    text = names.decode("ascii")
+    return _html_lines(_normalized(text), text.split("\n"))
 
 
 def _render_each(names: list[str], serials: list[int | None] | None) -> Piece:
@@ -239,13 +236,16 @@ class ListBuilder:
 
     def result(self) -> BuiltList:
         """The list, once :meth:`end_input` was called: repeats are left out and the name index made here."""
-        keys = b"\n".join(p.keys for p in self._pieces if p.entries).split(b"\n") if len(self) else []
+        joined = b"\n".join(p.keys for p in self._pieces if p.entries)
+        # ASCII names (all of the public index's) are sorted and joined as str: cheaper than bytes, same order.
+        keys: list[Any] = (joined.decode("ascii").split("\n") if joined.isascii() else joined.split(b"\n")) \
+            if joined else []
         pieces = self._pieces
         ordered = all(map(gt, islice(keys, 1, None), keys))  # in normalized-name order, without repeats
         if not ordered:
             keys.sort()  # Timsort: close to linear for a few sorted runs; ~0.2 s for the public index's order
             if any(map(eq, keys, islice(keys, 1, None))):  # rare: find the repeats, leave them out where they are
-                pieces = _without_positions(pieces, _repeats(b"\n".join(p.keys for p in pieces if p.entries)))
+                pieces = _without_positions(pieces, _repeats(joined))
                 keys = list(dict.fromkeys(keys))
         return BuiltList(pieces, NameIndex.from_sorted(keys), ordered, self.last_serial,
                          self._parser.warnings.result(), self.received)
@@ -263,12 +263,10 @@ class ListBuilder:
         return data
 
     def _add(self, batch: Batch) -> None:
-        if not len(batch):
-            return
-        names = None if batch.raw is not None else batch.names
-        serials = None if batch.raw is not None or batch.entries is not None else batch.serials
-        self._pieces.append(render_batch(names, serials, batch.raw, html=self.eager_html, entries=batch.entries,
-                                         joined=batch.joined))
+        if len(batch):
+            serials = None if batch.entries is not None else batch.serials
+            self._pieces.append(render_batch(batch.names, serials, html=self.eager_html, entries=batch.entries,
+                                             joined=batch.joined))
 
 
 def _repeats(joined_keys: bytes) -> frozenset[int]:

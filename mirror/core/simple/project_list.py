@@ -35,31 +35,20 @@ Entry = tuple[str, int | None]
 class Batch:
     """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
 
-    Iterating gives ``(name, serial or None)`` pairs. A batch read from ASCII bytes may hold the names as
-    those bytes (``raw``); one read from JSON holds the decoded ``entries`` (``name``, ``last_serial``) too, so
-    that they can be written again in one call. ``names`` and ``serials`` are made from those on first use.
+    Iterating gives ``(name, serial or None)`` pairs. A batch may also hold its names joined by "\\n"
+    (``joined``, when the parser made that string anyway) and, when read from JSON, the decoded ``entries``
+    (``name``, ``last_serial``), so that they can be written again in one call; ``serials`` is then made from
+    those on first use.
     """
 
-    __slots__ = ("_names", "_serials", "entries", "joined", "raw")
+    __slots__ = ("_serials", "entries", "joined", "names")
 
     def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
-                 raw: list[bytes] | None = None, joined: bytes | None = None,
-                 entries: list[Any] | None = None) -> None:
-        self._names = [] if names is None and raw is None and entries is None else names
+                 joined: str | None = None, entries: list[Any] | None = None) -> None:
+        self.names: list[str] = [] if names is None else names
         self._serials = serials
-        self.raw = raw
-        self.joined = joined  # ``raw`` joined by "\n", when the parser made it
+        self.joined = joined
         self.entries = entries
-
-    @property
-    def names(self) -> list[str]:
-        if self._names is None:
-            if self.entries is not None:
-                self._names = list(map(_NAME, self.entries))
-            else:
-                assert self.raw is not None
-                self._names = [name.decode("ascii") for name in self.raw]
-        return self._names
 
     @property
     def serials(self) -> list[int | None] | None:
@@ -68,10 +57,7 @@ class Batch:
         return self._serials
 
     def __len__(self) -> int:
-        for column in (self._names, self.raw, self.entries):
-            if column is not None:
-                return len(column)
-        return 0
+        return len(self.names)
 
     def __iter__(self) -> Iterator[Entry]:
         serials = self.serials
@@ -166,7 +152,7 @@ class HtmlListParser:
         fast = _simple_anchors(data)
         if fast is not None:
             self._raw = data[fast[0]:]
-            return Batch(raw=fast[1], joined=fast[2])
+            return Batch(fast[1], joined=fast[2])
         text = self._decoder.decode(data)
         unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
         self._decoder.reset()
@@ -218,11 +204,11 @@ class HtmlListParser:
 
 
 # An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
-_SIMPLE_LINK = re.compile(rb'<a href="[^"]*">([^<]*)</a>')
+_SIMPLE_LINK = re.compile(r'<a href="[^"]*">([^<]*)</a>')
 _BLANKS = b" \t\r\x0b\x0c"
 
 
-def _simple_anchors(data: bytes) -> tuple[int, list[bytes], bytes] | None:
+def _simple_anchors(data: bytes) -> tuple[int, list[str], str] | None:
     """Where the part of ``data`` up to its last ``</a>`` ends, its names, and the same joined by "\\n", when that
     part is ASCII and holds nothing but anchors as indexes write them (the public index's list, in one
     regular-expression pass), their names needing nothing decoded or stripped; else None.
@@ -234,14 +220,15 @@ def _simple_anchors(data: bytes) -> tuple[int, list[bytes], bytes] | None:
     if cut < 0:
         return None
     cut += 4
-    names = _SIMPLE_LINK.findall(data, 0, cut)
-    if not names or data.count(b"<", 0, cut) != 2 * len(names) or data.find(b"&", 0, cut) >= 0:
+    if data.find(b"&", 0, cut) >= 0 or (not data.isascii() and not data[:cut].isascii()):
         return None
-    if not data.isascii() and not data[:cut].isascii():
+    names = _SIMPLE_LINK.findall(codecs.ascii_decode(memoryview(data)[:cut])[0])
+    if not names or data.count(b"<", 0, cut) != 2 * len(names):
         return None
-    joined = b"\n".join(names)
-    if (joined.count(b"\n") != len(names) - 1 or b"\n\n" in joined or joined.startswith(b"\n")
-            or joined.endswith(b"\n") or len(joined.translate(None, _BLANKS)) != len(joined)):
+    joined = "\n".join(names)
+    encoded = joined.encode("ascii")
+    if (encoded.count(b"\n") != len(names) - 1 or b"\n\n" in encoded or encoded.startswith(b"\n")
+            or encoded.endswith(b"\n") or len(encoded.translate(None, _BLANKS)) != len(encoded)):
         return None  # an empty name, or one with blanks
     return cut, names, joined
 

@@ -167,6 +167,27 @@ async def _timed_read(http: aiohttp.ClientSession, url: str, accept: str) -> tup
         return dict(resp.headers), b"".join(chunks), first_byte or 0.0, time.monotonic() - started
 
 
+async def test_warm_requests_are_served_while_a_list_is_built(mirror, projects, http):
+    """The list is parsed and rendered in the CPU lane: the event loop never stalls, warm pages keep coming."""
+    await get(http, mirror.index() + "plain/")  # a warm page
+    projects.list_bodies = big_list(400_000)  # ~16 MB of JSON, a few hundred ms of work
+    lags: list[float] = []
+    warm: list[float] = []
+    cold = asyncio.ensure_future(get(http, mirror.index(), HTML))
+    while not cold.done():
+        started = time.monotonic()
+        await asyncio.sleep(0.005)
+        lags.append(time.monotonic() - started - 0.005)
+        started = time.monotonic()
+        resp, _ = await get(http, mirror.index() + "plain/")
+        warm.append(time.monotonic() - started)
+        assert resp.status == 200
+    resp, body = await cold
+    assert resp.status == 200 and len(listed(body, HTML)) == 400_000
+    assert len(warm) >= 10, warm  # the list took a while, and warm pages were answered all along
+    assert max(lags) < 0.25 and sorted(warm)[len(warm) // 2] < 0.05, (max(lags), sorted(warm)[-5:])
+
+
 async def test_a_list_cut_midway_never_looks_complete(mirror, upstream, http):
     upstream.list_bodies = big_list(200_000)
     upstream.list_cut = True

@@ -12,10 +12,14 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import cast
 
 from packaging.utils import canonicalize_name
+
+
+#: Names joined by one call while an index is made.
+_CHUNK = 50_000
 
 
 class NameIndex:
@@ -42,11 +46,18 @@ class NameIndex:
         return index
 
     def _fill(self, keys: list[bytes] | list[str]) -> None:
+        """Join ``keys`` and their offsets a slice at a time: another thread may take the GIL in between."""
         if keys and isinstance(keys[0], str):
-            self._blob = "".join(keys).encode("ascii")
+            text = keys
+            blobs = ["".join(text[at:at + _CHUNK]).encode("ascii") for at in range(0, len(text), _CHUNK)]
         else:
-            self._blob = b"".join(cast("list[bytes]", keys))
-        self._offsets = array("Q" if len(self._blob) >= 1 << 32 else "I", accumulate(map(len, keys), initial=0))
+            raw = cast("list[bytes]", keys)
+            blobs = [b"".join(raw[at:at + _CHUNK]) for at in range(0, len(raw), _CHUNK)]
+        self._blob = b"".join(blobs)
+        offsets = array("Q" if len(self._blob) >= 1 << 32 else "I", [0])
+        for at in range(0, len(keys), _CHUNK):
+            offsets.extend(islice(accumulate(map(len, keys[at:at + _CHUNK]), initial=offsets[-1]), 1, None))
+        self._offsets = offsets
 
     def __len__(self) -> int:
         return len(self._offsets) - 1

@@ -17,7 +17,6 @@ from typing import cast
 
 from packaging.utils import canonicalize_name
 
-
 #: Names joined by one call while an index is made.
 _CHUNK = 50_000
 

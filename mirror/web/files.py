@@ -8,25 +8,21 @@ from the single upstream download.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.errors import FileNotListed, MirrorError
-from mirror.core.hashes import checked_hashes
-from mirror.core.stored import StoredFile
-from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
+from mirror.core.errors import MirrorError
+from mirror.services.downloads import ClientGone, Download, wait_for_download
+from mirror.services.fetching import METADATA_SUFFIX, wanted
 from mirror.services.filestore import FileStore
 from mirror.web.filesend import send_stored
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 
 log = logging.getLogger("mirror.files")
-
-_METADATA_SUFFIX = ".metadata"
 
 
 async def file_or_metadata(request: web.Request) -> web.StreamResponse:
@@ -38,31 +34,19 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     normalized = canonicalize_name(project)
     if normalized != project:
         raise web.HTTPMovedPermanently(f"/{tier.value}/files/{normalized}/{filename}")
-    is_metadata = filename.endswith(_METADATA_SUFFIX)
-    dist_name = filename[: -len(_METADATA_SUFFIX)] if is_metadata else filename
+    is_metadata = filename.endswith(METADATA_SUFFIX)
+    dist_name = filename[: -len(METADATA_SUFFIX)] if is_metadata else filename
     dist = await services.prepared.admitted_file(tier, normalized, dist_name)
     # Every hash the tier's view lists must match the bytes; in `vetted` that view's sha256 is the pin.
-    if is_metadata:
-        hashes = checked_hashes(dist.core_metadata)
-        url, size = dist.url + _METADATA_SUFFIX, None
-    else:
-        hashes = checked_hashes(dist.hashes)
-        url, size = dist.url, dist.size
-    if hashes is None:
-        raise FileNotListed(normalized, filename)
+    want = wanted(normalized, dist, metadata=is_metadata, extractor=services.extractor)  # FileNotListed: no hash
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
     headers = {"Cache-Control": f"public, max-age={services.config.server.client_max_age}",
                "Accept-Ranges": "bytes"}
-    stored = await services.storage.find_verified(hashes)
+    stored = await services.storage.find_verified(want.hashes)
     if stored is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
         return await send_stored(request, services.storage, stored, headers)
-    on_cached: Callable[[StoredFile], Awaitable[object]] | None = None
-    if not is_metadata and dist.filename.endswith(".whl") and dist.local_metadata is None:
-        # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
-        on_cached = functools.partial(services.extractor.extract_verified, normalized)
-
-    download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
+    download = services.downloader.get(want)
     download.attach()
     try:
         return await _send(request, services.storage, download, headers)

@@ -187,15 +187,17 @@ class PreparedPages:
         policies = self._policies.current
         detail: ProjectDetail | None = None
         evidence = Evidence()
+        missing = False
         try:
             entry = self._pages.peek(project) or await self._pages.project(project)
             detail = entry.value
             evidence, _ = await self._servable_of(project, detail, self._stamp(entry.revision, project))
         except ProjectNotFound:
-            pass
+            missing = True
         except Exception:  # upstream down and nothing cached: explained from the policies alone (it says so)
             detail = None
-        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
+        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence,
+                       upstream_missing=missing)
 
     async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
         """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.

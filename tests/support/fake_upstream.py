@@ -138,6 +138,9 @@ class FakeUpstream:
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
         self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
+        # Answer an empty page (no files) for any project never added: an upstream that has every name, for
+        # tests that are not about which projects exist
+        self.every_name = False
         # Like the real index's JSON API: a long project description (bytes of padding in info.description)
         # and a chunked answer (no Content-Length) sent in pieces of this many bytes, each flushed and
         # followed by a short pause so that clients receive it as several reads.
@@ -404,6 +407,8 @@ class FakeUpstream:
         if raw != key:
             raise web.HTTPMovedPermanently(f"/simple/{key}/")
         proj = self._projects.get(key)
+        if proj is None and self.every_name:
+            proj = _Project(name=key)
         if proj is None:
             raise web.HTTPNotFound()
         files = [] if proj.status == "quarantined" else list(proj.files.values())

@@ -4,6 +4,7 @@ use): every change to a policy file is recorded, before the file changes (see :m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
@@ -18,11 +19,25 @@ class AuditUnavailable(ReviewError):
 
 
 class AuditTrail:
-    """The database at ``database_url``, as the reviewer commands use it. Call :meth:`close` when done."""
+    """The database at ``database_url``, as the reviewer commands use it. Call :meth:`close` when done.
 
-    def __init__(self, database_url: str) -> None:
+    ``read_only``: never create the database. Reading a SQLite database that does not exist yet gives no
+    records, and :meth:`engine` is then an in-memory one (nothing is left on disk).
+    """
+
+    def __init__(self, database_url: str, *, read_only: bool = False) -> None:
         self._database_url = database_url
+        self._read_only = read_only
         self._engine: AsyncEngine | None = None
+
+    def exists(self) -> bool:
+        """False for a SQLite database whose file does not exist yet (any other database counts as existing)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self._database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return True
+        return Path(url.database).is_file()
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -37,7 +52,10 @@ class AuditTrail:
         if self._engine is None:
             from mirror.adapters.db.engine import open_database
 
-            self._engine = await open_database(self._database_url)
+            url = self._database_url
+            if self._read_only and not self.exists():
+                url = "sqlite+aiosqlite:///:memory:"
+            self._engine = await open_database(url)
         return self._engine
 
     def _unavailable(self, what: str, exc: BaseException) -> AuditUnavailable:
@@ -61,7 +79,11 @@ class AuditTrail:
             raise self._unavailable("cannot withdraw records from", exc) from exc
 
     async def records(self, name: str | None = None) -> list[AuditRecord]:
+        if self._read_only and not self.exists():
+            return []
         return await AuditLog(await self._database()).records(name)
 
     async def demand_entries(self, tier: str | None = None) -> list[DemandEntry]:
+        if self._read_only and not self.exists():
+            return []
         return await DemandLog(await self._database()).entries(tier)

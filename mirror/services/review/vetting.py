@@ -21,7 +21,6 @@ from mirror.adapters.provenance import (
 )
 from mirror.core.errors import ReviewError
 from mirror.core.models import DistFile, ProjectDetail
-from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import repin_command
 from mirror.core.policy.model import (
     ProjectPolicy,
@@ -166,8 +165,8 @@ def judge_provenance(name: str, version: str, policy: ProjectPolicy, found: Prov
                 "the provenance's own claim). If that is the project's real publisher, pin it (trust on first "
                 f"use) with:\n  {repin_command(name, version, first)}")
         lines.append(f"signed by {', '.join(proposed)} (verified offline against the provenance's own claim); "
-                     "not pinned, so nothing is recorded. To pin it (trust on first use) after review, add "
-                     f"{command('--trust-publisher', first.identity)} to this project's next `mirror vet`")
+                     "not pinned, so nothing is recorded. To pin it (trust on first use) after review, vet the "
+                     f"project's next release with: {repin_command(name, 'VERSION', first)}")
     if found.missing:
         missing = ", ".join(sorted(found.missing))
         if require:

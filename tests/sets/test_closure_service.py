@@ -39,11 +39,12 @@ async def test_the_closure_reviewed_would_serve_once_promoted(config, upstream):
         assert walk.projects["escaping"].depth == 3  # webapp (0) → framework → routing/templating → escaping
         [build] = walk.projects["tinybuild"].needed_by
         assert build.describe() == "needed to build aiostuff 1.0 (tinybuild>=1)"
-        assert walk.projects["aiostuff"].needed_by[0].describe() == 'needed by framework 2.1[async] (aiostuff>=1; extra == "async")'
+        assert (walk.projects["aiostuff"].needed_by[0].describe()
+                == 'needed by framework 2.1[async] (aiostuff>=1; extra == "async")')
         sources = {n: f.source for n, f in result.followed.items()}
         assert sources["framework"] == "PEP 658 metadata of framework-2.1-py3-none-any.whl"
         assert sources["aiostuff"] == "PKG-INFO of aiostuff-1.0.tar.gz"
-        assert any("winhelper" in n.text for n in walk.notes + walk.skipped) is False  # a marker for no target
+        assert not any("winhelper" in n.text for n in walk.notes + walk.skipped)  # its marker holds on no target
         fetched = upstream.count("/files/")
         again = await runtime.closure.closure([Requirement("webapp")], Tier.REVIEWED, assume_reviewed=True)
         assert again.closure.projects.keys() == walk.projects.keys()

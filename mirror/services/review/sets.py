@@ -79,9 +79,9 @@ class PromotionPlan:
         count = len(self.to_promote)
         targets = f" (dependencies for {', '.join(self.targets)})" if self.with_deps and self.targets else ""
         out = [f"plan: promote {count} project(s) into 'reviewed'{targets}:"]
-        width = max((len(i.name) + len(i.version or "") + 1 for i in self.items), default=0)
-        for i in self.items:
-            label = f"{i.name} {i.version or ''}".strip()
+        labels = [f"{i.name} {i.version or ''}".strip() for i in self.items]
+        width = max(map(len, labels), default=0)
+        for i, label in zip(self.items, labels, strict=True):
             text = f"  {_MARKS[i.action]} {label:{width}s}  {i.action if i.action != PROMOTE else 'promote'}: {i.why}"
             out.append(text + (f"; {i.detail}" if i.detail else ""))
         if self.notes:

@@ -31,6 +31,7 @@ from mirror.core.policy.model import (
 )
 from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.evidence import Evidence
+from mirror.services.review.listing import summarized
 from mirror.services.review.wording import listed, uploader_change, when
 
 #: The uploaders ``vet`` records: (audit action, maintainers, publishers).
@@ -168,7 +169,7 @@ def judge_provenance(name: str, version: str, policy: ProjectPolicy, found: Prov
                      "not pinned, so nothing is recorded. To pin it (trust on first use) after review, vet the "
                      f"project's next release with: {repin_command(name, 'VERSION', first)}")
     if found.missing:
-        missing = ", ".join(sorted(found.missing))
+        missing = summarized(sorted(found.missing), 3)
         if require:
             raise ReviewError(
                 f"refusing to vet {name} {version}: {name} requires provenance ({where}), but upstream serves "

@@ -17,7 +17,7 @@ from mirror.cli.review import promote_set, promotion_options, targets
 from mirror.core.errors import ConfigError, MirrorError
 from mirror.core.models import Tier
 from mirror.services.review import ReviewService
-from mirror.services.review.sets import demanded_projects, plan_promotion
+from mirror.services.review.sets import demanded_projects
 
 
 def explain(args: argparse.Namespace) -> int:
@@ -90,8 +90,8 @@ def apply_demand(args: argparse.Namespace) -> int:
         if not chosen:
             print("nothing chosen: nothing changed")
             return 0
-        plan = await plan_promotion(service, chosen, with_deps=args.with_deps, allow_similar=args.allow_similar,
-                                    targets=targets(args, config))
+        plan = await service.plan_promotion(chosen, with_deps=args.with_deps, allow_similar=args.allow_similar,
+                                            targets=targets(args, config))
         return await promote_set(service, plan, args)
 
     return run(args, call)

@@ -12,8 +12,7 @@ from mirror.cli.common import Commands, add_targets, confirm, done, load, run, s
 from mirror.core.errors import MirrorError
 from mirror.core.sets import SetInput
 from mirror.services.review import ReviewService
-from mirror.services.review.lockvet import vet_lock
-from mirror.services.review.sets import PromotionPlan, apply_promotion, plan_promotion
+from mirror.services.review.sets import PromotionPlan
 
 
 def inputs(args: argparse.Namespace) -> list[SetInput]:
@@ -35,7 +34,7 @@ async def promote_set(service: ReviewService, plan: PromotionPlan, args: argpars
     if plan.needs_confirmation and not await asyncio.to_thread(confirm, question, assume_yes=args.yes):
         print("not confirmed: nothing changed (--yes confirms without asking)", file=sys.stderr)
         return 1
-    return done(await apply_promotion(service, plan, args.by, args.note, allow_similar=args.allow_similar))
+    return done(await service.apply_promotion(plan, args.by, args.note, allow_similar=args.allow_similar))
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -51,9 +50,9 @@ def promote(args: argparse.Namespace) -> int:
     config = load(args)
 
     async def call(service: ReviewService) -> int:
-        plan = await plan_promotion(service, args.project, given, with_deps=args.with_deps,
-                                    allow_similar=args.allow_similar, allow_missing=args.allow_missing,
-                                    targets=targets(args, config))
+        plan = await service.plan_promotion(args.project, given, with_deps=args.with_deps,
+                                            allow_similar=args.allow_similar, allow_missing=args.allow_missing,
+                                            targets=targets(args, config))
         return await promote_set(service, plan, args)
 
     return run(args, call)
@@ -64,9 +63,9 @@ def vet(args: argparse.Namespace) -> int:
         if args.project or args.version:
             raise MirrorError("give either PROJECT VERSION or --lock FILE, not both")
         given = read_set(Path(args.lock))
-        outcome = run(args, lambda s: vet_lock(s, given, args.by, args.note, promote=args.promote,
-                                               allow_similar=args.allow_similar,
-                                               override_uploaders=args.override_uploaders))
+        outcome = run(args, lambda s: s.vet_lock(given, args.by, args.note, promote=args.promote,
+                                                 allow_similar=args.allow_similar,
+                                                 override_uploaders=args.override_uploaders))
         say(outcome.lines)
         return 1 if outcome.refused else 0
     if not (args.project and args.version):

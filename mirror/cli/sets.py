@@ -10,7 +10,6 @@ from mirror.cli.common import Commands, add_targets, load, run, say, targets
 from mirror.cli.progress import human, progress_for
 from mirror.core.errors import MirrorError
 from mirror.core.models import Tier
-from mirror.services.prefetch import Prefetcher
 from mirror.services.review import ReviewService
 
 
@@ -23,8 +22,7 @@ def prefetch(args: argparse.Namespace) -> int:
     config = load(args)
 
     async def call(service: ReviewService) -> int:
-        runtime = await service.runtime()
-        prefetcher = Prefetcher(runtime.closure, runtime.fetcher)
+        prefetcher = await service.prefetcher()
         plan = await prefetcher.plan(given, tier, targets(args, config), locked=locked)
         print(f"{given.file} through '{tier.value}': {plan.projects} project(s), {len(plan.files)} file(s), "
               f"{human(plan.total_bytes)}", flush=True)

@@ -29,10 +29,12 @@ from mirror.config import Config
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
 from mirror.services.cache import CachePolicy
+from mirror.services.closure import ClosureService
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.fetching import FileFetcher
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService, upstream_has
 from mirror.services.policies import PolicyStore
@@ -175,10 +177,14 @@ def services_ctx(config: Config) -> Context:
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
         demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
+        extractor = MetadataExtractor(storage, store, evidence.invalidate)
+        # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
+        closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
+                                 lambda: policies.current, cpu=app[CPU])
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=MetadataExtractor(storage, store, evidence.invalidate),
-                                 pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence)
+                                 extractor=extractor, pages=pages, policies=policies, demand=demand,
+                                 provenance=provenance, provenance_checker=checker, evidence=evidence,
+                                 closure=closure)
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
             async with _task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from mirror.config import Config
+from mirror.services.closure import ClosureService
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
@@ -33,6 +34,8 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
+    closure: ClosureService
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -13,10 +13,11 @@ from mirror.core.models import Tier
 from mirror.core.targets import Target
 from mirror.services.closure import NOT_UPSTREAM
 from mirror.services.runtime import Runtime
+from mirror.web.state import SERVICES
 
 from ..support import depworld
 from ..support.fake_upstream import FakeUpstream
-from ..support.mirror_server import make_config
+from ..support.mirror_server import MirrorServer, make_config
 from ..support.policies import PolicyDir, review
 
 
@@ -75,3 +76,18 @@ async def test_a_blocked_or_held_dependency_is_a_hole_with_the_rule(config):
     # routing 1.3 is blocked: 1.1 is the newest served, outside framework's routing>=1.2
     [unsatisfied] = result.closure.unsatisfied
     assert unsatisfied.describe() == "framework 2.1 needs routing>=1.2, but routing 1.1 is followed"
+
+
+async def test_the_server_has_the_same_service(config):
+    server = MirrorServer(config)
+    await server.start()
+    try:
+        policy_dir = PolicyDir(server.config.policies.path)
+        for name in depworld.CLOSURE:
+            policy_dir.write_project(name, review())
+        await server.app[SERVICES].policies.reload_if_changed()
+        result = await server.app[SERVICES].closure.closure([Requirement("webapp")], Tier.REVIEWED)
+        assert {n: p.version for n, p in result.closure.projects.items()} == depworld.CLOSURE
+        assert result.closure.complete
+    finally:
+        await server.stop()

@@ -67,7 +67,9 @@ def fresh_copy(destination: Path) -> Path:
         listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
         files = [f for f in listed.decode().split("\0") if f]
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("git is not available to list the repository's files (install git)")
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("git is not available to list the repository's files (install git, run from a clone)")
     for name in files:
         source = REPO / name
         if source.is_file():

@@ -25,7 +25,6 @@ from mirror.core.policy.evaluate import canonical_version
 from mirror.core.sets import Pinned, SetInput
 from mirror.services.review.listing import summarized
 from mirror.services.review.service import ReviewService
-from mirror.services.review.sets import apply_promotion, plan_promotion
 from mirror.services.review.vet import vet_release
 
 #: Releases compared with upstream at once.
@@ -104,8 +103,8 @@ async def vet_lock(svc: ReviewService, given: SetInput, by: str, note: str | Non
                           + command("mirror", "vet", "--lock", given.file, "--promote", "--by", "NAME",
                                     "--note", "TEXT"))
     if unreviewed:
-        plan = await plan_promotion(svc, unreviewed, allow_similar=allow_similar)
-        lines += (await apply_promotion(svc, plan, by, note, allow_similar=allow_similar)).lines
+        plan = await svc.plan_promotion(unreviewed, allow_similar=allow_similar)
+        lines += (await svc.apply_promotion(plan, by, note, allow_similar=allow_similar)).lines
     limit = asyncio.Semaphore(_CONCURRENCY)
 
     async def page(name: str) -> ProjectDetail | ReviewError:

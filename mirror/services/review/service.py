@@ -41,6 +41,11 @@ from mirror.services.review.wording import when
 if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands that talk to upstream
     import aiohttp
 
+    from mirror.core.sets import SetInput
+    from mirror.core.targets import Target
+    from mirror.services.prefetch import Prefetcher
+    from mirror.services.review.lockvet import LockOutcome
+    from mirror.services.review.sets import PromotionPlan
     from mirror.services.runtime import Runtime
 
 
@@ -364,3 +369,36 @@ class ReviewService:
 
         return await vet_release(self, project, version, by, note, override_uploaders=override_uploaders,
                                  trust_publisher=trust_publisher)
+
+    # ------------------------------------------------------------------ whole sets (see .sets, .lockvet)
+
+    async def plan_promotion(self, names: Sequence[str], inputs: Sequence[SetInput] = (), *, with_deps: bool = False,
+                             allow_similar: bool = False, allow_missing: bool = False,
+                             targets: Sequence[Target] = ()) -> PromotionPlan:
+        """What promoting ``names`` and ``inputs`` (with their closure when ``with_deps``) would do."""
+        from mirror.services.review.sets import plan_promotion
+
+        return await plan_promotion(self, names, inputs, with_deps=with_deps, allow_similar=allow_similar,
+                                    allow_missing=allow_missing, targets=targets)
+
+    async def apply_promotion(self, plan: PromotionPlan, by: str, note: str | None = None, *,
+                              allow_similar: bool = False) -> Outcome:
+        """Promote what ``plan`` promotes: one file and one audit record per project."""
+        from mirror.services.review.sets import apply_promotion
+
+        return await apply_promotion(self, plan, by, note, allow_similar=allow_similar)
+
+    async def vet_lock(self, given: SetInput, by: str, note: str | None = None, *, promote: bool = False,
+                       allow_similar: bool = False, override_uploaders: bool = False) -> LockOutcome:
+        """Vet exactly the files a lock file names, pinned to its hashes (see :mod:`.lockvet`)."""
+        from mirror.services.review.lockvet import vet_lock
+
+        return await vet_lock(self, given, by, note, promote=promote, allow_similar=allow_similar,
+                              override_uploaders=override_uploaders)
+
+    async def prefetcher(self) -> Prefetcher:
+        """Downloads through a tier of what a requirements or lock file needs (see :mod:`mirror.services.prefetch`)."""
+        from mirror.services.prefetch import Prefetcher
+
+        runtime = await self.runtime()
+        return Prefetcher(runtime.closure, runtime.fetcher)

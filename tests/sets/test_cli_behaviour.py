@@ -109,8 +109,12 @@ async def test_every_hint_is_a_complete_command_that_parses(config, upstream, di
             hints += [tier["change"]] + [f["change"] for f in tier["files"] if f.get("change")]
     run = await cli("vet", "framework", "2.1", "--by", "alice", config=config)
     hints.append(run.err.split("promote it first: ")[1])
+    run = await cli("promote", "webap", "--by", "alice", config=config)
+    hints.append(run.err.split("(a project about to be published): ")[1])
+    run = await cli("promote", "requets", "--by", "alice", config=config)
+    hints.append(run.err.split("say why and promote it with: ")[1])
     commands = {h.split(" (")[0] for hint in hints if hint for h in _commands(hint)}
-    assert len(commands) >= 8, commands
+    assert len(commands) >= 10, commands
     parser = build_parser()
     for command in commands:
         words = shlex.split(command)

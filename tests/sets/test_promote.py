@@ -114,7 +114,8 @@ async def test_promote_requirements_and_lock_files(config, tmp_path, upstream):
 async def test_names_upstream_lacks_are_refused_with_suggestions_unless_allowed(config):
     run = await cli("promote", "webap", "--by", "alice", config=config)
     assert run.code == 1 and run.out == ""
-    assert "has no project webap" in run.err and "--allow-missing --note" in run.err
+    assert "has no project webap; did you mean webapp" in run.err
+    assert run.err.endswith(": mirror promote webap --allow-missing --by NAME --note TEXT\n")
     run = await cli("promote", "webapp", "ghost-project", "--with-deps", "--yes", *ALICE, config=config)
     assert run.code == 1 and re.search(r"\n  \? ghost-project +missing: named; upstream \(", run.out)
     assert run.err.startswith("mirror: refusing the plan, nothing changed:\n  ghost-project: upstream (")

@@ -75,6 +75,10 @@ def require_reviewed(name: str, policy: ProjectPolicy | None) -> None:
                           f"first: {command('mirror', 'promote', name, '--by', 'NAME', '--note', 'TEXT')}")
 
 
+def allow_missing_command(name: str) -> str:
+    return command("mirror", "promote", name, "--allow-missing", "--by", "NAME", "--note", "TEXT")
+
+
 def nothing_changed(text: str) -> Outcome:
     return Outcome((f"{text}: nothing changed",))
 
@@ -230,14 +234,14 @@ class ReviewService:
             return False
         except (UpstreamError, ParseError) as exc:
             raise ReviewError(f"cannot check whether upstream has {name} ({exc}); nothing changed. To promote it "
-                              "anyway, add --allow-missing --note \"why\"") from None
+                              f"anyway: {allow_missing_command(name)}") from None
 
     def missing_upstream(self, name: str) -> ReviewError:
         """The refusal to promote ``name``, which upstream does not have, with the names it may be a typo of."""
         close = suggestions(name, self.files.reviewed_names(besides=name))
         hint = f"; did you mean {summarized(close, 5)}?" if close else ""
         return ReviewError(f"upstream ({self.config.upstream_url}) has no project {name}{hint}\nTo promote it "
-                           "anyway (a project about to be published), add --allow-missing --note \"why\"")
+                           f"anyway (a project about to be published): {allow_missing_command(name)}")
 
     async def promote(self, project: str, by: str, note: str | None = None, *, allow_similar: bool = False,
                       allow_missing: bool = False) -> Outcome:

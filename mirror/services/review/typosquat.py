@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from mirror.core.errors import ReviewError
+from mirror.core.policy.commands import command
 from mirror.core.policy.lookalike import Lookalike, LookalikeIndex, popular_index, popular_ranked
 
 
@@ -48,7 +49,8 @@ def typosquat_gate(name: str, reviewed: dict[str, str], *, allow_similar: bool) 
         raise ReviewError(
             f"refusing to promote '{name}': it looks like {', '.join(described)}.\n"
             f"A look-alike name is how typo-squats get installed. If '{name}' really is the project "
-            f"you mean, run again with --allow-similar --note \"why\".")
+            f"you mean, say why and promote it with: "
+            f"{command('mirror', 'promote', name, '--allow-similar', '--by', 'NAME', '--note', 'TEXT')}")
     return Resemblance(tuple(s.name for s in similar), ", ".join(described))
 
 

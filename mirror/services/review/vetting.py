@@ -21,6 +21,7 @@ from mirror.adapters.provenance import (
 )
 from mirror.core.errors import ReviewError
 from mirror.core.models import DistFile, ProjectDetail
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import repin_command
 from mirror.core.policy.model import (
     ProjectPolicy,
@@ -212,7 +213,8 @@ def judge_uploaders(name: str, version: str, policy: ProjectPolicy, evidence: Ev
             f"{recorded.where} by {recorded.signed.by} on {when(recorded.signed)}:",
             *(f"  {c}" for c in changes),
             "A new uploader can mean a hijacked account or a transferred project. Check who they are; if "
-            "the change is legitimate, run again with --override-uploaders --note \"why\"."]))
+            "the change is legitimate, vet it with: " + command("mirror", "vet", name, version, "--override-uploaders",
+                                                                   "--by", "NAME", "--note", "TEXT")]))
     maintainers = evidence.maintainers if evidence.maintainers is not None else recorded.maintainers
     publishers = evidence.publishers if evidence.publishers is not None else recorded.publishers
     return ([f"overridden: {'; '.join(changes)}"], ("override-uploaders", maintainers, publishers))

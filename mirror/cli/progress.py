@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import IO, Any
 
-from mirror.services.prefetch import FileTask
+from mirror.services.setfetch import FileTask
 
 
 def human(size: float) -> str:

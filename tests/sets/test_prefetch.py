@@ -10,7 +10,7 @@ import pytest
 
 from mirror.cli.progress import BarProgress, PlainProgress, progress_for
 from mirror.core.models import DistFile
-from mirror.services.prefetch import FileTask
+from mirror.services.setfetch import FileTask
 
 from ..support import depworld
 from ..support.cli import mirror as cli

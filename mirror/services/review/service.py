@@ -43,10 +43,10 @@ if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands
 
     from mirror.core.sets import SetInput
     from mirror.core.targets import Target
-    from mirror.services.prefetch import Prefetcher
     from mirror.services.review.lockvet import LockOutcome
     from mirror.services.review.sets import PromotionPlan
     from mirror.services.runtime import Runtime
+    from mirror.services.setfetch import SetPrefetcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,9 +400,9 @@ class ReviewService:
         return await vet_lock(self, given, by, note, promote=promote, allow_similar=allow_similar,
                               override_uploaders=override_uploaders)
 
-    async def prefetcher(self) -> Prefetcher:
-        """Downloads through a tier of what a requirements or lock file needs (see :mod:`mirror.services.prefetch`)."""
-        from mirror.services.prefetch import Prefetcher
+    async def prefetcher(self) -> SetPrefetcher:
+        """Downloads through a tier of what a requirements or lock file needs (see :mod:`mirror.services.setfetch`)."""
+        from mirror.services.setfetch import SetPrefetcher
 
         runtime = await self.runtime()
-        return Prefetcher(runtime.closure, runtime.fetcher)
+        return SetPrefetcher(runtime.closure, runtime.fetcher)

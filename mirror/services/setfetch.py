@@ -1,5 +1,5 @@
-"""``mirror prefetch``: download through a tier everything a requirements or lock file needs, and say what the
-tier is missing.
+"""``mirror prefetch`` (a whole set, unlike the server's page prefetch in :mod:`.prefetch`): download through a
+tier everything a requirements or lock file needs, and say what the tier is missing.
 
 A requirements file is followed through its dependency closure in the tier (the release the tier serves for
 each project, as :class:`~mirror.services.closure.ClosureService` chooses it; ``==`` pins taken where served);
@@ -82,7 +82,7 @@ class Progress(Protocol):
     def end(self) -> None: ...
 
 
-class Prefetcher:
+class SetPrefetcher:
     """Plans and runs prefetches on one configuration's closure service and file fetcher."""
 
     def __init__(self, closure: ClosureService, fetcher: FileFetcher, concurrency: int = CONCURRENCY) -> None:

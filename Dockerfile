@@ -6,7 +6,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mirror ./mirror
 COPY templates ./templates
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[s3]"   # S3-compatible storage available in the image
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[s3,postgres]"   # S3 storage and PostgreSQL available in the image
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mirror \

@@ -10,6 +10,7 @@ import pytest
 
 from mirror.config import StorageConfig
 
+from .support.databases import database_url, postgres_url  # noqa: F401 - fixtures for every test module
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import MirrorServer, make_config
 from .support.s3_server import S3Server, unavailable

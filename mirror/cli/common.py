@@ -44,6 +44,11 @@ class Commands:
         parser.set_defaults(func=handler)
         return parser
 
+    def group(self, name: str, text: str) -> Commands:
+        """A command with actions of its own (``mirror db upgrade``): add them to the group returned."""
+        parser = self._sub.add_parser(name, help=text, description=text)
+        return Commands(parser.add_subparsers(dest=f"{name}_action", required=True, metavar="ACTION"), self._common)
+
 
 def signed(parser: argparse.ArgumentParser, why: str) -> None:
     """``--by`` and, for a change that adds, ``--note`` (optional) or, for one that removes, ``--reason``."""
@@ -77,12 +82,12 @@ def load(args: argparse.Namespace) -> Config:
     return load_config(path) if path else default_config()
 
 
-def run(args: argparse.Namespace, call: Callable[[ReviewService], Awaitable[T]], *, read_only: bool = False) -> T:
-    """Run one service call with a fresh service (and event loop). ``read_only``: never create a database."""
+def run(args: argparse.Namespace, call: Callable[[ReviewService], Awaitable[T]]) -> T:
+    """Run one service call with a fresh service (and event loop)."""
     config = load(args)
 
     async def main() -> T:
-        async with ReviewService(config, read_only=read_only) as service:
+        async with ReviewService(config) as service:
             return await call(service)
 
     return asyncio.run(main())

@@ -14,14 +14,15 @@ from mirror.adapters import trust_root
 from mirror.cli import output
 from mirror.cli.common import Commands, confirm, load, run, say
 from mirror.cli.review import promote_set, promotion_options, targets
-from mirror.core.errors import ConfigError, MirrorError
+from mirror.config import Config
+from mirror.core.errors import ConfigError, DatabaseError, MirrorError
 from mirror.core.models import Tier
 from mirror.services.review import ReviewService
 from mirror.services.review.sets import demanded_projects
 
 
 def explain(args: argparse.Namespace) -> int:
-    result = run(args, lambda s: s.explain(args.project, args.version), read_only=True)
+    result = run(args, lambda s: s.explain(args.project, args.version))
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.as_text())
     return 0
 
@@ -41,19 +42,40 @@ def check(args: argparse.Namespace) -> int:
     if trust["ok"]:  # (an unusable one is among the problems)
         print(f"Sigstore trust root (pinned, {trust_root.SHIPPED_DIR}): version {trust['version']}, "
               f"sha256 {trust['sha256']}, {trust['source']}, updated {trust['updated']}")
-    problems = run(args, lambda s: s.check(offline=args.offline), read_only=True)
+    database = _database_check(config)
+    problems = run(args, lambda s: s.check(offline=args.offline))
     for problem in problems:
         print(problem)
     if problems:
         print(f"mirror check: {len(problems)} problem(s) in {config.policies.path}", file=sys.stderr)
+        return 1
+    if database:
+        print("mirror check: the database cannot be used as it is", file=sys.stderr)
         return 1
     uploaders = "" if args.offline else " (recorded uploaders and provenance compared with upstream)"
     print(f"policies OK: {config.policies.path}{uploaders}")
     return 0
 
 
+def _database_check(config: Config) -> str | None:
+    """The database line of ``mirror check``: its state, and whether that is a problem (it cannot be used as it
+    is; none yet is fine: ``serve`` creates it)."""
+    from mirror.adapters.db import database_status
+
+    try:
+        status = asyncio.run(database_status(config.database_settings))
+    except DatabaseError as exc:
+        print(f"database problem: {exc}")
+        return str(exc)
+    if status.current or not status.exists or status.empty:
+        print(f"database OK: {status.describe()}")
+        return None
+    print(f"database problem: {status.describe()}")
+    return status.describe()
+
+
 def audit(args: argparse.Namespace) -> int:
-    records = run(args, lambda s: s.audit_records(args.project), read_only=True)
+    records = run(args, lambda s: s.audit_records(args.project))
     print(output.audit_full(records) if args.full else output.audit_table(records))
     return 0
 
@@ -61,7 +83,7 @@ def audit(args: argparse.Namespace) -> int:
 def demand(args: argparse.Namespace) -> int:
     if args.apply:
         return apply_demand(args)
-    entries = run(args, lambda s: s.demand_entries(args.tier, served=args.all), read_only=True)
+    entries = run(args, lambda s: s.demand_entries(args.tier, served=args.all))
     print(output.demand_table(entries))
     return 0
 

@@ -1,5 +1,5 @@
 """The ``mirror`` command: the parser, the commands of each module (:mod:`.serve`, :mod:`.review`, :mod:`.sets`,
-:mod:`.inspect`, each registered by its ``register(commands)``), and one line per error."""
+:mod:`.inspect`, :mod:`.db`, each registered by its ``register(commands)``), and one line per error."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from mirror.cli import inspect, review, serve, sets
+from mirror.cli import db, inspect, review, serve, sets
 from mirror.cli.common import CONFIG_VARIABLE, Commands
 from mirror.core.errors import ConfigError, MirrorError, PolicyError
 
 #: The modules whose commands ``mirror`` offers, in the order ``mirror --help`` lists them.
-MODULES = (serve, review, sets, inspect)
+MODULES = (serve, review, sets, inspect, db)
 
 
 def package_version() -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from dataclasses import replace
 
 from mirror.cli.common import Commands, load
+from mirror.config import Config
 from mirror.core.errors import ConfigError, MirrorError
 from mirror.services.policies import PolicyStore
 
@@ -36,12 +38,22 @@ def serve(args: argparse.Namespace) -> int:
                           allowed="a directory the server can create and write") from None
     logging.basicConfig(level=config.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # An empty database is created at the current schema; an older one stops start-up with one line naming
+    # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
+    asyncio.run(_prepare_database(config))
     # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
     # here, with file, line and key.
     PolicyStore(config.policies.path).start()
     from mirror.web.server import run_server  # the server's imports are only paid by `serve`
 
     return run_server(config)
+
+
+async def _prepare_database(config: Config) -> None:
+    from mirror.adapters.db import open_database
+
+    engine = await open_database(config.database_settings)
+    await engine.dispose()
 
 
 def register(commands: Commands) -> None:

@@ -24,10 +24,10 @@ METADATA_SUFFIX = ".metadata"
 _PROGRESS_INTERVAL = 0.1
 
 
-def wanted(project: str, dist: DistFile, *, metadata: bool, extractor: MetadataExtractor | None) -> Wanted:
+def wanted(project: str, dist: DistFile, *, metadata: bool, extractor: MetadataExtractor | None = None) -> Wanted:
     """The download of ``dist`` (as a tier serves it) or of its PEP 658 ``.metadata``: the URL upstream lists
-    and every hash the mirror checks. A wheel without extracted metadata gets its METADATA extracted once
-    stored. Raises FileNotListed when the tier advertises no hash it can check for it."""
+    and every hash the mirror checks. With ``extractor``, a wheel without extracted metadata gets its METADATA
+    extracted once stored. Raises FileNotListed when the tier advertises no hash it can check for it."""
     if metadata:
         hashes = checked_hashes(dist.core_metadata)
         url, size, label = dist.url + METADATA_SUFFIX, None, f"{project}/{dist.filename}{METADATA_SUFFIX}"

@@ -92,6 +92,11 @@ class PageService:
         """Upstream's project list; raises UpstreamError when upstream fails and nothing is cached."""
         return await self.lists.get(INDEX_KEY)
 
+    def known_page(self, project: str) -> ProjectDetail | None:
+        """The page of ``project`` in memory, whatever its age, without any I/O (None when not in memory)."""
+        entry = self.projects.known(project)
+        return entry.value if entry is not None else None
+
     def known_list(self) -> Entry[ProjectList] | None:
         """The project list in memory, whatever its age, without any I/O (None before the first fetch)."""
         return self.lists.known(INDEX_KEY)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 import jinja2
@@ -25,12 +26,11 @@ from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
+from mirror.core.policy.model import PolicySet
 from mirror.core.simple.render import FragmentCache, render_index, render_project
 from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
+from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
-from mirror.services.evidence import EvidenceService
-from mirror.services.pages import PageService
-from mirror.services.policies import PolicyStore
 
 #: Pages smaller than this are not worth compressing.
 _GZIP_MIN = 1024
@@ -74,6 +74,36 @@ def file_href(f: DistFile, project: str) -> str:
     return f"../../files/{project}/{quote(f.filename, safe='')}"
 
 
+class PageSource(Protocol):
+    """The pages a tier view is decided from (:class:`mirror.services.pages.PageService`)."""
+
+    def peek(self, project: str) -> Entry[ProjectDetail] | None: ...
+
+    async def project(self, project: str) -> Entry[ProjectDetail]: ...
+
+    async def project_list(self) -> Entry[ProjectList]: ...
+
+    def known_page(self, project: str) -> ProjectDetail | None: ...
+
+
+class PolicySource(Protocol):
+    """The policies in force (:class:`mirror.services.policies.PolicyStore`)."""
+
+    @property
+    def current(self) -> PolicySet: ...
+
+    @property
+    def generation(self) -> int: ...
+
+
+class EvidenceSource(Protocol):
+    """The mirror's own evidence (:class:`mirror.services.evidence.EvidenceService`)."""
+
+    def revision(self, project: str) -> int: ...
+
+    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Known:
     stamp: Stamp
@@ -85,8 +115,8 @@ class _Known:
 class PreparedPages:
     """Tier views of :class:`PageService` pages and their prepared bytes (see the module docstring)."""
 
-    def __init__(self, pages: PageService, evidence: EvidenceService, env: jinja2.Environment,
-                 policies: PolicyStore, cpu: CpuLane, clock: Callable[[], float] = time.time,
+    def __init__(self, pages: PageSource, evidence: EvidenceSource, env: jinja2.Environment,
+                 policies: PolicySource, cpu: CpuLane, clock: Callable[[], float] = time.time,
                  capacity: int = 8192) -> None:
         self._pages = pages
         self._evidence = evidence
@@ -230,11 +260,10 @@ class PreparedPages:
         body = render_index(plist, fmt, self._env)
         return prepare_bytes(stamp, valid_until, fmt, body, plist.last_serial, started)
 
-    def _display_names(self, names: object) -> dict[str, ProjectEntry]:
+    def _display_names(self, names: Iterable[str]) -> dict[str, ProjectEntry]:
         known: dict[str, ProjectEntry] = {}
-        for name in names:  # type: ignore[attr-defined]
-            entry = self._pages.projects.known(name)
-            if entry is not None:
-                detail = entry.value
+        for name in names:
+            detail = self._pages.known_page(name)
+            if detail is not None:
                 known[name] = ProjectEntry(detail.upstream_name or name, detail.last_serial)
         return known

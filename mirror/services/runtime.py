@@ -52,7 +52,7 @@ class Runtime:
             store = open_file_store(config.storage, stale_after=max(2 * up.file_timeout, 3600.0))
             stack.push_async_callback(store.close)
             await store.prepare()
-            engine = await open_database(config.database_url)
+            engine = await open_database(config.database_settings)
             stack.push_async_callback(engine.dispose)
             upstream = open_upstream(config.upstream_url, Timeouts(up.connect_timeout, up.read_timeout,
                                                                    up.page_timeout), up.max_page_bytes, up.file_hosts)

@@ -9,8 +9,7 @@ from aiohttp import web
 from mirror.core.models import Format
 from mirror.core.simple.negotiate import content_type
 from mirror.services.prepared import PreparedPage
-
-_STALE_MAX_AGE = 60
+from mirror.web.headers import error_headers, page_headers
 
 
 @lru_cache(maxsize=256)
@@ -44,19 +43,12 @@ def page_response(request: web.Request, page: PreparedPage, fmt: Format, *, stal
     use_gzip = page.gzip_body is not None and accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = page.gzip_etag if use_gzip else page.etag
     assert etag is not None
-    headers = {
-        "Content-Type": content_type(fmt),
-        "ETag": etag,
-        "Vary": "Accept, Accept-Encoding",
-        "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE) if stale else max_age}, public",
-    }  # CORS, when configured, is added by mirror.web.cors
+    # Caching and staleness from the one header policy; CORS, when configured, is added by mirror.web.cors.
+    headers = {"Content-Type": content_type(fmt), "ETag": etag, **page_headers(max_age, stale=stale)}
     if page.serial is not None:
         headers["X-PyPI-Last-Serial"] = str(page.serial)
     # How long preparing these bytes took (once per page version): for benchmarks and operators.
     headers["Server-Timing"] = f"prepare;dur={page.prepared_ms:.2f}"
-    if stale:
-        headers["X-Mirror-Stale"] = "1"
-        headers["Warning"] = '110 - "Response is Stale"'
     inm = request.headers.get("If-None-Match")
     if inm and (etag_matches(inm, etag) or etag_matches(inm, page.etag)):
         headers.pop("Content-Type")
@@ -70,5 +62,4 @@ def page_response(request: web.Request, page: PreparedPage, fmt: Format, *, stal
 def error_response(status: int, message: str, *, hint: str | None = None) -> web.Response:
     """A small plain-text error body; installers show it to the user."""
     text = message + (f"\n{hint}" if hint else "") + "\n"
-    return web.Response(status=status, text=text, content_type="text/plain",
-                        headers={"Cache-Control": "no-store"} if status >= 500 else None)
+    return web.Response(status=status, text=text, content_type="text/plain", headers=error_headers(status))

@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from mirror.config import Config
+from mirror.config import Config, mask_database_url
 from mirror.core.errors import MirrorError
 
 log = logging.getLogger("mirror")
@@ -64,7 +64,7 @@ def banner(config: Config, port: int) -> str:
         f"{'s' if config.server.workers > 1 else ''})",
         f"  upstream:  {config.upstream_url} (config: {config.upstream.url!r})",
         f"  files:     {config.storage.describe()}",
-        f"  database:  {config.database_url}",
+        f"  database:  {mask_database_url(config.database_url)}",
         f"  policies:  {config.policies.path}",
         f"  config:    {config.source or 'built-in defaults'}",
         "  tiers:",

@@ -9,6 +9,7 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.models import Format
 from mirror.core.simple.negotiate import negotiate
+from mirror.web.headers import permanent_redirect
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import page_response
 from mirror.web.state import SERVICES
@@ -26,7 +27,8 @@ def _format(request: web.Request) -> Format:
 
 def _redirect(request: web.Request, path: str) -> web.HTTPMovedPermanently:
     query = request.query_string
-    return web.HTTPMovedPermanently(path + (f"?{query}" if query else ""))
+    return permanent_redirect(path + (f"?{query}" if query else ""),
+                              request.app[SERVICES].config.server.client_max_age)
 
 
 async def index_page(request: web.Request) -> web.StreamResponse:

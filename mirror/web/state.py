@@ -15,6 +15,7 @@ from mirror.services.filestore import FileStore
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 
@@ -36,6 +37,7 @@ class Services:
     evidence: EvidenceService
     #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
     closure: ClosureService
+    prefetcher: Prefetcher | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -37,7 +37,7 @@ def reviewed(config: Path) -> set[str]:
 
 
 async def audit(config: Path) -> list:
-    engine = await open_database(load_config(config).database_url)
+    engine = await open_database(load_config(config).database_settings)
     try:
         return await AuditLog(engine).records()
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,17 +86,17 @@ def nothing_changed(text: str) -> Outcome:
 class ReviewService:
     """The reviewer commands against one configuration. Use ``async with``, or call :meth:`close`.
 
-    ``read_only``: the service never creates a database (explain, check, audit, demand).
+    Commands that only read (explain, check, audit, demand) never create a database (see :class:`AuditTrail`).
     """
 
     def __init__(self, config: Config, *, clock: Callable[[], datetime] | None = None,
-                 session: aiohttp.ClientSession | None = None, read_only: bool = False) -> None:
+                 session: aiohttp.ClientSession | None = None) -> None:
         self.config = config
         self.directory = config.policies.path
         self._clock = clock or (lambda: datetime.now(UTC))
         self.files = PolicyFiles(self.directory)
         self.upstream = UpstreamReader(config, session)
-        self.audit = AuditTrail(config.database_url, read_only=read_only)
+        self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
         self._runtime: Runtime | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -194,7 +194,7 @@ class ReviewService:
                 return self._clock().timestamp()
 
             cache = ProvenanceCache(await self.upstream.client(),
-                                    PageStore(await self.audit.engine(), provenance_documents), ttl=0,
+                                    PageStore(await self.audit.cache_engine(), provenance_documents), ttl=0,
                                     clock=clock)
             self._verifier = ProvenanceVerifier(cache, self.config.upstream.provenance_max_stale, clock)
         return self._verifier
@@ -203,7 +203,10 @@ class ReviewService:
         return await current_provenance(await self.provenance_verifier(), policy, detail)
 
     async def explain(self, project: str, version: str | None = None) -> ExplainResult:
-        return await self.inspector.explain(project, version)
+        result = await self.inspector.explain(project, version)
+        if self.audit.missing:  # explain only reads: it used a scratch provenance cache rather than create one
+            result = replace(result, notes=(*result.notes, self.audit.missing))
+        return result
 
     async def check(self, *, offline: bool = False) -> list[Problem]:
         return await self.inspector.check(offline=offline)

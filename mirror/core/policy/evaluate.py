@@ -47,9 +47,7 @@ class Decision:
     until: datetime | None = None
 
 
-# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
-@functools.lru_cache(maxsize=1 << 16)
-def canonical_version(version: str | None) -> str | None:
+def _canonical_version(version: str | None) -> str | None:
     """The canonical form versions are compared in, or None for an unparseable version."""
     if version is None:
         return None
@@ -59,12 +57,17 @@ def canonical_version(version: str | None) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _is_prerelease(version: str | None) -> bool:
+def _prerelease(version: str | None) -> bool:
     try:
         return version is not None and Version(version).is_prerelease
     except InvalidVersion:
         return False
+
+
+# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+canonical_version = functools.lru_cache(maxsize=1 << 16)(_canonical_version)
+_is_prerelease = functools.lru_cache(maxsize=1 << 16)(_prerelease)
 
 
 def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:

@@ -122,10 +122,27 @@ def test_a_version_upstream_does_not_list_is_in_no_tier():
         Block(SpecifierSet("==3.0"), "bad", SIG, HERE),))})
     assert explain("demo", "3.0", detail, blocked, NOW).notes[1] == (
         f"the policies keep it out anyway: version blocked (==3.0): bad ({HERE})")
+    other = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(
+        Block(SpecifierSet("==2.0"), "bad", SIG, HERE),))})
+    assert explain("demo", "3.0", detail, other, NOW).notes == (
+        "upstream lists no file of demo 3.0: nothing to serve in any tier",)  # a block of another version
+    assert (got.project, got.version) == ("demo", "3.0")
     whole = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(Block(None, "bad", SIG, HERE),))})
     assert explain("demo", None, detail, whole, NOW, upstream_missing=True).notes == (
         "upstream has no project demo: nothing to serve in any tier",
         f"the policies keep it out anyway: blocked: bad ({HERE})")
+    missing = explain("demo", "2.0", None, policies(), NOW, upstream_missing=True)
+    assert (missing.project, missing.version) == ("demo", "2.0")
+    assert missing.tiers[0].decision == Decision(False, "upstream has no project demo")
+
+
+def test_a_version_without_the_page_is_decided_by_the_policies_alone():
+    blocked = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", review=Review(SIG, HERE), blocks=(
+        Block(SpecifierSet("==2.0"), "bad", SIG, HERE),))})
+    got = explain("demo", "1.0", None, blocked, NOW)  # upstream unreachable: no page
+    assert [t.decision.admitted for t in got.tiers] == [True, True, False]
+    assert got.tiers[0].decision.rule == "not blocked: every upstream project is in 'all'"
+    assert explain("demo", "2.0", None, blocked, NOW).tiers[0].decision.rule == "version blocked (==2.0): bad"
     assert explain("demo", "3.0", None, policies(), NOW).notes == (
         "upstream page not available: file-level rules (hashes, cooldown) not evaluated",)
 

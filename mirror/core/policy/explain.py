@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from mirror.core.models import ProjectDetail, Tier
-from mirror.core.policy.evaluate import Decision, canonical_version, decide_version
+from mirror.core.policy.evaluate import Decision, canonical_version, decide_release, decide_version
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import NO_EVIDENCE, Evidence, decide_page
 
@@ -124,7 +124,7 @@ def _absent(project: str, version: str | None, policies: PolicySet, what: str) -
     policy = policies.of(project)
     if policy is not None and policy.review is not None:
         notes.append(f"{project} is reviewed ({policy.review.where}), but there is nothing of it to serve")
-    decision = decide_version(Tier.ALL, project, version, policies, datetime.now(UTC)) if version else None
+    decision = decide_release(Tier.ALL, project, version, policies).decision if version else None
     if decision is not None and not decision.admitted:
         notes.append(f"the policies keep it out anyway: {decision.rule} ({decision.where})")
     elif policy is not None and policy.project_block is not None:

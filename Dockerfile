@@ -6,7 +6,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mirror ./mirror
 COPY templates ./templates
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[s3]"   # S3-compatible storage available in the image
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[s3,postgres]"   # S3 storage and PostgreSQL available in the image
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mirror \
@@ -14,7 +14,8 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mirr
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY docker/config.toml /etc/mirror/config.toml
-COPY policies/ /etc/mirror/policies/
+# /etc/mirror/policies starts empty ('reviewed' and 'vetted' serve nothing): mount your policy repository there,
+# e.g. -v "$PWD/policies:/etc/mirror/policies:ro" (examples/policies shows the format).
 USER mirror
 VOLUME ["/data"]
 EXPOSE 8080

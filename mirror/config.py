@@ -54,6 +54,8 @@ class UpstreamConfig:
     file_timeout: float = 1800.0
     max_file_bytes: int = 10 * 1024**3
     file_hosts: tuple[str, ...] = ()
+    #: background fetches of the pages installers ask for next (0: no prefetching)
+    prefetch_concurrency: int = 4
 
 
 _MIB = 1024 * 1024
@@ -101,7 +103,30 @@ class StorageConfig:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
+    """``[database]``: where pages, the audit log and the demand queue live, and how connections behave.
+
+    ``url`` empty means a SQLite file under the storage path (:attr:`Config.database_url`). Its ``repr`` never
+    shows a password.
+    """
+
     url: str = ""
+    #: Bring an older schema up to date at start-up instead of refusing to start (an empty database is always
+    #: created at the current schema).
+    auto_upgrade: bool = False
+    #: Connections kept open per process, and how many more may be opened under load.
+    pool_size: int = 5
+    max_overflow: int = 10
+    #: Seconds to wait for a free connection of the pool, to connect, and for one statement (PostgreSQL:
+    #: the server's statement_timeout; SQLite: how long a statement waits for another writer's lock).
+    pool_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    statement_timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        return (f"DatabaseConfig(url={mask_database_url(self.url)!r}, auto_upgrade={self.auto_upgrade!r}, "
+                f"pool_size={self.pool_size!r}, max_overflow={self.max_overflow!r}, "
+                f"pool_timeout={self.pool_timeout!r}, connect_timeout={self.connect_timeout!r}, "
+                f"statement_timeout={self.statement_timeout!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +141,13 @@ class DemandConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DependenciesConfig:
+    #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
+    #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
 
@@ -125,12 +157,18 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
+    dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
     @property
     def database_url(self) -> str:
         """The SQLAlchemy URL; by default a SQLite file under the storage path."""
         return self.database.url or f"sqlite+aiosqlite:///{self.storage.path / 'mirror.db'}"
+
+    @property
+    def database_settings(self) -> DatabaseConfig:
+        """``[database]`` with :attr:`database_url` as its URL (the default SQLite file filled in)."""
+        return replace(self.database, url=self.database_url)
 
     @property
     def upstream_url(self) -> str:
@@ -171,6 +209,10 @@ def _port(value: Any) -> str | None:
     return None if 0 <= value <= 65535 else "must be between 0 and 65535"
 
 
+def _prefetch(value: Any) -> str | None:
+    return None if 0 <= value <= 32 else "must be between 0 and 32"
+
+
 def _workers(value: Any) -> str | None:
     return None if 1 <= value <= 64 else "must be between 1 and 64"
 
@@ -195,10 +237,87 @@ def _file_hosts(value: Any) -> str | None:
     return None
 
 
+#: database backend → (the async driver the mirror uses, the package that provides it, the extra that installs it)
+_DRIVERS = {"sqlite": ("aiosqlite", "aiosqlite", None), "postgresql": ("asyncpg", "asyncpg", "postgres")}
+_DATABASE_URLS = ("empty (SQLite under the storage path), sqlite+aiosqlite:///PATH, or "
+                  "postgresql+asyncpg://USER:PASSWORD@HOST[:PORT]/DATABASE")
+
+
+def mask_database_url(url: str) -> str:
+    """``url`` as it may be shown anywhere (banner, log, error): the password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        if "@" not in (parsed.host or ""):
+            return parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        pass
+    # Not a URL SQLAlchemy reads as meant (e.g. an unescaped "@" in the password): drop everything that
+    # could be credentials, up to the last "@".
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    _credentials, at, place = rest.rpartition("@")
+    return f"{scheme}://***@{place}" if at else url
+
+
+def normalize_database_url(url: str) -> str:
+    """The async-driver form of a supported URL: ``sqlite://...`` and ``postgresql://...`` name their driver
+    (aiosqlite, asyncpg); any other URL is returned unchanged (:func:`database_url_problem` judges it)."""
+    for backend, (driver, _package, _extra) in _DRIVERS.items():
+        if url.startswith(f"{backend}://"):
+            return f"{backend}+{driver}://" + url[len(backend) + 3:]
+    return url
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be used (unsupported database or driver, or the driver's package is not installed,
+    naming the extra that installs it), or None. The text never contains the URL."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(normalize_database_url(url))
+    except (ArgumentError, ValueError):
+        return "not a database URL"
+    if "@" in (parsed.host or ""):
+        return 'a user name or password with "@" (or ":" or "/") must be percent-encoded: "@" as %40'
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
+        return f"unsupported database {backend!r}: the mirror runs on SQLite or PostgreSQL"
+    driver, package, extra = _DRIVERS[backend]
+    if parsed.get_driver_name() != driver:
+        return f"unsupported driver {parsed.get_driver_name()!r}: use {backend}+{driver}://"
+    if backend == "postgresql" and not parsed.database:
+        return "names no database: postgresql+asyncpg://USER:PASSWORD@HOST[:PORT]/DATABASE"
+    if importlib.util.find_spec(package) is None:
+        how = f"pip install 'mirror[{extra}]'" if extra else f"pip install {package}"
+        return f"{backend} needs the {package} driver, which is not installed: {how}"
+    return None
+
+
 def _database_url(value: Any) -> str | None:
-    if value == "" or re.match(r"^[a-z][a-z0-9+]*://", value):
+    if value == "":
         return None
-    return "must be empty (SQLite under the storage path) or an SQLAlchemy URL such as sqlite+aiosqlite:///file.db"
+    if re.match(r"^sqlite(\+aiosqlite)?://(/(:memory:)?)?(\?|$)", value):
+        return "names no database file (an in-memory database would lose everything at exit)"
+    return database_url_problem(value)
+
+
+def _pool_size(value: Any) -> str | None:
+    return None if 1 <= value <= 1000 else "must be between 1 and 1000"
+
+
+def _max_overflow(value: Any) -> str | None:
+    return None if 0 <= value <= 1000 else "must be between 0 and 1000"
+
+
+def _timeout(value: Any) -> str | None:
+    return None if 0 < value <= 86400 else "must be greater than 0 and at most 86400"
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -282,6 +401,19 @@ def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
     return None
 
 
+def _targets(value: Any) -> str | None:
+    from mirror.core.targets import Target, TargetError
+
+    if not all(isinstance(v, str) for v in value):
+        return "every target must be a string"
+    for text in value:
+        try:
+            Target.parse(text)
+        except TargetError as exc:
+            return str(exc)
+    return None
+
+
 def _log_level(value: Any) -> str | None:
     return None if value in _LOG_LEVELS else "unknown log level"
 
@@ -309,6 +441,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "provenance_max_stale": ((int, float), _max_stale, "seconds, a number >= 600 (default 86400: 24 h)"),
         "file_timeout": ((int, float), _positive, "seconds, a number > 0"),
         "max_file_bytes": ((int,), _positive, "bytes, an integer > 0"),
+        "prefetch_concurrency": ((int,), _prefetch, "an integer 0-32 (0 turns prefetching off)"),
         "file_hosts": ((list,), _file_hosts, 'a list of hosts such as ["files.example.org", "10.0.0.5:8080", '
                                              '"https://cdn.example.org"]'),
     },
@@ -325,9 +458,19 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "multipart_chunk_size": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
         "max_connections": ((int,), _max_connections, "an integer 1-1024"),
     },
-    "database": {"url": ((str,), _database_url, "an SQLAlchemy URL, or empty for the default")},
+    "database": {
+        "url": ((str,), _database_url, _DATABASE_URLS),
+        "auto_upgrade": ((bool,), None, "true or false"),
+        "pool_size": ((int,), _pool_size, "an integer 1-1000"),
+        "max_overflow": ((int,), _max_overflow, "an integer 0-1000"),
+        "pool_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "connect_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "statement_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+    },
     "policies": {"path": ((str,), None, "a directory path")},
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
+    "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"')},
 }
 
 _SECTION_TYPES = {
@@ -337,6 +480,7 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
     "demand": DemandConfig,
+    "dependencies": DependenciesConfig,
 }
 
 
@@ -361,6 +505,11 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return None
 
 
+def default_config() -> Config:
+    """The built-in defaults, paths relative to the working directory."""
+    return _resolve_paths(Config(), Path.cwd(), None)
+
+
 def load_config(path: Path | None = None, *, default_path: Path = Path("config.toml")) -> Config:
     """Read and validate a config file.
 
@@ -370,7 +519,7 @@ def load_config(path: Path | None = None, *, default_path: Path = Path("config.t
     """
     if path is None:
         if not default_path.is_file():
-            return _resolve_paths(Config(), Path.cwd(), None)
+            return default_config()
         path = default_path
     try:
         text = path.read_text(encoding="utf-8")
@@ -407,12 +556,13 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
                                   allowed=", ".join(_SCHEMA[section]))
             types, check, allowed = spec
             # bool is an int subclass in Python; a TOML boolean is never a valid number here.
-            if isinstance(value, bool) or not isinstance(value, types):
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 raise ConfigError(file, dotted, f"wrong type {type(value).__name__}",
                                   line=_line_of(text, section, key), allowed=allowed)
             problem = check(value) if check else None
             if problem:
-                raise ConfigError(file, dotted, f"bad value {value!r}: {problem}",
+                shown = mask_database_url(str(value)) if dotted == "database.url" else value
+                raise ConfigError(file, dotted, f"bad value {shown!r}: {problem}",
                                   line=_line_of(text, section, key), allowed=allowed)
             fields[key] = Path(str(value)) if key == "path" else _frozen_value(value)
         sections[section] = _SECTION_TYPES[section](**fields)
@@ -428,9 +578,9 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
 def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
     storage = replace(config.storage, path=(base / config.storage.path).resolve())
     policies = PoliciesConfig(path=(base / config.policies.path).resolve())
-    database = config.database
+    database = replace(config.database, url=normalize_database_url(config.database.url))
     # A relative SQLite path is relative to the config file too, like every other path.
     match = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", database.url)
     if match:
-        database = DatabaseConfig(url=f"{match.group(1)}{(base / match.group(2)).resolve()}")
+        database = replace(database, url=f"{match.group(1)}{(base / match.group(2)).resolve()}")
     return replace(config, storage=storage, database=database, policies=policies, source=source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from mirror.config import StorageConfig
 
+from .support.databases import database_url, postgres_url  # noqa: F401 - fixtures for every test module
 from .support.fake_upstream import FakeUpstream
 from .support.mirror_server import MirrorServer, make_config
 from .support.s3_server import S3Server, unavailable
@@ -113,3 +116,12 @@ async def any_mirror(tmp_path: Path, upstream: FakeUpstream, storage_config: Sto
     await server.start()
     yield server
     await server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a mutation run (tools/mutation.py), after the fork server has collected the tests: freeze what is
+    alive, so that the test session forked for each mutant does not scan it again in every garbage collection
+    (a third of a session's time otherwise)."""
+    if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
+        gc.freeze()
+

@@ -31,7 +31,7 @@ def test_shipped_config_is_valid_and_equals_defaults(tmp_path, monkeypatch):
     shipped = load_config(REPO / "config.toml")
     monkeypatch.chdir(REPO)
     defaults = load_config(None, default_path=tmp_path / "absent.toml")
-    for section in ("server", "upstream", "storage", "database", "policies", "demand"):
+    for section in ("server", "upstream", "storage", "database", "policies", "demand", "dependencies"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
@@ -62,6 +62,15 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[upstream]\nread_timeout = 0\n", "upstream.read_timeout", 2, "greater than 0"),
         ("[server]\nlog_level = 'loud'\n", "server.log_level", 2, "unknown log level"),
         ("[stroage]\npath = 'x'\n", "stroage", 1, "unknown section"),
+        ("[dependencies]\ntargets = ['3.12-beos-x86']\n", "dependencies.targets", 2, "unknown platform 'beos-x86'"),
+        ("[database]\nurl = 'mysql://u@h/d'\n", "database.url", 2, "the mirror runs on SQLite or PostgreSQL"),
+        ("[database]\nurl = 'postgresql+psycopg2://u@h/d'\n", "database.url", 2, "use postgresql+asyncpg://"),
+        ("[database]\nurl = 'postgresql+asyncpg://u@h'\n", "database.url", 2, "names no database"),
+        ("[database]\nurl = 'sqlite+aiosqlite://'\n", "database.url", 2, "in-memory database"),
+        ("[database]\nurl = 'not a url'\n", "database.url", 2, "not a database URL"),
+        ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade", 2, "wrong type"),
+        ("[database]\npool_size = 0\n", "database.pool_size", 2, "between 1 and 1000"),
+        ("[database]\n\nstatement_timeout = 0\n", "database.statement_timeout", 3, "greater than 0"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment):
@@ -71,6 +80,18 @@ def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment)
     err = info.value
     assert err.file == str(path) and err.key == key and err.line == line
     assert fragment in str(err) and str(path) in str(err) and "allowed" in str(err)
+
+
+def test_database_keys_and_url_forms(tmp_path):
+    config = load_config(write(tmp_path, '[database]\nurl = "postgresql://u:p%40ss@db.example/mirror"\n'
+                                         "auto_upgrade = true\npool_size = 3\nstatement_timeout = 5\n"))
+    # The driver the mirror uses is filled in; the rest of the URL is kept as written.
+    assert config.database_url == "postgresql+asyncpg://u:p%40ss@db.example/mirror"
+    settings = config.database_settings
+    assert (settings.auto_upgrade, settings.pool_size, settings.statement_timeout) == (True, 3, 5)
+    assert "p%40ss" not in repr(config) and "u:***@db.example" in repr(config)
+    config = load_config(write(tmp_path, '[database]\nurl = "sqlite:///db/m.db"\n'))
+    assert config.database_url == f"sqlite+aiosqlite:///{tmp_path / 'db' / 'm.db'}"
 
 
 def test_invalid_toml_reports_line(tmp_path):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mirror.adapters.policy_dir import load_policies
-from mirror.config import Config
+from mirror.config import Config, DatabaseConfig
 from mirror.core.errors import ReviewError
 from mirror.services.review import ReviewService
 
@@ -153,7 +154,8 @@ async def test_first_vetting_proposes_the_publisher_and_pins_only_when_confirmed
     outcome = await service.vet(PROJECT, "0.0.0", "alice", None)
     text = "\n".join(outcome.lines)
     assert f"signed by {IDENTITY} (verified offline against the provenance's own claim)" in text, text
-    assert f"--trust-publisher {IDENTITY} to this" in text and "nothing is recorded" in text
+    assert (f"vet the project's next release with: mirror vet {PROJECT} VERSION --trust-publisher {IDENTITY} "
+            "--by NAME --note TEXT") in text and "nothing is recorded" in text
     policy = current(config)
     assert policy.provenance is None and dict(policy.vettings["0"].provenance) == {}
 
@@ -213,6 +215,21 @@ async def test_disappeared_or_broken_provenance_is_reported_by_explain_and_check
     upstream.add_file(PROJECT, f)
     problems = [str(p) for p in await service.check()]
     assert len(problems) == 1 and "signature does not verify" in problems[0], problems
+
+
+async def test_explain_without_a_database_creates_none(service, config, upstream, tmp_path):
+    add_fixture(upstream)
+    await service.promote(PROJECT, "alice", None)
+    with_provenance_table(config, google())
+    await service.vet(PROJECT, "0.0.0", "alice", None)
+    elsewhere = tmp_path / "elsewhere" / "mirror.db"  # the same policies, a database nobody created yet
+    other = replace(config, database=DatabaseConfig(url=f"sqlite+aiosqlite:///{elsewhere}"))
+    async with ReviewService(other, clock=lambda: NOW) as reader:
+        result = await reader.explain(PROJECT, "0.0.0")  # verifies provenance: a cache it must not create
+        assert {t.tier.value: t for t in result.explanation.tiers}["vetted"].decision.admitted
+        assert any("no mirror tables yet" in n and "nothing was cached" in n for n in result.notes), result.notes
+        assert await reader.check() == []
+    assert not elsewhere.parent.exists()
 
 
 async def test_check_reports_a_vetting_without_a_verified_publisher(service, config, upstream):

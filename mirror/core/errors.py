@@ -100,3 +100,20 @@ class ReviewError(MirrorError):
 
 class StorageError(MirrorError):
     """The file cache or the database cannot be written (full disk, read-only directory...)."""
+
+
+class DatabaseError(MirrorError):
+    """The configured database cannot be used: driver missing, unreachable, or refused. The message is one line
+    that names the database without its password."""
+
+
+class DatabaseMissing(DatabaseError):
+    """A command that only reads found no database (or one without the mirror's tables); nothing was created."""
+
+
+class SchemaOutdated(DatabaseError):
+    """The database's schema is older than this version of the code; ``mirror db upgrade`` brings it up to date."""
+
+
+class SchemaUnknown(DatabaseError):
+    """The database's schema is at a revision this version of the code does not know (a newer mirror wrote it)."""

@@ -82,7 +82,12 @@ class ReleaseVerdict:
     @property
     def decision(self) -> Decision:
         """The release's summary: the first admitting decision, else the first file's."""
-        return next((v.decision for v in self.files if v.decision.admitted), self.files[0].decision)
+        return _summary(self.files)
+
+
+# Properties delegate to plain functions: mutation testing skips decorated functions (docs/testing.md).
+def _summary(files: tuple[FileVerdict, ...]) -> Decision:
+    return next((v.decision for v in files if v.decision.admitted), files[0].decision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,7 @@ class TierView:
     @property
     def listed(self) -> bool:
         """Whether the tier answers with a page at all (a blocked project does: empty and quarantined)."""
-        return self.project.admitted or self.detail.status.status == "quarantined"
+        return _listed(self.project, self.detail)
 
     def file(self, filename: str) -> DistFile | None:
         """The admitted file with exactly this name, as served, or None."""
@@ -114,6 +119,10 @@ class TierView:
         """The verdicts of one release (any spelling of its version), or None when upstream lists no file of it."""
         wanted = canonical_version(version) or version
         return next((r for r in self.releases if (canonical_version(r.version) or r.version) == wanted), None)
+
+
+def _listed(project: Decision, detail: ProjectDetail) -> bool:
+    return project.admitted or detail.status.status == "quarantined"
 
 
 _NOT_CHECKED: dict[str, str] = {}

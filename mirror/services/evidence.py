@@ -93,7 +93,16 @@ class EvidenceService:
                      for r in rows}
         initial = not known
         now = self._clock()
-        new = [SightingRow(f.filename, f.sha256, now, initial) for f in detail.files if f.filename not in known]
+        new = []
+        for f in detail.files:
+            seen = known.get(f.filename)
+            if seen is None:
+                new.append(SightingRow(f.filename, f.sha256, now, initial))
+            elif seen.sha256 is not None and f.sha256 is not None and seen.sha256 != f.sha256:
+                # Reported on every new page revision that still lists it; the tiers refuse the file.
+                log.warning("upstream changed a published file, refused in every tier: project=%s file=%s "
+                            "first seen %s with sha256 %s, now sha256 %s", project, f.filename,
+                            f"{seen.first_seen:%Y-%m-%d %H:%M} UTC", seen.sha256, f.sha256)
         if new:
             at = datetime.fromtimestamp(now, UTC)
             known = {**known, **{r.filename: Sighting(r.sha256, at, initial) for r in new}}

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 import jinja2
@@ -25,13 +26,11 @@ from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
+from mirror.core.policy.model import PolicySet
 from mirror.core.simple.render import FragmentCache, render_project
 from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page
+from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
-from mirror.services.evidence import EvidenceService
-from mirror.services.pages import PageService
-from mirror.services.policies import PolicyStore
-from mirror.services.prepared_lists import PreparedList, ProjectLists
 
 #: Pages smaller than this are not worth compressing.
 _GZIP_MIN = 1024
@@ -73,6 +72,32 @@ def file_href(f: DistFile, project: str) -> str:
     return f"../../files/{project}/{quote(f.filename, safe='')}"
 
 
+class PageSource(Protocol):
+    """The pages a tier view is decided from (:class:`mirror.services.pages.PageService`)."""
+
+    def peek(self, project: str) -> Entry[ProjectDetail] | None: ...
+
+    async def project(self, project: str) -> Entry[ProjectDetail]: ...
+
+
+class PolicySource(Protocol):
+    """The policies in force (:class:`mirror.services.policies.PolicyStore`)."""
+
+    @property
+    def current(self) -> PolicySet: ...
+
+    @property
+    def generation(self) -> int: ...
+
+
+class EvidenceSource(Protocol):
+    """The mirror's own evidence (:class:`mirror.services.evidence.EvidenceService`)."""
+
+    def revision(self, project: str) -> int: ...
+
+    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Known:
     stamp: Stamp
@@ -84,8 +109,8 @@ class _Known:
 class PreparedPages:
     """Tier views of :class:`PageService` pages and their prepared bytes (see the module docstring)."""
 
-    def __init__(self, pages: PageService, evidence: EvidenceService, env: jinja2.Environment,
-                 policies: PolicyStore, cpu: CpuLane, clock: Callable[[], float] = time.time,
+    def __init__(self, pages: PageSource, evidence: EvidenceSource, env: jinja2.Environment,
+                 policies: PolicySource, cpu: CpuLane, clock: Callable[[], float] = time.time,
                  capacity: int = 8192) -> None:
         self._pages = pages
         self._evidence = evidence
@@ -98,7 +123,6 @@ class PreparedPages:
         self._views: LRU[tuple[Tier, str], _Known] = LRU(capacity)
         self._servable: LRU[str, tuple[Stamp, Evidence, tuple[Servable, ...]]] = LRU(capacity)
         self._fragments = FragmentCache()
-        self.lists = ProjectLists(pages, env, policies, cpu, clock)
 
     def _stamp(self, revision: str, project: str) -> Stamp:
         return (revision, self._policies.generation, self._evidence.revision(project))
@@ -187,17 +211,14 @@ class PreparedPages:
         policies = self._policies.current
         detail: ProjectDetail | None = None
         evidence = Evidence()
+        missing = False
         try:
             entry = self._pages.peek(project) or await self._pages.project(project)
             detail = entry.value
             evidence, _ = await self._servable_of(project, detail, self._stamp(entry.revision, project))
         except ProjectNotFound:
-            pass
+            missing = True
         except Exception:  # upstream down and nothing cached: explained from the policies alone (it says so)
             detail = None
-        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
-
-    async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedList, bool]:
-        """The tier's project list, prepared (:class:`~mirror.services.prepared_lists.ProjectLists`); raises
-        UpstreamError when ``all`` has nothing cached and upstream fails."""
-        return await self.lists.index(tier, fmt)
+        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence,
+                       upstream_missing=missing)

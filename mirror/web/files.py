@@ -11,22 +11,26 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.errors import FileNotListed, MirrorError
-from mirror.core.hashes import checked_hashes
+from mirror.core.errors import MirrorError
+from mirror.core.models import Tier
 from mirror.core.stored import StoredFile
-from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
-from mirror.services.filestore import FileStore
+from mirror.services.downloads import ClientGone, Download, wait_for_download
+from mirror.services.fetching import METADATA_SUFFIX, wanted
+from mirror.services.filestore import FileStore, read_bytes
 from mirror.web.filesend import send_stored
+from mirror.web.headers import file_headers
 from mirror.web.names import is_filename, is_project_name, tier_of
-from mirror.web.state import SERVICES
+from mirror.web.state import SERVICES, Services
 
 log = logging.getLogger("mirror.files")
 
-_METADATA_SUFFIX = ".metadata"
+#: Metadata bigger than this is not read for prefetching (real files are a few KiB).
+_PREFETCH_READ = 1024 * 1024
 
 
 async def file_or_metadata(request: web.Request) -> web.StreamResponse:
@@ -38,31 +42,27 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     normalized = canonicalize_name(project)
     if normalized != project:
         raise web.HTTPMovedPermanently(f"/{tier.value}/files/{normalized}/{filename}")
-    is_metadata = filename.endswith(_METADATA_SUFFIX)
-    dist_name = filename[: -len(_METADATA_SUFFIX)] if is_metadata else filename
+    is_metadata = filename.endswith(METADATA_SUFFIX)
+    dist_name = filename[: -len(METADATA_SUFFIX)] if is_metadata else filename
     dist = await services.prepared.admitted_file(tier, normalized, dist_name)
     # Every hash the tier's view lists must match the bytes; in `vetted` that view's sha256 is the pin.
-    if is_metadata:
-        hashes = checked_hashes(dist.core_metadata)
-        url, size = dist.url + _METADATA_SUFFIX, None
-    else:
-        hashes = checked_hashes(dist.hashes)
-        url, size = dist.url, dist.size
-    if hashes is None:
-        raise FileNotListed(normalized, filename)
+    want = wanted(normalized, dist, metadata=is_metadata)  # FileNotListed when no hash can be checked
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
-    headers = {"Cache-Control": f"public, max-age={services.config.server.client_max_age}",
-               "Accept-Ranges": "bytes"}
-    stored = await services.storage.find_verified(hashes)
+    headers = file_headers(services.config.server.client_max_age)
+    stored = await services.storage.find_verified(want.hashes)
     if stored is not None:
         log.debug("cache hit file=%s/%s", normalized, filename)
+        if is_metadata:
+            _prefetch_after(services, tier, normalized, stored)
         return await send_stored(request, services.storage, stored, headers)
     on_cached: Callable[[StoredFile], Awaitable[object]] | None = None
-    if not is_metadata and dist.filename.endswith(".whl") and dist.local_metadata is None:
+    if is_metadata:
+        on_cached = functools.partial(_prefetch_after_download, services, tier, normalized)
+    elif dist.filename.endswith(".whl") and dist.local_metadata is None:
         # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
-        on_cached = functools.partial(services.extractor.extract_verified, normalized)
+        on_cached = functools.partial(_extract, services, tier, normalized)
 
-    download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
+    download = services.downloader.get(replace(want, on_cached=on_cached))
     download.attach()
     try:
         return await _send(request, services.storage, download, headers)
@@ -70,6 +70,26 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)  # nobody reads it: the connection is gone
     finally:
         download.detach()
+
+
+def _prefetch_after(services: Services, tier: Tier, project: str, stored: StoredFile) -> None:
+    """The client just got a release's metadata: warm the pages of its dependencies (background, bounded)."""
+    if services.prefetcher is not None and stored.size <= _PREFETCH_READ:
+        services.prefetcher.after_read(tier, project,
+                                       functools.partial(read_bytes, services.storage, stored, 0, stored.size))
+
+
+async def _prefetch_after_download(services: Services, tier: Tier, project: str, stored: StoredFile) -> None:
+    _prefetch_after(services, tier, project, stored)
+
+
+async def _extract(services: Services, tier: Tier, project: str, wheel: StoredFile) -> None:
+    """Extract a verified wheel's metadata; the installer that fetched the wheel asks for its dependencies next."""
+    digest = await services.extractor.extract_verified(project, wheel)
+    if digest is not None and services.prefetcher is not None:
+        extracted = await services.storage.find(digest)
+        if extracted is not None:
+            _prefetch_after(services, tier, project, extracted)
 
 
 def _client_gone(request: web.Request) -> Callable[[], bool]:

@@ -23,13 +23,13 @@ from mirror.core.errors import (
 from mirror.core.policy.evaluate import canonical_version
 from mirror.core.simple.negotiate import accept_quality
 from mirror.services.provenance_cache import INTEGRITY_TYPE
+from mirror.web.headers import error_headers, provenance_headers
 from mirror.web.names import is_filename, is_project_name, tier_of
 from mirror.web.state import SERVICES
 
 log = logging.getLogger("mirror.web")
 
 _OFFERS = (INTEGRITY_TYPE, "application/json")
-_HEADERS = {"Vary": "Accept", "Cache-Control": "max-age=600, public"}  # CORS: mirror.web.cors
 
 
 def choose_type(accept: str | None) -> str | None:
@@ -45,9 +45,7 @@ def choose_type(accept: str | None) -> str | None:
 
 
 def _json(status: int, message: str, content_type: str = INTEGRITY_TYPE) -> web.Response:
-    headers = dict(_HEADERS)
-    if status >= 500:
-        headers["Cache-Control"] = "no-store"
+    headers = {**provenance_headers(stale=False), **error_headers(status, negotiated=True)}
     return web.json_response({"message": message}, status=status, content_type=content_type, headers=headers)
 
 
@@ -81,10 +79,7 @@ async def provenance(request: web.Request) -> web.Response:
         return _json(502, "provenance fetch from upstream failed and no provenance is cached", content_type)
     if cached.body is None:
         return _json(404, f"No provenance available for {filename}", content_type)
-    headers = dict(_HEADERS)
-    if cached.stale:
-        headers["Cache-Control"] = "max-age=60, public"
-        headers["X-Mirror-Stale"] = "1"
+    headers = provenance_headers(stale=cached.stale)
     return web.Response(body=cached.body, content_type=content_type, headers=headers)
 
 

@@ -26,17 +26,23 @@ from mirror.adapters.db.tables import provenance_documents
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
+from mirror.core.models import Tier
+from mirror.core.policy.evaluate import decide_project
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
 from mirror.services.cache import CachePolicy
+from mirror.services.closure import ClosureService
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.fetching import FileFetcher
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.web.state import FILE_STORE, SERVICES, Services
 
@@ -87,7 +93,9 @@ def store_ctx(config: Config) -> Context:
 def database_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        engine = await open_database(config.database_url)
+        # An empty database is created at the current schema; an older one is upgraded only with [database]
+        # auto_upgrade (`mirror serve` has refused to start on it before this point otherwise).
+        engine = await open_database(config.database_settings)
         try:
             app[ENGINE] = engine
             yield
@@ -173,23 +181,51 @@ def services_ctx(config: Config) -> Context:
         checker.on_change = evidence.invalidate  # a status change re-decides that project's views
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
+        lists = ProjectLists(pages, env, policies, app[CPU])
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
         demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), pages.upstream_has)
-        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=MetadataExtractor(storage, store, evidence.invalidate),
-                                 pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence)
+        prefetcher = _prefetcher(config, policies, pages, prepared)
+        extractor = MetadataExtractor(storage, store, evidence.invalidate)
+        # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
+        closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
+                                 lambda: policies.current, cpu=app[CPU])
+        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, lists=lists,
+                                 downloader=downloader, extractor=extractor, pages=pages, policies=policies,
+                                 demand=demand,
+                                 provenance=provenance, provenance_checker=checker, evidence=evidence,
+                                 closure=closure, prefetcher=prefetcher)
+        if prefetcher is not None:
+            prefetcher.start()
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
             async with _task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"):
                 yield
         finally:
-            await prepared.lists.close()
+            await lists.close()
+            if prefetcher is not None:
+                await prefetcher.close()
             await downloader.close()
             await provenance.close()
             await evidence.close()
 
     return ctx
+
+
+def _prefetcher(config: Config, policies: PolicyStore, pages: PageService,
+                prepared: PreparedPages) -> Prefetcher | None:
+    """Pages fetched ahead of installers (None when ``prefetch_concurrency`` is 0)."""
+    concurrency = config.upstream.prefetch_concurrency
+    if concurrency <= 0:
+        return None
+
+    def listed(tier: Tier, name: str) -> bool:
+        return decide_project(tier, name, policies.current).admitted
+
+    async def prepare(tier: Tier, name: str) -> None:
+        await prepared.project(tier, name, PREFETCH_FORMAT)
+
+    return Prefetcher(listed, lambda name: pages.peek(name) is not None, prepare,
+                      PrefetchLimits(concurrency=concurrency))
 
 
 def contexts(config: Config) -> list[Context]:

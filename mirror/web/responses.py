@@ -15,10 +15,9 @@ from mirror.core.simple.list_build import Document
 from mirror.core.simple.negotiate import content_type
 from mirror.services.prepared import PreparedPage
 from mirror.services.prepared_lists import ColdList, PreparedList
+from mirror.web.headers import STALE_MAX_AGE, error_headers, page_headers
 
 log = logging.getLogger("mirror.web")
-
-_STALE_MAX_AGE = 60
 
 
 @lru_cache(maxsize=256)
@@ -77,19 +76,12 @@ def page_response(request: web.Request, page: PreparedPage | PreparedList, fmt: 
     use_gzip = page.gzip_body is not None and accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = page.gzip_etag if use_gzip else page.etag
     assert etag is not None
-    headers = {
-        "Content-Type": content_type(fmt),
-        "ETag": etag,
-        "Vary": "Accept, Accept-Encoding",
-        "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE) if stale else max_age}, public",
-    }  # CORS, when configured, is added by mirror.web.cors
+    # Caching and staleness from the one header policy; CORS, when configured, is added by mirror.web.cors.
+    headers = {"Content-Type": content_type(fmt), "ETag": etag, **page_headers(max_age, stale=stale)}
     if page.serial is not None:
         headers["X-PyPI-Last-Serial"] = str(page.serial)
     # How long preparing these bytes took (once per page version): for benchmarks and operators.
     headers["Server-Timing"] = f"prepare;dur={page.prepared_ms:.2f}"
-    if stale:
-        headers["X-Mirror-Stale"] = "1"
-        headers["Warning"] = '110 - "Response is Stale"'
     inm = request.headers.get("If-None-Match")
     if inm and (etag_matches(inm, etag) or etag_matches(inm, page.etag)):
         headers.pop("Content-Type")
@@ -110,8 +102,8 @@ async def streamed_list_response(request: web.Request, cold: ColdList, fmt: Form
     fails later cuts the connection (the client sees an incomplete body, never a short list)."""
     parts = cold.parts()
     first = await anext(parts)
-    headers = {"Content-Type": content_type(fmt), "Vary": "Accept, Accept-Encoding",
-               "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE)}, public"}
+    # A list still being built is cached by clients no longer than a stale one.
+    headers = {"Content-Type": content_type(fmt), **page_headers(min(max_age, STALE_MAX_AGE), stale=False)}
     if cold.serial is not None:
         headers["X-PyPI-Last-Serial"] = str(cold.serial)
     response = web.StreamResponse(headers=headers)
@@ -132,5 +124,4 @@ async def streamed_list_response(request: web.Request, cold: ColdList, fmt: Form
 def error_response(status: int, message: str, *, hint: str | None = None) -> web.Response:
     """A small plain-text error body; installers show it to the user."""
     text = message + (f"\n{hint}" if hint else "") + "\n"
-    return web.Response(status=status, text=text, content_type="text/plain",
-                        headers={"Cache-Control": "no-store"} if status >= 500 else None)
+    return web.Response(status=status, text=text, content_type="text/plain", headers=error_headers(status))

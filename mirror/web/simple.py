@@ -9,6 +9,7 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.models import Format
 from mirror.core.simple.negotiate import negotiate
+from mirror.web.headers import permanent_redirect
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import page_response, streamed_list_response
 from mirror.web.state import SERVICES
@@ -26,7 +27,8 @@ def _format(request: web.Request) -> Format:
 
 def _redirect(request: web.Request, path: str) -> web.HTTPMovedPermanently:
     query = request.query_string
-    return web.HTTPMovedPermanently(path + (f"?{query}" if query else ""))
+    return permanent_redirect(path + (f"?{query}" if query else ""),
+                              request.app[SERVICES].config.server.client_max_age)
 
 
 async def index_page(request: web.Request) -> web.StreamResponse:
@@ -34,10 +36,10 @@ async def index_page(request: web.Request) -> web.StreamResponse:
     tier = tier_of(request)
     fmt = _format(request)
     max_age = services.config.server.client_max_age
-    cold = await services.prepared.lists.cold(tier, fmt) if request.method == "GET" else None
+    cold = await services.lists.cold(tier, fmt) if request.method == "GET" else None
     if cold is not None:  # the mirror has no list yet: send it as it is built
         return await streamed_list_response(request, cold, fmt, max_age=max_age)
-    prepared, stale = await services.prepared.index(tier, fmt)
+    prepared, stale = await services.lists.index(tier, fmt)
     return page_response(request, prepared, fmt, stale=stale, max_age=max_age)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from mirror.config import Config
+from mirror.services.closure import ClosureService
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
@@ -14,7 +15,9 @@ from mirror.services.filestore import FileStore
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
+from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 
 
@@ -25,6 +28,8 @@ class Services:
     config: Config
     storage: FileStore
     prepared: PreparedPages
+    #: the tiers' project lists, prepared
+    lists: ProjectLists
     downloader: Downloader
     extractor: MetadataExtractor
     pages: PageService
@@ -33,6 +38,9 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
+    closure: ClosureService
+    prefetcher: Prefetcher | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

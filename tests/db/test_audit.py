@@ -1,4 +1,4 @@
-"""The audit log and the demand queue, against a real SQLite file."""
+"""The audit log and the demand queue, against a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -7,23 +7,19 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mirror.adapters.db import audit as audit_module
 from mirror.adapters.db import open_database
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 
-
-def db_url(path: Path) -> str:
-    return "sqlite+aiosqlite:///" + str(path)
+from ..support.databases import settings
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(db_url(tmp_path / "mirror.db"))
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(settings(database_url))
     yield engine
     await engine.dispose()
 
@@ -85,13 +81,12 @@ async def test_limit_keeps_the_newest_records_newest_last(engine):
     assert [r.target for r in await log.records("p2", limit=3)] == ["p2"]
 
 
-async def test_records_survive_reopening_the_database(tmp_path):
-    url = db_url(tmp_path / "mirror.db")
-    engine = await open_database(url)
+async def test_records_survive_reopening_the_database(database_url):
+    engine = await open_database(settings(database_url))
     await AuditLog(engine).append(record("requests", note="kept"))
     await engine.dispose()
 
-    engine = await open_database(url)
+    engine = await open_database(settings(database_url))
     try:
         assert [r.note for r in await AuditLog(engine).records()] == ["kept"]
     finally:
@@ -102,9 +97,10 @@ WRITER = textwrap.dedent("""
     import asyncio, sys, time
     from mirror.adapters.db import open_database
     from mirror.adapters.db.audit import AuditLog, AuditRecord
+    from mirror.config import DatabaseConfig
 
     async def main(url, who, start_at, n):
-        engine = await open_database(url)
+        engine = await open_database(DatabaseConfig(url=url))
         log = AuditLog(engine)
         await asyncio.sleep(max(0.0, start_at - time.time()))  # start together: maximal contention
         for i in range(n):
@@ -119,9 +115,9 @@ WRITER = textwrap.dedent("""
 """)
 
 
-async def test_concurrent_writers_in_separate_processes_lose_no_record(tmp_path, engine):
-    # The fixture created the file and its tables; two other processes now append 50 records each.
-    url = db_url(tmp_path / "mirror.db")
+async def test_concurrent_writers_in_separate_processes_lose_no_record(database_url, engine):
+    # The fixture created the database and its tables; two other processes now append 50 records each.
+    url = database_url
     start_at = time.time() + 1.5
     procs = [await asyncio.create_subprocess_exec(
                  sys.executable, "-c", WRITER, url, who, str(start_at), "50",
@@ -150,11 +146,8 @@ async def test_concurrent_writers_in_separate_processes_lose_no_record(tmp_path,
 
 # -- demand -------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["native", "portable"])
-def demand_log(request, engine, monkeypatch) -> DemandLog:
-    """The log once with SQLite's upsert and once with the fallback used on other databases."""
-    if request.param == "portable":
-        monkeypatch.setattr(audit_module, "_native_upsert", lambda _engine: False)
+@pytest.fixture
+def demand_log(engine) -> DemandLog:
     return DemandLog(engine)
 
 

@@ -428,7 +428,7 @@ class MirrorProcess:
 
         env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
                    PYTHONUNBUFFERED="1")
-        with open(self.log, "ab") as log:
+        with open(self.log, "ab") as log:  # noqa: ASYNC230 - opening a local log file does not wait
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "mirror", "serve", "--config", str(self.config),
                 stdout=asyncio.subprocess.PIPE, stderr=log, cwd=self.config.parent, env=env,

@@ -124,7 +124,7 @@ async def test_client_whose_temp_file_open_is_late_still_gets_the_file(mirror, u
         if mode == "rb" and str(path).endswith(".part"):
             async def after_commit():
                 for _ in range(300):  # at most 3 s
-                    if not os.path.exists(path):
+                    if not await asyncio.to_thread(os.path.exists, path):
                         break
                     await asyncio.sleep(0.01)
                 return await real_open(path, mode, *args, **kwargs)

@@ -73,7 +73,7 @@ async def test_concurrent_cli_changes_while_serving_lose_no_audit_record(tmp_pat
     for name in PROJECTS:
         p = policies.of(name)
         assert p.review is not None and len(p.blocks) == 1
-    engine = await open_database(config.database_url)
+    engine = await open_database(config.database_settings)
     try:
         records = await AuditLog(engine).records()
     finally:

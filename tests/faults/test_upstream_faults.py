@@ -120,7 +120,7 @@ async def test_page_faults_stale_when_cached_clean_error_when_not(start_mirror, 
         timed(get(http, f"{cold.base}/all/files/{COLD}/{cold_wheel.filename}")),
     )
     (index, _), (page, _), (html, _), (file, _), (cold_index, _), (cold_page, _), (cold_file, _) = results
-    for (got_status, got_headers, body, error), elapsed in results:
+    for (got_status, _headers, body, _error), elapsed in results:
         assert got_status < 500 or got_status == status, (got_status, body[:300])
         assert elapsed < bound(fault), f"{elapsed:.2f} s"
         STATS["5xx answers (upstream faults, expected 502/504)"] += got_status >= 500
@@ -138,7 +138,7 @@ async def test_page_faults_stale_when_cached_clean_error_when_not(start_mirror, 
         await asyncio.sleep(0.1)
     assert headers["X-Mirror-Stale"] == "1" and "110" in headers["Warning"]
     assert file[0] == 200 and file[2] == warm_wheel.content and file[3] is None
-    for got_status, headers, body, error in (cold_index, cold_page, cold_file):
+    for got_status, headers, body, _error in (cold_index, cold_page, cold_file):
         assert got_status == status, body[:300]
         assert b"upstream" in body and "X-Mirror-Stale" not in headers
         assert headers["Cache-Control"] == "no-store"

@@ -52,4 +52,6 @@ async def test_two_workers_serve_pages_and_files_and_stop_together(tmp_path, ups
         await server.stop()
     assert server.proc.returncode == 0
     for pid in workers:
-        assert subprocess.run(["ps", "-p", str(pid)], capture_output=True).returncode != 0, "worker left running"
+        ps = await asyncio.create_subprocess_exec("ps", "-p", str(pid), stdout=asyncio.subprocess.DEVNULL,
+                                                  stderr=asyncio.subprocess.DEVNULL)
+        assert await ps.wait() != 0, "worker left running"

@@ -152,6 +152,7 @@ def _policy_sets(draw):
     return PolicySet(rules=rules, projects={"demo": project}, version="h")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_policy_sets(), _files)
 def test_vetted_within_reviewed_within_all(pol, f):
@@ -160,6 +161,7 @@ def test_vetted_within_reviewed_within_all(pol, f):
     assert not admitted[Tier.REVIEWED] or admitted[Tier.ALL]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_policy_sets(), _files)
 def test_a_block_removes_a_release_from_every_tier(pol, f):
@@ -171,6 +173,7 @@ def test_a_block_removes_a_release_from_every_tier(pol, f):
     assert not any(decide_file(t, "demo", f, pol, NOW).admitted for t in Tier)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_policy_sets(), st.lists(_files, max_size=6, unique_by=lambda f: f.filename))
 def test_tier_views_nest(pol, files):

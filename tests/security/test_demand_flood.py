@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-import pytest
 
-from mirror.adapters.db import audit as audit_module
 from mirror.adapters.db import open_database
 from mirror.adapters.db.audit import DemandLog
+from mirror.config import DatabaseConfig
 from mirror.services.demand import DemandRecorder, Limits
 
 from ..faults.conftest import MirrorProcess, write_config
@@ -117,11 +116,8 @@ async def test_forty_thousand_random_names_do_not_grow_the_queue(tmp_path, upstr
           f"database {size_before} -> {size_after} bytes")
 
 
-@pytest.mark.parametrize("upsert", ["native", "portable"])
-async def test_the_demand_table_is_capped_least_requested_dropped(tmp_path, monkeypatch, upsert):
-    if upsert == "portable":
-        monkeypatch.setattr(audit_module, "_native_upsert", lambda _engine: False)
-    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'mirror.db'}")
+async def test_the_demand_table_is_capped_least_requested_dropped(database_url):
+    engine = await open_database(DatabaseConfig(url=database_url))
     try:
         log = DemandLog(engine, max_rows=10)
         await log.add({("reviewed", f"p{i:02d}", ""): (i + 1, 1000.0 + i) for i in range(30)})

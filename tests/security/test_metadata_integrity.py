@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirror.adapters.db import PageStore, open_database
+from mirror.config import DatabaseConfig
 
 from ..support.dists import build_wheel, read_wheel_metadata, sha256_of
 from ..support.fake_upstream import JSON_TYPE, FakeFile
@@ -59,7 +60,7 @@ async def test_metadata_of_refused_bytes_never_reaches_the_genuine_file(upstream
 
 
 async def test_a_later_extraction_replaces_a_wrong_record(tmp_path):
-    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    engine = await open_database(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"))
     try:
         store = PageStore(engine)
         await store.record_extracted_metadata("a" * 64, "b" * 64)  # wrong

@@ -140,7 +140,7 @@ class Stack:
 async def stack(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Stack]:
     config = make_config(tmp_path, upstream.url)
     clock = Clock()
-    engine = await open_database(config.database_url)
+    engine = await open_database(config.database_settings)
     session = aiohttp.ClientSession()
     try:
         client = UpstreamClient(session, config.upstream_url, Timeouts(2, 2, 5), 1 << 24)
@@ -445,3 +445,14 @@ def test_provenance_max_stale_is_configurable_and_checked(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.key == "upstream.provenance_max_stale" and caught.value.line == 3
+
+
+def test_a_provenance_document_over_the_size_cap_is_refused() -> None:
+    """Documents over MAX_PROVENANCE_BYTES (4 MiB) are never parsed nor cached: the fetch limit and the
+    document check both refuse them."""
+    from mirror.adapters.provenance import MAX_PROVENANCE_BYTES, ProvenanceError, check_document
+
+    assert MAX_PROVENANCE_BYTES == 4 * 1024 * 1024
+    big = b'{"version": 1, "attestation_bundles": [], "pad": "' + b"x" * MAX_PROVENANCE_BYTES + b'"}'
+    with pytest.raises(ProvenanceError, match="larger than"):
+        check_document(big)

@@ -138,6 +138,9 @@ class FakeUpstream:
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
         self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
+        # Answer an empty page (no files) for any project never added: an upstream that has every name, for
+        # tests that are not about which projects exist
+        self.every_name = False
         # Like the real index's JSON API: a long project description (bytes of padding in info.description)
         # and a chunked answer (no Content-Length) sent in pieces of this many bytes, each flushed and
         # followed by a short pause so that clients receive it as several reads.
@@ -189,7 +192,8 @@ class FakeUpstream:
     def add_wheel(
         self, project: str, version: str, tmpdir: Path, *, with_metadata: bool = True,
         requires_python: str | None = None, requires_dist: Sequence[str] = (), summary: str = "",
-        module_source: str | None = None, tag: str = "py3-none-any", **file_fields: Any,
+        module_source: str | None = None, tag: str = "py3-none-any", provides_extra: Sequence[str] = (),
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
 
@@ -201,7 +205,7 @@ class FakeUpstream:
         path = build_wheel(
             tmpdir, project, version, requires_dist=requires_dist,
             requires_python=requires_python, summary=summary,
-            module_source=module_source, tag=tag,
+            module_source=module_source, tag=tag, provides_extra=provides_extra,
         )  # fmt: skip
         metadata = read_wheel_metadata(path) if with_metadata else None
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python,
@@ -210,13 +214,18 @@ class FakeUpstream:
 
     def add_sdist(
         self, project: str, version: str, tmpdir: Path, *,
-        requires_python: str | None = None, **file_fields: Any,
+        requires_python: str | None = None, requires_dist: Sequence[str] = (), provides_extra: Sequence[str] = (),
+        build_requires: Sequence[str] = ("setuptools>=61",), build_backend: str = "setuptools.build_meta",
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file).
 
-        ``file_fields`` as for :meth:`add_wheel`.
+        ``requires_dist`` go into its PKG-INFO, ``build_requires`` and ``build_backend`` into its
+        ``pyproject.toml``; ``file_fields`` as for :meth:`add_wheel`.
         """
-        path = build_sdist(tmpdir, project, version, requires_python=requires_python)
+        path = build_sdist(tmpdir, project, version, requires_python=requires_python, requires_dist=requires_dist,
+                           provides_extra=provides_extra, build_requires=build_requires,
+                           build_backend=build_backend)
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python, **file_fields)
         return self.add_file(project, f)
 
@@ -244,6 +253,11 @@ class FakeUpstream:
     def set_owners(self, project: str, users: Sequence[str]) -> None:
         """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
         self._owners[canonicalize_name(project)] = list(users)
+
+    def files_of(self, project: str, version: str | None = None) -> list[FakeFile]:
+        """The files of ``project`` (of one ``version``), in upload order."""
+        files = self._projects[canonicalize_name(project)].files.values()
+        return [f for f in files if version is None or f.version == version]
 
     def project_serial(self, project: str) -> int:
         return self._projects[canonicalize_name(project)].serial
@@ -436,6 +450,8 @@ class FakeUpstream:
         if raw != key:
             raise web.HTTPMovedPermanently(f"/simple/{key}/")
         proj = self._projects.get(key)
+        if proj is None and self.every_name:
+            proj = _Project(name=key)
         if proj is None:
             raise web.HTTPNotFound()
         files = [] if proj.status == "quarantined" else list(proj.files.values())

@@ -1,4 +1,5 @@
-"""Cache behaviour against the fake upstream: hits, restarts, stale-if-error, verification, single flight."""
+"""Cache behaviour against the fake upstream: hits, restarts, stale-if-error, verification, single flight; on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import logging
 import aiohttp
 import pytest
 
+# Every test here runs once on SQLite and once on PostgreSQL: these fixtures replace `mirror`, `revalidating` and
+# `any_mirror` (whose tests run on each storage backend and each database).
+from ..support.databases import (  # noqa: F401
+    any_mirror_on_each_database,
+    mirror_on_each_database,
+    revalidating_on_each_database,
+)
 from ..support.dists import read_wheel_metadata
 from ..support.fake_upstream import FakeFile
 from ..support.mirror_server import MirrorServer, make_config
@@ -200,8 +208,10 @@ async def test_html_only_upstream(tmp_path, upstream, dists, http):
         await server.stop()
 
 
-async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(any_mirror, upstream, dists, http):
+async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(any_mirror, upstream, dists, http,
+                                                                          caplog):
     mirror = any_mirror
+    caplog.set_level(logging.INFO)
     f = upstream.add_wheel("nometa", "1.0", dists, with_metadata=False)
     _, body = await fetch(http, page(mirror, "nometa"), Accept=JSON)
     (entry,) = json.loads(body)["files"]
@@ -216,3 +226,5 @@ async def test_metadata_extracted_from_cached_wheel_when_upstream_has_none(any_m
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(meta).hexdigest()}
     assert meta == read_wheel_metadata(dists / f.filename)  # byte for byte
     assert upstream.count(f"/files/{f.sha256}/{f.filename}.metadata") == 0
+    # Pages and extracted metadata were stored without a database error.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, func, select, tuple_
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.adapters.db.tables import audit, demand
+from mirror.adapters.db.upsert import larger, smaller, upsert
+
+#: The PostgreSQL advisory lock (a 64-bit key) a demand batch holds for its transaction.
+_DEMAND_LOCK_KEY = 0x6D69_7272_6F72_0001
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,42 +114,25 @@ class DemandLog:
         An existing counter grows by the count and keeps its earliest ``first_at`` and latest
         ``last_at`` (batches from several workers may arrive out of order); a new one starts with
         both times set to the given time. One transaction for the whole batch and the pruning to
-        ``max_rows``.
+        ``max_rows``; on PostgreSQL batches of several processes or nodes take turns (an advisory lock).
         """
         if not counts:
             return
         rows = [{"tier": tier, "project": project, "version": version, "count": count,
                  "first_at": at, "last_at": at}
                 for (tier, project, version), (count, at) in counts.items()]
+        dialect = self._engine.dialect.name
+        stmt = upsert(dialect, demand, [demand.c.tier, demand.c.project, demand.c.version], lambda new: {
+            "count": demand.c.count + new.count,
+            "first_at": smaller(dialect, demand.c.first_at, new.first_at),
+            "last_at": larger(dialect, demand.c.last_at, new.last_at),
+        })
         async with self._engine.begin() as conn:
-            if _native_upsert(self._engine):
-                stmt = sqlite_insert(demand)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[demand.c.tier, demand.c.project, demand.c.version],
-                    set_={
-                        "count": demand.c.count + stmt.excluded.count,
-                        # SQLite's two-argument min()/max() are scalar functions, not aggregates.
-                        "first_at": func.min(demand.c.first_at, stmt.excluded.first_at),
-                        "last_at": func.max(demand.c.last_at, stmt.excluded.last_at),
-                    },
-                )
-                await conn.execute(stmt, rows)
-                await self._prune(conn)
-                return
-            # Portable fallback: concurrent first inserts of one key may conflict (the transaction
-            # then fails as a whole and the caller's batch can be retried).
-            for row in rows:
-                key = ((demand.c.tier == row["tier"]) & (demand.c.project == row["project"])
-                       & (demand.c.version == row["version"]))
-                current = (await conn.execute(
-                    select(demand.c.first_at, demand.c.last_at).where(key))).first()
-                if current is None:
-                    await conn.execute(demand.insert().values(**row))
-                else:
-                    await conn.execute(demand.update().where(key).values(
-                        count=demand.c.count + row["count"],
-                        first_at=min(current.first_at, row["first_at"]),
-                        last_at=max(current.last_at, row["last_at"])))
+            if dialect == "postgresql":
+                # One batch at a time across processes and nodes (SQLite has a single writer anyway): one writer's
+                # upserts and another's pruning would lock the same rows in opposite orders and deadlock.
+                await conn.execute(select(func.pg_advisory_xact_lock(_DEMAND_LOCK_KEY)))
+            await conn.execute(stmt, rows)
             await self._prune(conn)
 
     async def _prune(self, conn: AsyncConnection) -> None:
@@ -173,7 +159,3 @@ class DemandLog:
             rows = (await conn.execute(query)).mappings().all()
         return [DemandEntry(**row) for row in rows]
 
-
-def _native_upsert(engine: AsyncEngine) -> bool:
-    """Whether the engine's dialect has ``INSERT ... ON CONFLICT DO UPDATE`` as used here (SQLite)."""
-    return engine.dialect.name == "sqlite"

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters.db.tables import extracted_metadata, pages
+from mirror.adapters.db.upsert import replace_all
 
 #: Key of the project list in the ``pages`` table (not a valid project name, so no clash).
 INDEX_KEY = "/"
@@ -48,13 +48,7 @@ class PageStore:
         """Insert or replace the page (one row per key)."""
         values = {f: getattr(record, f) for f in PageRecord.__dataclass_fields__}
         async with self._engine.begin() as conn:
-            if self._engine.dialect.name == "sqlite":
-                stmt = sqlite_insert(self._table).values(**values)
-                stmt = stmt.on_conflict_do_update(index_elements=[self._table.c.key], set_=values)
-                await conn.execute(stmt)
-            else:
-                await conn.execute(delete(self._table).where(self._table.c.key == record.key))
-                await conn.execute(self._table.insert().values(**values))
+            await conn.execute(replace_all(self._engine.dialect.name, self._table, [self._table.c.key]), values)
 
     async def touch(self, key: str, fetched_at: float) -> None:
         """Record that upstream confirmed the stored page is still current."""
@@ -82,11 +76,6 @@ class PageStore:
         """Record (or replace) what was extracted from the verified file ``file_sha256``: the latest
         extraction from the bytes wins, so a wrong row cannot outlive the next download of that file."""
         values = {"file_sha256": file_sha256, "metadata_sha256": metadata_sha256, "extracted_at": time.time()}
+        stmt = replace_all(self._engine.dialect.name, extracted_metadata, [extracted_metadata.c.file_sha256])
         async with self._engine.begin() as conn:
-            if self._engine.dialect.name == "sqlite":
-                stmt = sqlite_insert(extracted_metadata).values(**values)
-                await conn.execute(stmt.on_conflict_do_update(index_elements=[extracted_metadata.c.file_sha256],
-                                                              set_=values))
-            else:
-                await conn.execute(delete(extracted_metadata).where(extracted_metadata.c.file_sha256 == file_sha256))
-                await conn.execute(extracted_metadata.insert().values(**values))
+            await conn.execute(stmt, values)

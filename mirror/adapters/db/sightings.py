@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters.db.tables import file_sightings
+from mirror.adapters.db.upsert import insert_new
 
 #: Rows per INSERT statement: well under every database's limit on bound parameters.
 _BATCH = 500
@@ -46,10 +46,8 @@ class SightingStore:
             return
         values = [{"project": project, "filename": r.filename, "sha256": r.sha256, "first_seen": r.first_seen,
                    "initial": r.initial} for r in rows]
-        dialect = self._engine.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert_new(self._engine.dialect.name, file_sightings,
+                          [file_sightings.c.project, file_sightings.c.filename])
         async with self._engine.begin() as conn:
             for start in range(0, len(values), _BATCH):
-                stmt = insert(file_sightings).on_conflict_do_nothing(
-                    index_elements=[file_sightings.c.project, file_sightings.c.filename])
                 await conn.execute(stmt, values[start:start + _BATCH])

@@ -1,4 +1,9 @@
-"""Table definitions (SQLAlchemy Core). One metadata object; created at start-up if absent."""
+"""Table definitions (SQLAlchemy Core): the schema as the newest migration leaves it.
+
+The tables are created and changed only by the migrations in ``migrations/versions/`` (see
+:mod:`mirror.adapters.db.schema`); a change here needs a new revision there, and the tests check that the two
+agree on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -16,6 +22,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: The table where Alembic records the schema's revision (a name of the mirror's own, so that another
+#: application's ``alembic_version`` in a shared database is never mistaken for it).
+VERSION_TABLE = "mirror_schema_version"
+
 #: Upstream index pages exactly as upstream sent them, so a restart (or a newer parser) can use them.
 #: ``key`` is the normalized project name, or ``INDEX_KEY`` for the project list.
 pages = Table(
@@ -23,9 +33,10 @@ pages = Table(
     metadata,
     Column("key", String(255), primary_key=True),
     Column("body", LargeBinary, nullable=False),
-    Column("content_type", String(255), nullable=False),
+    # Upstream's Content-Type and ETag headers, as long as upstream made them.
+    Column("content_type", Text, nullable=False),
     Column("page_url", Text, nullable=False),
-    Column("etag", String(512), nullable=True),
+    Column("etag", Text, nullable=True),
     Column("serial", Integer, nullable=True),
     Column("revision", String(64), nullable=False),
     Column("fetched_at", Float, nullable=False),
@@ -38,9 +49,9 @@ provenance_documents = Table(
     metadata,
     Column("key", String(255), primary_key=True),
     Column("body", LargeBinary, nullable=False),
-    Column("content_type", String(255), nullable=False),
+    Column("content_type", Text, nullable=False),
     Column("page_url", Text, nullable=False),
-    Column("etag", String(512), nullable=True),
+    Column("etag", Text, nullable=True),
     Column("serial", Integer, nullable=True),
     Column("revision", String(64), nullable=False),
     Column("fetched_at", Float, nullable=False),
@@ -61,7 +72,7 @@ file_sightings = Table(
 
 #: PEP 658 metadata the mirror extracted itself from a wheel whose bytes passed every hash check, keyed
 #: by the sha256 it computed from those bytes. (The earlier table, ``extracted_metadata``, could hold rows
-#: keyed by an advertised hash of other bytes; it is never read again.)
+#: keyed by an advertised hash of other bytes; revision 0002 drops it.)
 extracted_metadata = Table(
     "verified_wheel_metadata",
     metadata,
@@ -96,4 +107,6 @@ demand = Table(
     Column("count", Integer, nullable=False),
     Column("first_at", Float, nullable=False),
     Column("last_at", Float, nullable=False),
+    # Pruning to [demand] max_rows deletes the least requested, longest unrequested rows first.
+    Index("ix_demand_count_last_at", "count", "last_at"),
 )

@@ -47,9 +47,7 @@ class Decision:
     until: datetime | None = None
 
 
-# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
-@functools.lru_cache(maxsize=1 << 16)
-def canonical_version(version: str | None) -> str | None:
+def _canonical_version(version: str | None) -> str | None:
     """The canonical form versions are compared in, or None for an unparseable version."""
     if version is None:
         return None
@@ -59,12 +57,17 @@ def canonical_version(version: str | None) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _is_prerelease(version: str | None) -> bool:
+def _prerelease(version: str | None) -> bool:
     try:
         return version is not None and Version(version).is_prerelease
     except InvalidVersion:
         return False
+
+
+# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+canonical_version = functools.lru_cache(maxsize=1 << 16)(_canonical_version)
+_is_prerelease = functools.lru_cache(maxsize=1 << 16)(_prerelease)
 
 
 def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
@@ -212,10 +215,10 @@ def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *
         if pinned != file.sha256:
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         if metadata_change is not None:
             return Decision(False, metadata_change, vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         withheld = decide_provenance(name, version, file, policy, vetting, provenance)
         if withheld is not None:
             return withheld
@@ -337,8 +340,8 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
     if recorded is None:
         return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
                                f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
-                        f"{_unvet(name, version)}, then {command('mirror', 'vet', name, version or 'VERSION')} "
-                        "(which verifies the provenance) after review")
+                        f"{_unvet(name, version)}, then after review {_vet(name, version)} "
+                        "(which verifies the provenance)")
     if recorded not in pinned:
         return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
                                f"but the pinned publisher is now {pinned_text}", rule.where,

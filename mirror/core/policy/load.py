@@ -162,9 +162,8 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
     blocks = data.get("block", [])
     if not isinstance(blocks, list):
         raise top.fail("block", "must be an array of tables: write [[block]]")
-    for i, b in enumerate(blocks):
-        if not isinstance(b, dict):
-            raise top.fail("block", "must be an array of tables: write [[block]]")
+    if not all(isinstance(b, dict) for b in blocks):
+        raise top.fail("block", "must be an array of tables: write [[block]]")
     parsed_blocks = tuple(_block(_Reader(file, loc, b, ("block", i))) for i, b in enumerate(blocks))
     uploaders = _uploaders(top.sub("uploaders", data["uploaders"])) if "uploaders" in data else None
     provenance = _provenance(top.sub("provenance", data["provenance"])) if "provenance" in data else None

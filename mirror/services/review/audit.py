@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
-from mirror.core.errors import ReviewError
+from mirror.config import DatabaseConfig
+from mirror.core.errors import DatabaseError, ReviewError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,50 +19,72 @@ class AuditUnavailable(ReviewError):
 
 
 class AuditTrail:
-    """The database at ``database_url``, as the reviewer commands use it. Call :meth:`close` when done."""
+    """The database of ``settings`` (its URL filled in), as the reviewer commands use it. Call :meth:`close` when
+    done.
 
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
+    Writes create a database that does not exist yet (at the current schema); reads never create one: a missing
+    database is reported (DatabaseMissing), an outdated schema too (SchemaOutdated naming ``mirror db upgrade``).
+    """
+
+    def __init__(self, settings: DatabaseConfig) -> None:
+        self._settings = settings
         self._engine: AsyncEngine | None = None
+        self._scratch: AsyncEngine | None = None
+        #: Set when a read-only command could not use the database and used a scratch one (see cache_engine).
+        self.missing: str | None = None
 
     async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        for engine in (self._engine, self._scratch):
+            if engine is not None:
+                await engine.dispose()
+        self._engine = self._scratch = None
 
-    async def engine(self) -> AsyncEngine:
-        """The database engine (opened on first use), also for the provenance cache the server shares."""
-        return await self._database()
-
-    async def _database(self) -> AsyncEngine:
+    async def _database(self, *, create: bool) -> AsyncEngine:
         if self._engine is None:
-            from mirror.adapters.db.engine import open_database
+            from mirror.adapters.db import open_database
 
-            self._engine = await open_database(self._database_url)
+            self._engine = await open_database(self._settings, create=create)
         return self._engine
+
+    async def cache_engine(self) -> AsyncEngine:
+        """The database, for the provenance cache the server shares, if it can be used as it is; otherwise (none
+        yet, an outdated schema, unreachable) an empty scratch database in memory, so that the read-only commands
+        that verify provenance (``explain``, ``check``) still work and create or change nothing; :attr:`missing`
+        then says why."""
+        try:
+            return await self._database(create=False)
+        except DatabaseError as exc:
+            if self._scratch is None:
+                from mirror.adapters.db import open_database
+
+                self.missing = f"{exc}: provenance was fetched without the shared cache, nothing was cached"
+                self._scratch = await open_database(DatabaseConfig(url="sqlite+aiosqlite://"))
+            return self._scratch
 
     def _unavailable(self, what: str, exc: BaseException) -> AuditUnavailable:
         from mirror.adapters.db.engine import database_problem, describe_database
 
-        return AuditUnavailable(f"{what} the audit log in {describe_database(self._database_url)} "
+        return AuditUnavailable(f"{what} the audit log in {describe_database(self._settings.url)} "
                                 f"({database_problem(exc)})")
 
     async def append_all(self, records: Sequence[AuditRecord]) -> list[int]:
         """Store ``records`` together (all or none); AuditUnavailable when the database refuses."""
         try:
-            return await AuditLog(await self._database()).append_all(records)
+            return await AuditLog(await self._database(create=True)).append_all(records)
         except Exception as exc:  # any driver, any failure: the command must stop before changing a file
             raise self._unavailable("cannot write to", exc) from exc
 
     async def withdraw(self, ids: Sequence[int]) -> None:
         """Delete records just appended for a change that could not be made; AuditUnavailable if it fails."""
         try:
-            await AuditLog(await self._database()).withdraw(ids)
+            await AuditLog(await self._database(create=True)).withdraw(ids)
         except Exception as exc:
             raise self._unavailable("cannot withdraw records from", exc) from exc
 
     async def records(self, name: str | None = None) -> list[AuditRecord]:
-        return await AuditLog(await self._database()).records(name)
+        """The audit records (of project ``name``); DatabaseMissing when there is no database."""
+        return await AuditLog(await self._database(create=False)).records(name)
 
     async def demand_entries(self, tier: str | None = None) -> list[DemandEntry]:
-        return await DemandLog(await self._database()).entries(tier)
+        """The demand counters (of ``tier``); DatabaseMissing when there is no database."""
+        return await DemandLog(await self._database(create=False)).entries(tier)

@@ -141,6 +141,13 @@ class DemandConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DependenciesConfig:
+    #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
+    #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
 
@@ -150,6 +157,7 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
+    dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
     @property
@@ -393,6 +401,19 @@ def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
     return None
 
 
+def _targets(value: Any) -> str | None:
+    from mirror.core.targets import Target, TargetError
+
+    if not all(isinstance(v, str) for v in value):
+        return "every target must be a string"
+    for text in value:
+        try:
+            Target.parse(text)
+        except TargetError as exc:
+            return str(exc)
+    return None
+
+
 def _log_level(value: Any) -> str | None:
     return None if value in _LOG_LEVELS else "unknown log level"
 
@@ -448,6 +469,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
     },
     "policies": {"path": ((str,), None, "a directory path")},
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
+    "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"')},
 }
 
 _SECTION_TYPES = {
@@ -457,6 +480,7 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
     "demand": DemandConfig,
+    "dependencies": DependenciesConfig,
 }
 
 
@@ -481,6 +505,11 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return None
 
 
+def default_config() -> Config:
+    """The built-in defaults, paths relative to the working directory."""
+    return _resolve_paths(Config(), Path.cwd(), None)
+
+
 def load_config(path: Path | None = None, *, default_path: Path = Path("config.toml")) -> Config:
     """Read and validate a config file.
 
@@ -490,7 +519,7 @@ def load_config(path: Path | None = None, *, default_path: Path = Path("config.t
     """
     if path is None:
         if not default_path.is_file():
-            return _resolve_paths(Config(), Path.cwd(), None)
+            return default_config()
         path = default_path
     try:
         text = path.read_text(encoding="utf-8")

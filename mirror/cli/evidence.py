@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirror.config import Config, DatabaseConfig, load_config
+from mirror.cli.common import Commands, load
+from mirror.config import Config, DatabaseConfig
 from mirror.core.errors import DatabaseError, PolicyError
 from mirror.core.models import ProjectDetail
 from mirror.core.policy.model import WaivedRule
@@ -19,15 +19,8 @@ from mirror.services.review import ReviewService
 #: Exit status of ``check --what-if`` when something would disappear (0: nothing would).
 WHAT_IF_DISAPPEARS = 3
 
-Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(Path(args.config) if args.config else None)
-
-
 def cmd_advisories(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load(args)
     lines = asyncio.run(_import(config, Path(args.path)))
     print("\n".join(lines))
     return 0
@@ -56,7 +49,7 @@ async def _import(config: Config, path: Path) -> list[str]:
 
 
 def cmd_waive(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load(args)
 
     async def run() -> tuple[str, ...]:
         async with ReviewService(config) as service:
@@ -69,7 +62,7 @@ def cmd_waive(args: argparse.Namespace) -> int:
 
 def what_if(args: argparse.Namespace) -> int:
     """``mirror check --what-if``: 0 when nothing would disappear, 3 when something would, 1 on a bad policy."""
-    config = _config(args)
+    config = load(args)
     proposed = Path(args.policies) if args.policies else Path("policies")
     try:
         lines, disappears = asyncio.run(_what_if(config, proposed, args.against))
@@ -134,17 +127,12 @@ def add_check_options(p: argparse.ArgumentParser) -> None:
                    help="with --what-if: the proposed policy directory (default: ./policies)")
 
 
-def add_commands(command: Command) -> None:
-    """Register ``advisories`` and ``waive`` with the ``mirror`` parser's ``command(name, func, help)``."""
-    p = command("advisories", cmd_advisories, "manage advisories (vulnerabilities, malware reports)")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    imp = actions.add_parser("import", help="import OSV advisories from a directory, a .json file or OSV's zip "
-                                            "export (PyPI/all.zip); MAL- reports block in every tier",
-                             description="import OSV advisories from a directory, a .json file or OSV's zip export")
-    imp.add_argument("path", metavar="PATH")
-    imp.add_argument("--config", default=argparse.SUPPRESS,
-                     help="config file (default ./config.toml, else built-in defaults)")
-    p = command("waive", cmd_waive, "let one release through one rule until a date (a time-boxed exception)")
+def register(commands: Commands) -> None:
+    advisories = commands.group("advisories", "manage advisories (vulnerabilities, malware reports)")
+    p = advisories.add("import", cmd_advisories, "import OSV advisories from a directory, a .json file or OSV's zip "
+                                                 "export (PyPI/all.zip); MAL- reports block in every tier")
+    p.add_argument("path", metavar="PATH")
+    p = commands.add("waive", cmd_waive, "let one release through one rule until a date (a time-boxed exception)")
     p.add_argument("target", metavar="PROJECT==VERSION")
     p.add_argument("--rule", required=True, choices=[r.value for r in WaivedRule],
                    help="the rule waived (malware cannot be)")

@@ -25,8 +25,6 @@ from packaging.utils import NormalizedName
 from mirror.core.models import (
     DistFile,
     ProjectDetail,
-    ProjectEntry,
-    ProjectList,
     ProjectStatus,
     Tier,
     is_safe_filename,
@@ -276,33 +274,22 @@ def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: E
     return TierView(tier, project, page, releases, valid_until, {f.filename: f for f in kept})
 
 
-def tier_projects(tier: Tier, upstream: ProjectList | None, policies: PolicySet,
-                  known: Mapping[str, ProjectEntry] | None = None, quarantined: frozenset[str] = frozenset()
-                  ) -> ProjectList:
-    """The project list of a tier: upstream's minus blocked projects for ``all``; from the policies otherwise.
+def curated_projects(tier: Tier, policies: PolicySet, quarantined: frozenset[str] = frozenset()
+                     ) -> tuple[str, ...]:
+    """The normalized names the project list of ``reviewed`` or ``vetted`` holds, sorted.
 
-    ``reviewed`` and ``vetted`` never wait for upstream's list: their names come from the policies, with the
-    display name and serial of ``known`` (normalized name → upstream's entry, from whatever list is cached)
-    when there is one, and the list's serial is the highest serial of its entries. ``quarantined`` names the
+    They come from the policies alone (the display names and serials the list shows come from whatever the
+    mirror has cached of upstream), so these lists never wait for upstream's list. ``quarantined`` names the
     projects a malware report covers entirely: listed in no tier.
     """
-    if tier is Tier.ALL:
-        assert upstream is not None
-        blocked = {n for n, p in policies.projects.items() if p.project_block is not None} | quarantined
-        if not blocked:
-            return upstream
-        entries = tuple(p for p in upstream.projects if p.normalized not in blocked)
-        return ProjectList(entries, upstream.last_serial)
-    names = sorted(n for n in policies.projects if decide_project(tier, n, policies).admitted
-                   and n not in quarantined)
-    entries = tuple(_entry(n, known) for n in names)
-    serials = [e.last_serial for e in entries if e.last_serial is not None]
-    return ProjectList(entries, max(serials) if serials else None)
+    return tuple(sorted(n for n in policies.projects
+                        if n not in quarantined and decide_project(tier, n, policies).admitted))
 
 
-def _entry(name: str, known: Mapping[str, ProjectEntry] | None) -> ProjectEntry:
-    found = known.get(name) if known else None
-    return found if found is not None else ProjectEntry(name)
+def hidden_from_all(policies: PolicySet, quarantined: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The normalized names ``all`` leaves out of upstream's project list: blocked projects, and those a malware
+    report covers entirely (``quarantined``)."""
+    return frozenset(n for n in policies.projects if not decide_project(Tier.ALL, n, policies).admitted) | quarantined
 
 
 def sightings_of(records: Iterable[tuple[str, str | None, datetime, bool]]) -> dict[str, Sighting]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -23,12 +23,12 @@ import jinja2
 
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
-from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.models import DistFile, Format, ProjectDetail, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
 from mirror.core.policy.model import PolicySet
-from mirror.core.simple.render import FragmentCache, render_index, render_project
-from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
+from mirror.core.simple.render import FragmentCache, render_project
+from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page
 from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
 
@@ -38,8 +38,6 @@ _GZIP_MIN = 1024
 _OFFLOAD_FILES = 1000
 #: ...and so are pages whose files times advisories exceed this (matching them takes milliseconds).
 _OFFLOAD_MATCHING = 20_000
-#: Curated tiers' project lists take display names and serials from the pages in memory: refreshed this often.
-_LIST_REFRESH = 60.0
 _FOREVER = float("inf")
 
 Stamp = tuple[str, int, int]
@@ -82,10 +80,6 @@ class PageSource(Protocol):
     def peek(self, project: str) -> Entry[ProjectDetail] | None: ...
 
     async def project(self, project: str) -> Entry[ProjectDetail]: ...
-
-    async def project_list(self) -> Entry[ProjectList]: ...
-
-    def known_page(self, project: str) -> ProjectDetail | None: ...
 
 
 class PolicySource(Protocol):
@@ -241,52 +235,14 @@ class PreparedPages:
         policies = self._policies.current
         detail: ProjectDetail | None = None
         evidence = Evidence()
+        missing = False
         try:
             entry = self._pages.peek(project) or await self._pages.project(project)
             detail = entry.value
             evidence, _ = await self._servable_of(project, detail, self._stamp(entry.revision, project))
         except ProjectNotFound:
-            pass
+            missing = True
         except Exception:  # upstream down and nothing cached: explained from the policies alone (it says so)
             detail = None
-        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
-
-    async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
-        """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.
-
-        ``reviewed`` and ``vetted`` lists come from the policies (with display names and serials of the pages
-        in memory): they never wait for upstream's list.
-        """
-        generation = self._policies.generation
-        key = (tier, "/", fmt)
-        prepared = self._prepared.get(key)
-        quarantined = self._evidence.list_revision  # projects a malware report covers: listed nowhere
-        if tier is Tier.ALL:
-            entry = await self._pages.project_list()
-            stamp: Stamp = (entry.revision, generation, quarantined)
-            stale, upstream, valid_until = entry.stale, entry.value, _FOREVER
-        else:
-            stamp, stale, upstream = ("policies", generation, quarantined), False, None
-            valid_until = self._clock() + _LIST_REFRESH
-        if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
-            return prepared, stale
-        started = time.perf_counter()
-        policies = self._policies.current
-        known = None if upstream is not None else self._display_names(policies.projects)
-        plist = tier_projects(tier, upstream, policies, known, self._evidence.quarantined)
-        prepared = await self._cpu.run(self._render_index, plist, fmt, stamp, valid_until, started)
-        self._prepared[key] = prepared
-        return prepared, stale
-
-    def _render_index(self, plist: ProjectList, fmt: Format, stamp: Stamp, valid_until: float,
-                      started: float) -> PreparedPage:
-        body = render_index(plist, fmt, self._env)
-        return prepare_bytes(stamp, valid_until, fmt, body, plist.last_serial, started)
-
-    def _display_names(self, names: Iterable[str]) -> dict[str, ProjectEntry]:
-        known: dict[str, ProjectEntry] = {}
-        for name in names:
-            detail = self._pages.known_page(name)
-            if detail is not None:
-                known[name] = ProjectEntry(detail.upstream_name or name, detail.last_serial)
-        return known
+        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence,
+                       upstream_missing=missing)

@@ -39,17 +39,20 @@ from mirror.resources import templates_dir
 from mirror.services import waivers
 from mirror.services.advisories import AdvisoryService
 from mirror.services.cache import CachePolicy
+from mirror.services.closure import ClosureService
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
 from mirror.services.licenses import LicenseReader
 from mirror.services.malware import withdraw_malware
+from mirror.services.fetching import FileFetcher
 from mirror.services.metadata import MetadataExtractor
-from mirror.services.pages import PageService, upstream_has
+from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.web.state import FILE_STORE, SERVICES, Services
 
@@ -206,12 +209,16 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU], clock=clock)
-        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
+        lists = ProjectLists(pages, env, policies, app[CPU], quarantine=evidence)
+        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), pages.upstream_has)
         prefetcher = _prefetcher(config, policies, pages, prepared)
-        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=extractor, pages=pages, policies=policies, demand=demand,
-                                 provenance=provenance, provenance_checker=checker, evidence=evidence,
-                                 prefetcher=prefetcher, advisories=advisories)
+        # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
+        closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
+                                 lambda: policies.current, cpu=app[CPU])
+        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, lists=lists,
+                                 downloader=downloader, extractor=extractor, pages=pages, policies=policies,
+                                 demand=demand, provenance=provenance, provenance_checker=checker,
+                                 evidence=evidence, closure=closure, prefetcher=prefetcher, advisories=advisories)
         if prefetcher is not None:
             prefetcher.start()
         try:
@@ -221,6 +228,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                         _task(waivers.watch(policies, lambda: datetime.fromtimestamp(clock(), UTC)), "waivers")):
                 yield
         finally:
+            await lists.close()
             if prefetcher is not None:
                 await prefetcher.close()
             await downloader.close()

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from mirror.config import Config
 from mirror.services.advisories import AdvisoryService
+from mirror.services.closure import ClosureService
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
@@ -17,6 +18,7 @@ from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 
 
@@ -27,6 +29,8 @@ class Services:
     config: Config
     storage: FileStore
     prepared: PreparedPages
+    #: the tiers' project lists, prepared
+    lists: ProjectLists
     downloader: Downloader
     extractor: MetadataExtractor
     pages: PageService
@@ -35,6 +39,8 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
+    closure: ClosureService
     prefetcher: Prefetcher | None = None
     advisories: AdvisoryService | None = None
 

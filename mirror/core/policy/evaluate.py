@@ -287,10 +287,10 @@ def _file_rules(ctx: ReleaseRules, file: DistFile | None, now: datetime, provena
         if pinned != file.sha256:
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         if metadata_change is not None:
             return Decision(False, metadata_change, vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         withheld = decide_provenance(name, version, file, policy, vetting, provenance)
         if withheld is not None:
             return withheld
@@ -417,8 +417,8 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
     if recorded is None:
         return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
                                f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
-                        f"{_unvet(name, version)}, then {command('mirror', 'vet', name, version or 'VERSION')} "
-                        "(which verifies the provenance) after review")
+                        f"{_unvet(name, version)}, then after review {_vet(name, version)} "
+                        "(which verifies the provenance)")
     if recorded not in pinned:
         return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
                                f"but the pinned publisher is now {pinned_text}", rule.where,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from mirror.core.models import ProjectDetail, Tier
-from mirror.core.policy.evaluate import Decision, canonical_version, decide_version
+from mirror.core.policy.evaluate import Decision, canonical_version, decide_release, decide_version
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import NO_EVIDENCE, Evidence, decide_page
 
@@ -84,13 +84,19 @@ class Explanation:
 
 
 def explain(project: str, version: str | None, detail: ProjectDetail | None, policies: PolicySet,
-            now: datetime, evidence: Evidence = NO_EVIDENCE) -> Explanation:
+            now: datetime, evidence: Evidence = NO_EVIDENCE, *, upstream_missing: bool = False) -> Explanation:
     """Explain ``project`` (and ``version``) in every tier; ``detail`` is upstream's page, or None if unknown.
 
     The answer comes from :func:`mirror.core.tiers.decide_page`, the very function that decides the pages a
     tier serves; ``evidence`` is what the mirror itself knows (provenance checks, first sightings, extracted
-    metadata).
+    metadata). A project upstream does not have (``upstream_missing``), or a version it lists no file of, is
+    in no tier, whatever the policies say: every tier says so.
     """
+    if upstream_missing:
+        return _absent(project, version, policies, f"upstream has no project {project}")
+    if detail is not None and version is not None and not any(
+            canonical_version(f.version) == canonical_version(version) for f in detail.files):
+        return _absent(project, version, policies, f"upstream lists no file of {project} {version}")
     notes: list[str] = []
     if detail is None:
         notes.append("upstream page not available: file-level rules (hashes, cooldown) not evaluated")
@@ -108,9 +114,6 @@ def explain(project: str, version: str | None, detail: ProjectDetail | None, pol
             continue
         found = view.release(version)
         if found is None:
-            if detail is not None and tier is Tier.ALL and not any(
-                    canonical_version(f.version) == canonical_version(version) for f in detail.files):
-                notes.append(f"upstream lists no file of version {version}")
             tiers.append(TierExplanation(tier, decide_version(tier, project, version, policies, now,
                                                               advisories=evidence.advisories,
                                                               licenses=evidence.licenses)))
@@ -152,3 +155,19 @@ def advisory_notes(project: str, version: str | None, detail: ProjectDetail | No
     shown = "; ".join(f"{v}: {ids}" for v, ids in list(affected.items())[-10:])
     more = f" (the latest 10 of {len(affected)})" if len(affected) > 10 else ""
     return [f"advisories affect {len(affected)} release(s){more}: {shown}; details: mirror explain {project} VERSION"]
+
+
+def _absent(project: str, version: str | None, policies: PolicySet, what: str) -> Explanation:
+    """Every tier OUT because upstream has nothing to serve; the policies' own word as a note."""
+    notes = [f"{what}: nothing to serve in any tier"]
+    policy = policies.of(project)
+    if policy is not None and policy.review is not None:
+        notes.append(f"{project} is reviewed ({policy.review.where}), but there is nothing of it to serve")
+    decision = decide_release(Tier.ALL, project, version, policies).decision if version else None
+    if decision is not None and not decision.admitted:
+        notes.append(f"the policies keep it out anyway: {decision.rule} ({decision.where})")
+    elif policy is not None and policy.project_block is not None:
+        notes.append(f"the policies keep it out anyway: blocked: {policy.project_block.reason} "
+                     f"({policy.project_block.where})")
+    tiers = tuple(TierExplanation(tier, Decision(False, what)) for tier in Tier)
+    return Explanation(project, version, tiers, tuple(notes))

@@ -124,12 +124,16 @@ class PolicyInspector:
         name = project_name(project)
         policies = load_policies(self.directory, allow_missing=True)  # nothing decided yet: every tier empty
         notes: list[str] = []
+        if not self.directory.is_dir():
+            notes.append(f"the policy directory {self.directory} does not exist: nothing is reviewed or vetted "
+                         "there (check --config, $MIRROR_CONFIG or the working directory)")
         detail = None
         reachable = True
+        missing = False
         try:
             detail = await self.upstream.fetch_detail(name)
         except ProjectNotFound:
-            notes.append(f"upstream has no project {name}")
+            missing = True
         except (UpstreamError, ParseError) as exc:
             reachable = False
             notes.append(f"upstream unreachable ({exc}): explained from the policies alone")
@@ -151,7 +155,8 @@ class PolicyInspector:
             statuses = await current_provenance(await self._verifier(), policy, detail)
         more = await self._json_api_advisories(name, notes) if reachable and detail is not None else []
         evidence = await self._stored(name, detail, statuses, more, notes)
-        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC), evidence)
+        result = explain_tiers(name, version, detail, policies, self._clock().astimezone(UTC), evidence,
+                               upstream_missing=missing)
         return ExplainResult(result, reachable, tuple(notes))
 
     async def check(self, *, offline: bool = False) -> list[Problem]:
@@ -159,6 +164,9 @@ class PolicyInspector:
         ``offline``, also uploaders that changed upstream and provenance that no longer verifies. An
         unusable pinned trust root is a problem too (no provenance can be verified)."""
         problems: list[Problem] = []
+        if not self.directory.exists():
+            problems.append(Problem(str(self.directory), None, "the policy directory does not exist (check --config, "
+                                    "$MIRROR_CONFIG or the working directory; `mirror serve` creates an empty one)"))
         trust = trust_root.status()
         if not trust["ok"]:
             problems.append(Problem(str(trust_root.SHIPPED_DIR / trust_root.MANIFEST_FILE), None,

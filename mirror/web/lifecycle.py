@@ -44,9 +44,9 @@ from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.fetching import FileFetcher
 from mirror.services.licenses import LicenseReader
 from mirror.services.malware import withdraw_malware
-from mirror.services.fetching import FileFetcher
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore

@@ -14,13 +14,13 @@ import pytest
 from mirror.core.advisories import from_json_api, parse_osv
 from mirror.core.errors import PolicyError
 from mirror.core.licenses import LicenseSource, ReleaseLicense, license_of
-from mirror.core.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.models import DistFile, ProjectDetail, Tier
 from mirror.core.policy.edit import add_waiver, snippet
 from mirror.core.policy.evidence import Advisories
 from mirror.core.policy.explain import explain
 from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet, TierRules
-from mirror.core.tiers import Evidence, decide_page, tier_projects
+from mirror.core.tiers import Evidence, curated_projects, decide_page, hidden_from_all
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 OLD = NOW - timedelta(days=60)
@@ -191,10 +191,8 @@ def test_malware_covering_every_release_quarantines_the_project_in_every_tier() 
         assert view.detail.files == () and view.detail.status.status == "quarantined"
         assert "MAL-2026-7" in view.project.rule and view.listed
         assert "MAL-2026-7" in (view.detail.status.reason or "")
-    entries = ProjectList((ProjectEntry("demo"), ProjectEntry("other")))
-    assert [e.name for e in tier_projects(Tier.ALL, entries, policy_set(), quarantined=frozenset({"demo"})).projects] \
-        == ["other"]
-    assert tier_projects(Tier.REVIEWED, None, policy_set(), quarantined=frozenset({"demo"})).projects == ()
+    assert hidden_from_all(policy_set(), frozenset({"demo"})) == {"demo"}
+    assert curated_projects(Tier.REVIEWED, policy_set(), frozenset({"demo"})) == ()
 
 
 def test_malware_in_one_release_keeps_it_out_of_every_tier_and_ignores_waivers_and_modes() -> None:

@@ -22,6 +22,7 @@ from mirror.core.advisories import (
     match,
     parse_osv,
 )
+from mirror.core.advisories.record import from_record, to_record
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
 
@@ -492,3 +493,64 @@ def test_malformed_json_api_documents(document, advisory_id, field):
     with pytest.raises(AdvisoryError) as caught:
         from_json_api(document)
     assert (caught.value.advisory_id, caught.value.field) == (advisory_id, field)
+
+
+# -- the stored record -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["PYSEC-2023-74.json", "GHSA-j8r2-6x86-q33q.json", "MAL-2024-4720.json"])
+def test_a_stored_record_rebuilds_the_advisory_exactly(name: str) -> None:
+    advisory = parse_osv(real(name))
+    stored = json.loads(json.dumps(to_record(advisory)))  # plain JSON values, as the database keeps them
+    assert from_record(stored) == advisory
+
+
+def test_the_stored_record_keeps_times_ranges_versions_and_fixes() -> None:
+    advisory = parse_osv(record(
+        pypi("Demo_Pkg", ranges=[eco(("introduced", "0"), ("fixed", "1.5")), eco(("introduced", "2.0"),
+             ("last_affected", "2.3"), ("limit", "3.0"), kind="SEMVER")], versions=["2.0", "not-pep440"]),
+        aliases=["CVE-2024-1"], summary="a summary", published="2024-01-01T00:00:00Z",
+        withdrawn="2024-02-01T00:00:00.5Z", references=[{"type": "WEB", "url": "https://advisories.example/1"}]))
+    stored = to_record(advisory)
+    assert stored == {
+        "source": "osv", "id": "GHSA-test-0001", "aliases": ["CVE-2024-1"], "summary": "a summary",
+        "modified": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp(),
+        "published": datetime(2024, 1, 1, tzinfo=UTC).timestamp(),
+        "withdrawn": datetime(2024, 2, 1, 0, 0, 0, 500000, tzinfo=UTC).timestamp(),
+        "references": ["https://advisories.example/1"],
+        "affected": [{"name": "demo-pkg", "versions": ["2.0", "not-pep440"], "fixed_in": [], "ranges": [
+            {"type": "ECOSYSTEM", "repo": None, "events": [["introduced", "0"], ["fixed", "1.5"]]},
+            {"type": "SEMVER", "repo": None, "events": [["introduced", "2.0"], ["last_affected", "2.3"],
+                                                         ["limit", "3.0"]]}]}]}
+    again = from_record(stored)
+    assert again == advisory and again.withdrawn == datetime(2024, 2, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    live = dataclasses.replace(advisory, withdrawn=None)
+    for version in ("0.9", "1.5", "2.0", "2.3", "2.4", "not-pep440"):
+        assert affects(from_record(to_record(live)), "demo-pkg", version) == affects(live, "demo-pkg", version)
+    api = from_json_api({"info": {"name": "demo", "version": "2.0"},
+                         "vulnerabilities": [{"id": "PYSEC-1", "fixed_in": ["2.1"], "summary": "boom"}]})[0]
+    assert from_record(to_record(api)) == api and from_record(to_record(api)).source is AdvisorySource.JSON_API
+
+
+def test_a_record_with_only_the_required_keys() -> None:
+    advisory = from_record({"source": "osv", "id": "PYSEC-1"})
+    assert (advisory.id, advisory.modified, advisory.published, advisory.withdrawn) == ("PYSEC-1", None, None, None)
+    assert (advisory.aliases, advisory.summary, advisory.references, advisory.affected) == ((), "", (), ())
+    entry = from_record({"source": "osv", "id": "PYSEC-2", "summary": None,
+                         "affected": [{"name": "Demo"}]}).affected[0]
+    assert (entry.name, entry.versions, entry.fixed_in, entry.ranges) == ("demo", (), (), ())
+
+
+@pytest.mark.parametrize("stored", [
+    {"id": "PYSEC-1"},
+    {"source": "somewhere", "id": "PYSEC-1"},
+    {"source": "osv", "id": "PYSEC-1", "modified": "yesterday"},
+    {"source": "osv", "id": "PYSEC-1", "affected": [{"versions": ["1.0"]}]},
+    {"source": "osv", "id": "PYSEC-1", "affected": [{"name": "demo", "ranges": [{"type": "ECOSYSTEM",
+                                                                                 "events": [["bogus", "1"]]}]}]},
+    {"source": "osv", "id": "PYSEC-1", "published": [1]},
+])
+def test_a_broken_stored_record_names_the_advisory(stored: dict[str, Any]) -> None:
+    with pytest.raises(AdvisoryError, match="is not a stored advisory") as caught:
+        from_record(stored)
+    assert "PYSEC-1" in str(caught.value)

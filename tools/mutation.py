@@ -93,6 +93,12 @@ def run_mutmut(paths: Sequence[str], max_children: int, fresh: bool) -> None:
     if fresh:
         shutil.rmtree("mutants", ignore_errors=True)
     Path("mutants").mkdir(exist_ok=True)
+    for path in paths:
+        # mutmut keeps a copy newer than its source as it is; a module that joined only_mutate since the last
+        # run was copied unmutated then, and would silently get no mutants: drop that copy so it is mutated.
+        copy = Path("mutants") / path
+        if copy.exists() and not Path(f"{copy}.meta").exists():
+            copy.unlink()
     globs = [f"{dotted(p)}.*" for p in paths]
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *globs]
     # mutmut warns when started as "python -m mutmut" (its module is then imported twice); the console

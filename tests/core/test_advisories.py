@@ -468,13 +468,17 @@ def test_json_api_withdrawn_and_empty_lists():
     assert from_json_api({"info": {"name": "x", "version": "1"}, "vulnerabilities": None}) == ()
     assert from_json_api({"info": {"name": "x", "version": "1"}}) == ()
     (minimal,) = from_json_api(json_api({"id": "GHSA-xxxx-yyyy-zzzz"}))
-    assert minimal.affected[0].fixed_in == () and minimal.summary == ""
+    assert minimal.affected[0].fixed_in == () and minimal.summary == "" and minimal.references == ()
+    # a summary, when the entry has one, is preferred to the first line of the details
+    (summarized,) = from_json_api(json_api({**ENTRY, "summary": "Short."}))
+    assert summarized.summary == "Short."
 
 
 @pytest.mark.parametrize(
     ("document", "advisory_id", "field"),
     [
         ({"vulnerabilities": []}, None, "info"),
+        (["not", "an", "object"], None, "document"),
         ({"info": {"version": "1.0"}}, None, "info.name"),
         ({"info": {"name": "demo"}}, None, "info.version"),
         ({"info": {"name": "demo", "version": ""}}, None, "info.version"),

@@ -247,3 +247,90 @@ def test_license_from_metadata():
     assert license_from_metadata(repeated).expression is None
     assert license_from_metadata(b"").source is LicenseSource.NONE
     assert license_from_metadata(b"\xff\xfe garbage \x00\n").expression is None
+
+
+# -- exact words and bounds ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expression", "shown"), [
+    ("x" * 80, "x" * 80),
+    ("x" * 81, "x" * 77 + "..."),
+])
+def test_licence_errors_show_the_expression_up_to_80_characters(expression, shown):
+    error = LicenseError(expression, "why")
+    assert (error.expression, error.problem, str(error)) == (expression, "why", f"licence {shown!r}: why")
+
+
+def test_expression_length_bound_is_inclusive():
+    longest = "LicenseRef-" + "a" * (4096 - 11)
+    assert normalize(longest) == longest
+    with pytest.raises(LicenseError) as caught:
+        normalize(longest + "a")
+    assert caught.value.expression == longest + "a" and caught.value.problem == "longer than 4096 characters"
+
+
+def test_an_invalid_expression_names_itself_and_the_spdx_problem():
+    with pytest.raises(LicenseError) as caught:
+        normalize("MIT AND Not-A-Licence")
+    assert caught.value.expression == "MIT AND Not-A-Licence"
+    assert caught.value.problem == "Unknown license: 'not-a-licence'"
+
+
+def test_bad_allowlist_entries_say_why():
+    with pytest.raises(LicenseError) as caught:
+        normalize_allowlist(["MIT", 42])
+    assert (caught.value.expression, caught.value.problem) == ("42", "an allowlist entry is a string")
+    with pytest.raises(LicenseError) as caught:
+        normalize_allowlist(["MIT OR ISC"])
+    assert (caught.value.expression, caught.value.problem) == (
+        "MIT OR ISC", "an allowlist entry is one licence (optionally WITH an exception)")
+
+
+def test_a_node_the_evaluator_does_not_know_is_an_error_not_an_answer():
+    from mirror.core.licenses import _permits
+
+    with pytest.raises(LicenseError) as caught:
+        _permits(object(), frozenset({"mit"}))  # type: ignore[arg-type]
+    assert caught.value.expression.startswith("<object object at ")
+    assert caught.value.problem == "unexpected object in a parsed expression"
+
+
+def test_the_spdx_table_separates_licences_from_exceptions():
+    """Built once from the licence database: an id SPDX lists as a licence stays one even where the database
+    calls it an exception; real exceptions only follow WITH."""
+    from mirror.core.licenses import _licensing, _parse
+
+    _licensing.cache_clear()
+    _parse.cache_clear()
+    try:
+        assert normalize("MPL-2.0-no-copyleft-exception") == "MPL-2.0-no-copyleft-exception"
+        assert allowed("MPL-2.0-no-copyleft-exception", ["MPL-2.0-no-copyleft-exception"])
+        assert normalize("GPL-2.0-only WITH Classpath-exception-2.0") == "GPL-2.0-only WITH Classpath-exception-2.0"
+        assert allowed("GPL-2.0-only WITH Classpath-exception-2.0", ["GPL-2.0-only"])
+    finally:
+        _licensing.cache_clear()
+        _parse.cache_clear()
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    # a License value is a name only on one line and up to 200 characters
+    ({"license": "LicenseRef-" + "a" * 189}, ReleaseLicense("LicenseRef-" + "a" * 189, LicenseSource.LICENSE,
+                                                            "LicenseRef-" + "a" * 189)),
+    ({"license": "LicenseRef-" + "a" * 190}, ReleaseLicense(
+        None, LicenseSource.LICENSE, f"License {'LicenseRef-' + 'a' * 69!r} names no SPDX licence unambiguously")),
+    ({"license": "MIT\nLicense"}, ReleaseLicense(None, LicenseSource.LICENSE,
+                                                 "License 'MIT' names no SPDX licence unambiguously")),
+    ({"license": "unknown"}, ReleaseLicense(None, LicenseSource.NONE, "no licence declared")),
+    ({"license": "Unknown", "classifiers": ["License :: OSI Approved :: MIT License"]},
+     ReleaseLicense("MIT", LicenseSource.CLASSIFIERS, "License :: OSI Approved :: MIT License")),
+])
+def test_the_license_field_bounds(fields, expected):
+    assert license_of(**fields) == expected
+
+
+def test_license_from_metadata_reads_the_license_field_and_refuses_a_repeated_expression():
+    legacy = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nLicense: MIT License\n"
+    assert license_from_metadata(legacy) == ReleaseLicense("MIT", LicenseSource.LICENSE, "MIT License")
+    repeated = "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nLicense-Expression: MIT\nLicense-Expression: ISC\n"
+    assert license_from_metadata(repeated) == ReleaseLicense(None, LicenseSource.EXPRESSION,
+                                                             "License-Expression is repeated or unreadable")

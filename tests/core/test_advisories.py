@@ -15,6 +15,7 @@ from mirror.core.advisories import (
     AdvisoryError,
     AdvisorySource,
     affects,
+    affects_every_version,
     fixed_versions,
     from_json_api,
     is_malware,
@@ -558,3 +559,35 @@ def test_a_broken_stored_record_names_the_advisory(stored: dict[str, Any]) -> No
     with pytest.raises(AdvisoryError, match="is not a stored advisory") as caught:
         from_record(stored)
     assert "PYSEC-1" in str(caught.value)
+
+
+# -- a report about every release (the project is then quarantined) -----------------------------------------
+
+
+@pytest.mark.parametrize(("ranges", "withdrawn", "every"), [
+    ([eco(("introduced", "0"))], False, True),
+    ([eco(("introduced", "0"), ("limit", "*"))], False, True),         # "*": no limit
+    ([eco(("introduced", "0"))], True, False),                          # withdrawn: nothing
+    ([eco(("introduced", "0"), ("limit", "2.0"))], False, False),       # limited
+    ([eco(("introduced", "0"), ("fixed", "2.0"))], False, False),       # fixed
+    ([eco(("introduced", "0"), ("last_affected", "2.0"))], False, False),
+    ([eco(("introduced", "1.0"))], False, False),                       # not from the start
+    ([{"type": "GIT", "repo": "https://git.example/x", "events": [{"introduced": "0"}]}], False, False),
+    ([eco(("introduced", "1.0")), eco(("introduced", "0"))], False, True),  # any one range suffices
+])
+def test_affects_every_version(ranges, withdrawn, every):
+    top = {"withdrawn": "2024-02-01T00:00:00Z"} if withdrawn else {}
+    advisory = parse_osv(record(pypi(ranges=ranges), id="MAL-2024-1", **top))
+    assert affects_every_version(advisory, "Demo") is every
+    assert affects_every_version(advisory, "other") is False
+
+
+def test_the_lowest_fixed_version_is_strictly_above_the_release():
+    from mirror.core.advisories.match import ProjectMatcher
+
+    advisory = parse_osv(record(pypi(ranges=[eco(("introduced", "1.0"), ("fixed", "1.5"))])))
+    matcher = ProjectMatcher([advisory], "demo")
+    assert matcher.lowest_fixed_above(advisory, "1.2") == "1.5"
+    assert matcher.lowest_fixed_above(advisory, "1.5") is None
+    assert matcher.lowest_fixed_above(advisory, "not a version") is None
+    assert lowest_fixed_above(advisory, "demo", "1.5") is None

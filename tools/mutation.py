@@ -12,12 +12,12 @@ tools/mutation-equivalents.toml; an entry whose mutated line no longer matches i
 Usage (from the repository root; see docs/testing.md):
 
     python tools/mutation.py                        # every configured module (about an hour on 2 busy cores)
-    python tools/mutation.py --ci                   # the decision modules (what .ci/run checks)
+    python tools/mutation.py --ci                   # the decision modules, strict (what .ci/run checks)
     python tools/mutation.py mirror/core/hashes.py  # one or more modules, e.g. while killing survivors
     python tools/mutation.py --report               # only print the scores of the last run (no run)
 
-Exit status: 0 when every module reached the target and no decision mutant survived, 1 otherwise, 2 when the
-run itself failed (its log is mutants/mutation.log).
+Exit status: 0 when every module reached the target (and, with --strict or --ci, no mutant of a deciding
+function survived), 1 otherwise, 2 when the run itself failed (its log is mutants/mutation.log).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def report(modules: dict[str, Module], target: float, decision: Sequence[str], p
           f"{100.0 * killed / total if total else 100.0:5.1f}%")
     decisive = [n for m in modules.values() for n in m.missed() if is_decision(n, decision)]
     if decisive:
-        # Not yet a failure: 21 such survivors are left to kill or to review (docs/testing.md); --strict fails.
+        # A failure with --strict (and --ci): a surviving mutant there may admit what a tier must not serve.
         (failed if strict else problems_to_warn).append(
             f"{len(decisive)} mutants of functions that decide what a tier admits survived")
     missed = {n: m.path for m in modules.values() for n in m.missed()}
@@ -231,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the last run's scores, run nothing")
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ (default: start afresh)")
     parser.add_argument("--show-survivors", action="store_true", help="print the diff of every surviving mutant")
-    parser.add_argument("--strict", action="store_true", help="fail when a deciding function's mutant survives")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail when a deciding function's mutant survives (always so with --ci)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--nice", type=int, default=10, help="niceness of the run (default 10)")
     args = parser.parse_args(argv)
@@ -255,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     modules = load_results(paths)
     problems = apply_equivalents(modules)
     return report(modules, float(ours["target"]), ours["decision_functions"], problems, args.show_survivors,
-                  args.strict)
+                  args.strict or args.ci)
 
 
 if __name__ == "__main__":

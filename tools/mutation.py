@@ -214,7 +214,11 @@ def report(modules: dict[str, Module], target: float, decision: Sequence[str], p
     if show or decisive:
         for name, path in missed.items():
             if show or name in decisive:
-                print(f"\n{name} ({next(s for s in [modules[path].statuses[name]])})\n{mutant_change(name, path)}")
+                try:
+                    change = mutant_change(name, path)
+                except (OSError, ValueError) as exc:  # mutants/ gone or changed since the run
+                    change = f"(no diff: {exc})"
+                print(f"\n{name} ({modules[path].statuses[name]})\n{change}")
     for problem in problems:
         print(f"equivalents list: {problem}", file=sys.stderr)
     for problem in problems_to_warn:

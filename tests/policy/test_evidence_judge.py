@@ -379,3 +379,32 @@ def test_licences_are_needed_only_where_a_rule_may_apply(tiers: str, reviewed: b
 ])
 def test_vulnerabilities_are_needed_unless_every_tier_allows_them(tiers: str, needed: bool) -> None:
     assert needs_vulnerabilities(PolicySet(rules=rules(tiers), projects={}, version="t")) is needed
+
+
+def test_a_licence_rule_allowing_unknown_licences_below_does_not_hide_a_stricter_one_above() -> None:
+    tiers = '[all]\nlicenses = ["MIT"]\nunknown_license = "allow"\n[reviewed]\nlicenses = ["MIT"]\n'
+    assert judge(Tier.ALL, tiers=tiers, licenses={"1": (UNKNOWN,)}) is NOTHING
+    held = judge(Tier.REVIEWED, tiers=tiers, licenses={"1": (UNKNOWN,)}).held
+    assert held is not None and held.where == Location(TIERS, 5)
+
+
+def test_twelve_warned_advisories_are_all_listed_with_no_more() -> None:
+    many = [osv(f"GHSA-{i:04}", versions=["1.0"]) for i in range(1, 13)]
+    outcome = judge(Tier.REVIEWED, Advisories(many), tiers='[reviewed]\nvulnerable = "warn"\n')
+    assert outcome.warnings[0].startswith("known vulnerabilities: " + ", ".join(f"GHSA-{i:04}" for i in range(1, 13))
+                                          + ' [vulnerable = "warn"')
+
+
+def test_judge_vulnerability_applies_the_project_s_waivers_at_the_given_time() -> None:
+    pol = project(waiver("vulnerability", "2026-12-01T00:00:00Z"))
+    waived = judge_vulnerability(Tier.REVIEWED, "demo", "1", pol, rules(), Advisories([OTHER]), NOW)
+    assert waived.held is None and waived.until == datetime(2026, 12, 1, tzinfo=UTC)
+    expired = judge_vulnerability(Tier.REVIEWED, "demo", "1", pol, rules(), Advisories([OTHER]),
+                                  datetime(2026, 12, 2, tzinfo=UTC))
+    assert expired.held is not None
+
+
+def test_an_advisory_hit_with_a_known_fix() -> None:
+    hit = AdvisoryHit(OTHER, "why", "2.0")
+    assert hit.fixed == "2.0" and hit.describe() == "GHSA-bbbb (why; fixed in 2.0)"
+    assert AdvisoryHit(OTHER, "why", malware=True).malware is True

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirror.core.advisories import parse_osv
-from mirror.core.models import DistFile, ProjectDetail
+from mirror.core.licenses import license_of
+from mirror.core.models import DistFile, ProjectDetail, Tier
+from mirror.core.policy.evaluate import Decision
 from mirror.core.policy.evidence import Advisories
-from mirror.core.policy.explain import advisory_notes, explain
+from mirror.core.policy.explain import FileVerdict, TierExplanation, advisory_notes, explain
 from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import Evidence
@@ -143,3 +145,36 @@ def test_the_advisory_notes_of_a_project_name_its_latest_ten_affected_releases()
     assert advisory_notes("demo", "1.11.0", None, evidence) == [
         "advisory: GHSA-1: summary of GHSA-1 (listed among the affected versions; no fixed version known)",
         "advisory: GHSA-3: summary of GHSA-3 (listed among the affected versions; no fixed version known)"]
+
+
+def test_without_upstream_s_page_the_licences_read_count() -> None:
+    mit = license_of(license_expression="MIT")
+    tiers = '[reviewed]\nlicenses = ["MIT"]\n'
+    read = explain("demo", "1.0", None, policies(tiers=tiers), NOW, Evidence(licenses={"1": (mit,)}))
+    assert read.as_dict()["tiers"][1]["admitted"]
+
+
+def test_advisory_notes_for_a_version_that_is_not_pep_440() -> None:
+    """A reviewer may ask about any version string; an advisory may list one verbatim."""
+    evidence = Evidence(advisories=Advisories([osv("GHSA-9", ["weird-1"])]))
+    assert advisory_notes("demo", "weird-1", None, evidence) == [
+        "advisory: GHSA-9: summary of GHSA-9 (listed among the affected versions; no fixed version known)"]
+
+
+def test_ten_affected_releases_are_all_shown() -> None:
+    versions = [f"1.{i}" for i in range(11)]
+    detail = ProjectDetail(name="demo", files=tuple(file(f"demo-{v}-py3-none-any.whl") for v in versions))
+    ten = Evidence(advisories=Advisories([osv("GHSA-1", versions[:10])]))
+    assert advisory_notes("demo", None, detail, ten)[0].startswith("advisories affect 10 release(s): 1.0: GHSA-1;")
+    eleven = Evidence(advisories=Advisories([osv("GHSA-1", versions)]))
+    assert advisory_notes("demo", None, detail, eleven)[0].startswith(
+        "advisories affect 11 release(s) (the latest 10 of 11): 1.1: GHSA-1;")
+
+
+def test_a_file_s_own_warnings_and_waivers_are_shown_where_they_differ_from_the_tier_s() -> None:
+    tier = Decision(True, "in", warnings=("w-tier",), waived=("x-tier",))
+    files = (FileVerdict("a.whl", True, "in", warnings=("w-tier",), waived=("x-tier",)),
+             FileVerdict("b.whl", True, "in", warnings=("w-own",), waived=("x-own",)))
+    shown = TierExplanation(Tier.REVIEWED, tier, files).as_dict()["files"]
+    assert shown == [{"filename": "a.whl", "admitted": True, "rule": "in"},
+                     {"filename": "b.whl", "admitted": True, "rule": "in", "warnings": ["w-own"], "waived": ["x-own"]}]

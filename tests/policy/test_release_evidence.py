@@ -194,3 +194,33 @@ def test_malware_on_every_release_quarantines_the_page_as_a_block_does(tier: Tie
     assert view.detail == ProjectDetail(name="demo", last_serial=42, status=ProjectStatus(
         "quarantined", f"blocked by this index: {view.project.rule}"))
     assert view.listed and view.releases == ()
+
+
+# -- a cooldown waiver's decision, word for word ---------------------------------------------------------
+
+
+def test_a_cooldown_waiver_admits_with_the_review_s_location_and_the_block_command() -> None:
+    project = REVIEW + "cooldown_days = 7\n" + cooldown_waiver("2026-12-10T00:00:00Z")
+    young = decide_file(Tier.REVIEWED, "demo", wheel("1.0", age=timedelta(days=1)), policy_set(project), NOW)
+    assert young.admitted
+    assert young.rule == ("reviewed by alice; uploaded 2026-11-24 12:00 UTC, inside the 7-day cooldown until "
+                          "2026-12-01 12:00 UTC, admitted by a waiver")
+    assert young.where is not None and (young.where.file, young.where.line) == (FILE, 1)
+    assert young.change == "mirror block demo==1.0 --by NAME --reason TEXT"
+    # the decision changes by itself when the cooldown ends, before the waiver does
+    assert young.until == datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert young.waived == (f"cooldown: cooldown waived by bob until 2026-12-10 00:00 UTC (needed now; {FILE}:5)",)
+    # a waiver that ends first is when the decision changes
+    short = REVIEW + "cooldown_days = 7\n" + cooldown_waiver("2026-11-28T00:00:00Z")
+    assert decide_file(Tier.REVIEWED, "demo", wheel("1.0", age=timedelta(days=1)), policy_set(short),
+                       NOW).until == datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def test_a_cooldown_waiver_admits_a_file_without_an_upload_time_until_it_expires() -> None:
+    project = REVIEW + "cooldown_days = 7\n" + cooldown_waiver("2026-12-10T00:00:00Z")
+    f = DistFile("demo-1.0.tar.gz", "https://up.example/demo-1.0.tar.gz", {"sha256": "e" * 64})
+    decision = decide_file(Tier.REVIEWED, "demo", f, policy_set(project), NOW)
+    assert decision.admitted and decision.rule == "reviewed by alice; upload time unknown, admitted by a waiver"
+    assert decision.until == datetime(2026, 12, 10, tzinfo=UTC)
+    held = decide_file(Tier.REVIEWED, "demo", f, policy_set(REVIEW + "cooldown_days = 7\n"), NOW)
+    assert not held.admitted and held.rule == "upload time unknown: held back by the cooldown"

@@ -24,7 +24,7 @@ def tool() -> ModuleType:
     return module
 
 
-DECIDING = ["mirror.core.policy.evaluate.x_decide_*", "mirror.core.policy.evidence.xǁAdvisoriesǁ*"]
+DECIDING = ["mirror.core.policy.evaluate.x_decide_*", "mirror.core.policy.evidence.xǁAdvisoriesǁhits"]
 
 
 def module(tool: ModuleType, path: str, survived: list[str], killed: int, equivalent: tuple[str, ...] = ()) -> object:

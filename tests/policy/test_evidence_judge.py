@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from packaging.utils import NormalizedName
 
 from mirror.core.advisories import parse_osv
 from mirror.core.licenses import LicenseSource, ReleaseLicense
@@ -30,6 +31,7 @@ from mirror.core.policy.evidence import (
 from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import DEFAULT_LOCATION, Location, PolicySet, TierRules, WaivedRule
 
+DEMO = NormalizedName("demo")
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TIERS = "policies/tiers.toml"
 FILE = "policies/projects/demo.toml"
@@ -363,11 +365,11 @@ def test_judge_vulnerability_is_the_vulnerability_rule_alone() -> None:
     ('[vetted]\nlicenses = ["MIT"]\n', False, False),
 ])
 def test_licences_are_needed_only_where_a_rule_may_apply(tiers: str, reviewed: bool, licences: bool) -> None:
-    projects = {"demo": project()} if reviewed else {}
+    projects = {DEMO: project()} if reviewed else {}
     pol = PolicySet(rules=rules(tiers), projects=projects, version="t")
     assert needs_licenses(pol, "demo") is licences
     blocked = parse_project('[[block]]\nreason = "no"\nby = "bob"\n', FILE, "demo")
-    assert needs_licenses(PolicySet(rules=rules(tiers), projects={"demo": blocked}, version="t"), "demo") is (
+    assert needs_licenses(PolicySet(rules=rules(tiers), projects={DEMO: blocked}, version="t"), "demo") is (
         licences and not reviewed)
 
 

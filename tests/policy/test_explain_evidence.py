@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from packaging.utils import NormalizedName
+
 from mirror.core.advisories import parse_osv
 from mirror.core.licenses import license_of
 from mirror.core.models import DistFile, ProjectDetail, Tier
@@ -18,6 +20,7 @@ from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import Evidence
 
+DEMO = NormalizedName("demo")
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 FILE = "policies/projects/demo.toml"
 PROJECT = ('[review]\nby = "alice"\nat = 2026-01-01T00:00:00Z\n'
@@ -38,10 +41,10 @@ def osv(aid: str, versions: list[str]) -> Any:
 
 def policies(project: str = PROJECT, tiers: str = '[reviewed]\nvulnerable = "warn"\n') -> PolicySet:
     return PolicySet(rules=parse_tiers(tiers, "policies/tiers.toml"),
-                     projects={"demo": parse_project(project, FILE, "demo")}, version="t")
+                     projects={DEMO: parse_project(project, FILE, "demo")}, version="t")
 
 
-DETAIL = ProjectDetail(name="demo", files=(file("demo-1.0-py3-none-any.whl"),
+DETAIL = ProjectDetail(name=DEMO, files=(file("demo-1.0-py3-none-any.whl"),
                                            file("demo-1.0.tar.gz", age=timedelta(hours=1)),
                                            file("demo-1.1-py3-none-any.whl")))
 EVIDENCE = Evidence(advisories=Advisories([osv("GHSA-1", ["1.0"]), osv("GHSA-2", ["1.0"])]))
@@ -130,15 +133,15 @@ def test_without_upstream_s_page_the_release_is_still_judged_by_the_evidence() -
 
 def test_the_advisory_notes_of_a_project_name_its_latest_ten_affected_releases() -> None:
     versions = [f"1.{i}" for i in range(12)]
-    detail = ProjectDetail(name="demo", files=tuple(file(f"demo-{v}-py3-none-any.whl") for v in [*versions, "2.0"]))
+    detail = ProjectDetail(name=DEMO, files=tuple(file(f"demo-{v}-py3-none-any.whl") for v in [*versions, "2.0"]))
     evidence = Evidence(advisories=Advisories([osv("GHSA-1", versions), osv("GHSA-3", ["1.11"])]))
     shown = "; ".join([*(f"{v}: GHSA-1" for v in versions[2:11]), "1.11: GHSA-1, GHSA-3"])
     assert advisory_notes("demo", None, detail, evidence) == [
         f"advisories affect 12 release(s) (the latest 10 of 12): {shown}; details: mirror explain demo VERSION"]
-    few = ProjectDetail(name="demo", files=detail.files[:2])
+    few = ProjectDetail(name=DEMO, files=detail.files[:2])
     assert advisory_notes("demo", None, few, evidence) == [
         "advisories affect 2 release(s): 1.0: GHSA-1; 1.1: GHSA-1; details: mirror explain demo VERSION"]
-    assert advisory_notes("demo", None, ProjectDetail(name="demo", files=detail.files[-1:]), evidence) == []
+    assert advisory_notes("demo", None, ProjectDetail(name=DEMO, files=detail.files[-1:]), evidence) == []
     assert advisory_notes("demo", None, None, evidence) == []
     assert advisory_notes("demo", "1.0", None, Evidence()) == []
     # a release's notes name every advisory affecting it, any spelling of its version
@@ -163,7 +166,7 @@ def test_advisory_notes_for_a_version_that_is_not_pep_440() -> None:
 
 def test_ten_affected_releases_are_all_shown() -> None:
     versions = [f"1.{i}" for i in range(11)]
-    detail = ProjectDetail(name="demo", files=tuple(file(f"demo-{v}-py3-none-any.whl") for v in versions))
+    detail = ProjectDetail(name=DEMO, files=tuple(file(f"demo-{v}-py3-none-any.whl") for v in versions))
     ten = Evidence(advisories=Advisories([osv("GHSA-1", versions[:10])]))
     assert advisory_notes("demo", None, detail, ten)[0].startswith("advisories affect 10 release(s): 1.0: GHSA-1;")
     eleven = Evidence(advisories=Advisories([osv("GHSA-1", versions)]))

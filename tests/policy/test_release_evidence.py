@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from packaging.utils import NormalizedName
 
 from mirror.core.advisories import parse_osv
 from mirror.core.licenses import license_of
@@ -21,6 +22,7 @@ from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet, TierRules
 from mirror.core.tiers import Evidence, decide_page
 
+DEMO = NormalizedName("demo")
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 FILE = "policies/projects/demo.toml"
 REVIEW = '[review]\nby = "alice"\nat = 2026-01-01T00:00:00Z\n'
@@ -45,7 +47,7 @@ MIT_ONLY = '[all]\nlicenses = ["MIT"]\nunknown_license = "allow"\n'
 
 def policy_set(project: str = REVIEW, tiers: str = "") -> PolicySet:
     rules = parse_tiers(tiers, "policies/tiers.toml") if tiers else TierRules()
-    return PolicySet(rules=rules, projects={"demo": parse_project(project, FILE, "demo")}, version="t")
+    return PolicySet(rules=rules, projects={DEMO: parse_project(project, FILE, "demo")}, version="t")
 
 
 def cooldown_waiver(until: str, version: str = "1.0") -> str:
@@ -184,14 +186,14 @@ def test_no_cooldown_waiver_is_looked_up_without_a_cooldown_or_a_time(days: int,
 
 @pytest.mark.parametrize("tier", [Tier.ALL, Tier.REVIEWED])
 def test_malware_on_every_release_quarantines_the_page_as_a_block_does(tier: Tier) -> None:
-    detail = ProjectDetail(name="demo", files=(wheel("1.0"), wheel("1.1")), versions=("1.0", "1.1"),
+    detail = ProjectDetail(name=DEMO, files=(wheel("1.0"), wheel("1.1")), versions=("1.0", "1.1"),
                            last_serial=42)
     view = decide_page(tier, "demo", detail, Evidence(advisories=MALWARE_ALL), policy_set(), NOW)
     assert view.tier is tier
     assert view.project.admitted is False and view.project.rule.startswith("malware: MAL-2026-7")
     assert view.project.where == MALWARE_RULE
     assert view.project.change is not None and view.project.change.startswith("nothing to waive")
-    assert view.detail == ProjectDetail(name="demo", last_serial=42, status=ProjectStatus(
+    assert view.detail == ProjectDetail(name=DEMO, last_serial=42, status=ProjectStatus(
         "quarantined", f"blocked by this index: {view.project.rule}"))
     assert view.listed and view.releases == ()
 

@@ -591,3 +591,16 @@ def test_the_lowest_fixed_version_is_strictly_above_the_release():
     assert matcher.lowest_fixed_above(advisory, "1.5") is None
     assert matcher.lowest_fixed_above(advisory, "not a version") is None
     assert lowest_fixed_above(advisory, "demo", "1.5") is None
+
+
+def test_a_broken_stored_record_says_what_broke():
+    with pytest.raises(AdvisoryError) as caught:
+        from_record({"id": "PYSEC-1"})
+    error = caught.value
+    assert (error.advisory_id, error.field, error.problem) == ("PYSEC-1", "record",
+                                                               "is not a stored advisory (KeyError: 'source')")
+    assert str(error) == "advisory PYSEC-1: record: is not a stored advisory (KeyError: 'source')"
+    with pytest.raises(AdvisoryError) as caught:
+        from_record(["not", "a", "mapping"])  # type: ignore[arg-type]
+    assert caught.value.advisory_id is None and caught.value.field == "record"
+    assert str(caught.value).startswith("advisory (no id): record: is not a stored advisory (TypeError: ")

@@ -604,3 +604,76 @@ def test_a_broken_stored_record_says_what_broke():
         from_record(["not", "a", "mapping"])  # type: ignore[arg-type]
     assert caught.value.advisory_id is None and caught.value.field == "record"
     assert str(caught.value).startswith("advisory (no id): record: is not a stored advisory (TypeError: ")
+
+
+# -- the field readers' exact limits and words --------------------------------------------------------------
+
+
+def test_frozen_makes_json_immutable_and_bounds_its_depth():
+    from types import MappingProxyType
+
+    from mirror.core.advisories import fields
+
+    value = fields.frozen({"a": [1, {"b": None}], 2: (True, 1.5, "s")}, "PYSEC-1", "database_specific")
+    assert value == MappingProxyType({"a": (1, MappingProxyType({"b": None})), "2": (True, 1.5, "s")})
+    assert isinstance(value, MappingProxyType) and isinstance(value["a"][1], MappingProxyType)
+    deepest: object = "x"
+    for _ in range(32):
+        deepest = [deepest]
+    assert fields.frozen(deepest, "PYSEC-1", "d") is not None
+    with pytest.raises(AdvisoryError) as caught:
+        fields.frozen([deepest], "PYSEC-1", "d")
+    assert (caught.value.advisory_id, caught.value.field, caught.value.problem) == (
+        "PYSEC-1", "d", "is nested deeper than 32 levels")
+    with pytest.raises(AdvisoryError) as caught:
+        fields.frozen({"k": {1, 2}}, "PYSEC-1", "d")
+    assert (caught.value.advisory_id, caught.value.field, caught.value.problem) == (
+        "PYSEC-1", "d", "holds a set, not a JSON value")
+
+
+@pytest.mark.parametrize(("summary_value", "details", "expected"), [
+    ("  Short.  \nmore", "details", "Short."),
+    ("\n \n", "First line.\nsecond", "First line."),
+    (None, None, ""),
+    ("x" * 500, None, "x" * 500),
+    ("x" * 501, None, "x" * 499 + "…"),
+])
+def test_summary_is_one_line_of_at_most_500_characters(summary_value, details, expected):
+    from mirror.core.advisories import fields
+
+    assert fields.summary(summary_value, details, "PYSEC-1", "x.") == expected
+
+
+def test_a_summary_that_is_not_a_string_names_its_field():
+    from mirror.core.advisories import fields
+
+    with pytest.raises(AdvisoryError) as caught:
+        fields.summary(5, None, "PYSEC-1", "vulnerabilities[0].")
+    assert (caught.value.field, caught.value.problem) == ("vulnerabilities[0].summary", "is not a string")
+
+
+@pytest.mark.parametrize(("url", "kept"), [
+    ("https://advisories.example/1", True),
+    ("http://advisories.example/1", True),
+    ("ftp://advisories.example/1", False),
+    ("https:///no-host", False),
+    ("javascript:alert(1)", False),
+    ("http://[::1", False),  # not a URL at all
+])
+def test_only_web_urls_with_a_host_are_kept(url, kept):
+    from mirror.core.advisories import fields
+
+    assert fields.web_url(url, "PYSEC-1", "link") == (url if kept else None)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("bad id!", "'bad id!'"),
+    ("!" * 78, "'" + "!" * 78 + "'"),
+    ("!" * 79, "'" + "!" * 76 + "..."),
+])
+def test_a_bad_value_is_shown_in_at_most_80_characters(value, shown):
+    from mirror.core.advisories import fields
+
+    with pytest.raises(AdvisoryError) as caught:
+        fields.advisory_id(value, None, "id")
+    assert caught.value.problem == f"{shown} is not an advisory id"

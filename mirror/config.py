@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,10 @@ class ServerConfig:
     explain: str = "public"
     #: Origins allowed to read tier pages and files from a browser (CORS); empty = no CORS headers.
     cors_origins: tuple[str, ...] = ()
+    #: One line per request (method, path, status, bytes, duration, tier, cache result) on the log.
+    access_log: bool = True
+    #: "text": one human-readable line per record; "json": one JSON object per line (every log record).
+    log_format: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,24 @@ class DatabaseConfig:
 @dataclass(frozen=True, slots=True)
 class PoliciesConfig:
     path: Path = Path("policies")
+    #: Seconds between two looks at the policy directory (and at the database's policy change signal).
+    reload_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: how processes and nodes sharing one database act as one mirror (leases on cold fetches,
+    policy change signals). The defaults suit one machine and a LAN alike."""
+
+    #: This node's name in leases, logs, ``/healthz`` and metrics; empty = the host name.
+    node_name: str = ""
+    #: Seconds a lease (one node fetching a cold page or file) lasts without its holder renewing it: a node
+    #: that dies mid-fetch is taken over this long after its last renewal (renewed every third of it).
+    lease_ttl: float = 10.0
+    #: Longest pause, in seconds, between two looks of a waiting node at the lease it waits for.
+    lease_poll: float = 0.5
+    #: Seconds /readyz waits for the database and the store before answering "not ready".
+    ready_timeout: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +173,7 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
+    cluster: ClusterConfig = ClusterConfig()
     source: Path | None = None
 
     @property
@@ -161,6 +185,11 @@ class Config:
     def database_settings(self) -> DatabaseConfig:
         """``[database]`` with :attr:`database_url` as its URL (the default SQLite file filled in)."""
         return replace(self.database, url=self.database_url)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``[cluster] node_name``, else the host name."""
+        return self.cluster.node_name or socket.gethostname()
 
     @property
     def upstream_url(self) -> str:
@@ -313,6 +342,7 @@ def _timeout(value: Any) -> str | None:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("text", "json")
 _EXPLAIN_MODES = ("public", "off")
 
 
@@ -397,6 +427,26 @@ def _log_level(value: Any) -> str | None:
     return None if value in _LOG_LEVELS else "unknown log level"
 
 
+def _log_format(value: Any) -> str | None:
+    return None if value in _LOG_FORMATS else "unknown log format"
+
+
+def _node_name(value: Any) -> str | None:
+    return None if re.match(r"^[A-Za-z0-9._-]{0,63}$", value) else "at most 63 letters, digits, '.', '_' or '-'"
+
+
+def _lease_ttl(value: Any) -> str | None:
+    return None if 1 <= value <= 600 else "must be between 1 and 600"
+
+
+def _lease_poll(value: Any) -> str | None:
+    return None if 0.01 <= value <= 10 else "must be between 0.01 and 10"
+
+
+def _interval(value: Any) -> str | None:
+    return None if 0.05 <= value <= 3600 else "must be between 0.05 and 3600"
+
+
 # section -> key -> (python type(s), check, human description of what is allowed)
 _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
     "server": {
@@ -408,6 +458,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "header_timeout": ((int, float), _header_timeout, "seconds, a number > 0 and <= 3600"),
         "explain": ((str,), _explain, ", ".join(_EXPLAIN_MODES)),
         "cors_origins": ((list,), _cors_origins, 'a list of origins ("https://host[:port]"), or ["*"]'),
+        "access_log": ((bool,), None, "true or false"),
+        "log_format": ((str,), _log_format, ", ".join(_LOG_FORMATS)),
     },
     "upstream": {
         "url": ((str,), _upstream_url, f"{PUBLIC_INDEX_KEYWORD!r} or an http(s) simple-index URL"),
@@ -446,8 +498,17 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "connect_timeout": ((int, float), _timeout, "seconds, a number > 0"),
         "statement_timeout": ((int, float), _timeout, "seconds, a number > 0"),
     },
-    "policies": {"path": ((str,), None, "a directory path")},
+    "policies": {
+        "path": ((str,), None, "a directory path"),
+        "reload_interval": ((int, float), _interval, "seconds, a number 0.05-3600"),
+    },
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
+    "cluster": {
+        "node_name": ((str,), _node_name, "empty (the host name) or a name of letters, digits, '.', '_', '-'"),
+        "lease_ttl": ((int, float), _lease_ttl, "seconds, a number 1-600"),
+        "lease_poll": ((int, float), _lease_poll, "seconds, a number 0.01-10"),
+        "ready_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+    },
 }
 
 _SECTION_TYPES = {
@@ -457,6 +518,7 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
     "demand": DemandConfig,
+    "cluster": ClusterConfig,
 }
 
 
@@ -548,7 +610,7 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
 
 def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
     storage = replace(config.storage, path=(base / config.storage.path).resolve())
-    policies = PoliciesConfig(path=(base / config.policies.path).resolve())
+    policies = replace(config.policies, path=(base / config.policies.path).resolve())
     database = replace(config.database, url=normalize_database_url(config.database.url))
     # A relative SQLite path is relative to the config file too, like every other path.
     match = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", database.url)

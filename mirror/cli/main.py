@@ -47,8 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(str(config.source or "<defaults>"), "storage.path",
                           f"cannot use {config.storage.path} as the file cache: {exc.strerror or exc}",
                           allowed="a directory the server can create and write") from None
-    logging.basicConfig(level=config.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from mirror.web.access import configure_logging  # the server's imports are only paid by `serve`
+
+    configure_logging(config.server)  # (text or JSON; the access log at INFO when it is on)
     # An empty database is created at the current schema; an older one stops start-up with one line naming
     # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
     asyncio.run(_prepare_database(config))

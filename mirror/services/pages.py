@@ -30,6 +30,8 @@ from mirror.services.cache import (
     RevalidatingCache,
 )
 from mirror.services.cpu import CpuLane
+from mirror.services.leases import Leases
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("mirror.pages")
 
@@ -60,16 +62,20 @@ def as_answer(result: object) -> Fresh | NotModified:
 
 
 class PageService:
-    """Project pages and the project list (see the module docstring)."""
+    """Project pages and the project list (see the module docstring); with ``leases``, a cold or expired page is
+    fetched once across every process and node sharing the database."""
 
     def __init__(self, upstream: UpstreamPages, store: RecordStore, pages: CachePolicy, project_list: CachePolicy,
-                 cpu: CpuLane, clock: Callable[[], float] = time.time) -> None:
+                 cpu: CpuLane, clock: Callable[[], float] = time.time, *, leases: Leases | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY) -> None:
         self._upstream = upstream
         self._cpu = cpu
         self.projects: RevalidatingCache[ProjectDetail] = RevalidatingCache(
-            "pages", self._fetch_project, store, self._decode_project, pages, clock)
+            "page", self._fetch_project, store, self._decode_project, pages, clock, leases=leases,
+            telemetry=telemetry)
         self.lists: RevalidatingCache[ProjectList] = RevalidatingCache(
-            "project-list", self._fetch_index, store, self._decode_index, project_list, clock)
+            "project-list", self._fetch_index, store, self._decode_index, project_list, clock, leases=leases,
+            telemetry=telemetry)
 
     async def close(self) -> None:
         """Stop background refreshes and wait for fetches in flight (each bounded by the upstream timeouts)."""

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from mirror.config import Config
 from mirror.core.policy.paths import relative_paths
-from mirror.web import explain, files, integrity, simple
+from mirror.web import explain, files, health, integrity, simple
+from mirror.web.access import note_middleware
 from mirror.web.cors import enable_cors
 from mirror.web.errors import error_middleware
 from mirror.web.lifecycle import contexts
@@ -40,10 +41,15 @@ async def healthz(request: web.Request) -> web.Response:
     if state.error is not None:
         error = relative_paths(str(state.error), str(services.config.policies.path))
     ok = error is None and isinstance(trust, dict) and trust.get("ok")
+    signal = state.signal
     return web.json_response({
         "status": "ok" if ok else "degraded",
+        "node": services.config.node_name,
         "policy": {"version": state.version, "loaded_at": _iso(state.loaded_at),
-                   "last_reload_error": error, "last_reload_error_at": _iso(state.error_at)},
+                   "last_reload_error": error, "last_reload_error_at": _iso(state.error_at),
+                   # The last change a reviewer command signalled through the database (on any node).
+                   "last_signal": None if signal is None else {
+                       "version": signal.version, "by": signal.by, "action": signal.action, "at": _iso(signal.at)}},
         "provenance": provenance,
     }, headers={"Cache-Control": "no-store"})
 
@@ -57,9 +63,10 @@ async def home(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     """Build the application for ``config``; resources open on startup and close on cleanup."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[note_middleware, error_middleware], client_max_size=1024 * 1024)
     app.cleanup_ctx.extend(contexts(config))
     app.router.add_get("/healthz", healthz)
+    health.add_routes(app)
     app.router.add_get("/", home)
     simple.add_routes(app)
     files.add_routes(app)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from mirror.core.errors import (
+    FetchRefused,
     FileNotListed,
     IntegrityError,
     NotAcceptable,
@@ -24,6 +25,7 @@ from mirror.core.errors import (
 )
 from mirror.core.models import version_from_filename
 from mirror.core.policy.paths import relative_paths
+from mirror.web.access import refused
 from mirror.web.responses import error_response
 from mirror.web.state import SERVICES
 
@@ -39,6 +41,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException:
         raise
     except ProjectNotFound as exc:
+        refused("not_found" if exc.reason == ProjectNotFound(exc.project).reason else "not_in_tier")
         tier = request.match_info.get("tier", "all")
         if tier in ("reviewed", "vetted"):
             request.app[SERVICES].demand.record(tier, exc.project)
@@ -51,6 +54,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, f"project {exc.project!r} is not available in tier '{tier}': {exc.reason}",
                               hint=hint)
     except FileNotListed as exc:
+        refused("file_not_listed")
         tier = request.match_info.get("tier", "all")
         if tier in ("reviewed", "vetted"):
             services = request.app[SERVICES]
@@ -61,6 +65,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 services.demand.record(tier, exc.project, version_from_filename(filename), exists=True)
         return error_response(404, str(exc))
     except NotAcceptable as exc:
+        refused("not_acceptable")
         return error_response(406, f"not acceptable: {exc}",
                               hint="serve types: application/vnd.pypi.simple.v1+json, "
                                    "application/vnd.pypi.simple.v1+html, text/html")
@@ -71,6 +76,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     # What an upstream (or an internal host it pointed at) answered goes to the log only: a client learns
     # what failed, never another host's URL, status, length or hash.
     except IntegrityError as exc:
+        refused("hash_mismatch")
         log.warning("refused for %s: %s", request.path, exc)
         return error_response(502, "download from upstream refused: the bytes do not match the hashes upstream "
                                    "advertised")
@@ -78,6 +84,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.warning("upstream timeout for %s: %s", request.path, exc)
         return error_response(504, f"{_what(request)} from upstream timed out and nothing is cached" + _why(exc))
     except UpstreamError as exc:
+        if isinstance(exc, FetchRefused):
+            refused("fetch_refused")
         log.warning("upstream failure for %s: %s", request.path, exc)
         return error_response(502, f"{_what(request)} from upstream failed and nothing is cached" + _why(exc))
     except (ConnectionResetError, asyncio.CancelledError):

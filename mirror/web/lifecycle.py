@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.db.leases import LeaseTable
 from mirror.adapters.db.sightings import SightingStore
 from mirror.adapters.db.tables import provenance_documents
+from mirror.adapters.metrics import Metrics
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
@@ -35,12 +37,15 @@ from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.leases import Leases, LeaseSettings, new_owner
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService, upstream_has
-from mirror.services.policies import PolicyStore
+from mirror.services.policies import PolicySignal, PolicyStore
 from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.services.review.audit import POLICY_SIGNAL
+from mirror.web.access import OBSERVING, Observing
 from mirror.web.state import FILE_STORE, SERVICES, Services
 
 log = logging.getLogger("mirror.web")
@@ -52,6 +57,7 @@ UPSTREAM: web.AppKey[UpstreamClient] = web.AppKey("upstream", UpstreamClient)
 CPU: web.AppKey[CpuLane] = web.AppKey("cpu", CpuLane)
 POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies", PolicyStore)
 PAGES: web.AppKey[PageService] = web.AppKey("pages", PageService)
+LEASES: web.AppKey[Leases] = web.AppKey("leases", Leases)
 
 
 @contextlib.asynccontextmanager
@@ -67,6 +73,16 @@ async def _task(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[Non
                 await task
             except Exception:  # a background task's failure is logged, never raised into shutdown
                 log.exception("background task %s failed", name)
+
+
+def metrics_ctx(config: Config) -> Context:
+    """The metrics every other resource reports to (first, so that they all can)."""
+    @contextlib.asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[OBSERVING] = Observing(Metrics(config.node_name), config.server.access_log)
+        yield
+
+    return ctx
 
 
 def store_ctx(config: Config) -> Context:
@@ -93,10 +109,16 @@ def database_ctx(config: Config) -> Context:
         # An empty database is created at the current schema; an older one is upgraded only with [database]
         # auto_upgrade (`mirror serve` has refused to start on it before this point otherwise).
         engine = await open_database(config.database_settings)
+        cluster = config.cluster
+        # Cold fetches are leased in the database, so that processes and nodes sharing it fetch each key once.
+        leases = Leases(LeaseTable(engine), new_owner(config.node_name),
+                        LeaseSettings(ttl=cluster.lease_ttl, poll=cluster.lease_poll), app[OBSERVING].metrics)
         try:
             app[ENGINE] = engine
+            app[LEASES] = leases
             yield
         finally:
+            await leases.close()
             await engine.dispose()
 
     return ctx
@@ -135,8 +157,16 @@ def policies_ctx(config: Config) -> Context:
     """The policies in force, and their watcher (a PolicyError stops start-up: never serve a broken policy)."""
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        policies = PolicyStore(config.policies.path)
+        table = LeaseTable(app[ENGINE])
+
+        async def signal() -> PolicySignal | None:
+            found = await table.get_value(POLICY_SIGNAL)
+            return PolicySignal.decode(*found) if found is not None else None
+
+        policies = PolicyStore(config.policies.path, config.policies.reload_interval, signal=signal,
+                               telemetry=app[OBSERVING].metrics)
         await asyncio.to_thread(policies.start)
+        await policies.signalled()  # the signal as it is now: only a later one makes this node re-read
         app[POLICIES] = policies
         async with _task(policies.watch(), "policy watcher"):
             yield
@@ -148,8 +178,10 @@ def pages_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
-        pages = PageService(app[UPSTREAM], PageStore(app[ENGINE]), CachePolicy(ttl=up.index_ttl),
-                            CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4), app[CPU])
+        wait = up.page_timeout + config.cluster.lease_ttl  # the leader's own deadline, and a lease period
+        pages = PageService(app[UPSTREAM], PageStore(app[ENGINE]), CachePolicy(ttl=up.index_ttl, wait=wait),
+                            CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4, wait=wait),
+                            app[CPU], leases=app[LEASES], telemetry=app[OBSERVING].metrics)
         app[PAGES] = pages
         try:
             yield
@@ -166,8 +198,10 @@ def services_ctx(config: Config) -> Context:
         up = config.upstream
         engine, storage, upstream, pages = app[ENGINE], app[FILE_STORE], app[UPSTREAM], app[PAGES]
         policies = app[POLICIES]
+        metrics = app[OBSERVING].metrics
         store = PageStore(engine)
-        provenance = ProvenanceCache(upstream, PageStore(engine, provenance_documents), ttl=up.index_ttl)
+        provenance = ProvenanceCache(upstream, PageStore(engine, provenance_documents), ttl=up.index_ttl,
+                                     leases=app[LEASES], telemetry=metrics)
         checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None,
                                     max_stale=up.provenance_max_stale)
         trust = await asyncio.to_thread(trust_root.status)  # reads and checks the pinned trust root once
@@ -178,13 +212,15 @@ def services_ctx(config: Config) -> Context:
         checker.on_change = evidence.invalidate  # a status change re-decides that project's views
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
-        downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
+        downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes),
+                                leases=app[LEASES], telemetry=metrics)
         demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
-        prefetcher = _prefetcher(config, policies, pages, prepared)
+        prefetcher = _prefetcher(config, policies, pages, prepared, metrics)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
                                  extractor=MetadataExtractor(storage, store, evidence.invalidate),
                                  pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence, prefetcher=prefetcher)
+                                 provenance_checker=checker, evidence=evidence, prefetcher=prefetcher,
+                                 telemetry=metrics)
         if prefetcher is not None:
             prefetcher.start()
         try:
@@ -201,8 +237,8 @@ def services_ctx(config: Config) -> Context:
     return ctx
 
 
-def _prefetcher(config: Config, policies: PolicyStore, pages: PageService,
-                prepared: PreparedPages) -> Prefetcher | None:
+def _prefetcher(config: Config, policies: PolicyStore, pages: PageService, prepared: PreparedPages,
+                metrics: Metrics) -> Prefetcher | None:
     """Pages fetched ahead of installers (None when ``prefetch_concurrency`` is 0)."""
     concurrency = config.upstream.prefetch_concurrency
     if concurrency <= 0:
@@ -215,10 +251,10 @@ def _prefetcher(config: Config, policies: PolicyStore, pages: PageService,
         await prepared.project(tier, name, PREFETCH_FORMAT)
 
     return Prefetcher(listed, lambda name: pages.peek(name) is not None, prepare,
-                      PrefetchLimits(concurrency=concurrency))
+                      PrefetchLimits(concurrency=concurrency), telemetry=metrics)
 
 
 def contexts(config: Config) -> list[Context]:
     """Every resource context, in the order they open."""
-    return [store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config), policies_ctx(config),
-            pages_ctx(config), services_ctx(config)]
+    return [metrics_ctx(config), store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config),
+            policies_ctx(config), pages_ctx(config), services_ctx(config)]

@@ -1,16 +1,21 @@
 """Running the server: one process, or several worker processes sharing the port (SO_REUSEPORT).
 
 Workers share the database (SQLite in WAL mode), the file cache (content-addressed, atomic renames) and
-the policy directory; each keeps its own prepared pages.
+the policy directory; each keeps its own prepared pages. They fetch each cold page or file once between them,
+as nodes do (leases in the database), and keep their metrics in one directory that ``/metrics`` on any of them
+sums (created here before they fork, removed when they have all exited).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 from aiohttp import web
 
@@ -31,6 +36,7 @@ def banner(config: Config, port: int) -> str:
         f"  files:     {config.storage.describe()}",
         f"  database:  {mask_database_url(config.database_url)}",
         f"  policies:  {config.policies.path}",
+        f"  node:      {config.node_name}",
         f"  config:    {config.source or 'built-in defaults'}",
         "  tiers:",
     ]
@@ -44,13 +50,14 @@ def banner(config: Config, port: int) -> str:
 
 async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
     from mirror.web import create_app  # the server's imports are only paid by `serve`
+    from mirror.web.access import runner_options
 
     app = create_app(config)
     # aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
     # the connection if it fires while no complete request has arrived: so header_timeout bounds both a client
     # that never finishes its request headers (slowloris) and an idle kept-alive connection.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           keepalive_timeout=config.server.header_timeout)
+    runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=config.server.header_timeout,
+                           **runner_options(config.server))  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True,
                        reuse_port=reuse_port or None, backlog=1024)
@@ -81,6 +88,27 @@ def run_server(config: Config) -> int:
         _run(config, reuse_port=False, announce=True)
         return 0
     print(banner(config, config.server.port), flush=True)
+    # The workers' metrics go to files in one directory, read by /metrics on any worker (prometheus-client's
+    # multiprocess mode); a directory the operator set is used as it is, but emptied of a previous run's files.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_dir = metrics_dir is None
+    if metrics_dir is None:
+        metrics_dir = tempfile.mkdtemp(prefix="mirror-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        for stale in os.listdir(metrics_dir):
+            if stale.endswith(".db"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(metrics_dir, stale))
+    try:
+        return _run_workers(config, workers)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(config: Config, workers: int) -> int:
+    """Fork ``workers`` processes serving ``config`` and wait for them; 1 if any failed."""
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()

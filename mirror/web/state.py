@@ -17,6 +17,7 @@ from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Services:
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
     prefetcher: Prefetcher | None = None
+    telemetry: Telemetry = NO_TELEMETRY
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

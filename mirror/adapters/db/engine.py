@@ -88,3 +88,16 @@ def database_problem(exc: BaseException) -> str:
     text = lines[0] if lines else ""
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (``SELECT 1``); raises DatabaseError (one line) when it fails."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise DatabaseError(f"database {describe_database(engine.url.render_as_string())}: "
+                            f"{database_problem(exc)}") from exc

@@ -110,3 +110,29 @@ demand = Table(
     # Pruning to [demand] max_rows deletes the least requested, longest unrequested rows first.
     Index("ix_demand_count_last_at", "count", "last_at"),
 )
+
+#: Who is fetching what, across every process and node sharing the database: one row per key (``page:<name>``,
+#: ``file:<sha256>``, ``policy-edit``...). ``owner`` holds it until ``expires_at`` (the database's clock, epoch
+#: seconds) unless it renews; NULL once released, when ``outcome`` ("ok", "gone", "failed", "timeout" or NULL:
+#: given up) and ``detail`` tell the nodes that waited how it ended. ``changed_at``: when it was last taken or
+#: released. Released and long-expired rows are deleted after a minute.
+leases = Table(
+    "leases",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("owner", String(255), nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("changed_at", Float, nullable=False),
+)
+
+#: Small values every node reads: ``policy`` is the JSON signal a reviewer command leaves after changing a policy
+#: file (the new version, who, when), which makes every node re-read its policy directory at once.
+cluster_state = Table(
+    "cluster_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -14,7 +14,7 @@ from packaging.version import Version
 
 from mirror.adapters.db.audit import AuditRecord, DemandEntry
 from mirror.config import Config
-from mirror.core.errors import ReviewError
+from mirror.core.errors import PolicyError, ReviewError
 from mirror.core.models import ProjectDetail
 from mirror.core.policy import edit
 from mirror.core.policy.commands import command
@@ -87,9 +87,9 @@ class ReviewService:
         self.config = config
         self.directory = config.policies.path
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.files = PolicyFiles(self.directory)
+        self.audit = AuditTrail(config.database_settings, config.cluster)
+        self.files = PolicyFiles(self.directory, self.audit.shared_lock)
         self.upstream = UpstreamReader(config, session)
-        self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
         self.inspector = PolicyInspector(self.directory, self.upstream, self._clock, self.provenance_verifier)
 
@@ -132,7 +132,18 @@ class ReviewService:
                 raise ReviewError(f"{exc}; nothing changed") from exc
         finally:
             staged.discard()
+        # Every node re-reads its policies at once (the directory is shared: docs/deployment.md).
+        await self.audit.signal(await self._directory_version(), records[0].actor, records[0].action)
         return staged.path, tuple(ids)
+
+    async def _directory_version(self) -> str | None:
+        """The version of the policy directory as it is now (None when a file elsewhere in it is invalid)."""
+        from mirror.adapters.policy_dir import load_policies
+
+        try:
+            return (await asyncio.to_thread(load_policies, self.directory)).version
+        except PolicyError:
+            return None
 
     # ------------------------------------------------------------------ reads
 

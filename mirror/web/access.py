@@ -96,6 +96,19 @@ def tier_label(request: BaseRequest) -> str:
     return tier if tier in TIERS else "-"
 
 
+def body_bytes(request: BaseRequest, response: web.StreamResponse) -> int:
+    """The body bytes sent: aiohttp's count of everything written (``body_length``) less the status line and
+    headers (serialized as aiohttp does); for a file sent with sendfile, which that count misses, its length."""
+    version = request.version
+    head = f"HTTP/{version.major}.{version.minor} {response.status} {response.reason}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in response.headers.items()) + "\r\n"
+    sent = max(0, response.body_length - len(head.encode("utf-8")))
+    if not sent and isinstance(response, web.FileResponse) and request.method != "HEAD" \
+            and response.status in (200, 206):
+        sent = response.content_length or 0
+    return sent
+
+
 class AccessLogger(AbstractAccessLogger):
     """Counts every answered request and writes its access-log line (aiohttp calls :meth:`log` once the response
     is sent, or the client went away)."""
@@ -113,10 +126,7 @@ class AccessLogger(AbstractAccessLogger):
         cache = note.cache if isinstance(note, RequestNote) and note.cache else "-"
         refusal = note.refusal if isinstance(note, RequestNote) else ""
         kind, tier = kind_of(request), tier_label(request)
-        sent = response.body_length
-        if not sent and isinstance(response, web.FileResponse) and request.method != "HEAD" \
-                and response.status in (200, 206):
-            sent = response.content_length or 0  # sent with sendfile, which the body length does not count
+        sent = body_bytes(request, response)
         observing.metrics.request(tier, kind, response.status, sent, time)
         if refusal:
             observing.metrics.refusal(refusal)

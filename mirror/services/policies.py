@@ -110,6 +110,7 @@ class PolicyStore:
         self.signal: PolicySignal | None = None
         self._signal_seen_at = 0.0
         self._signal_warned_at = 0.0
+        self._signal_read = False
         self.current = PolicySet()
         self.generation = 0
         self.loaded_at: float | None = None
@@ -182,10 +183,10 @@ class PolicyStore:
                 log.warning("cannot read the policy signal from the database (the directory is still watched): %s",
                             exc)
             return False
+        first, self._signal_read = not self._signal_read, True
         if signal is None:
             return False
         if self.signal is None or signal.at != self.signal.at:
-            first = self.signal is None
             # The signal found at start-up is history: the directory may well have changed since (a git pull).
             self.signal, self._signal_seen_at = signal, float("-inf") if first else time.monotonic()
             if not first:

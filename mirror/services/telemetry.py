@@ -105,6 +105,16 @@ class RequestNote:
 REQUEST_NOTE: ContextVar[RequestNote | None] = ContextVar("mirror_request_note", default=None)
 
 
+def note_memory_hit(telemetry: Telemetry, kind: str, stale: bool) -> None:
+    """A ``kind`` answer served from prepared bytes in memory (the hot path, which asks no cache): counted as a
+    hit (stale when so marked) unless the request already noted what its cache did."""
+    note = REQUEST_NOTE.get()
+    if note is not None and not note.cache:
+        result = STALE if stale else HIT
+        note.cache = result
+        telemetry.cache_result(kind, result)
+
+
 def note_cache(result: str) -> None:
     """Record ``result`` as the cache result of the request being handled (no-op outside a request). Call it
     where the request itself awaits the answer, never inside a fetch shared with other requests."""

@@ -78,9 +78,17 @@ def refused(reason: str) -> None:
         note.refusal = reason
 
 
+def _match_info(request: BaseRequest) -> web.UrlMappingMatchInfo | None:
+    """The request's route match; None for a request the HTTP parser refused (it never reached the router)."""
+    try:
+        return request.match_info  # type: ignore[attr-defined]
+    except (AttributeError, AssertionError):
+        return None
+
+
 def kind_of(request: BaseRequest) -> str:
     """The kind of resource a request asked for (a fixed set: "none" when no route matched)."""
-    info = getattr(request, "match_info", None)
+    info = _match_info(request)
     resource = info.route.resource if info is not None else None
     if resource is None:
         return "none"
@@ -91,37 +99,36 @@ def kind_of(request: BaseRequest) -> str:
 
 
 def tier_label(request: BaseRequest) -> str:
-    info = getattr(request, "match_info", None)
+    info = _match_info(request)
     tier = info.get("tier", "") if info is not None else ""
     return tier if tier in TIERS else "-"
 
 
 def body_bytes(request: BaseRequest, response: web.StreamResponse) -> int:
-    """The body bytes sent: aiohttp's count of everything written (``body_length``) less the status line and
-    headers (serialized as aiohttp does); for a file sent with sendfile, which that count misses, its length."""
+    """The body bytes sent: for a file sent with sendfile (which aiohttp's count misses), its length; otherwise
+    aiohttp's count of everything written (``body_length``) less the status line and headers."""
+    if isinstance(response, web.FileResponse):
+        sent = response.content_length if request.method != "HEAD" and response.status in (200, 206) else 0
+        return sent or 0
     version = request.version
     head = f"HTTP/{version.major}.{version.minor} {response.status} {response.reason}\r\n" + "".join(
         f"{name}: {value}\r\n" for name, value in response.headers.items()) + "\r\n"
-    sent = max(0, response.body_length - len(head.encode("utf-8")))
-    if not sent and isinstance(response, web.FileResponse) and request.method != "HEAD" \
-            and response.status in (200, 206):
-        sent = response.content_length or 0
-    return sent
+    return max(0, response.body_length - len(head.encode("utf-8")))
 
 
 class AccessLogger(AbstractAccessLogger):
     """Counts every answered request and writes its access-log line (aiohttp calls :meth:`log` once the response
-    is sent, or the client went away)."""
+    is sent, or the client went away), requests the HTTP parser refused included. :func:`runner_options` binds
+    it to an application's :class:`Observing`."""
+
+    observing: Observing
 
     @property
     def enabled(self) -> bool:
         return True  # the metrics are counted here even when the access log is off
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        app = getattr(request, "app", None)  # (a web.Request; a bare BaseRequest has none)
-        observing = app.get(OBSERVING) if app is not None else None
-        if observing is None:
-            return
+        observing = self.observing
         note = request.get(NOTE)
         cache = note.cache if isinstance(note, RequestNote) and note.cache else "-"
         refusal = note.refusal if isinstance(note, RequestNote) else ""
@@ -177,6 +184,7 @@ def configure_logging(server: ServerConfig) -> None:
     access.setLevel(logging.INFO if server.access_log else logging.WARNING)
 
 
-def runner_options(server: ServerConfig) -> dict[str, object]:
-    """The AppRunner options that count requests and write the access log (used by ``mirror serve``)."""
-    return {"access_log_class": AccessLogger, "access_log": logging.getLogger(ACCESS_LOGGER)}
+def runner_options(app: web.Application) -> dict[str, object]:
+    """The AppRunner options that count ``app``'s requests and write its access log (used by ``mirror serve``)."""
+    bound = type("BoundAccessLogger", (AccessLogger,), {"observing": app[OBSERVING]})
+    return {"access_log_class": bound, "access_log": logging.getLogger(ACCESS_LOGGER)}

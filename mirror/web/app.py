@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from mirror.adapters.metrics import Metrics
 from mirror.config import Config
 from mirror.core.policy.paths import relative_paths
 from mirror.web import explain, files, health, integrity, simple
-from mirror.web.access import note_middleware
+from mirror.web.access import OBSERVING, Observing, note_middleware
 from mirror.web.cors import enable_cors
 from mirror.web.errors import error_middleware
 from mirror.web.lifecycle import contexts
@@ -64,6 +65,8 @@ async def home(request: web.Request) -> web.Response:
 def create_app(config: Config) -> web.Application:
     """Build the application for ``config``; resources open on startup and close on cleanup."""
     app = web.Application(middlewares=[note_middleware, error_middleware], client_max_size=1024 * 1024)
+    # The metrics every resource reports to, and the access log's switch (needed by the runner, before start-up).
+    app[OBSERVING] = Observing(Metrics(config.node_name), config.server.access_log)
     app.cleanup_ctx.extend(contexts(config))
     app.router.add_get("/healthz", healthz)
     health.add_routes(app)

@@ -45,7 +45,7 @@ from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.services.review.audit import POLICY_SIGNAL
-from mirror.web.access import OBSERVING, Observing
+from mirror.web.access import OBSERVING
 from mirror.web.state import FILE_STORE, SERVICES, Services
 
 log = logging.getLogger("mirror.web")
@@ -73,16 +73,6 @@ async def _task(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[Non
                 await task
             except Exception:  # a background task's failure is logged, never raised into shutdown
                 log.exception("background task %s failed", name)
-
-
-def metrics_ctx(config: Config) -> Context:
-    """The metrics every other resource reports to (first, so that they all can)."""
-    @contextlib.asynccontextmanager
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[OBSERVING] = Observing(Metrics(config.node_name), config.server.access_log)
-        yield
-
-    return ctx
 
 
 def store_ctx(config: Config) -> Context:
@@ -256,5 +246,5 @@ def _prefetcher(config: Config, policies: PolicyStore, pages: PageService, prepa
 
 def contexts(config: Config) -> list[Context]:
     """Every resource context, in the order they open."""
-    return [metrics_ctx(config), store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config),
+    return [store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config),
             policies_ctx(config), pages_ctx(config), services_ctx(config)]

@@ -57,7 +57,7 @@ async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
     # the connection if it fires while no complete request has arrived: so header_timeout bounds both a client
     # that never finishes its request headers (slowloris) and an idle kept-alive connection.
     runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=config.server.header_timeout,
-                           **runner_options(config.server))  # type: ignore[arg-type]
+                           **runner_options(app))  # type: ignore[arg-type]
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True,
                        reuse_port=reuse_port or None, backlog=1024)

@@ -7,8 +7,9 @@ from functools import lru_cache
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.models import Format
+from mirror.core.models import Format, Tier
 from mirror.core.simple.negotiate import negotiate
+from mirror.services.telemetry import note_memory_hit
 from mirror.web.headers import permanent_redirect
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import page_response
@@ -36,6 +37,8 @@ async def index_page(request: web.Request) -> web.StreamResponse:
     tier = tier_of(request)
     fmt = _format(request)
     prepared, stale = await services.prepared.index(tier, fmt)
+    if tier is Tier.ALL:  # (the curated tiers' lists come from the policies, no cache)
+        note_memory_hit(services.telemetry, "project-list", stale)
     return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
 
 
@@ -50,6 +53,7 @@ async def project_page(request: web.Request) -> web.StreamResponse:
         raise _redirect(request, f"/{tier.value}/simple/{normalized}/")
     fmt = _format(request)
     prepared, stale = await services.prepared.project(tier, normalized, fmt)
+    note_memory_hit(services.telemetry, "page", stale)
     return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
 
 

@@ -13,12 +13,11 @@ import os
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 #: Where the workers of one server keep their values (the environment variable prometheus-client reads).
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The classic text format (what generate_latest writes), which every Prometheus version reads.
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Upstream round trips: from a few milliseconds (a 304) to a page_timeout (60 s by default).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Whole requests: warm pages take well under a millisecond; a cold file can take minutes.

@@ -93,6 +93,26 @@ async def test_a_reviewer_command_on_node_1_is_served_by_node_3_within_5_s(clust
     assert signal["by"] == "alice" and signal["action"] == "promote" and signal["version"] in versions
     print(f"node 3 served the promotion {served_after:.2f} s after the command returned (node 1's config)")
     assert node1.proc is not None  # (node 1 was never asked: the command and node 3 met in the database)
+    # One audit log and one demand queue, whichever node saw what: node 3's view of the audit log has node 1's
+    # command; the vetted tier asked on nodes 2 and 3 for the project it lacks is counted twice in one queue.
+    assert "alice" in await cli(cluster, 2, "audit")
+    for node in cluster.nodes[1:]:
+        assert (await get(http, f"{node.base}/vetted/simple/shared-policy/"))[0] == 404
+    deadline = time.monotonic() + 15
+    while not any(line.split()[:4] == ["vetted", "shared-policy", "(any)", "2"] for line in
+                  (await cli(cluster, 0, "demand")).splitlines()):
+        assert time.monotonic() < deadline, await cli(cluster, 0, "demand")
+        await asyncio.sleep(0.5)
+
+
+async def cli(cluster: Cluster, node: int, *args: str) -> str:
+    """``mirror ARGS`` with node ``node``'s configuration; its standard output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mirror", *args, "--config", str(cluster.configs[node]),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cluster.configs[node].parent)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def health(http: aiohttp.ClientSession, base: str) -> dict:

@@ -35,3 +35,15 @@ def test_the_manifests_probe_readyz_and_healthz_and_mount_one_policy_directory()
     assert pod["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert documents["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
     assert documents["Job"]["spec"]["template"]["spec"]["containers"][0]["args"][:3] == ["mirror", "db", "upgrade"]
+
+
+def test_every_metric_is_documented_in_the_deployment_guide():
+    from mirror.adapters.metrics import Metrics
+
+    guide = (DEPLOY.parent / "docs" / "deployment.md").read_text()
+    names = {family.name for family in Metrics("doc-check").registry.collect()}
+    assert len(names) >= 10
+    suffix = {"counter": "_total"}
+    types = {family.name: family.type for family in Metrics("doc-check-2").registry.collect()}
+    missing = [n for n in sorted(names) if f"`{n}{suffix.get(types[n], '')}`" not in guide]
+    assert not missing, f"metrics missing from docs/deployment.md: {missing}"

@@ -83,6 +83,11 @@ class StorageConfig:
     multipart_threshold: int = 16 * _MIB
     multipart_chunk_size: int = 16 * _MIB
     max_connections: int = 64
+    #: S3: seconds to connect, seconds a read may wait, and attempts per request: a store that does not answer
+    #: costs a request at most ``attempts × (connect_timeout + read_timeout)`` before it answers 503.
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 2
 
     @property
     def backend(self) -> str:
@@ -155,6 +160,11 @@ class ClusterConfig:
     lease_poll: float = 0.5
     #: Seconds /readyz waits for the database and the store before answering "not ready".
     ready_timeout: float = 2.0
+    #: Seconds in the Retry-After of a 503 (a request that needs the database or the store while it is down).
+    retry_after: int = 5
+    #: Longest pause, in seconds, between two attempts to reach the database and the store while a node that
+    #: started without them waits (the pause grows from 0.5 s to this).
+    reconnect_interval: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +453,14 @@ def _lease_poll(value: Any) -> str | None:
     return None if 0.01 <= value <= 10 else "must be between 0.01 and 10"
 
 
+def _attempts(value: Any) -> str | None:
+    return None if 1 <= value <= 10 else "must be between 1 and 10"
+
+
+def _retry_after(value: Any) -> str | None:
+    return None if 1 <= value <= 3600 else "must be between 1 and 3600"
+
+
 def _interval(value: Any) -> str | None:
     return None if 0.05 <= value <= 3600 else "must be between 0.05 and 3600"
 
@@ -488,6 +506,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "multipart_threshold": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
         "multipart_chunk_size": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
         "max_connections": ((int,), _max_connections, "an integer 1-1024"),
+        "connect_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "read_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "attempts": ((int,), _attempts, "an integer 1-10"),
     },
     "database": {
         "url": ((str,), _database_url, _DATABASE_URLS),
@@ -508,6 +529,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "lease_ttl": ((int, float), _lease_ttl, "seconds, a number 1-600"),
         "lease_poll": ((int, float), _lease_poll, "seconds, a number 0.01-10"),
         "ready_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "retry_after": ((int,), _retry_after, "seconds, an integer 1-3600"),
+        "reconnect_interval": ((int, float), _interval, "seconds, a number 0.05-3600"),
     },
 }
 

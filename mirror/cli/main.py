@@ -17,7 +17,7 @@ from mirror.adapters import trust_root
 from mirror.cli import db as db_commands
 from mirror.cli import output as cli_output
 from mirror.config import Config, load_config
-from mirror.core.errors import ConfigError, DatabaseError, MirrorError, PolicyError
+from mirror.core.errors import ConfigError, DatabaseError, DatabaseUnavailable, MirrorError, PolicyError
 from mirror.core.models import Tier
 from mirror.services.policies import PolicyStore
 from mirror.services.review import Outcome, ReviewService
@@ -52,7 +52,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(config.server)  # (text or JSON; the access log at INFO when it is on)
     # An empty database is created at the current schema; an older one stops start-up with one line naming
     # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
-    asyncio.run(_prepare_database(config))
+    try:
+        asyncio.run(_prepare_database(config))
+    except DatabaseUnavailable as exc:
+        # Not fatal: the server starts, says what it waits for, answers /readyz 503 and serves once it answers.
+        log.warning("%s: starting anyway, the server waits for it", exc)
     # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
     # here, with file, line and key.
     PolicyStore(config.policies.path).start()

@@ -107,6 +107,11 @@ class DatabaseError(MirrorError):
     that names the database without its password."""
 
 
+class DatabaseUnavailable(DatabaseError):
+    """The database did not answer or failed a statement (stopped, restarting, unreachable, too slow): a failure
+    that passes by itself. A request that needs the database answers 503 with Retry-After meanwhile."""
+
+
 class DatabaseMissing(DatabaseError):
     """A command that only reads found no database (or one without the mirror's tables); nothing was created."""
 

@@ -5,7 +5,8 @@ An entry lives in three places: upstream, a :class:`RecordStore` (raw bytes; sur
 processes and nodes) and process memory (the decoded value, used by warm requests without any I/O). An entry is
 *fresh* for ``ttl`` seconds after upstream last confirmed it; after that the next request revalidates it, with
 upstream's ETag when there is one. When upstream fails, the last good entry is served marked ``stale`` and upstream
-is not asked again for ``retry_after`` seconds, so an outage does not make every request wait for a timeout. A
+is not asked again for ``retry_after`` seconds, so an outage does not make every request wait for a timeout; the
+same when the store (the database) fails while a value is in memory. A
 404 is remembered for ``not_found_ttl`` seconds. Concurrent requests for one key share one fetch (single flight),
 which a disconnecting client cannot cancel. With ``refresh_in_background``, an expired entry is returned at once
 while one background fetch revalidates it (stale-while-revalidate).
@@ -29,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
 from mirror.adapters.db.pages import PageRecord
-from mirror.core.errors import MirrorError, ParseError, UpstreamError
+from mirror.core.errors import DatabaseUnavailable, MirrorError, ParseError, UpstreamError
 from mirror.core.lru import LRU
 from mirror.services.leases import Leases, SharedFlight
 from mirror.services.telemetry import HIT, MISS, NO_TELEMETRY, REVALIDATED, STALE, Telemetry, note_cache
@@ -258,6 +259,13 @@ class RevalidatingCache(Generic[V]):
             self._memory.pop(key, None)
             self._not_found[key] = self._clock() + self.policy.not_found_ttl
             raise
+        except DatabaseUnavailable as exc:
+            # The store (database) failed: a value this process still holds is served, stale, and the database
+            # is not asked again for ``retry_after``; with nothing held the request fails (503, Retry-After).
+            if current is None:
+                raise
+            entry = replace(current, stale=True, retry_at=self._clock() + self.policy.retry_after, error=str(exc))
+            log.warning("serving stale, database unavailable cache=%s key=%s error=%s", self.name, key, exc)
         except (UpstreamError, ParseError) as exc:
             if current is None:
                 log.warning("upstream failed, nothing cached cache=%s key=%s error=%s", self.name, key, exc)

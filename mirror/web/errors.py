@@ -1,19 +1,21 @@
 """One policy for errors at the HTTP edge: every exception of the service layer becomes a status, once, here.
 
 "Not here" is always 404 (uv aborts a whole resolution on 401/403/5xx); upstream failures with nothing cached are
-502/504; an unusable store is 503; nothing becomes a 500 traceback, and no body echoes another host's URL,
-status, length or hash, nor a server path (details go to the log).
+502/504; an unusable store or database is 503 with Retry-After; nothing becomes a 500 traceback, and no body
+echoes another host's URL, status, length or hash, nor a server path (details go to the log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from mirror.core.errors import (
+    DatabaseError,
     FetchRefused,
     FileNotListed,
     IntegrityError,
@@ -72,7 +74,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StorageError as exc:
         log.error("storage error for %s: %s", request.path, exc)
         # Details (paths, errno) go to the operator's log, not to clients.
-        return error_response(503, "the mirror cannot use its file cache right now; try again later")
+        return _unavailable(request, "store_unavailable", "the mirror cannot use its file store right now; "
+                                                           "try again later")
+    except DatabaseError as exc:
+        _log_database(request, exc)
+        return _unavailable(request, "database_unavailable", "the mirror cannot use its database right now and "
+                                                              "has no copy of this in memory; try again later")
     # What an upstream (or an internal host it pointed at) answered goes to the log only: a client learns
     # what failed, never another host's URL, status, length or hash.
     except IntegrityError as exc:
@@ -93,6 +100,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:  # a bug: log it, but answer without leaking a traceback
         log.exception("unhandled error for %s %s", request.method, request.path)
         return error_response(500, "internal error (logged)")
+
+
+def _unavailable(request: web.Request, reason: str, message: str) -> web.Response:
+    """503 with Retry-After (``[cluster] retry_after``): installers (pip, uv) retry a 503 after a pause."""
+    refused(reason)
+    response = error_response(503, message)
+    response.headers["Retry-After"] = str(request.app[SERVICES].config.cluster.retry_after)
+    return response
+
+
+_last_database_log = [0.0]
+
+
+def _log_database(request: web.Request, exc: DatabaseError) -> None:
+    """While the database is down every cold request fails the same way: one line every 10 s, not one each."""
+    now = time.monotonic()
+    if now - _last_database_log[0] >= 10:
+        _last_database_log[0] = now
+        log.error("database unavailable for %s (503 until it answers; logged every 10 s): %s", request.path, exc)
 
 
 def _what(request: web.Request) -> str:

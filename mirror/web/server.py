@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 
@@ -48,31 +49,57 @@ def banner(config: Config, port: int) -> str:
     return "\n".join(lines)
 
 
+def _listen(config: Config, *, reuse_port: bool) -> socket.socket:
+    """The listening socket, bound before anything else starts (the stand-in of a node waiting for its database
+    and store, then the server, answer on it in turn)."""
+    host = config.server.host or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, config.server.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
     from mirror.web import create_app  # the server's imports are only paid by `serve`
     from mirror.web.access import runner_options
+    from mirror.web.waiting import wait_for_dependencies
 
-    app = create_app(config)
-    # aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
-    # the connection if it fires while no complete request has arrived: so header_timeout bounds both a client
-    # that never finishes its request headers (slowloris) and an idle kept-alive connection.
-    runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=config.server.header_timeout,
-                           **runner_options(app))  # type: ignore[arg-type]
-    await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True,
-                       reuse_port=reuse_port or None, backlog=1024)
-    await site.start()
-    if announce:
-        addresses = runner.addresses
-        print(banner(config, addresses[0][1] if addresses else config.server.port), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    sock = _listen(config, reuse_port=reuse_port)
+    port = sock.getsockname()[1]
+    if announce:
+        print(banner(config, port), flush=True)
     try:
-        await stop.wait()
+        # A node whose database or store cannot be reached yet waits for them, answering /readyz 503.
+        if not await wait_for_dependencies(config, sock, stop):
+            return
+        app = create_app(config)
+        # aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
+        # the connection if it fires while no complete request has arrived: so header_timeout bounds both a
+        # client that never finishes its request headers (slowloris) and an idle kept-alive connection.
+        runner = web.AppRunner(app, handle_signals=False, keepalive_timeout=config.server.header_timeout,
+                               **runner_options(app))  # type: ignore[arg-type]
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock, backlog=1024).start()
+            log.info("serving on %s:%d", config.server.host, port)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        sock.close()
 
 
 def _run(config: Config, *, reuse_port: bool, announce: bool) -> None:

@@ -79,41 +79,56 @@ async def upstream() -> AsyncIterator[FaultyUpstream]:
     await fake.stop()
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path, upstream: FaultyUpstream, postgres_url: str, backend: str,
-                  request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    """Three nodes sharing PostgreSQL, the ``backend`` store and the policy directory."""
+async def start_cluster(tmp_path: Path, upstream_url: str, database_url: str, s3: S3Server | None = None, *,
+                        nodes: int = NODES, extra: dict[str, dict[str, Any]] | None = None) -> Cluster:
+    """``nodes`` nodes sharing the database, the store (a directory, or a fresh bucket of ``s3``) and the
+    policy directory, started; the caller stops them (:func:`stop_cluster`)."""
     policies = tmp_path / "policies"
-    s3: S3Server | None = None
-    if backend == "s3":
-        s3 = request.getfixturevalue("s3_server")
+    if s3 is not None:
         bucket = s3.new_bucket()
         shared = s3.storage_config(StorageConfig(path=tmp_path / "unused"), bucket, prefix="mirror")
     else:
         shared = StorageConfig(path=tmp_path / "shared-store")
     configs, logs = [], []
-    for i in range(1, NODES + 1):
+    for i in range(1, nodes + 1):
         name = f"node-{i}"
-        if s3 is not None:
-            storage: dict[str, Any] = {
-                "path": str(tmp_path / name / "spool"), "url": shared.url, "endpoint_url": shared.endpoint_url,
-                "region": shared.region, "access_key_id": shared.access_key_id,
-                "secret_access_key": shared.secret_access_key, "addressing_style": "path"}
-        else:
-            storage = {"path": str(shared.path)}
-        configs.append(node_config(tmp_path / name / "config.toml", name=name, upstream_url=upstream.url,
-                                   database_url=postgres_url, policies=policies, storage=storage))
+        configs.append(node_config(tmp_path / name / "config.toml", name=name, upstream_url=upstream_url,
+                                   database_url=database_url, policies=policies,
+                                   storage=storage_section(tmp_path / name, shared, s3), extra=extra))
         logs.append(tmp_path / name / "mirror.log")
-    nodes = [MirrorProcess(config, log) for config, log in zip(configs, logs)]
-    started = await asyncio.gather(*(n.start(timeout=60) for n in nodes), return_exceptions=True)
-    made = Cluster(nodes, configs, policies, shared, s3, logs)
+    made = Cluster([MirrorProcess(config, log) for config, log in zip(configs, logs)], configs, policies, shared,
+                   s3, logs)
+    started = await asyncio.gather(*(n.start(timeout=60) for n in made.nodes), return_exceptions=True)
+    failed = [s for s in started if isinstance(s, BaseException)]
+    if failed:
+        await stop_cluster(made)
+        raise failed[0]
+    return made
+
+
+def storage_section(node_dir: Path, shared: StorageConfig, s3: S3Server | None) -> dict[str, Any]:
+    """A node's ``[storage]``: the shared directory, or the shared bucket with a spool of the node's own."""
+    if s3 is None:
+        return {"path": str(shared.path)}
+    return {"path": str(node_dir / "spool"), "url": shared.url, "endpoint_url": shared.endpoint_url,
+            "region": shared.region, "access_key_id": shared.access_key_id,
+            "secret_access_key": shared.secret_access_key, "addressing_style": "path"}
+
+
+async def stop_cluster(cluster: Cluster) -> None:
+    await asyncio.gather(*(n.stop() for n in cluster.nodes))
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, upstream: FaultyUpstream, postgres_url: str, backend: str,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """Three nodes sharing PostgreSQL, the ``backend`` store and the policy directory."""
+    s3: S3Server | None = request.getfixturevalue("s3_server") if backend == "s3" else None
+    made = await start_cluster(tmp_path, upstream.url, postgres_url, s3)
     try:
-        failed = [s for s in started if isinstance(s, BaseException)]
-        if failed:
-            raise failed[0]
         yield made
     finally:
-        await asyncio.gather(*(n.stop() for n in nodes))
+        await stop_cluster(made)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mirror.adapters.db.engine import queries
 from mirror.adapters.db.tables import audit, demand
 from mirror.adapters.db.upsert import larger, smaller, upsert
 
@@ -45,6 +46,7 @@ class DemandEntry:
     last_at: float
 
 
+@queries("database")
 class AuditLog:
     """Append-only queries on the ``audit`` table."""
 
@@ -60,7 +62,7 @@ class AuditLog:
 
         With SQLite the write lock is taken by the first INSERT, so concurrent writers (workers, CLI runs)
         wait on the engine's busy timeout instead of failing, and no record is lost. Raises
-        ``sqlalchemy.exc.OperationalError`` if the database is read-only or stays locked past that timeout.
+        DatabaseUnavailable if the database is read-only, unreachable or stays locked past that timeout.
         """
         ids: list[int] = []
         async with self._engine.begin() as conn:
@@ -97,6 +99,7 @@ class AuditLog:
         return [AuditRecord(**row) for row in reversed(rows)]
 
 
+@queries("database")
 class DemandLog:
     """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``.
 

@@ -3,16 +3,23 @@ concurrent readers and writers. Nothing here creates tables: :mod:`mirror.adapte
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mirror.config import DatabaseConfig, database_url_problem, mask_database_url, normalize_database_url
-from mirror.core.errors import DatabaseError
+from mirror.core.errors import DatabaseError, DatabaseUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 #: Seconds a pooled connection is kept before it is replaced (below common server and proxy idle limits).
 POOL_RECYCLE = 1800
@@ -89,15 +96,65 @@ def database_problem(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 
+#: What a failing database raises through SQLAlchemy and the drivers: SQLAlchemy's errors, and the OSError or
+#: TimeoutError of a connection attempt the driver raises unwrapped (asyncpg's connection refused, for one).
+FAILURES = (SQLAlchemyError, OSError, TimeoutError)
+
+
+#: SQLSTATE classes and codes that will not pass by themselves: wrong credentials or no such role (class 28), no
+#: such database (3D000). Any other failure (refused, reset, timed out, starting up, shutting down) may pass.
+_PERMANENT = ("28", "3D000")
+
+
+def failure(message: str, exc: BaseException) -> DatabaseError:
+    """The error for a failed database operation: DatabaseUnavailable (wait and try again) unless the database
+    refused this client for good (credentials, no such database): then DatabaseError, a configuration problem."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "orig", None)):
+            state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+            if isinstance(state, str) and any(state.startswith(p) for p in _PERMANENT):
+                return DatabaseError(message)
+        seen = seen.__cause__
+    return DatabaseUnavailable(message)
+
+
+def one_line(label: str) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    """A decorator for a coroutine that queries the database: any failure of the database becomes
+    DatabaseUnavailable (``label: ...``, one line, no statement dump), so callers above the adapters handle one
+    exception and never see a driver's."""
+    def decorate(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(method)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return await method(*args, **kwargs)
+            except FAILURES as exc:
+                raise failure(f"{label}: {database_problem(exc)}", exc) from exc
+
+        return wrapper
+
+    return decorate
+
+
+def queries(label: str) -> Callable[[C], C]:
+    """A class decorator: :func:`one_line` on every public coroutine method of the class."""
+    def decorate(cls: C) -> C:
+        for name, member in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(member):
+                setattr(cls, name, one_line(label)(member))
+        return cls
+
+    return decorate
+
 
 async def ping(engine: AsyncEngine) -> None:
-    """One round trip to the database (``SELECT 1``); raises DatabaseError (one line) when it fails."""
+    """One round trip to the database (``SELECT 1``); raises DatabaseUnavailable (one line) when it fails, or
+    DatabaseError when it refuses this client for good (see :func:`failure`)."""
     from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        raise DatabaseError(f"database {describe_database(engine.url.render_as_string())}: "
-                            f"{database_problem(exc)}") from exc
+    except FAILURES as exc:
+        raise failure(f"database {describe_database(engine.url.render_as_string())}: {database_problem(exc)}",
+                      exc) from exc

@@ -14,23 +14,16 @@ fetches.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Float, and_, cast, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from mirror.adapters.db.engine import database_problem
+from mirror.adapters.db.engine import one_line
 from mirror.adapters.db.tables import cluster_state, leases
-from mirror.core.errors import DatabaseError
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: Longest stored ``detail`` (why a fetch failed): enough for a message, bounded whatever an upstream said.
 MAX_DETAIL = 500
@@ -61,16 +54,7 @@ def database_now(dialect: str) -> ColumnElement[float]:
     return (func.julianday("now") - literal(2440587.5)) * literal(86400.0)
 
 
-def _one_line(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """The method, raising DatabaseError (one line, no statement dump) for any failure of the database."""
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise DatabaseError(f"leases: {database_problem(exc)}") from exc
-
-    return wrapper
+_one_line = one_line("leases")
 
 
 class LeaseTable:

@@ -102,6 +102,11 @@ class StorageError(MirrorError):
     """The file cache or the database cannot be written (full disk, read-only directory...)."""
 
 
+class StorageUnavailable(StorageError):
+    """The store did not answer, or answered that it cannot serve now (a network failure, a timeout, a 5xx): a
+    failure that passes by itself, unlike a missing bucket or refused credentials."""
+
+
 class DatabaseError(MirrorError):
     """The configured database cannot be used: driver missing, unreachable, or refused. The message is one line
     that names the database without its password."""

@@ -21,6 +21,7 @@ import tempfile
 from aiohttp import web
 
 from mirror.config import Config, mask_database_url
+from mirror.core.errors import ConfigError
 
 log = logging.getLogger("mirror")
 
@@ -50,8 +51,8 @@ def banner(config: Config, port: int) -> str:
 
 
 def _listen(config: Config, *, reuse_port: bool) -> socket.socket:
-    """The listening socket, bound before anything else starts (the stand-in of a node waiting for its database
-    and store, then the server, answer on it in turn)."""
+    """The listening socket (the stand-in of a node waiting for its database and store, then the server, answer
+    on it in turn); ConfigError naming ``server.port`` when it cannot be bound."""
     host = config.server.host or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -62,9 +63,11 @@ def _listen(config: Config, *, reuse_port: bool) -> socket.socket:
         sock.bind((host, config.server.port))
         sock.listen(1024)
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ConfigError(str(config.source or "<defaults>"), "server.port",
+                          f"cannot listen on {host}:{config.server.port}: {exc.strerror or exc}",
+                          allowed="a free port (0: any)") from None
     return sock
 
 
@@ -77,13 +80,20 @@ async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sock = _listen(config, reuse_port=reuse_port)
-    port = sock.getsockname()[1]
-    if announce:
-        print(banner(config, port), flush=True)
+    bound: list[socket.socket] = []
+
+    def listen() -> socket.socket:
+        """Bind (once) and announce."""
+        if not bound:
+            bound.append(_listen(config, reuse_port=reuse_port))
+            if announce:
+                print(banner(config, bound[0].getsockname()[1]), flush=True)
+        return bound[0]
+
     try:
-        # A node whose database or store cannot be reached yet waits for them, answering /readyz 503.
-        if not await wait_for_dependencies(config, sock, stop):
+        # A node whose database or store cannot be reached yet listens and waits for them (/readyz 503); one
+        # whose configuration is wrong for good (a missing bucket, refused credentials) stops here.
+        if not await wait_for_dependencies(config, listen, stop):
             return
         app = create_app(config)
         # aiohttp arms its keep-alive timer when a connection is made and again when a response ends, and closes
@@ -93,13 +103,14 @@ async def _serve(config: Config, *, reuse_port: bool, announce: bool) -> None:
                                **runner_options(app))  # type: ignore[arg-type]
         await runner.setup()
         try:
+            sock = listen()
             await web.SockSite(runner, sock, backlog=1024).start()
-            log.info("serving on %s:%d", config.server.host, port)
             await stop.wait()
         finally:
             await runner.cleanup()
     finally:
-        sock.close()
+        for sock in bound:
+            sock.close()
 
 
 def _run(config: Config, *, reuse_port: bool, announce: bool) -> None:

@@ -7,8 +7,9 @@ the dependencies it waits for (a load balancer keeps it out of rotation), and ev
 waits for when that changes (and every 30 s), and returns once both answer; the server then starts for real on
 the same listening socket (connections that arrive meanwhile wait in its backlog).
 
-Only reachability is waited for: a schema older than the code, a broken policy or a bad configuration still
-stops start-up with one line, as before.
+Only reachability is waited for: a schema older than the code, wrong database credentials or a database that does
+not exist, a missing bucket or refused S3 credentials, a broken policy or a bad configuration still stop start-up
+with one line, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mirror.adapters.db.engine import create_engine, describe_database, ping
 from mirror.adapters.stores import open_file_store
 from mirror.config import Config
-from mirror.core.errors import DatabaseUnavailable, StorageError
+from mirror.core.errors import DatabaseUnavailable, StorageUnavailable
 
 log = logging.getLogger("mirror")
 
@@ -56,7 +58,7 @@ async def problems(config: Config, engine_box: list[AsyncEngine]) -> dict[str, s
     try:
         async with asyncio.timeout(limit):
             await store.prepare()
-    except StorageError as exc:
+    except StorageUnavailable as exc:  # (a missing bucket, refused credentials: start-up stops, as before)
         found["store"] = str(exc)
     except TimeoutError:
         found["store"] = f"store {s.describe()}: no answer within {limit:g} s"
@@ -91,9 +93,10 @@ def _app(config: Config, state: dict[str, str]) -> web.Application:
     return app
 
 
-async def wait_for_dependencies(config: Config, sock: socket.socket, stop: asyncio.Event) -> bool:
+async def wait_for_dependencies(config: Config, listen: Callable[[], socket.socket], stop: asyncio.Event) -> bool:
     """Return True once the database and the store answer (at once when they already do); False if ``stop``
-    is set first. Meanwhile the stand-in app answers on ``sock`` (a duplicate of it: ``sock`` stays open)."""
+    is set first. Meanwhile the stand-in app answers on the socket ``listen()`` binds (on a duplicate of it: the
+    socket stays open for the server)."""
     engine_box: list[AsyncEngine] = []
     state: dict[str, str] = {}
     runner: web.AppRunner | None = None
@@ -103,7 +106,7 @@ async def wait_for_dependencies(config: Config, sock: socket.socket, stop: async
             return True
         runner = web.AppRunner(_app(config, state), handle_signals=False)
         await runner.setup()
-        await web.SockSite(runner, sock.dup()).start()
+        await web.SockSite(runner, listen().dup()).start()
         pause, logged, said = _FIRST_PAUSE, "", 0.0
         while state:
             text = "; ".join(f"{name}: {why}" for name, why in sorted(state.items()))

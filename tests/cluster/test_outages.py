@@ -183,6 +183,42 @@ async def ready_now(http: aiohttp.ClientSession, node: MirrorProcess) -> bool:
         return resp.status == 200
 
 
+async def test_a_database_that_does_not_answer_costs_a_cold_request_the_timeouts_and_a_warm_one_nothing(
+        tmp_path: Path, upstream: FaultyUpstream, pg: PgInstance, http: aiohttp.ClientSession):
+    cluster = await start_cluster(tmp_path, upstream.url, pg.url, nodes=1, extra=FAST)
+    node, tally = cluster.nodes[0], Tally()
+    try:
+        upstream.add_file("warm-two", FakeFile("warm_two-1.0.tar.gz", b"sdist"))
+        upstream.add_file("cold-two", FakeFile("cold_two-1.0.tar.gz", b"sdist"))
+        assert (await tally.get(http, node.index() + "warm-two/", Accept=JSON_TYPE))[0] == 200
+        pg.pause()  # connections are accepted, statements sent, nothing answers
+        try:
+            began = time.monotonic()
+            assert (await tally.get(http, node.index() + "warm-two/", Accept=JSON_TYPE))[0] == 200
+            warm = time.monotonic() - began
+            began = time.monotonic()
+            status, _, headers = await tally.get(http, node.index() + "cold-two/", Accept=JSON_TYPE)
+            cold = time.monotonic() - began
+            assert (status, headers.get("Retry-After")) == (503, "3")
+            # The pooled connection's statement is abandoned after statement_timeout + 5 s, a new connection
+            # after connect_timeout: the configured bounds, never a hang.
+            database = FAST["database"]
+            assert cold < database["statement_timeout"] + 5 + database["connect_timeout"] + 3, cold
+            began = time.monotonic()
+            assert not await ready_now(http, node)
+            ready = time.monotonic() - began
+            assert ready < FAST["cluster"]["ready_timeout"] + 1
+        finally:
+            pg.resume()
+        took = await until(lambda: ready_now(http, node), 20)
+        assert (await tally.get(http, node.index() + "cold-two/", Accept=JSON_TYPE))[0] == 200
+        assert 500 not in tally.statuses
+        print(f"database frozen: warm page {warm * 1000:.0f} ms, cold page 503 after {cold:.2f} s, /readyz 503 "
+              f"after {ready:.2f} s; ready again {took:.2f} s after it continued")
+    finally:
+        await stop_cluster(cluster)
+
+
 async def test_a_node_started_while_the_database_is_down_waits_then_serves(
         tmp_path: Path, upstream: FaultyUpstream, pg: PgInstance, http: aiohttp.ClientSession):
     upstream.add_file("started", FakeFile("started-1.0.tar.gz", b"sdist"))

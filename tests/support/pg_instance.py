@@ -9,10 +9,12 @@ except under CI=true, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -51,6 +53,7 @@ class PgInstance:
         self.bin_dir, self.root, self.port, self.user = bin_dir, root, port, user
         self.data = root / "data"
         self.log = root / "server.log"
+        self._paused: list[int] = []
 
     @classmethod
     def create(cls) -> PgInstance:
@@ -110,6 +113,25 @@ class PgInstance:
         """Stop it (``fast``: connections are closed at once; ``immediate``: as if the machine died)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def _pids(self) -> list[int]:
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True, text=True,
+                                  check=False).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def pause(self) -> None:
+        """SIGSTOP the server and its backends: connections are accepted (by the kernel) and statements sent,
+        but nothing answers, as a database behind a cut network or hopelessly slow. :meth:`resume` continues."""
+        self._paused = self._pids()
+        for pid in self._paused:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._paused = []
+
     def running(self) -> bool:
         try:
             self._run("pg_ctl", "-D", str(self.data), "status")
@@ -124,6 +146,7 @@ class PgInstance:
 
     def destroy(self) -> None:
         """Stop it if it runs, and remove its directory."""
+        self.resume()
         if self.data.exists():
             try:
                 if self.running():

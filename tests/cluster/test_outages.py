@@ -31,7 +31,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ..faults.conftest import FaultyUpstream, MirrorProcess
+from ..faults.conftest import FaultyUpstream, MirrorProcess, read_partial
 from ..support.fake_upstream import JSON_TYPE, FakeFile
 from ..support.pg_instance import PgInstance
 from ..support.s3_server import S3Server
@@ -255,12 +255,23 @@ async def test_store_down_pages_served_new_files_503_then_recovery_and_only_whol
         first = upstream.add_file("stored", FakeFile("stored-1.0.tar.gz", random.Random(3).randbytes(100_000)))
         second = upstream.add_file("stored", FakeFile("stored-2.0.tar.gz", random.Random(4).randbytes(100_000)))
         upstream.add_file("other", FakeFile("other-1.0.tar.gz", b"other"))
+        big = upstream.add_file("stored", FakeFile("stored-3.0.tar.gz", random.Random(5).randbytes(24 * 1024 * 1024)))
         for node in cluster.nodes:
             assert (await tally.get(http, node.index() + "stored/", Accept=JSON_TYPE))[0] == 200
         assert (await tally.get(http, f"{cluster.nodes[0].base}/all/files/stored/{first.filename}"))[0] == 200
+        assert (await tally.get(http, f"{cluster.nodes[0].base}/all/files/stored/{big.filename}"))[0] == 200
+        # A file streaming from the store when it stops answering: it finishes, or the client sees the cut.
+        streaming = await http.get(f"{cluster.nodes[1].base}/all/files/stored/{big.filename}")
+        head = await streaming.content.read(64 * 1024)
         s3_server.pause()
         down_at = time.monotonic()
         try:
+            rest, cut = await read_partial(streaming)
+            streaming.release()
+            received = head + rest
+            whole = cut is None and sha(received) == big.sha256
+            assert whole or (cut is not None and len(received) < len(big.content))
+            streamed = "finished" if cut is None else f"cut after {len(received):,} bytes ({type(cut).__name__})"
             for node in cluster.nodes:
                 assert (await tally.get(http, node.index() + "stored/", Accept=JSON_TYPE))[0] == 200
                 status, _, headers = await tally.get(http, f"{node.base}/all/files/stored/{second.filename}")
@@ -286,10 +297,10 @@ async def test_store_down_pages_served_new_files_503_then_recovery_and_only_whol
         for key in keys:  # every object is whole and verified: its bytes hash to its name
             body = client.get_object(Bucket=cluster.storage.bucket, Key=key)["Body"].read()
             assert sha(body) == key.rsplit("/", 1)[1]
-        assert len(keys) == 2
+        assert len(keys) == 3
         assert 500 not in tally.statuses
-        print(f"store frozen {up_at - down_at:.1f} s: answers {during}; slowest {tally.slowest:.2f} s; a new file "
-              f"was served {took:.2f} s after it continued")
+        print(f"store frozen {up_at - down_at:.1f} s: answers {during}; slowest {tally.slowest:.2f} s; a file "
+              f"streaming from it {streamed}; a new file was served {took:.2f} s after it continued")
     finally:
         await stop_cluster(cluster)
 

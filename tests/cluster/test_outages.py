@@ -31,11 +31,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from mirror.config import StorageConfig
+
 from ..faults.conftest import FaultyUpstream, MirrorProcess, read_partial
 from ..support.fake_upstream import JSON_TYPE, FakeFile
 from ..support.pg_instance import PgInstance
 from ..support.s3_server import S3Server
-from .conftest import LEASE_TTL, Cluster, node_config, start_cluster, stop_cluster
+from .conftest import LEASE_TTL, Cluster, node_config, start_cluster, stop_cluster, storage_section
 
 #: Short timeouts, so that a dependency that does not answer costs seconds, not minutes.
 FAST = {"database": {"connect_timeout": 2, "pool_timeout": 3, "statement_timeout": 5},
@@ -219,31 +221,46 @@ async def test_a_database_that_does_not_answer_costs_a_cold_request_the_timeouts
         await stop_cluster(cluster)
 
 
-async def test_a_node_started_while_the_database_is_down_waits_then_serves(
-        tmp_path: Path, upstream: FaultyUpstream, pg: PgInstance, http: aiohttp.ClientSession):
+@pytest.mark.parametrize("down", ["database", "store"])
+async def test_a_node_started_while_a_dependency_is_down_waits_then_serves(
+        tmp_path: Path, upstream: FaultyUpstream, pg: PgInstance, http: aiohttp.ClientSession,
+        request: pytest.FixtureRequest, down: str):
     upstream.add_file("started", FakeFile("started-1.0.tar.gz", b"sdist"))
-    pg.stop("fast")
+    storage: dict[str, object] = {"path": str(tmp_path / "store")}
+    s3: S3Server | None = None
+    if down == "store":
+        s3 = request.getfixturevalue("s3_server")
+        shared = s3.storage_config(StorageConfig(path=tmp_path / "unused"), s3.new_bucket())
+        storage = storage_section(tmp_path / "late", shared, s3)
+        s3.pause()
+    else:
+        pg.stop("fast")
     config = node_config(tmp_path / "late" / "config.toml", name="late", upstream_url=upstream.url,
-                         database_url=pg.url, policies=tmp_path / "policies",
-                         storage={"path": str(tmp_path / "store")}, extra=FAST)
+                         database_url=pg.url, policies=tmp_path / "policies", storage=storage, extra=FAST)
     node = MirrorProcess(config, tmp_path / "late" / "mirror.log")
-    await node.start(timeout=30)  # it listens, and /healthz answers 200, without its database
     try:
+        await node.start(timeout=30)  # it listens, and /healthz answers 200, without its database or store
+        up = "store" if down == "database" else "database"
         async with http.get(node.base + "/healthz") as resp:
             health = await resp.json()
-            assert resp.status == 200 and health["status"] == "starting" and "database" in health["waiting_for"]
+            assert resp.status == 200 and health["status"] == "starting" and list(health["waiting_for"]) == [down]
         async with http.get(node.base + "/readyz") as resp:
             ready = await resp.json()
-            assert resp.status == 503 and not ready["checks"]["database"]["ok"] and ready["checks"]["store"]["ok"]
+            assert resp.status == 503 and not ready["checks"][down]["ok"] and ready["checks"][up]["ok"]
         async with http.get(node.index() + "started/") as resp:
             assert resp.status == 503 and resp.headers["Retry-After"] == "3"
-        assert "waiting for the database" in node.log.read_text()
-        pg.start()
-        took = await until(lambda: ready_now(http, node), 15)
+        assert f"waiting for the {down}" in node.log.read_text()
+        if s3 is not None:
+            s3.resume()
+        else:
+            pg.start()
+        took = await until(lambda: ready_now(http, node), 20)
         async with http.get(node.index() + "started/", headers={"Accept": JSON_TYPE}) as resp:
             assert resp.status == 200
-        print(f"a node started without its database served {took:.2f} s after the database returned")
+        print(f"a node started without its {down} served {took:.2f} s after the {down} returned")
     finally:
+        if s3 is not None:
+            s3.resume()
         await node.stop()
 
 

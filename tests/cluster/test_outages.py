@@ -5,7 +5,7 @@ own that it stops and starts; a real S3-compatible server it freezes and continu
   answers 503 with Retry-After, quickly; a reviewer command fails with one line and changes nothing; /readyz
   503 naming the database, /healthz 200; when it returns every node serves cold pages again within seconds,
   and the audit log and the store hold what they held, plus what was fetched after;
-- a node started while the database is down says what it waits for, answers /readyz 503, and serves once the
+- a node started while the database (or the store) is down says what it waits for, answers /readyz 503, and serves once the
   database answers;
 - store down: pages are still served; new file requests answer 503 with Retry-After; /readyz 503 naming the
   store; when it returns the file is served and only complete, verified files are in the bucket;

@@ -75,12 +75,17 @@ async def _task(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[Non
                 log.exception("background task %s failed", name)
 
 
+def temp_file_ttl(config: Config) -> float:
+    """Seconds after which a temp file is dead whoever wrote it: older than any download may last (file_timeout,
+    storing included)."""
+    return max(2 * config.upstream.file_timeout, 3600.0)
+
+
 def store_ctx(config: Config) -> Context:
     """The file store named in ``[storage]`` (a StorageError stops start-up: the store is unusable)."""
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        # A temp file older than any download may last (file_timeout, storing included) is dead whoever wrote it.
-        store = open_file_store(config.storage, stale_after=max(2 * config.upstream.file_timeout, 3600.0))
+        store = open_file_store(config.storage, stale_after=temp_file_ttl(config))
         try:
             removed = await store.prepare()
             if removed:

@@ -27,6 +27,7 @@ from mirror.adapters.db.engine import create_engine, describe_database, ping
 from mirror.adapters.stores import open_file_store
 from mirror.config import Config
 from mirror.core.errors import DatabaseUnavailable, StorageUnavailable
+from mirror.web.lifecycle import temp_file_ttl
 
 log = logging.getLogger("mirror")
 
@@ -52,12 +53,14 @@ async def problems(config: Config, engine_box: list[AsyncEngine]) -> dict[str, s
         found["database"] = str(exc)
     except TimeoutError:
         found["database"] = f"database {describe_database(config.database_url)}: no answer within {limit:g} s"
-    store = open_file_store(config.storage, stale_after=max(2 * config.upstream.file_timeout, 3600.0))
+    store = open_file_store(config.storage, stale_after=temp_file_ttl(config))
     s = config.storage
     limit = s.attempts * (s.connect_timeout + s.read_timeout) + 5
     try:
         async with asyncio.timeout(limit):
-            await store.prepare()
+            removed = await store.prepare()  # (what the server does first: the same checks, the same sweep)
+        if removed:
+            log.info("removed %d partial downloads left by a previous run", removed)
     except StorageUnavailable as exc:  # (a missing bucket, refused credentials: start-up stops, as before)
         found["store"] = str(exc)
     except TimeoutError:

@@ -78,6 +78,11 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[cluster]\nlease_poll = 0\n", "cluster.lease_poll", 2, "between 0.01 and 10"),
         ("[cluster]\nready_timeout = -1\n", "cluster.ready_timeout", 2, "greater than 0"),
         ("[cluster]\nleases = true\n", "cluster.leases", 2, "unknown key"),
+        ("[cluster]\nretry_after = 0\n", "cluster.retry_after", 2, "between 1 and 3600"),
+        ("[cluster]\nretry_after = 2.5\n", "cluster.retry_after", 2, "integer"),
+        ("[cluster]\nreconnect_interval = 0\n", "cluster.reconnect_interval", 2, "between 0.05 and 3600"),
+        ("[storage]\nattempts = 0\n", "storage.attempts", 2, "between 1 and 10"),
+        ("[storage]\nread_timeout = 0\n", "storage.read_timeout", 2, "greater than 0"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment):

@@ -3,6 +3,7 @@ concurrent readers and writers. Nothing here creates tables: :mod:`mirror.adapte
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
@@ -74,12 +75,35 @@ def create_engine(settings: DatabaseConfig) -> AsyncEngine:
 
         return engine
     statement_ms = int(settings.statement_timeout * 1000)
-    return create_async_engine(url, **pool, connect_args={
+    engine = create_async_engine(url, **pool, connect_args={
         "timeout": settings.connect_timeout,
         # The client gives up a little after the server would have cancelled the statement.
         "command_timeout": settings.statement_timeout + 5,
         "server_settings": {"statement_timeout": str(statement_ms), "application_name": "mirror"},
     })
+    _bound_pre_ping(engine, settings.connect_timeout)
+    return engine
+
+
+def _bound_pre_ping(engine: AsyncEngine, timeout: float) -> None:
+    """Bound the check of a pooled connection before use (``pool_pre_ping``) by ``timeout`` seconds.
+
+    The driver's own check waits as long as a statement may (``statement_timeout`` + 5 s): a database that stops
+    answering (a cut network, a frozen server) would hold every request needing it that long before the pool
+    even tries a new connection. A check that fails or times out closes the connection and reports it dead; the
+    pool then replaces it (and the connections opened before it), each attempt bounded by ``connect_timeout``.
+    """
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            dbapi_connection.run_async(lambda conn: conn.fetchval("SELECT 1", timeout=timeout))
+        except Exception:  # noqa: BLE001 - any failure means: do not use this connection
+            with contextlib.suppress(Exception):
+                dbapi_connection.driver_connection.terminate()
+            return False
+        return True
+
+    # This engine's dialect object only (each engine has its own).
+    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010 - a method replaced on an instance
 
 
 def describe_database(url: str) -> str:

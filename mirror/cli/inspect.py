@@ -51,6 +51,10 @@ def check(args: argparse.Namespace) -> int:
     problems = run(args, lambda s: s.check(offline=args.offline))
     for problem in problems:
         print(problem)
+    advice = [p for p in problems if p.advice]
+    if advice:
+        print(f"mirror check: {len(advice)} proposal(s) (they do not fail the check)", file=sys.stderr)
+    problems = [p for p in problems if not p.advice]
     if problems:
         print(f"mirror check: {len(problems)} problem(s) in {config.policies.path}", file=sys.stderr)
         return 1

@@ -81,6 +81,6 @@ async def test_check_proposes_a_floor_for_reviewed_projects_without_one(config):
     assert (f"{path}:4: [review]: escaping has no floor: with a dependency missing from 'reviewed', resolvers "
             "fall back to any old release of it; proposed: mirror floor escaping 3.0 --by NAME --reason TEXT") \
         in run.out.splitlines()
-    assert "framework has no floor" not in run.out and "1 proposal(s)" in run.err
+    assert "framework has no floor" not in run.out and "1 proposal(s) above" in run.out
     offline = await cli("check", "--offline", config=config)
     assert "proposed: mirror floor escaping VERSION --by NAME --reason TEXT" in offline.out

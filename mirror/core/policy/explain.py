@@ -64,7 +64,8 @@ class Explanation:
         lines = [f"{target}:"]
         for t in self.tiers:
             d = t.decision
-            lines.append(f"  {t.tier.value:9s} {'IN ' if d.admitted else 'OUT'}  {d.rule}")
+            count = f" ({len(t.files)} file{'s' if len(t.files) != 1 else ''})" if t.files else ""
+            lines.append(f"  {t.tier.value:9s} {'IN ' if d.admitted else 'OUT'}  {d.rule}{count}")
             if d.where:
                 lines.append(f"            rule at: {d.where}")
             if d.change:
@@ -72,6 +73,8 @@ class Explanation:
             lines += [f"            WARNING: {w}" for w in d.warnings]
             lines += [f"            waived: {w}" for w in d.waived]
             for f in t.files:
+                if (f.admitted, f.rule, f.warnings, f.waived) == (d.admitted, d.rule, d.warnings, d.waived):
+                    continue  # the release's line says it: only files that differ are listed
                 lines.append(f"            {'+' if f.admitted else '-'} {f.filename}: {f.rule}")
                 if not f.admitted and f.change and f.change != d.change:
                     lines.append(f"              to change: {f.change}")

@@ -229,8 +229,10 @@ class ReviewService:
             result = replace(result, notes=(*result.notes, self.audit.missing))
         return result
 
-    async def check(self, *, offline: bool = False) -> list[Problem]:
-        return await self.inspector.check(offline=offline)
+    async def check(self, *, offline: bool = False, proposals: bool = False) -> list[Problem]:
+        """Every problem ``check`` finds; with ``proposals``, its proposals too (``Problem.advice``)."""
+        found = await self.inspector.check(offline=offline)
+        return found if proposals else [p for p in found if not p.advice]
 
     async def audit_records(self, project: str | None = None) -> list[AuditRecord]:
         name = project_name(project) if project else None

@@ -22,7 +22,9 @@ from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.policy_dir import load_policies
 from mirror.core.advisories import Advisory, AdvisoryError, from_json_api
 from mirror.core.errors import ParseError, PolicyError, ProjectNotFound, UpstreamError
+from mirror.core.floors import floor_at_promotion
 from mirror.core.models import DistFile, ProjectDetail, Tier
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import ProvenanceStatuses, decide_provenance
 from mirror.core.policy.evidence import Advisories, judge_vulnerability, malware_hold
 from mirror.core.policy.explain import Explanation
@@ -33,8 +35,6 @@ from mirror.core.policy.load import (
     parse_project,
     parse_tiers,
 )
-from mirror.core.floors import floor_at_promotion
-from mirror.core.policy.commands import command
 from mirror.core.policy.model import FloorMode, PolicySet, ProjectPolicy, ProvenanceStatus, TierRules
 from mirror.core.tiers import Evidence
 from mirror.services.provenance import ProvenanceVerifier

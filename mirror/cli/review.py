@@ -82,7 +82,7 @@ def vet(args: argparse.Namespace) -> int:
 
 
 def demote(args: argparse.Namespace) -> int:
-    return done(run(args, lambda s: s.demote(args.project, args.by, args.reason)))
+    return done(run(args, lambda s: s.demote(args.project, args.by, args.reason, force=args.force)))
 
 
 def floor(args: argparse.Namespace) -> int:
@@ -94,7 +94,7 @@ def unvet(args: argparse.Namespace) -> int:
 
 
 def block(args: argparse.Namespace) -> int:
-    return done(run(args, lambda s: s.block(args.target, args.by, args.reason)))
+    return done(run(args, lambda s: s.block(args.target, args.by, args.reason, force=args.force)))
 
 
 def unblock(args: argparse.Namespace) -> int:
@@ -146,6 +146,7 @@ def register(commands: Commands) -> None:
     p = commands.add("demote", demote, "remove a project from the 'reviewed' tier")
     p.add_argument("project", metavar="PROJECT")
     signed(p, "reason")
+    p.add_argument("--force", action="store_true", help="demote even though projects in the curated tiers need it")
     p = commands.add("floor", floor, "set (or with 'none' remove) the oldest release of a reviewed project that "
                                      "'reviewed' admits")
     p.add_argument("project", metavar="PROJECT")
@@ -158,6 +159,7 @@ def register(commands: Commands) -> None:
     p = commands.add("block", block, "exclude a project or one release (PROJECT==VERSION) from every tier")
     p.add_argument("target", metavar="PROJECT[==VERSION]")
     signed(p, "reason")
+    p.add_argument("--force", action="store_true", help="block even though projects in the curated tiers need it")
     p = commands.add("unblock", unblock, "remove the block of a project or of one release")
     p.add_argument("target", metavar="PROJECT[==VERSION]")
     signed(p, "reason")

@@ -232,6 +232,10 @@ class ReviewService:
     async def check(self, *, offline: bool = False, proposals: bool = False) -> list[Problem]:
         """Every problem ``check`` finds; with ``proposals``, its proposals too (``Problem.advice``)."""
         found = await self.inspector.check(offline=offline)
+        if not offline:
+            from mirror.services.review.guard import hole_problems
+
+            found += await hole_problems(self)
         return found if proposals else [p for p in found if not p.advice]
 
     async def audit_records(self, project: str | None = None) -> list[AuditRecord]:
@@ -364,19 +368,26 @@ class ReviewService:
         lines.append(floor_line(name, floor, self.tier_rules()))
         return self.outcome(lines, path, ids)
 
-    async def demote(self, project: str, by: str, reason: str) -> Outcome:
-        """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``)."""
+    async def demote(self, project: str, by: str, reason: str, *, force: bool = False) -> Outcome:
+        """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``). Refused (ReviewError) when a
+        project the tiers serve needs it, unless ``force``."""
+        from mirror.services.review.guard import refuse_opening_holes
+
         name = project_name(project)
         by, reason = by_and_reason(by, reason)
+        note = None
         async with self.files.locked():
             text, policy = self.files.read(name)
             if policy is None or policy.review is None:
                 return nothing_changed(f"{name} is not reviewed (no [review] in {self.files.project_path(name)})")
-            now = self.now()
             new = edit.remove_review(text)
+            if not force:
+                note = await refuse_opening_holes(self, name, new, f"demote {name}", command(
+                    "mirror", "demote", name, "--by", by, "--reason", reason, "--force"))
+            now = self.now()
             path, ids = await self.change(name, new, [record(now, by, "demote", name, edit.snippet(text, "review"),
                                                              None, reason)])
-        lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})"]
+        lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})", *([note] if note else [])]
         if policy.vettings:
             lines.append(f"note: {len(policy.vettings)} vetted release(s) stay in the file; they take effect "
                          f"again if {name} is promoted again")
@@ -404,10 +415,14 @@ class ReviewService:
 
     # ------------------------------------------------------------------ block / unblock
 
-    async def block(self, target: str, by: str, reason: str) -> Outcome:
-        """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``)."""
+    async def block(self, target: str, by: str, reason: str, *, force: bool = False) -> Outcome:
+        """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``). Refused (ReviewError)
+        when a project the curated tiers serve needs what it blocks, unless ``force``."""
+        from mirror.services.review.guard import refuse_opening_holes
+
         t = BlockTarget.parse(target)
         by, reason = by_and_reason(by, reason)
+        note = None
         async with self.files.locked():
             text, policy = self.files.read(t.name)
             for b in policy.blocks if policy else ():
@@ -417,10 +432,13 @@ class ReviewService:
                                            f"{b.reason} ({b.where})")
             now = self.now()
             new = edit.add_block(text, t.spec, reason, by, now)
+            if not force and policy is not None and policy.review is not None:
+                note = await refuse_opening_holes(self, t.name, new, f"block {t.shown}", command(
+                    "mirror", "block", t.shown, "--by", by, "--reason", reason, "--force"))
             path, ids = await self.change(t.name, new, [record(now, by, "block", t.shown, None,
                                                                edit.snippet(new, "block", t.spec), reason)])
         what = f"release {t.version} of {t.name}" if t.version else f"{t.name} (every release)"
-        return self.outcome((f"blocked {what} in every tier ({path})",), path, ids)
+        return self.outcome((f"blocked {what} in every tier ({path})", *([note] if note else [])), path, ids)
 
     async def unblock(self, target: str, by: str, reason: str) -> Outcome:
         """Remove the blocks of the project (``PROJECT``) or of one release (``PROJECT==VERSION``)."""

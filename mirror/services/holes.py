@@ -10,17 +10,23 @@ and ``demote``/``block`` refuse a change that opens one (:func:`opened`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 from mirror.core.closure_model import Closure
+from mirror.core.errors import MirrorError
 from mirror.core.models import Tier
 from mirror.core.policy.model import PolicySet
 from mirror.core.targets import Target
 from mirror.services.closure import ClosureService
+
+log = logging.getLogger("mirror.holes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +92,48 @@ async def opened(service: ClosureService, before: PolicySet, after: PolicySet,
         new += [g for g in await tier_gaps(service, tier, after, targets)
                 if g.key not in had and g.dependent is not None and g.text not in {n.text for n in new}]
     return new
+
+
+class HoleCounter:
+    """The holes of ``reviewed`` and ``vetted`` for ``/healthz``, computed in the background (never on a request):
+    after start-up, whenever the policies change, and every ``interval`` seconds (pages and metadata come from
+    the mirror's caches; metadata is read once per release)."""
+
+    def __init__(self, service: ClosureService, policies: Callable[[], PolicySet], targets: Sequence[Target] = (),
+                 *, interval: float = 900.0, delay: float = 0.0, poll: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._service = service
+        self._policies = policies
+        self._targets = tuple(targets)
+        self._interval, self._delay, self._poll, self._clock = interval, delay, poll, clock
+        self.counts: dict[str, int] | None = None
+        self.version: str | None = None
+        self.error: str | None = None
+        self._at: float | None = None
+
+    async def refresh(self) -> None:
+        """Count the holes of the policies in force now."""
+        policies = self._policies()
+        counts: dict[str, int] = {}
+        try:
+            for tier in (Tier.REVIEWED, Tier.VETTED):
+                counts[tier.value] = sum(1 for g in await tier_gaps(self._service, tier, policies, self._targets)
+                                         if g.dependent is not None)
+        except MirrorError as exc:
+            self.error = str(exc)
+            log.warning("holes not counted: %s", exc)
+        else:
+            self.counts, self.error = counts, None
+        self.version, self._at = policies.version, self._clock()
+
+    async def run(self) -> None:
+        await asyncio.sleep(self._delay)  # start-up first: the first count fetches metadata not cached yet
+        while True:
+            due = self._at is None or self._clock() - self._at >= self._interval
+            if due or self._policies().version != self.version:
+                await self.refresh()
+            await asyncio.sleep(self._poll)
+
+    def health(self) -> dict[str, object]:
+        """``counts`` per tier (None until first counted), the policy version they were counted for, the error."""
+        return {"counts": self.counts, "policy_version": self.version, "error": self.error}

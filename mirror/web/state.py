@@ -13,6 +13,7 @@ from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
 from mirror.services.filestore import FileStore
+from mirror.services.holes import HoleCounter
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
@@ -43,6 +44,8 @@ class Services:
     closure: ClosureService
     prefetcher: Prefetcher | None = None
     advisories: AdvisoryService | None = None
+    #: the curated tiers' holes, counted in the background for /healthz
+    holes: HoleCounter | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -58,9 +58,13 @@ async def resolve(tool: str, index: str, tmp_path: Path, n: int) -> installers.R
     return await installers.install(tool, index, tmp_path / f"target-{n}", "toolkit", check=False)
 
 
-async def holes(http: aiohttp.ClientSession, base: str) -> dict | None:
-    async with http.get(base + "/healthz") as resp:
-        return (await resp.json())["holes"]["counts"]
+async def holes(http: aiohttp.ClientSession, base: str, version: str) -> dict:
+    """/healthz's count of holes once counted for the policies of ``version``."""
+    async def counted() -> dict | None:
+        async with http.get(base + "/healthz") as resp:
+            found = (await resp.json())["holes"]
+        return found["counts"] if found["policy_version"] == version else None
+    return await wait_until(counted, f"holes counted for policy version {version}")
 
 
 async def test_a_hole_fails_every_resolver_with_a_floor_instead_of_an_old_release(
@@ -69,18 +73,14 @@ async def test_a_hole_fails_every_resolver_with_a_floor_instead_of_an_old_releas
     config = write_config(tmp_path, upstream)
     (await cli("promote", "toolkit", "--by", "alice", config=config)).ok()  # floor 2.1: the newest admitted
     (await cli("promote", "helper", "--by", "alice", config=config)).ok()
-    await policies.applied(http, server.base)
-    await wait_until(lambda: holes(http, server.base), "holes counted")
-    assert await holes(http, server.base) == {"reviewed": 0, "vetted": 0}
+    version = await policies.applied(http, server.base)
+    assert await holes(http, server.base, version) == {"reviewed": 0, "vetted": 0}
 
     refused = await cli("demote", "helper", *BY, config=config)
     assert refused.code == 1 and f"toolkit 2.1 needs {floorworld.NEEDS}: helper is not in 'reviewed'" in refused.err
     (await cli("demote", "helper", *BY, "--force", config=config)).ok()
-    await policies.applied(http, server.base)
-
-    async def one_hole() -> bool:
-        return await holes(http, server.base) == {"reviewed": 1, "vetted": 0}
-    await wait_until(one_hole, "one hole counted in reviewed")
+    version = await policies.applied(http, server.base)
+    assert await holes(http, server.base, version) == {"reviewed": 1, "vetted": 0}
     check = await cli("check", config=config)
     assert check.code == 1 and f"hole in 'reviewed': toolkit 2.1 needs {floorworld.NEEDS}: helper is not in " \
                                "'reviewed'" in check.out

@@ -61,3 +61,18 @@ async def test_demote_and_block_refuse_to_open_a_hole_and_check_lists_it(config)
     assert "hole in 'reviewed': gadget 1.0 needs helper>=2: helper is not in 'reviewed'" in check.out
     # demoting what nobody needs is not refused
     assert (await cli("demote", "gadget", "--by", "bob", "--reason", "unused", config=config)).ok()
+
+
+async def test_a_build_backend_is_part_of_the_closure_and_its_demotion_is_refused(tmp_path, upstream, dists):
+    """An sdist-only release brings its ``[build-system] requires`` (a hatchling-like backend) into --with-deps;
+    demoting the backend would break installing it, so it is refused like any other dependency."""
+    from ..support import depworld
+
+    depworld.publish(upstream, dists)
+    config = write_config(tmp_path, upstream)
+    run = await cli("promote", "aiostuff", "--with-deps", "--yes", *ALICE, config=config)
+    assert "+ tinybuild 1.0  promote: needed to build aiostuff 1.0 (tinybuild>=1)" in run.ok()
+    assert reviewed(config) == {"aiostuff", "sniffio", "tinybuild"}
+    refused = await cli("demote", "tinybuild", "--by", "bob", "--reason", "unused?", config=config)
+    assert refused.code == 1 and "refusing to demote tinybuild: aiostuff need(s) it" in refused.err
+    assert "aiostuff 1.0 needs tinybuild>=1: tinybuild is not in 'reviewed'" in refused.err

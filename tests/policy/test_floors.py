@@ -84,6 +84,9 @@ def test_pages_and_explain_get_the_floor_from_the_same_decision():
     text = explain("demo", "1.9", detail, pol, NOW).as_text()
     assert "reviewed  OUT  version 1.9 is below the floor 2 of demo" in text
     assert "to change: mirror floor demo VERSION --by NAME --reason TEXT" in text
+    summary = explain("demo", None, detail, pol, NOW)
+    assert (f"floor 2: older releases stay out of 'reviewed' unless vetted ({FILE}:3); to change: mirror floor "
+            "demo VERSION --by NAME --reason TEXT") in summary.notes
 
 
 def test_set_review_writes_the_floor_and_set_floor_changes_or_removes_it():

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from mirror.core.models import ProjectDetail, Tier
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import Decision, canonical_version, decide_release, decide_version
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import NO_EVIDENCE, Evidence, decide_page
@@ -104,6 +105,11 @@ def explain(project: str, version: str | None, detail: ProjectDetail | None, pol
     if detail is None:
         notes.append("upstream page not available: file-level rules (hashes, cooldown) not evaluated")
     policy = policies.of(project)
+    review = policy.review if policy is not None else None
+    if review is not None and review.floor is not None:
+        notes.append(f"floor {review.floor}: older releases stay out of 'reviewed' unless vetted "
+                     f"({review.floor_where or review.where}); to change: "
+                     f"{command('mirror', 'floor', project, 'VERSION', '--by', 'NAME', '--reason', 'TEXT')}")
     rule = policy.provenance if policy is not None else None
     if rule is not None:
         pinned = ", ".join(rule.identities) or "none"

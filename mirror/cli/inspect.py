@@ -48,7 +48,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"Sigstore trust root (pinned, {trust_root.SHIPPED_DIR}): version {trust['version']}, "
               f"sha256 {trust['sha256']}, {trust['source']}, updated {trust['updated']}")
     database = _database_check(config)
-    problems = run(args, lambda s: s.check(offline=args.offline, proposals=True))
+    problems = run(args, lambda s: s.check(offline=args.offline, proposals=True, holes=True))
     for problem in problems:
         print(problem)
     advice = [p for p in problems if p.advice]

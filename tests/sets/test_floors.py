@@ -74,13 +74,13 @@ async def test_tier_wide_none_records_no_floor_and_mirror_floor_changes_it(confi
 
 async def test_check_proposes_a_floor_for_reviewed_projects_without_one(config):
     await cli("promote", "escaping", "--no-floor", *ALICE, config=config)
-    await cli("promote", "framework", *ALICE, config=config)
+    await cli("promote", "sniffio", *ALICE, config=config)  # neither needs anything: no hole
     run = await cli("check", config=config)
     path = config.parent / "policies" / "projects" / "escaping.toml"
     assert run.code == 0, run.out + run.err
     assert (f"{path}:4: [review]: escaping has no floor: with a dependency missing from 'reviewed', resolvers "
             "fall back to any old release of it; proposed: mirror floor escaping 3.0 --by NAME --reason TEXT") \
         in run.out.splitlines()
-    assert "framework has no floor" not in run.out and "1 proposal(s) above" in run.out
+    assert "sniffio has no floor" not in run.out and "1 proposal(s) above" in run.out
     offline = await cli("check", "--offline", config=config)
     assert "proposed: mirror floor escaping VERSION --by NAME --reason TEXT" in offline.out

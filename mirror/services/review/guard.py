@@ -4,10 +4,9 @@ package others need: the change is decided against the closures of ``reviewed`` 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from mirror.core.errors import MirrorError, PolicyError, ReviewError
+from mirror.core.errors import PolicyError, ReviewError
 from mirror.core.models import Tier
 from mirror.core.policy.load import parse_project
 from mirror.core.policy.model import PolicySet
@@ -18,9 +17,6 @@ from mirror.services.review.listing import summarized
 
 if TYPE_CHECKING:
     from mirror.services.review.service import ReviewService
-
-log = logging.getLogger("mirror.review")
-
 
 def configured_targets(svc: ReviewService) -> tuple[Target, ...]:
     """``[dependencies] targets`` of the configuration (empty: the running Python on Linux)."""
@@ -40,8 +36,7 @@ async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, wha
     try:
         runtime = await svc.runtime()
         gaps = await opened(runtime.closure, before, after, configured_targets(svc))
-    except (MirrorError, OSError) as exc:
-        log.warning("dependents of %s not checked: %s", name, exc)
+    except Exception as exc:  # noqa: BLE001 - any store or database failure: the change goes on, saying so
         return f"note: dependents not checked ({exc})"
     if not gaps:
         return None
@@ -70,6 +65,6 @@ async def hole_problems(svc: ReviewService) -> list[Problem]:
                     continue  # a dependency of a dependency outside the tier: its own dependent is reported
                 where = policy.review.where
                 found.append(Problem(where.file, where.line, f"hole in '{tier.value}': {gap.text}"))
-    except (MirrorError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any store or database failure: said, not a crash
         found.append(Problem(str(svc.directory), None, f"holes not checked: {exc}", advice=True))
     return found

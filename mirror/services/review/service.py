@@ -229,10 +229,12 @@ class ReviewService:
             result = replace(result, notes=(*result.notes, self.audit.missing))
         return result
 
-    async def check(self, *, offline: bool = False, proposals: bool = False) -> list[Problem]:
-        """Every problem ``check`` finds; with ``proposals``, its proposals too (``Problem.advice``)."""
+    async def check(self, *, offline: bool = False, proposals: bool = False, holes: bool = False) -> list[Problem]:
+        """Every problem ``check`` finds; with ``proposals``, its proposals too (``Problem.advice``); with
+        ``holes`` (and not ``offline``), the curated tiers' holes (their metadata is read through the mirror's
+        store, opening it)."""
         found = await self.inspector.check(offline=offline)
-        if not offline:
+        if holes and not offline:
             from mirror.services.review.guard import hole_problems
 
             found += await hole_problems(self)

@@ -16,6 +16,7 @@ from typing import TypeVar
 from mirror.adapters import trust_root
 from mirror.cli import db as db_commands
 from mirror.cli import output as cli_output
+from mirror.cli import tokens as cli_tokens
 from mirror.config import Config, load_config
 from mirror.core.errors import ConfigError, DatabaseError, MirrorError, PolicyError
 from mirror.core.models import Tier
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demand", cmd_demand, "list what clients asked a tier for and did not get")
     p.add_argument("--tier", choices=[t.value for t in Tier])
     db_commands.add_commands(sub, common, lambda args, action: action(_load(args)))
+    cli_tokens.add_commands(sub, common)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -20,28 +21,36 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
-from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.db.audit import AuditLog, DemandLog
 from mirror.adapters.db.sightings import SightingStore
-from mirror.adapters.db.tables import provenance_documents
+from mirror.adapters.db.tables import json_documents, provenance_documents
+from mirror.adapters.db.tokens import TokenStore
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
+from mirror.core.auth import RateLimiter
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
+from mirror.services.admin import AdminActions
 from mirror.services.cache import CachePolicy
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.health import ObservedUpstream, UpstreamHealth
+from mirror.services.jsonapi import JsonApiService
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService, upstream_has
 from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.services.tokens import TokenService
+from mirror.services.ui import UiService
 from mirror.web.state import FILE_STORE, SERVICES, Services
+from mirror.web.templating import ui_environment
 
 log = logging.getLogger("mirror.web")
 
@@ -52,6 +61,7 @@ UPSTREAM: web.AppKey[UpstreamClient] = web.AppKey("upstream", UpstreamClient)
 CPU: web.AppKey[CpuLane] = web.AppKey("cpu", CpuLane)
 POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies", PolicyStore)
 PAGES: web.AppKey[PageService] = web.AppKey("pages", PageService)
+HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health", UpstreamHealth)
 
 
 @contextlib.asynccontextmanager
@@ -148,9 +158,12 @@ def pages_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
-        pages = PageService(app[UPSTREAM], PageStore(app[ENGINE]), CachePolicy(ttl=up.index_ttl),
+        health = UpstreamHealth()  # recorded from the page fetches, for the home page
+        pages = PageService(ObservedUpstream(app[UPSTREAM], health), PageStore(app[ENGINE]),
+                            CachePolicy(ttl=up.index_ttl),
                             CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4), app[CPU])
         app[PAGES] = pages
+        app[HEALTH] = health
         try:
             yield
         finally:
@@ -179,12 +192,24 @@ def services_ctx(config: Config) -> Context:
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
-        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
+        demand_log = DemandLog(engine, config.demand.max_rows)
+        demand = DemandRecorder(demand_log, lambda name: upstream_has(pages, name))
         prefetcher = _prefetcher(config, policies, pages, prepared)
+        jsonapi = JsonApiService(upstream, config.upstream_url, PageStore(engine, json_documents),
+                                 CachePolicy(ttl=up.index_ttl), pages, prepared, app[CPU])
+        web = config.web
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
                                  extractor=MetadataExtractor(storage, store, evidence.invalidate),
                                  pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence, prefetcher=prefetcher)
+                                 provenance_checker=checker, evidence=evidence, jsonapi=jsonapi,
+                                 tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
+                                 admin=AdminActions(config, policies),
+                                 ui=UiService(pages, prepared, policies, jsonapi, checker, AuditLog(engine),
+                                              demand_log, app[HEALTH]),
+                                 ui_templates=ui_environment(templates_dir(), config.policies.path),
+                                 login_limit=RateLimiter(web.login_per_minute, time.monotonic),
+                                 api_limit=RateLimiter(web.api_per_minute, time.monotonic),
+                                 prefetcher=prefetcher)
         if prefetcher is not None:
             prefetcher.start()
         try:
@@ -194,6 +219,7 @@ def services_ctx(config: Config) -> Context:
         finally:
             if prefetcher is not None:
                 await prefetcher.close()
+            await jsonapi.close()
             await downloader.close()
             await provenance.close()
             await evidence.close()

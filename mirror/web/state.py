@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jinja2
 from aiohttp import web
 
 from mirror.config import Config
+from mirror.core.auth import RateLimiter
+from mirror.services.admin import AdminActions
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
 from mirror.services.filestore import FileStore
+from mirror.services.jsonapi import JsonApiService
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.services.tokens import TokenService
+from mirror.services.ui import UiService
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,14 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    jsonapi: JsonApiService
+    tokens: TokenService
+    admin: AdminActions
+    ui: UiService
+    #: the UI's templates (autoescaped), and the rate limits of logins and of the admin API
+    ui_templates: jinja2.Environment
+    login_limit: RateLimiter
+    api_limit: RateLimiter
     prefetcher: Prefetcher | None = None
 
 

@@ -110,3 +110,49 @@ demand = Table(
     # Pruning to [demand] max_rows deletes the least requested, longest unrequested rows first.
     Index("ix_demand_count_last_at", "count", "last_at"),
 )
+
+#: Upstream's JSON API documents (``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json``) exactly as upstream
+#: sent them, keyed by ``<name>`` or ``<name>/<version>``; the same columns as ``pages``, so one record store
+#: serves both.
+json_documents = Table(
+    "json_documents",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("serial", Integer, nullable=True),
+    Column("revision", String(64), nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)
+
+#: API tokens of reviewers and admins. Only the sha256 of each token's secret is stored; ``key_id`` is the
+#: token's public part (it names the row, so a secret is compared with one hash, in constant time). ``name``
+#: is the actor the audit log records; ``revoked_at``/``expires_at`` NULL mean not revoked / no expiry.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+#: Browser sessions opened by logging in with a token: the cookie holds ``key_id`` and a secret whose sha256
+#: is stored; a session lasts until ``expires_at`` and only while its token is valid. ``csrf`` is the token
+#: every form of the session carries.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("token_key_id", String(32), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

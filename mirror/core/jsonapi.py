@@ -40,7 +40,7 @@ _RELEASE_ONLY_NULL = ("requires_dist", "provides_extra", "license", "license_exp
                       "dynamic")
 _RELEASE_ONLY_EMPTY = ("classifiers",)
 #: Fields a derived ``info`` keeps from the project's document (they describe the project, not one release).
-_PROJECT_FIELDS = ("author", "author_email", "maintainer", "maintainer_email", "summary", "description",
+_PROJECT_FIELDS = ("name", "author", "author_email", "maintainer", "maintainer_email", "summary", "description",
                    "description_content_type", "home_page", "project_urls", "keywords", "docs_url",
                    "bugtrack_url", "download_url", "platform", "downloads")
 _SDIST_TYPES = {".tar.gz": "sdist", ".zip": "sdist", ".tar.bz2": "sdist", ".tar.xz": "sdist", ".tgz": "sdist",
@@ -67,20 +67,28 @@ class JsonDocument:
         return value if isinstance(value, str) else None
 
 
+#: ``info`` fields that hold a list of strings, or a mapping (the rest hold plain values).
+_LIST_FIELDS = frozenset({"classifiers", "requires_dist", "provides_extra", "dynamic", "license_files", "platform"})
+_MAP_FIELDS = frozenset({"project_urls", "downloads"})
+
+
 def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, bool, int, float))
 
 
-def _info_value(value: Any) -> Any:
-    """A value of ``info`` worth keeping (plain, a list of strings, or a string → string mapping), else None."""
-    if _plain(value):
-        return value
-    if isinstance(value, list) and len(value) <= MAX_LIST and all(isinstance(v, str) for v in value):
-        return value
-    if isinstance(value, dict) and len(value) <= MAX_LIST and all(
-            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()):
-        return value
-    return None
+def _info_value(key: str, value: Any) -> Any:
+    """A value of ``info`` worth keeping (of the type its field has), else None."""
+    if key in _LIST_FIELDS:
+        if isinstance(value, list) and len(value) <= MAX_LIST and all(isinstance(v, str) for v in value):
+            return value
+        return value if isinstance(value, str) else None  # ``platform`` is a string in older documents
+    if key in _MAP_FIELDS:
+        if isinstance(value, dict) and len(value) <= MAX_LIST and all(
+                isinstance(k, str) and (v is None or isinstance(v, (str, int)) and not isinstance(v, bool))
+                for k, v in value.items()):
+            return value
+        return None
+    return value if _plain(value) else None
 
 
 def _strings(value: Any) -> list[str]:
@@ -117,7 +125,7 @@ def parse_document(body: bytes) -> JsonDocument:
         raise ParseError("the JSON API answer is not JSON", detail=str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("info"), dict):
         raise ParseError("the JSON API answer has no 'info' object")
-    info = {k: _info_value(v) for k, v in data["info"].items() if isinstance(k, str)}
+    info = {k: _info_value(k, v) for k, v in data["info"].items() if isinstance(k, str)}
     files: dict[str, Mapping[str, Any]] = {}
     releases = data.get("releases")
     groups: list[Any] = list(releases.values()) if isinstance(releases, dict) else []

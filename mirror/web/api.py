@@ -25,7 +25,7 @@ from mirror.core.models import Tier
 from mirror.core.policy.paths import relative_paths
 from mirror.services.admin import Change
 from mirror.services.review.audit import AuditUnavailable
-from mirror.web.auth import FORM_TYPES, authorize, check_form_csrf, json_error
+from mirror.web.auth import FORM_TYPES, authorize, json_error
 from mirror.web.explain import explain_data
 from mirror.web.names import is_project_name
 from mirror.web.openapi import openapi_route
@@ -71,8 +71,6 @@ def change_handler(action: Action, *, release: bool) -> Handler:
         services = request.app[SERVICES]
         identity = await authorize(request, action)
         body, is_form = await read_body(request)
-        if is_form:
-            check_form_csrf(request, identity, body)
         name = _project(request)
         version = request.match_info.get("version") if release else None
         target = local_target(body.get("next"), f"/ui/projects/{name}") if is_form else ""
@@ -186,10 +184,8 @@ async def tokens_route(request: web.Request) -> web.Response:
 
 
 async def create_token_route(request: web.Request) -> web.Response:
-    identity = await authorize(request, Action.TOKENS)
-    body, is_form = await read_body(request)
-    if is_form:
-        check_form_csrf(request, identity, body)
+    await authorize(request, Action.TOKENS)
+    body, _ = await read_body(request)
     name, role, days = body.get("name"), body.get("role", "reviewer"), body.get("expires_days")
     if not isinstance(name, str) or not isinstance(role, str) or (
             days is not None and (isinstance(days, bool) or not isinstance(days, int | float))):

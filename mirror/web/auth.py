@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
 
@@ -85,8 +84,8 @@ def check_csrf(identity: Identity, given: str | None) -> None:
 
 async def authorize(request: web.Request, action: Action) -> Identity:
     """The caller, allowed to do ``action``: rate limit (429), credentials (401), role (403), and for a browser
-    session's request that changes something, the CSRF token in the ``X-CSRF-Token`` header (403); a form's
-    ``csrf_token`` field is checked by :func:`check_form_csrf` once the form is read."""
+    session's request that changes something, its CSRF token (403) from the ``X-CSRF-Token`` header or the
+    ``csrf_token`` field of a posted form."""
     rate_limit(request, "api")
     identity = await identify(request)
     if identity is None:
@@ -96,22 +95,13 @@ async def authorize(request: web.Request, action: Action) -> Identity:
                               "(`mirror token create`)", {"WWW-Authenticate": 'Bearer realm="mirror"'})
     if not allowed(identity.role, action):
         raise json_error(403, f"a {identity.role.value} token may not {action.value}: an admin token is needed")
-    if request.method not in _SAFE_METHODS and not _is_form(request):
-        check_csrf(identity, request.headers.get(CSRF_HEADER))
+    if request.method not in _SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER)
+        if given is None and request.content_type in FORM_TYPES:
+            value = (await request.post()).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
+            given = value if isinstance(value, str) else None
+        check_csrf(identity, given)
     return identity
-
-
-def _is_form(request: web.Request) -> bool:
-    return request.content_type in FORM_TYPES
-
-
-def check_form_csrf(request: web.Request, identity: Identity, form: Mapping[str, Any]) -> None:
-    """The CSRF token of a form a browser session posted (header or ``csrf_token`` field); 403 otherwise."""
-    given = request.headers.get(CSRF_HEADER)
-    if given is None:
-        value = form.get(CSRF_FIELD)
-        given = value if isinstance(value, str) else None
-    check_csrf(identity, given)
 
 
 def cookie_secure(request: web.Request) -> bool:

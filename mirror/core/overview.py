@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 from mirror.core.models import DistFile, ProjectDetail, Tier
 from mirror.core.policy.evaluate import Decision, ProvenanceStatuses, canonical_version
 from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus
-from mirror.core.tiers import FileVerdict, TierView
+from mirror.core.tiers import ReleaseVerdict, TierView
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,56 +177,66 @@ class ReleaseRow:
         return min(times) if times else None
 
 
-def _file_cells(view: TierView, version: str | None) -> dict[str, Cell]:
-    found = view.release(version) if version is not None else next(
-        (r for r in view.releases if r.version is None), None)
-    verdicts: tuple[FileVerdict, ...] = found.files if found is not None else ()
-    return {v.file.filename: Cell.of(v.decision) for v in verdicts}
+def _by_version(view: TierView) -> dict[str | None, ReleaseVerdict]:
+    """The view's releases by canonical version (one pass: a page has hundreds of releases)."""
+    return {(canonical_version(r.version) or r.version) if r.version is not None else None: r for r in view.releases}
 
 
-def release_rows(detail: ProjectDetail, views: Mapping[Tier, TierView],
-                 provenance: ProvenanceStatuses | None = None) -> list[ReleaseRow]:
-    """Every release upstream lists (newest first), with each tier's verdict read from ``views`` (one
-    :class:`TierView` per tier, of ``detail``)."""
+Release = tuple[str | None, tuple[DistFile, ...]]
+
+
+def releases_newest_first(detail: ProjectDetail) -> list[Release]:
+    """Every release upstream lists with its files: highest version first, then versions that do not parse, then
+    files with no version."""
     by_version: dict[str | None, list[DistFile]] = {}
     for f in detail.files:
         by_version.setdefault(f.version, []).append(f)
-    statuses = provenance or {}
-    rows = []
+    valid: list[tuple[Version, Release]] = []
+    other: list[Release] = []
+    unknown: list[Release] = []
     for version, files in by_version.items():
-        cells: dict[Tier, Cell] = {}
-        file_cells: dict[Tier, dict[str, Cell]] = {}
-        for tier, view in views.items():
-            release = view.release(version) if version is not None and view.releases else None
-            cells[tier] = Cell.of(release.decision if release is not None else view.project)
-            file_cells[tier] = _file_cells(view, version) if view.releases else {}
-        file_rows = tuple(
-            FileRow(f, {tier: file_cells[tier].get(f.filename, cells[tier]) for tier in views},
-                    statuses.get(f.sha256 or ""))
-            for f in files)
-        rows.append(ReleaseRow(version, cells, file_rows))
-    return _newest_first(rows)
-
-
-def _newest_first(rows: list[ReleaseRow]) -> list[ReleaseRow]:
-    """Highest version first; then versions that do not parse; then files with no version."""
-    valid: list[tuple[Version, ReleaseRow]] = []
-    other: list[ReleaseRow] = []
-    unknown: list[ReleaseRow] = []
-    for row in rows:
-        if row.version is None:
-            unknown.append(row)
+        release = (version, tuple(files))
+        if version is None:
+            unknown.append(release)
             continue
         try:
-            valid.append((Version(row.version), row))
+            valid.append((Version(version), release))
         except InvalidVersion:
-            other.append(row)
+            other.append(release)
     valid.sort(key=lambda pair: pair[0], reverse=True)
-    return [row for _, row in valid] + other + unknown
+    return [release for _, release in valid] + other + unknown
 
 
-def find_row(rows: list[ReleaseRow], version: str) -> ReleaseRow | None:
-    """The row of ``version`` in any spelling (``2.0`` finds ``2.0.0``)."""
+def release_rows(detail: ProjectDetail, views: Mapping[Tier, TierView], provenance: ProvenanceStatuses | None = None,
+                 *, releases: list[Release] | None = None) -> list[ReleaseRow]:
+    """The rows of ``releases`` (default: every release of ``detail``, newest first), with each tier's verdict
+    read from ``views`` (one :class:`TierView` per tier, of ``detail``)."""
+    if releases is None:
+        releases = releases_newest_first(detail)
+    statuses = provenance or {}
+    indexes = {tier: _by_version(view) for tier, view in views.items()}
+    project_cells = {tier: Cell.of(view.project) for tier, view in views.items()}
+    rows = []
+    for version, files in releases:
+        key = (canonical_version(version) or version) if version is not None else None
+        cells: dict[Tier, Cell] = {}
+        file_cells: dict[Tier, dict[str, Cell]] = {}
+        for tier in views:
+            release = indexes[tier].get(key)
+            if release is None:  # the tier keeps the whole project out: its decision is every release's
+                cells[tier], file_cells[tier] = project_cells[tier], {}
+                continue
+            cells[tier] = Cell.of(release.decision)
+            file_cells[tier] = {v.file.filename: Cell.of(v.decision) for v in release.files}
+        file_rows = tuple(
+            FileRow(f, {tier: file_cells[tier].get(f.filename, cells[tier]) for tier in views},
+                    statuses.get((f.hashes.get("sha256") or "").lower()) if statuses else None)
+            for f in files)
+        rows.append(ReleaseRow(version, cells, file_rows))
+    return rows
+
+
+def find_release(releases: list[Release], version: str) -> Release | None:
+    """The release ``version`` names, in any spelling (``2.0`` finds ``2.0.0``)."""
     wanted = canonical_version(version) or version
-    return next((r for r in rows if r.version is not None and (canonical_version(r.version) or r.version) == wanted),
-                None)
+    return next((r for r in releases if r[0] is not None and (canonical_version(r[0]) or r[0]) == wanted), None)

@@ -18,7 +18,17 @@ from mirror.adapters import trust_root
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
 from mirror.core.errors import ProjectNotFound, UpstreamError
 from mirror.core.models import ProjectDetail, ProjectStatus, Tier
-from mirror.core.overview import Cell, ReleaseRow, SearchHit, SearchIndex, TierCounts, release_rows, tier_counts
+from mirror.core.overview import (
+    Cell,
+    Release,
+    ReleaseRow,
+    SearchHit,
+    SearchIndex,
+    TierCounts,
+    release_rows,
+    releases_newest_first,
+    tier_counts,
+)
 from mirror.core.policy.evaluate import decide_project, decide_version
 from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus
 from mirror.core.tiers import Evidence, TierView, decide_page
@@ -43,7 +53,8 @@ class Overview:
 
 @dataclass(frozen=True, slots=True)
 class ProjectPage:
-    """Everything ``/ui/projects/<name>`` shows; ``rows`` are every release, newest first."""
+    """Everything ``/ui/projects/<name>`` shows: ``releases`` are every release upstream lists, newest first, and
+    :meth:`UiService.rows` gives the rows of some of them (a page of a big project shows 25 of hundreds)."""
 
     name: str
     display_name: str
@@ -51,7 +62,9 @@ class ProjectPage:
     stale: bool
     policy: ProjectPolicy | None
     project_cells: dict[Tier, Cell]
-    rows: list[ReleaseRow]
+    detail: ProjectDetail | None
+    views: dict[Tier, TierView]
+    releases: list[Release]
     status: ProjectStatus
     maintainers_seen: tuple[str, ...] | None
     maintainers_note: str
@@ -144,8 +157,8 @@ class UiService:
         now = datetime.fromtimestamp(self._clock(), UTC)
         views = {tier: await self._view(tier, name, detail, policies, now) for tier in Tier}
         statuses = self._checker.statuses
-        rows = release_rows(detail, views, statuses) if detail is not None else []
-        mine = {f.sha256: statuses[f.sha256] for f in (detail.files if detail else ()) if f.sha256 in statuses}
+        mine = {f.sha256: statuses[f.sha256] for f in (detail.files if detail and statuses else ())
+                if f.sha256 in statuses}
         maintainers, note = await self._maintainers(name) if detail is not None else (None, "")
         verified = sorted({s.verified for s in mine.values() if s.verified})
         claimed = sorted({c for s in mine.values() for c in s.claimed} - set(verified))
@@ -154,11 +167,18 @@ class UiService:
                     else policies.rules.cooldown_days)
         display = detail.upstream_name if detail is not None and detail.upstream_name else name
         return ProjectPage(name=name, display_name=display, upstream=upstream, stale=stale, policy=policy,
-                           project_cells={t: Cell.of(v.project) for t, v in views.items()}, rows=rows,
+                           project_cells={t: Cell.of(v.project) for t, v in views.items()}, detail=detail,
+                           views=views, releases=releases_newest_first(detail) if detail is not None else [],
                            status=detail.status if detail is not None else ProjectStatus(),
                            maintainers_seen=maintainers, maintainers_note=note,
                            publishers_verified=tuple(verified), publishers_claimed=tuple(claimed), now=now,
                            cooldown_days=cooldown, provenance=mine)
+
+    def rows(self, page: ProjectPage, releases: list[Release]) -> list[ReleaseRow]:
+        """The rows of ``releases`` (some of ``page.releases``): each tier's verdict, from the page's views."""
+        if page.detail is None:
+            return []
+        return release_rows(page.detail, page.views, self._checker.statuses, releases=releases)
 
     async def _view(self, tier: Tier, name: str, detail: ProjectDetail | None, policies: PolicySet,
                     now: datetime) -> TierView:

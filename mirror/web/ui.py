@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from mirror.core.auth import new_csrf, same_text
 from mirror.core.errors import ProjectNotFound
 from mirror.core.models import Tier
-from mirror.core.overview import find_row
+from mirror.core.overview import find_release
 from mirror.core.policy.evaluate import canonical_version
 from mirror.resources import templates_dir
 from mirror.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, clear_cookie, identify, rate_limit, set_cookie
@@ -99,9 +99,10 @@ async def project_page(request: web.Request) -> web.StreamResponse:
     except ProjectNotFound:
         return await render(request, "missing.html", status=404, nav="search", name=name)
     number = _page_number(request)
-    pages = max(1, -(-len(data.rows) // RELEASES_PER_PAGE))
+    pages = max(1, -(-len(data.releases) // RELEASES_PER_PAGE))
     number = min(number, pages)
-    rows = data.rows[(number - 1) * RELEASES_PER_PAGE: number * RELEASES_PER_PAGE]
+    ui = request.app[SERVICES].ui
+    rows = ui.rows(data, data.releases[(number - 1) * RELEASES_PER_PAGE: number * RELEASES_PER_PAGE])
     return await render(request, "project.html", nav="search", p=data, rows=rows, page=number, pages=pages,
                         tiers=list(Tier), origin=_origin(request))
 
@@ -118,9 +119,10 @@ async def release_page(request: web.Request) -> web.StreamResponse:
         data = await request.app[SERVICES].ui.project(name)
     except ProjectNotFound:
         return await render(request, "missing.html", status=404, nav="search", name=name)
-    row = find_row(data.rows, version)
-    if row is None:
+    release = find_release(data.releases, version)
+    if release is None:
         return await render(request, "missing.html", status=404, nav="search", name=name, version=version)
+    (row,) = request.app[SERVICES].ui.rows(data, [release])
     policy, found = data.policy, row.version
     vetting = policy.vettings.get(canonical_version(found) or found or "") if policy is not None else None
     blocks = [b for b in policy.blocks if b.versions is not None and b.matches(found)] if policy is not None else []

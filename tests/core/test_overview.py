@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from packaging.specifiers import SpecifierSet
 
 from mirror.core.models import DistFile, ProjectDetail, Tier
-from mirror.core.overview import SearchIndex, find_row, normalize_query, release_rows, tier_counts
+from mirror.core.overview import (
+    SearchIndex,
+    find_release,
+    normalize_query,
+    release_rows,
+    releases_newest_first,
+    tier_counts,
+)
 from mirror.core.policy.evaluate import canonical_version, decide_file
 from mirror.core.policy.explain import explain
 from mirror.core.policy.model import Block, Location, PolicySet, ProjectPolicy, Review, Signature, Vetting
@@ -105,8 +112,10 @@ def test_release_rows_read_every_verdict_from_the_tier_views() -> None:
             assert row.files[0].cells[tier].admitted == decide_file(tier, "demo", f, policies, NOW).admitted
             said = explain("demo", row.version, detail, policies, NOW).tiers
             assert row.cells[tier].admitted == next(t.decision.admitted for t in said if t.tier is tier)
-    two = find_row(rows, "2")
-    assert two is not None and two.cells[Tier.REVIEWED].until is not None
+    found = find_release(releases_newest_first(detail), "2")
+    assert found is not None and found[0] == "2.0"
+    (two,) = release_rows(detail, views, releases=[found])
+    assert two.cells[Tier.REVIEWED].until is not None
     assert "cooldown" in two.cells[Tier.REVIEWED].rule
     assert "version blocked" in rows[0].cells[Tier.ALL].rule
 

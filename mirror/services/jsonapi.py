@@ -35,6 +35,7 @@ from mirror.core.jsonapi import (
 )
 from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Tier
+from mirror.core.policy.evaluate import canonical_version
 from mirror.core.tiers import TierView
 from mirror.services.cache import (
     CachePolicy,
@@ -184,7 +185,8 @@ class JsonApiService:
             raise ProjectNotFound(name, f"{what} of {name} is in tier '{tier.value}'")
         project = await self.upstream_document(name)
         release = None
-        if project is None or project.value.version != wanted:
+        described = project.value.version if project is not None else None
+        if described is None or (canonical_version(described) or described) != (canonical_version(wanted) or wanted):
             release = await self._release_document(name, wanted)
         revisions = (project.revision if project else "", release.revision if release else "")
         key = (tier, name, version, origin)

@@ -47,7 +47,7 @@ def write_policies(directory: PolicyDir, count: int) -> None:
         if i % 50 == 0:
             tables.append(block(reason="benchmark"))
         directory.write_project(name, *tables)
-    directory.write_project(BIG, review(), vetted("1.10", {f"big_project-1.10-py3-none-any.whl": "b" * 64}))
+    directory.write_project(BIG, review(), vetted("1.10", {"big_project-1.10-py3-none-any.whl": "b" * 64}))
 
 
 def add_big_project(upstream: FakeUpstream, releases: int) -> None:

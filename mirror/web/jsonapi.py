@@ -8,11 +8,10 @@ from __future__ import annotations
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
+from mirror.web.headers import document_headers, permanent_redirect
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import accepts_gzip, etag_matches
 from mirror.web.state import SERVICES
-
-_STALE_MAX_AGE = 60
 
 
 async def document_route(request: web.Request) -> web.StreamResponse:
@@ -25,20 +24,13 @@ async def document_route(request: web.Request) -> web.StreamResponse:
     name = canonicalize_name(raw)
     if name != raw:
         tail = f"{version}/json" if version is not None else "json"
-        raise web.HTTPMovedPermanently(f"/{tier.value}/pypi/{name}/{tail}")
+        raise permanent_redirect(f"/{tier.value}/pypi/{name}/{tail}", services.config.server.client_max_age)
     origin = f"{request.scheme}://{request.host}"
     served = await services.jsonapi.document(tier, name, version, origin)
-    max_age = services.config.server.client_max_age
-    headers = {
-        "Content-Type": "application/json",
-        "ETag": served.etag,
-        "Vary": "Accept-Encoding",
-        "Cache-Control": f"max-age={min(max_age, _STALE_MAX_AGE) if served.stale else max_age}, public",
-    }
+    headers = {"Content-Type": "application/json",
+               **document_headers(services.config.server.client_max_age, stale=served.stale)}
     if served.serial is not None:
         headers["X-PyPI-Last-Serial"] = str(served.serial)
-    if served.stale:
-        headers["X-Mirror-Stale"] = "1"
     use_gzip = served.gzip_body is not None and accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = served.gzip_etag if use_gzip and served.gzip_etag else served.etag
     headers["ETag"] = etag

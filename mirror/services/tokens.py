@@ -67,7 +67,7 @@ class TokenService:
         except ValueError:
             raise TokenError(f"unknown role {role!r}: reviewer or admin") from None
         if expires_days is not None and not 0 < expires_days <= 3650:
-            raise TokenError("--expires must be a number of days greater than 0 and at most 3650")
+            raise TokenError("the expiry must be a number of days greater than 0 and at most 3650")
         now = self._clock()
         made = new_token()
         record = TokenRecord(key_id=made.key_id, secret_sha256=made.secret_sha256, name=name, role=parsed.value,

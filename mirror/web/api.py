@@ -25,7 +25,7 @@ from mirror.core.models import Tier
 from mirror.core.policy.paths import relative_paths
 from mirror.services.admin import Change
 from mirror.services.review.audit import AuditUnavailable
-from mirror.web.auth import FORM_TYPES, authorize, json_error
+from mirror.web.auth import FORM_TYPES, authorize, json_error, read_form
 from mirror.web.explain import explain_data
 from mirror.web.names import is_project_name
 from mirror.web.openapi import openapi_route
@@ -41,9 +41,11 @@ _MAX_PAGE = 500
 async def read_body(request: web.Request) -> tuple[dict[str, Any], bool]:
     """The request's body as a dict, and whether it was a form; 400/415 JSON errors for anything else."""
     if request.content_type in FORM_TYPES:
-        form = await request.post()
-        return {k: v for k, v in form.items() if isinstance(v, str)}, True
-    text = await request.text()
+        return await read_form(request), True
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise json_error(400, "the body is not UTF-8 text") from None
     if not text.strip():
         return {}, False
     if request.content_type not in ("application/json", "application/octet-stream"):

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mirror.core.auth import Action, allowed, same_text
 from mirror.services.tokens import Identity
@@ -38,6 +39,18 @@ def json_error(status: int, message: str, headers: Mapping[str, str] | None = No
     """An HTTP error whose body is ``{"error": message}`` (raise it); ``status`` is one of the API's."""
     return _ERRORS[status](text=json.dumps({"error": message}), content_type="application/json",
                            headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+async def read_form(request: web.Request, *, json_errors: bool = True) -> dict[str, str]:
+    """The text fields of a posted form (aiohttp keeps the parsed form: reading it again costs nothing); a 400
+    (JSON, or plain text for a browser's page) when the body is not a well-formed form."""
+    try:
+        form = await request.post()
+    except (ValueError, HttpProcessingError):  # a malformed multipart body or boundary, undecodable text
+        if json_errors:
+            raise json_error(400, "the body is not a well-formed form") from None
+        raise web.HTTPBadRequest(text="the body is not a well-formed form\n") from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def client_address(request: web.Request) -> str:
@@ -98,8 +111,7 @@ async def authorize(request: web.Request, action: Action) -> Identity:
     if request.method not in _SAFE_METHODS:
         given = request.headers.get(CSRF_HEADER)
         if given is None and request.content_type in FORM_TYPES:
-            value = (await request.post()).get(CSRF_FIELD)  # aiohttp keeps the parsed form for the handler
-            given = value if isinstance(value, str) else None
+            given = (await read_form(request)).get(CSRF_FIELD)
         check_csrf(identity, given)
     return identity
 

@@ -21,7 +21,15 @@ from mirror.core.models import Tier
 from mirror.core.overview import find_release
 from mirror.core.policy.evaluate import canonical_version
 from mirror.resources import templates_dir
-from mirror.web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, clear_cookie, identify, rate_limit, set_cookie
+from mirror.web.auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    clear_cookie,
+    identify,
+    rate_limit,
+    read_form,
+    set_cookie,
+)
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.state import SERVICES
 from mirror.web.templating import SECURITY_HEADERS, flash, local_target, render
@@ -177,8 +185,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 async def login_submit(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     rate_limit(request, "login")
-    form = await request.post()
-    target = local_target(str(form.get("next", "")), "/")
+    form = await read_form(request, json_errors=False)
+    target = local_target(form.get("next", ""), "/")
     given, expected = str(form.get("csrf_token", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not same_text(given, expected):
         raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the login page and try again\n",
@@ -200,7 +208,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     identity = await identify(request)
-    form = await request.post()
+    form = await read_form(request, json_errors=False)
     response = web.HTTPSeeOther("/")
     if identity is not None and identity.session_id is not None:
         if identity.csrf is None or not same_text(str(form.get("csrf_token", "")), identity.csrf):

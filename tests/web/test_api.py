@@ -268,3 +268,19 @@ async def test_the_simple_api_and_files_never_answer_401_or_403(tmp_path: Path, 
             assert resp.status == 303 and resp.headers["Location"].startswith("/ui/login?next=")
     finally:
         await server.stop()
+
+
+async def test_malformed_bodies_are_400s_never_500s(site: MirrorServer, http: aiohttp.ClientSession) -> None:
+    token = await make_token(site.app, "ada", "admin")
+    auth = bearer(token)
+    cases = [
+        ("/ui/login", {"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nbroken"),
+        ("/ui/login", {"Content-Type": "multipart/form-data"}, b"no boundary"),
+        ("/ui/logout", {"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nbroken"),
+        ("/api/v1/projects/x/promote", {**auth, "Content-Type": "multipart/form-data; boundary=zz"}, b"--zz\r\nx"),
+        ("/api/v1/projects/x/promote", {**auth, "Content-Type": "application/json"}, b"\xff\xfe{"),
+        ("/api/v1/tokens", {**auth, "Content-Type": "application/json"}, b'{"name": "a", "expires_days": 1e400}'),
+    ]
+    for path, headers, body in cases:
+        async with http.post(site.base + path, headers=headers, data=body, allow_redirects=False) as resp:
+            assert 400 <= resp.status < 500, (path, resp.status, await resp.text())

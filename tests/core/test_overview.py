@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from packaging.specifiers import SpecifierSet
@@ -73,15 +72,14 @@ def test_search_statuses() -> None:
     assert by_name["b"].status == "blocked" and by_name["c"].release_blocks == 1
 
 
-def test_search_on_ten_thousand_policies_is_fast() -> None:
-    """Not a timing assertion: a sanity bound that catches an accidental quadratic scan."""
+def test_search_on_ten_thousand_policies() -> None:
+    """Correct at the size the UI is built for (its speed is measured by bench/ui_pages.py, not here)."""
     index = SearchIndex(policy_set(*(policy(f"project-{i:05d}", review=i % 2 == 0) for i in range(10_000))))
-    started = time.perf_counter()
-    for query in ("project-0", "0042", "9999", "zzz", "-1"):
-        index.search(query)
-    assert time.perf_counter() - started < 1.0
     hits, total = index.search("0042")
-    assert total == 11 and hits[0].name == "project-00042"  # 00042 and 0042x (prefix-free: substring)
+    assert total == 11 and hits[0].name == "project-00042"  # then 00420-00429, found inside the names
+    hits, total = index.search("project-0", limit=100)
+    assert total == 10_000 and len(hits) == 100 and hits[0].name == "project-00000"
+    assert index.search("zzz") == ([], 0)
 
 
 def test_normalize_query() -> None:

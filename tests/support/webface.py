@@ -21,6 +21,11 @@ from mirror.web.state import SERVICES
 from .mirror_server import make_config
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: Every attribute the UI's templates write: anything else is two attributes glued together by a template.
+KNOWN_ATTRIBUTES = frozenset(
+    "id name type value href class rel role for action method lang content charset maxlength required "
+    "aria-describedby aria-current aria-invalid tabindex data-label autocomplete spellcheck placeholder "
+    "autofocus selected scope aria-label aria-labelledby".split())
 
 
 def web_config(tmp_path: Path, upstream_url: str, **web_settings: Any) -> Config:
@@ -83,14 +88,18 @@ class UiPage(HTMLParser):
         self.controls: list[dict[str, str | None]] = []
         self.label_for: set[str] = set()
         self.verdicts: dict[str, dict[str, str]] = {}
+        self.unknown_attributes: list[tuple[str, str]] = []
         self._heading: str | None = None
         self._text: list[str] = []
         self._row: str | None = None
         self._cell: str | None = None
+        # ``a="x"b="y"``: two attributes a template glued together (browsers guess; a missing space is an error)
+        self.glued = re.findall(r'="[^"]*"[A-Za-z]', text)
         self.feed(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        self.unknown_attributes += [(tag, k) for k in a if k not in KNOWN_ATTRIBUTES]
         if tag == "html":
             self.lang = a.get("lang")
         elif tag in ("h1", "h2", "h3"):
@@ -131,4 +140,8 @@ class UiPage(HTMLParser):
         for control in self.controls:
             if not control.get("id") or control["id"] not in self.label_for:
                 found.append(f"a form control without a label: {control}")
+        if self.glued:
+            found.append(f"attributes without a space between them: {self.glued}")
+        if self.unknown_attributes:
+            found.append(f"attributes no template writes (glued together?): {self.unknown_attributes}")
         return found

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from mirror.adapters.db.engine import open_database
+from mirror.adapters.db import open_database
 from mirror.adapters.db.tokens import TokenRecord, TokenStore
 from mirror.cli.output import table, timestamp
 from mirror.config import load_config
@@ -22,11 +22,13 @@ from mirror.services.tokens import TokenService
 T = TypeVar("T")
 
 
-def _run(args: argparse.Namespace, call: Callable[[TokenService], Awaitable[T]]) -> T:
+def _run(args: argparse.Namespace, call: Callable[[TokenService], Awaitable[T]], *, create: bool = True) -> T:
     config = load_config(Path(args.config) if args.config else None)
 
     async def run() -> T:
-        engine = await open_database(config.database_url)
+        # Listing tokens reads only (a missing database is created by nothing but a change); the database must be
+        # at this mirror's schema (`mirror db upgrade`), as for every command.
+        engine = await open_database(config.database_settings, create=create)
         try:
             return await call(TokenService(TokenStore(engine), session_hours=config.web.session_hours))
         finally:
@@ -53,7 +55,7 @@ def _state(t: TokenRecord, now: float) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    tokens = _run(args, lambda s: s.tokens())
+    tokens = _run(args, lambda s: s.tokens(), create=False)
     if not tokens:
         print("no tokens (create one with: mirror token create --name NAME)")
         return 0

@@ -13,6 +13,7 @@ import pytest
 
 from mirror.web.openapi import description
 
+from ..support.databases import with_database
 from ..support.fake_upstream import FakeUpstream
 from ..support.mirror_server import MirrorServer
 from ..support.policies import PolicyDir
@@ -284,3 +285,24 @@ async def test_malformed_bodies_are_400s_never_500s(site: MirrorServer, http: ai
     for path, headers, body in cases:
         async with http.post(site.base + path, headers=headers, data=body, allow_redirects=False) as resp:
             assert 400 <= resp.status < 500, (path, resp.status, await resp.text())
+
+
+async def test_changes_sessions_and_reads_on_each_database(tmp_path: Path, demo: FakeUpstream, database_url: str,
+                                                           http: aiohttp.ClientSession) -> None:
+    """The admin API, a browser session and the UI's reads on SQLite and on PostgreSQL."""
+    server = await MirrorServer(with_database(web_config(tmp_path, demo.url), database_url)).start()
+    try:
+        token = await make_token(server.app, "rita")
+        async with browser_session() as browser:
+            csrf = await login(browser, server.base, token)
+            async with browser.post(f"{server.base}/api/v1/projects/demo-pkg/promote", json={"note": "ok"},
+                                    headers={"X-CSRF-Token": csrf}) as resp:
+                assert resp.status == 200, await resp.text()
+            async with browser.get(f"{server.base}/ui/audit?actor=rita") as resp:
+                assert resp.status == 200 and "demo-pkg" in await resp.text()
+        status, _, demand = await call(http, server.base, "GET", "/api/v1/demand", headers=bearer(token))
+        assert status == 200 and demand["total"] == 0
+        async with http.get(server.index("reviewed") + "demo-pkg/") as resp:
+            assert resp.status == 200
+    finally:
+        await server.stop()

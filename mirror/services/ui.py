@@ -128,6 +128,11 @@ class UiService:
 
     # ------------------------------------------------------------------ search
 
+    def tier_names(self, tier: Tier) -> list[str]:
+        """The projects a curated tier lists (from the policies alone, as its project list), sorted."""
+        policies = self._policies.current
+        return sorted(name for name in policies.projects if decide_project(tier, name, policies).admitted)
+
     def search(self, query: str, limit: int = 100) -> tuple[list[SearchHit], int, int]:
         """Hits, the number of matches, and the number of projects the policies name."""
         policies = self._policies.current
@@ -206,9 +211,12 @@ class UiService:
         now = datetime.fromtimestamp(self._clock(), UTC)
         rows = []
         for e in entries:
-            tier_value = Tier(e.tier) if e.tier in Tier.__members__.values() else Tier.REVIEWED
-            decision = (decide_version(tier_value, e.project, e.version, policies, now) if e.version
-                        else decide_project(tier_value, e.project, policies))
+            try:
+                tier = Tier(e.tier)
+            except ValueError:  # a counter of a tier this version does not have: judged as the curated one
+                tier = Tier.REVIEWED
+            decision = (decide_version(tier, e.project, e.version, policies, now) if e.version
+                        else decide_project(tier, e.project, policies))
             rows.append(DemandRow(e, Cell.of(decision)))
         return rows, total
 

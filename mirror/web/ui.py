@@ -78,9 +78,7 @@ async def tier_page(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     tier = tier_of(request)
     overview = await services.ui.overview()
-    hits, total, _ = services.ui.search("", limit=10_000_000)
-    names = [h.name for h in hits if not h.blocked and (
-        tier is Tier.REVIEWED and h.reviewed or tier is Tier.VETTED and h.reviewed and h.vetted_releases)]
+    names = services.ui.tier_names(tier) if tier is not Tier.ALL else []
     return await render(request, "tier.html", nav="home", tier=tier, overview=overview, origin=_origin(request),
                         promise=TIER_PROMISES[tier], names=names[:500], listed=len(names))
 

@@ -147,9 +147,11 @@ async def main() -> None:
     ap.add_argument("--big-files", type=int, default=15000, help="files of each synthetic big<i> page (0: none)")
     ap.add_argument("--small-files", type=int, default=250, help="files of each synthetic small<i> page (0: none)")
     ap.add_argument("--list-size", type=int, default=0, help="names in a synthetic project list (0: the fake's own)")
+    ap.add_argument("--html-only", action="store_true", help="answer HTML whatever the Accept header says")
     args = ap.parse_args()
 
     up = BenchUpstream(big_files=args.big_files, small_files=args.small_files, list_size=args.list_size)
+    up.html_only = args.html_only
     for item in args.shape:
         name, _, path = item.partition("=")
         populate(up, name, load_shape(Path(path)), args.copies)

@@ -158,6 +158,13 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DependenciesConfig:
+    #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
+    #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
 
@@ -168,6 +175,7 @@ class Config:
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
     web: WebConfig = WebConfig()
+    dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
     @property
@@ -427,6 +435,17 @@ def _session_hours(value: Any) -> str | None:
 
 def _per_minute(value: Any) -> str | None:
     return None if 1 <= value <= 100_000 else "must be between 1 and 100000"
+def _targets(value: Any) -> str | None:
+    from mirror.core.targets import Target, TargetError
+
+    if not all(isinstance(v, str) for v in value):
+        return "every target must be a string"
+    for text in value:
+        try:
+            Target.parse(text)
+        except TargetError as exc:
+            return str(exc)
+    return None
 
 
 def _log_level(value: Any) -> str | None:
@@ -491,6 +510,10 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "api_per_minute": ((int,), _per_minute, "an integer 1-100000"),
         "secure_cookies": ((str,), _secure_cookies, ", ".join(_SECURE_COOKIES)),
     },
+
+
+    "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"')},
 }
 
 _SECTION_TYPES = {
@@ -501,6 +524,7 @@ _SECTION_TYPES = {
     "policies": PoliciesConfig,
     "demand": DemandConfig,
     "web": WebConfig,
+    "dependencies": DependenciesConfig,
 }
 
 
@@ -525,6 +549,11 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return None
 
 
+def default_config() -> Config:
+    """The built-in defaults, paths relative to the working directory."""
+    return _resolve_paths(Config(), Path.cwd(), None)
+
+
 def load_config(path: Path | None = None, *, default_path: Path = Path("config.toml")) -> Config:
     """Read and validate a config file.
 
@@ -534,7 +563,7 @@ def load_config(path: Path | None = None, *, default_path: Path = Path("config.t
     """
     if path is None:
         if not default_path.is_file():
-            return _resolve_paths(Config(), Path.cwd(), None)
+            return default_config()
         path = default_path
     try:
         text = path.read_text(encoding="utf-8")

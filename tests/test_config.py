@@ -31,7 +31,7 @@ def test_shipped_config_is_valid_and_equals_defaults(tmp_path, monkeypatch):
     shipped = load_config(REPO / "config.toml")
     monkeypatch.chdir(REPO)
     defaults = load_config(None, default_path=tmp_path / "absent.toml")
-    for section in ("server", "upstream", "storage", "database", "policies", "demand"):
+    for section in ("server", "upstream", "storage", "database", "policies", "demand", "dependencies"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
@@ -62,6 +62,7 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[upstream]\nread_timeout = 0\n", "upstream.read_timeout", 2, "greater than 0"),
         ("[server]\nlog_level = 'loud'\n", "server.log_level", 2, "unknown log level"),
         ("[stroage]\npath = 'x'\n", "stroage", 1, "unknown section"),
+        ("[dependencies]\ntargets = ['3.12-beos-x86']\n", "dependencies.targets", 2, "unknown platform 'beos-x86'"),
         ("[database]\nurl = 'mysql://u@h/d'\n", "database.url", 2, "the mirror runs on SQLite or PostgreSQL"),
         ("[database]\nurl = 'postgresql+psycopg2://u@h/d'\n", "database.url", 2, "use postgresql+asyncpg://"),
         ("[database]\nurl = 'postgresql+asyncpg://u@h'\n", "database.url", 2, "names no database"),

@@ -154,7 +154,8 @@ async def test_first_vetting_proposes_the_publisher_and_pins_only_when_confirmed
     outcome = await service.vet(PROJECT, "0.0.0", "alice", None)
     text = "\n".join(outcome.lines)
     assert f"signed by {IDENTITY} (verified offline against the provenance's own claim)" in text, text
-    assert f"--trust-publisher {IDENTITY} to this" in text and "nothing is recorded" in text
+    assert (f"vet the project's next release with: mirror vet {PROJECT} VERSION --trust-publisher {IDENTITY} "
+            "--by NAME --note TEXT") in text and "nothing is recorded" in text
     policy = current(config)
     assert policy.provenance is None and dict(policy.vettings["0"].provenance) == {}
 

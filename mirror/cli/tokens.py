@@ -9,13 +9,12 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 from mirror.adapters.db import open_database
 from mirror.adapters.db.tokens import TokenRecord, TokenStore
+from mirror.cli.common import Commands, load
 from mirror.cli.output import table, timestamp
-from mirror.config import load_config
 from mirror.core.auth import Role
 from mirror.services.tokens import TokenService
 
@@ -23,7 +22,7 @@ T = TypeVar("T")
 
 
 def _run(args: argparse.Namespace, call: Callable[[TokenService], Awaitable[T]], *, create: bool = True) -> T:
-    config = load_config(Path(args.config) if args.config else None)
+    config = load(args)
 
     async def run() -> T:
         # Listing tokens reads only (a missing database is created by nothing but a change); the database must be
@@ -73,19 +72,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """``mirror token ...`` under the main parser's subcommands ``sub``; ``common`` holds ``--config``."""
-    text = "manage API tokens (admin API and UI login)"
-    token = sub.add_parser("token", help=text, description=text)
-    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    p = actions.add_parser("create", parents=[common], help="create a token and print it once")
+def register(commands: Commands) -> None:
+    token = commands.group("token", "manage API tokens (admin API and UI login)")
+    p = token.add("create", cmd_create, "create a token and print it once")
     p.add_argument("--name", required=True, help="who uses it: the actor the audit log records")
     p.add_argument("--role", choices=[r.value for r in Role], default=Role.REVIEWER.value,
                    help="reviewer (default): change the tiers; admin: also lift blocks and manage tokens")
     p.add_argument("--expires", type=float, metavar="DAYS", help="days until it expires (default: never)")
-    p.set_defaults(func=cmd_create)
-    p = actions.add_parser("list", parents=[common], help="list tokens (never their secrets)")
-    p.set_defaults(func=cmd_list)
-    p = actions.add_parser("revoke", parents=[common], help="revoke a token (by key id, or every token of a name)")
+    token.add("list", cmd_list, "list tokens (never their secrets)")
+    p = token.add("revoke", cmd_revoke, "revoke a token (by key id, or every token of a name)")
     p.add_argument("token", metavar="KEY_ID_OR_NAME")
-    p.set_defaults(func=cmd_revoke)

@@ -1,7 +1,7 @@
 """The JSON API tools expect (``/<tier>/pypi/<name>/json``, ``/<tier>/pypi/<name>/<version>/json``).
 
 Upstream's JSON API documents are cached and revalidated like pages (:class:`RevalidatingCache`, in the
-``json_documents`` table): served stale when upstream fails, and when upstream has no JSON API at all (or it
+``json_api_documents`` table): served stale when upstream fails, and when upstream has no JSON API at all (or it
 fails with nothing cached) the document is built from the Simple API page alone and says so. What a tier
 serves comes from :meth:`PreparedPages.view`, the decision the Simple API serves
 (:mod:`mirror.core.jsonapi` builds the document from it). Upstream's per-release documents are used when

@@ -98,7 +98,8 @@ class MetadataExtractor:
     def __init__(self, store: FileStore, pages: PageStore, on_change: Callable[[str], None]) -> None:
         self._store = store
         self._pages = pages
-        self._on_change = on_change
+        #: called with a project's name when metadata of one of its files was extracted
+        self.on_change = on_change
 
     async def read_metadata(self, wheel: StoredFile) -> bytes | None:
         """The METADATA of a stored wheel, read through the store; None when there is none (or it cannot be
@@ -139,6 +140,6 @@ class MetadataExtractor:
             finally:
                 await temp.discard()
         await self._pages.record_extracted_metadata(wheel.sha256, digest)
-        self._on_change(project)
+        self.on_change(project)
         log.info("extracted metadata project=%s wheel=%s metadata=%s", project, wheel.sha256, digest)
         return digest

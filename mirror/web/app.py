@@ -7,6 +7,8 @@ when it stops; errors are mapped to statuses in one middleware (:mod:`mirror.web
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -45,13 +47,18 @@ async def healthz(request: web.Request) -> web.Response:
         "policy": {"version": state.version, "loaded_at": _iso(state.loaded_at),
                    "last_reload_error": error, "last_reload_error_at": _iso(state.error_at)},
         "provenance": provenance,
+        # rules from evidence: releases served under a rule in shadow mode ("warn"), by rule, since start;
+        # how many projects a malware report covers entirely (quarantined in every tier)
+        "evidence": {"warned_releases": dict(services.evidence.warnings),
+                     "quarantined_projects": len(services.evidence.quarantined)},
     }, headers={"Cache-Control": "no-store"})
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the application for ``config``; resources open on startup and close on cleanup."""
+def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
+    """Build the application for ``config``; resources open on startup and close on cleanup. ``clock`` (wall-clock
+    seconds) is the time tier decisions are made at (tests move it: cooldowns ending, waivers expiring)."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
-    app.cleanup_ctx.extend(contexts(config))
+    app.cleanup_ctx.extend(contexts(config, clock))
     app.router.add_get("/healthz", healthz)
     simple.add_routes(app)
     files.add_routes(app)

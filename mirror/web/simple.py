@@ -11,7 +11,7 @@ from mirror.core.models import Format
 from mirror.core.simple.negotiate import negotiate
 from mirror.web.headers import permanent_redirect
 from mirror.web.names import is_project_name, tier_of
-from mirror.web.responses import page_response
+from mirror.web.responses import page_response, streamed_list_response
 from mirror.web.state import SERVICES
 
 
@@ -35,8 +35,12 @@ async def index_page(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     tier = tier_of(request)
     fmt = _format(request)
-    prepared, stale = await services.prepared.index(tier, fmt)
-    return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
+    max_age = services.config.server.client_max_age
+    cold = await services.lists.cold(tier, fmt) if request.method == "GET" else None
+    if cold is not None:  # the mirror has no list yet: send it as it is built
+        return await streamed_list_response(request, cold, fmt, max_age=max_age)
+    prepared, stale = await services.lists.index(tier, fmt)
+    return page_response(request, prepared, fmt, stale=stale, max_age=max_age)
 
 
 async def project_page(request: web.Request) -> web.StreamResponse:

@@ -10,6 +10,8 @@ from aiohttp import web
 from mirror.config import Config
 from mirror.core.auth import RateLimiter
 from mirror.services.admin import AdminActions
+from mirror.services.advisories import AdvisoryService
+from mirror.services.closure import ClosureService
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
@@ -20,6 +22,7 @@ from mirror.services.pages import PageService
 from mirror.services.policies import PolicyStore
 from mirror.services.prefetch import Prefetcher
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.services.tokens import TokenService
 from mirror.services.ui import UiService
@@ -32,6 +35,8 @@ class Services:
     config: Config
     storage: FileStore
     prepared: PreparedPages
+    #: the tiers' project lists, prepared
+    lists: ProjectLists
     downloader: Downloader
     extractor: MetadataExtractor
     pages: PageService
@@ -40,6 +45,8 @@ class Services:
     provenance: ProvenanceCache
     provenance_checker: ProvenanceChecker
     evidence: EvidenceService
+    #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
+    closure: ClosureService
     jsonapi: JsonApiService
     tokens: TokenService
     admin: AdminActions
@@ -49,6 +56,7 @@ class Services:
     login_limit: RateLimiter
     api_limit: RateLimiter
     prefetcher: Prefetcher | None = None
+    advisories: AdvisoryService | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

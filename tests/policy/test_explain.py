@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from packaging.specifiers import SpecifierSet
+
 from mirror.core.models import DistFile, ProjectDetail, Tier
 from mirror.core.policy.evaluate import Decision
 from mirror.core.policy.explain import Explanation, FileVerdict, TierExplanation, explain
 from mirror.core.policy.model import (
+    Block,
     GitHubPublisher,
     Location,
     PolicySet,
@@ -91,7 +94,8 @@ def test_a_release_with_its_files():
             "until 2026-12-01 12:00 UTC\n              to change: mirror vet demo 1.0 --by NAME --note TEXT") in text
     assert "            + demo-1.0.tar.gz: reviewed by alice; older than the 7-day cooldown\n  vetted" in text
     # a file's own remedy is printed only where it differs from the tier's
-    assert text.count("to change: mirror unvet demo 1.0 ... and vet again after review") == 1
+    assert text.count("to change: mirror unvet demo 1.0 --by NAME --reason TEXT, then after review "
+                      "mirror vet demo 1.0 --by NAME --note TEXT") == 1
     data = got.as_dict()
     assert data["project"] == "demo" and data["version"] == "1.0" and data["notes"] == []
     assert data["tiers"][1] == {
@@ -106,14 +110,39 @@ def test_a_release_with_its_files():
     assert [f.get("change") for f in data["tiers"][2]["files"]] == [None, None]
 
 
-def test_a_version_upstream_does_not_list():
+def test_a_version_upstream_does_not_list_is_in_no_tier():
     detail = ProjectDetail("demo", (wheel("1.0"),))
     got = explain("demo", "3.0", detail, policies(), NOW)
-    assert got.notes == ("upstream lists no file of version 3.0",)
-    assert [t.tier for t in got.tiers] == list(Tier)
-    assert got.tiers[1].decision == Decision(True, "in the reviewed range of demo", HERE,
-                                             "mirror block demo==3.0 --by NAME --reason TEXT")
+    assert got.notes == ("upstream lists no file of demo 3.0: nothing to serve in any tier",
+                         f"demo is reviewed ({HERE}), but there is nothing of it to serve")
+    assert [(t.tier, t.decision) for t in got.tiers] == [
+        (tier, Decision(False, "upstream lists no file of demo 3.0")) for tier in Tier]
     assert explain("demo", "1.0.0", detail, policies(), NOW).notes == ()
+    blocked = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(
+        Block(SpecifierSet("==3.0"), "bad", SIG, HERE),))})
+    assert explain("demo", "3.0", detail, blocked, NOW).notes[1] == (
+        f"the policies keep it out anyway: version blocked (==3.0): bad ({HERE})")
+    other = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(
+        Block(SpecifierSet("==2.0"), "bad", SIG, HERE),))})
+    assert explain("demo", "3.0", detail, other, NOW).notes == (
+        "upstream lists no file of demo 3.0: nothing to serve in any tier",)  # a block of another version
+    assert (got.project, got.version) == ("demo", "3.0")
+    whole = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(Block(None, "bad", SIG, HERE),))})
+    assert explain("demo", None, detail, whole, NOW, upstream_missing=True).notes == (
+        "upstream has no project demo: nothing to serve in any tier",
+        f"the policies keep it out anyway: blocked: bad ({HERE})")
+    missing = explain("demo", "2.0", None, policies(), NOW, upstream_missing=True)
+    assert (missing.project, missing.version) == ("demo", "2.0")
+    assert missing.tiers[0].decision == Decision(False, "upstream has no project demo")
+
+
+def test_a_version_without_the_page_is_decided_by_the_policies_alone():
+    blocked = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", review=Review(SIG, HERE), blocks=(
+        Block(SpecifierSet("==2.0"), "bad", SIG, HERE),))})
+    got = explain("demo", "1.0", None, blocked, NOW)  # upstream unreachable: no page
+    assert [t.decision.admitted for t in got.tiers] == [True, True, False]
+    assert got.tiers[0].decision.rule == "not blocked: every upstream project is in 'all'"
+    assert explain("demo", "2.0", None, blocked, NOW).tiers[0].decision.rule == "version blocked (==2.0): bad"
     assert explain("demo", "3.0", None, policies(), NOW).notes == (
         "upstream page not available: file-level rules (hashes, cooldown) not evaluated",)
 

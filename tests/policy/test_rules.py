@@ -59,7 +59,7 @@ REVIEW = Review(SIG, HERE)
 VET = "mirror vet demo {v} --by NAME --note TEXT"
 UNVET = "mirror unvet demo {v} --by NAME --reason TEXT"
 BLOCK = "mirror block demo=={v} --by NAME --reason TEXT"
-AGAIN = "mirror unvet demo {v} ... and vet again after review"
+AGAIN = "mirror unvet demo {v} --by NAME --reason TEXT, then after review mirror vet demo {v} --by NAME --note TEXT"
 
 
 def wheel(version: str = "1.0", *, age: timedelta | None = timedelta(days=30), sha: str = SHA,
@@ -481,7 +481,7 @@ def test_provenance_rules_and_texts():
     assert decide_file(Tier.VETTED, "demo", f, pol, NOW) == Decision(
         False, f"demo requires provenance, and the vetting of 1.0 records no verified publisher for {f.filename} "
                f"(sha256 {SHA})", VET_AT,
-        f"{UNVET.format(v='1.0')}, then mirror vet demo 1.0 (which verifies the provenance) after review")
+        f"{UNVET.format(v='1.0')}, then after review {VET.format(v='1.0')} (which verifies the provenance)")
     # recorded publisher no longer pinned
     pol = policies(vettings=(vetting(f, provenance=GH2.identity),), provenance=_prov(GH))
     assert decide_file(Tier.VETTED, "demo", f, pol, NOW) == Decision(
@@ -601,8 +601,8 @@ def test_commands_for_an_unknown_version_name_a_placeholder():
         "mirror vet demo VERSION --trust-publisher IDENTITY")
     pinned = policies(vettings=(vetting(f),), provenance=_prov(GH)).of("demo")
     assert decide_provenance("demo", None, f, pinned, vetting(f), None).change == (
-        "mirror unvet demo VERSION --by NAME --reason TEXT, then mirror vet demo VERSION (which verifies the "
-        "provenance) after review")
+        "mirror unvet demo VERSION --by NAME --reason TEXT, then after review mirror vet demo VERSION --by NAME "
+        "--note TEXT (which verifies the provenance)")
 
 
 @pytest.mark.parametrize(("version", "canonical"), [

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
-from mirror.core.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, ProjectStatus, Tier
+from mirror.core.models import DistFile, ProjectDetail, ProjectStatus, Tier
 from mirror.core.policy.evaluate import Decision, ReleaseRules, Sighting, canonical_version, decide_project
 from mirror.core.policy.model import (
     Block,
@@ -25,11 +26,12 @@ from mirror.core.tiers import (
     ReleaseVerdict,
     TierView,
     advertised_metadata,
+    curated_projects,
     decide_page,
+    hidden_from_all,
     servable_file,
     servable_page,
     sightings_of,
-    tier_projects,
     unservable,
 )
 
@@ -282,21 +284,18 @@ def test_sightings_of_rows():
 # --------------------------------------------------------------------------- project lists
 
 
-def test_tier_projects_lists():
+def test_project_lists_from_the_policies():
     pol = PolicySet(projects={
         "b": ProjectPolicy("b", "b.toml", review=Review(SIG, HERE)),
         "a": ProjectPolicy("a", "a.toml", review=Review(SIG, HERE),
                            vettings={"1": Vetting("1", {}, SIG, VET_AT)}),
         "c": ProjectPolicy("c", "c.toml", blocks=(Block(None, "x", SIG, HERE),)),
+        "e": ProjectPolicy("e", "e.toml", blocks=(Block(SpecifierSet("<2"), "x", SIG, HERE),)),
         "d": ProjectPolicy("d", "d.toml"),
     })
-    upstream = ProjectList((ProjectEntry("A", 3), ProjectEntry("C", 9), ProjectEntry("E", 1)), 10)
-    assert tier_projects(Tier.ALL, upstream, pol) == ProjectList((ProjectEntry("A", 3), ProjectEntry("E", 1)), 10)
-    unblocked = PolicySet(projects={"a": pol.projects["a"]})
-    assert tier_projects(Tier.ALL, upstream, unblocked) is upstream
-    known = {"a": ProjectEntry("A", 3), "b": ProjectEntry("B", 5)}
-    assert tier_projects(Tier.REVIEWED, None, pol, known) == ProjectList((ProjectEntry("A", 3),
-                                                                          ProjectEntry("B", 5)), 5)
-    assert tier_projects(Tier.REVIEWED, None, pol) == ProjectList((ProjectEntry("a"), ProjectEntry("b")), None)
-    assert tier_projects(Tier.VETTED, None, pol, known) == ProjectList((ProjectEntry("A", 3),), 3)
-    assert tier_projects(Tier.VETTED, None, PolicySet()) == ProjectList((), None)
+    # all leaves out whole-project blocks only (a blocked release keeps its project listed)
+    assert hidden_from_all(pol) == {"c"}
+    assert hidden_from_all(PolicySet(projects={"a": pol.projects["a"]})) == frozenset()
+    assert curated_projects(Tier.REVIEWED, pol) == ("a", "b")
+    assert curated_projects(Tier.VETTED, pol) == ("a",)
+    assert curated_projects(Tier.VETTED, PolicySet()) == ()

@@ -52,7 +52,8 @@ def test_format_parameter_overrides_accept():
     assert negotiate(None, "application/vnd.pypi.simple.latest+html") is Format.HTML
 
 
-@pytest.mark.parametrize("value", ["*/*", "application/json", "text/html, application/vnd.pypi.simple.v1+json", ""])
+@pytest.mark.parametrize("value", ["*/*", "application/json", "text/html, application/vnd.pypi.simple.v1+json", "",
+                                   "jsonx", "xml"])
 def test_bad_format_parameter_is_406(value):
     with pytest.raises(NotAcceptable):
         negotiate(None, value)
@@ -143,6 +144,8 @@ def test_accept_quality(offer, accept, q):
     ("APPLICATION/VND.PYPI.SIMPLE.V1+HTML", Format.HTML),
     ("application/vnd.pypi.simple.latest json", Format.JSON),
     ("text/html", Format.TEXT_HTML),
+    ("json", Format.JSON),   # the short forms
+    (" HTML ", Format.HTML),
 ])
 def test_format_parameter_spellings(value, expected):
     assert negotiate("application/vnd.pypi.simple.v1+json;q=0", value) is expected

@@ -138,6 +138,9 @@ class FakeUpstream:
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
         self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
+        # Answer an empty page (no files) for any project never added: an upstream that has every name, for
+        # tests that are not about which projects exist
+        self.every_name = False
         # Like the real index's JSON API: a long project description (bytes of padding in info.description)
         # and a chunked answer (no Content-Length) sent in pieces of this many bytes, each flushed and
         # followed by a short pause so that clients receive it as several reads.
@@ -161,6 +164,13 @@ class FakeUpstream:
         self.stated_names: dict[str, str] = {}
         #: filename → Location: GETs of that file's URL answer 302 there (a redirecting file host)
         self.redirects: dict[str, str] = {}
+        # -- the project list (``/simple/``) --
+        #: (HTML, JSON) bodies served as the project list instead of the index's own (a big or odd list)
+        self.list_bodies: tuple[bytes, bytes] | None = None
+        #: send the project list chunked, this many bytes at a time with this many seconds between
+        self.list_pace: tuple[int, float] | None = None
+        #: send half of the project list (chunked), then reset the connection
+        self.list_cut = False
         self.faults_apply_to: Literal["all", "pages", "files"] = "all"
         self.fault_filter: Callable[[str], bool] | None = None  # path -> faulty?; overrides
         # -- state --
@@ -189,19 +199,23 @@ class FakeUpstream:
     def add_wheel(
         self, project: str, version: str, tmpdir: Path, *, with_metadata: bool = True,
         requires_python: str | None = None, requires_dist: Sequence[str] = (), summary: str = "",
-        module_source: str | None = None, tag: str = "py3-none-any", **file_fields: Any,
+        module_source: str | None = None, tag: str = "py3-none-any", license_expression: str | None = None,
+        license: str | None = None, classifiers: Sequence[str] = (), provides_extra: Sequence[str] = (),
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
 
         ``requires_python`` goes both into the wheel's METADATA and onto the page. With
         ``with_metadata`` (default) the wheel's METADATA is served as PEP 658 metadata.
+        ``license_expression`` (PEP 639), ``license`` and ``classifiers`` go into its METADATA.
         ``file_fields`` are other :class:`FakeFile` fields (upload_time, yanked, provenance,
         advertised_sha256).
         """
         path = build_wheel(
             tmpdir, project, version, requires_dist=requires_dist,
             requires_python=requires_python, summary=summary,
-            module_source=module_source, tag=tag,
+            module_source=module_source, tag=tag, license_expression=license_expression,
+            license=license, classifiers=classifiers, provides_extra=provides_extra,
         )  # fmt: skip
         metadata = read_wheel_metadata(path) if with_metadata else None
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python,
@@ -210,13 +224,18 @@ class FakeUpstream:
 
     def add_sdist(
         self, project: str, version: str, tmpdir: Path, *,
-        requires_python: str | None = None, **file_fields: Any,
+        requires_python: str | None = None, requires_dist: Sequence[str] = (), provides_extra: Sequence[str] = (),
+        build_requires: Sequence[str] = ("setuptools>=61",), build_backend: str = "setuptools.build_meta",
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file).
 
-        ``file_fields`` as for :meth:`add_wheel`.
+        ``requires_dist`` go into its PKG-INFO, ``build_requires`` and ``build_backend`` into its
+        ``pyproject.toml``; ``file_fields`` as for :meth:`add_wheel`.
         """
-        path = build_sdist(tmpdir, project, version, requires_python=requires_python)
+        path = build_sdist(tmpdir, project, version, requires_python=requires_python, requires_dist=requires_dist,
+                           provides_extra=provides_extra, build_requires=build_requires,
+                           build_backend=build_backend)
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python, **file_fields)
         return self.add_file(project, f)
 
@@ -241,9 +260,20 @@ class FakeUpstream:
         proj.status, proj.status_reason = status, reason
         self._touch(proj)
 
+    def set_vulnerabilities(self, project: str, entries: Sequence[dict[str, Any]]) -> None:
+        """Set the ``vulnerabilities`` of the project's JSON API document: as on the real index, they are
+        those of the release the document describes (its latest). Entries are JSON API entries (``id``,
+        ``aliases``, ``summary``, ``details``, ``fixed_in``, ``link``, ``withdrawn``)."""
+        self.vulnerabilities[canonicalize_name(project)] = [dict(e) for e in entries]
+
     def set_owners(self, project: str, users: Sequence[str]) -> None:
         """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
         self._owners[canonicalize_name(project)] = list(users)
+
+    def files_of(self, project: str, version: str | None = None) -> list[FakeFile]:
+        """The files of ``project`` (of one ``version``), in upload order."""
+        files = self._projects[canonicalize_name(project)].files.values()
+        return [f for f in files if version is None or f.version == version]
 
     def project_serial(self, project: str) -> int:
         return self._projects[canonicalize_name(project)].serial
@@ -385,15 +415,40 @@ class FakeUpstream:
     async def _root_page(self, request: web.Request) -> web.StreamResponse:
         as_json = self._negotiate_json(request)
         projects = sorted(self._projects.items())
-        if as_json:
+        if self.list_bodies is not None:
+            body = self.list_bodies[as_json]
+        elif as_json:
             body = json.dumps({
                 "meta": {"api-version": self.api_version, "_last-serial": self.serial},
-                "projects": [{"name": p.name} for _, p in projects],
+                "projects": [{"name": p.name, "_last-serial": p.serial} for _, p in projects],
             }, indent=1).encode()  # fmt: skip
         else:
             links = [f'<a href="/simple/{key}/">{html.escape(p.name)}</a>' for key, p in projects]
             body = self._html("Simple index", [], links, self.serial)
-        return self._page(request, body, as_json, self.serial)
+        response = self._page(request, body, as_json, self.serial)
+        if (self.list_pace is None and not self.list_cut) or response.status != 200 or request.method == "HEAD":
+            return response
+        return await self._stream_list(request, response)
+
+    async def _stream_list(self, request: web.Request, page: web.Response) -> web.StreamResponse:
+        """The list ``page`` sent chunked: paced (``list_pace``), or cut in the middle (``list_cut``)."""
+        body = page.body
+        assert isinstance(body, bytes)
+        headers = {k: v for k, v in page.headers.items() if k.lower() not in ("content-length", "etag")}
+        resp = web.StreamResponse(headers=headers)
+        await resp.prepare(request)
+        size, pause = self.list_pace or (64 * 1024, 0.0)
+        end = len(body) // 2 if self.list_cut else len(body)
+        for at in range(0, end, size):
+            await resp.write(body[at:min(at + size, end)])
+            await asyncio.sleep(pause)
+        if self.list_cut:
+            transport = request.transport
+            assert transport is not None
+            transport.abort()
+            return resp
+        await resp.write_eof()
+        return resp
 
     def _file_url(self, f: FakeFile) -> str:
         return f.url or f"{self.base}/files/{f.sha256}/{f.filename}"
@@ -412,6 +467,8 @@ class FakeUpstream:
         if raw != key:
             raise web.HTTPMovedPermanently(f"/simple/{key}/")
         proj = self._projects.get(key)
+        if proj is None and self.every_name:
+            proj = _Project(name=key)
         if proj is None:
             raise web.HTTPNotFound()
         files = [] if proj.status == "quarantined" else list(proj.files.values())
@@ -502,7 +559,8 @@ class FakeUpstream:
             "release_url": f"{self.base}/project/{key}/{described}/",
             **self.json_info.get(key, {}),
         }  # fmt: skip
-        vulns = self.release_vulnerabilities.get((key, described or ""), self.vulnerabilities.get(key, []))
+        vulns = (self.release_vulnerabilities.get((key, described), self.vulnerabilities.get(key, []))
+                 if described is not None else [])
         data: dict[str, Any] = {
             "info": info, "last_serial": proj.serial,
             "urls": [self._json_file(f) for f in mine], "vulnerabilities": vulns,

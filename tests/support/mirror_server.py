@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,12 +37,13 @@ def make_config(tmp_path: Path, upstream_url: str, *, storage: StorageConfig | N
 class MirrorServer:
     """The mirror app on 127.0.0.1; ``restart()`` stops it and starts a new process-like instance."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self._server: TestServer | None = None
 
     async def start(self) -> MirrorServer:
-        self._server = TestServer(create_app(self.config), host="127.0.0.1")
+        self._server = TestServer(create_app(self.config, clock=self.clock), host="127.0.0.1")
         await self._server.start_server()
         return self
 

@@ -343,6 +343,31 @@ def add_publisher(text: str, fields: Mapping[str, str], by: str, at: datetime, n
     return _finish(doc)
 
 
+# --------------------------------------------------------------------------- [[waiver]]
+
+
+def add_waiver(text: str, version: str, rule: str, until: datetime, reason: str, by: str, at: datetime,
+               advisory: str | None = None) -> str:
+    """Append a ``[[waiver]]``: ``rule`` does not hold release ``version`` back until ``until``."""
+    doc = _parse(text)
+    table = _table({"version": version, "rule": rule, "id": advisory, "until": until, "reason": reason,
+                    **_signature(by, at, None)})
+    waivers = doc.get("waiver")
+    if waivers is None:
+        aot = tomlkit.aot()
+        aot.append(table)
+        doc["waiver"] = aot
+    elif isinstance(waivers, AoT):
+        waivers.append(table)
+    elif isinstance(waivers, Array):
+        inline = tomlkit.inline_table()
+        inline.update(table.unwrap())
+        waivers.append(inline)
+    else:
+        raise EditError("'waiver' is not an array of tables")
+    return _finish(doc)
+
+
 # --------------------------------------------------------------------------- snippets for the audit log
 
 
@@ -378,8 +403,9 @@ def _render(header: str, table: Mapping[str, Any]) -> list[str]:
 def snippet(text: str, part: str, key: str | None = None) -> str | None:
     """A short TOML rendering of one part of a file for the audit log, or None when it is absent.
 
-    ``part`` is ``review``, ``uploaders``, ``provenance``, ``vetted`` (``key`` = the version) or ``block`` (``key`` =
-    the specifier, or None for whole-project blocks). Comments are left out.
+    ``part`` is ``review``, ``uploaders``, ``provenance``, ``vetted`` (``key`` = the version), ``block`` (``key`` =
+    the specifier, or None for whole-project blocks) or ``waiver`` (``key`` = the version; its last waiver).
+    Comments are left out.
     """
     data = tomllib.loads(text)
     if part in ("review", "uploaders", "provenance"):
@@ -396,4 +422,8 @@ def snippet(text: str, part: str, key: str | None = None) -> str | None:
         if not blocks:
             return None
         return "\n".join(line for b in blocks for line in _render("[[block]]", b))
+    if part == "waiver":
+        waivers = [w for w in data.get("waiver", []) if isinstance(w, dict) and key is not None
+                   and _same_version(str(w.get("version", "")), key)]
+        return "\n".join(_render("[[waiver]]", waivers[-1])) if waivers else None
     raise ValueError(f"unknown part {part!r}")

@@ -1,14 +1,13 @@
-"""The web face: upstream's JSON API documents, API tokens and browser sessions.
+"""The web face: API tokens and browser sessions (upstream's JSON API documents share ``json_api_documents``,
+revision 0004).
 
-- ``json_documents``: upstream's JSON API answers as upstream sent them, keyed by ``<name>`` or
-  ``<name>/<version>`` (the same columns as ``pages``), cached and revalidated for ``/<tier>/pypi/.../json``.
 - ``api_tokens``: reviewers' and admins' tokens; only the sha256 of each secret, never the secret.
 - ``web_sessions``: browser sessions opened by logging in with a token (the sha256 of the cookie's secret).
 
 New tables only: a node still on the previous release never reads them.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -16,24 +15,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision: str | None = "0003"
+revision = "0005"
+down_revision: str | None = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "json_documents",
-        sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column("body", sa.LargeBinary, nullable=False),
-        sa.Column("content_type", sa.Text, nullable=False),
-        sa.Column("page_url", sa.Text, nullable=False),
-        sa.Column("etag", sa.Text, nullable=True),
-        sa.Column("serial", sa.Integer, nullable=True),
-        sa.Column("revision", sa.String(64), nullable=False),
-        sa.Column("fetched_at", sa.Float, nullable=False),
-    )
     op.create_table(
         "api_tokens",
         sa.Column("key_id", sa.String(32), primary_key=True),

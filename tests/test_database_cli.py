@@ -103,7 +103,8 @@ async def test_db_current_upgrade_history(any_config):
     assert (await ok(any_config, "db", "current")).endswith(": schema revision 0005 (current)\n")
     assert (await ok(any_config, "db", "upgrade")).endswith("(current): nothing to do\n")
     history = (await ok(any_config, "db", "history")).splitlines()
-    assert [line.split()[0] for line in history] == ["0001", "0002", "0003", "0004", "0005"] and history[-1].endswith("(head)")
+    assert [line.split()[0] for line in history] == ["0001", "0002", "0003", "0004", "0005"]
+    assert history[-1].endswith("(head)")
 
 
 async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstream):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mirror.core.errors import ProjectNotFound, UpstreamError, UpstreamTimeout
+from mirror.services.lists import ListFetch
 from mirror.services.pages import UpstreamPages
 
 
@@ -51,9 +52,9 @@ class ObservedUpstream:
         self._answered()
         return result
 
-    async def fetch_index(self, etag: str | None = None) -> object:
+    async def fetch_index(self, etag: str | None = None, sink: ListFetch | None = None) -> object:
         try:
-            result = await self._inner.fetch_index(etag)
+            result = await self._inner.fetch_index(etag, sink)
         except UpstreamError as exc:
             self._failed(exc)
             raise

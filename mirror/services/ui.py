@@ -110,7 +110,7 @@ class UiService:
 
     async def overview(self) -> Overview:
         known = self._pages.known_list()
-        upstream_projects = len(known.value.projects) if known is not None else None
+        upstream_projects = len(known.value) if known is not None else None
         policies = self._policies.current
         key = (policies.version, upstream_projects)
         if self._counts is None or self._counts[0] != key:

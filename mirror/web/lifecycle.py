@@ -22,25 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
+from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.db.audit import AuditLog, DemandLog
+from mirror.adapters.db.licenses import LicenseRecords
 from mirror.adapters.db.sightings import SightingStore
 from mirror.adapters.db.tables import json_api_documents, provenance_documents
 from mirror.adapters.db.tokens import TokenStore
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
-from mirror.core.auth import RateLimiter
-from mirror.adapters.db.advisories import AdvisoryStore
-from mirror.adapters.db.audit import DemandLog
-from mirror.adapters.db.licenses import LicenseRecords
 from mirror.core.advisories import Advisory
+from mirror.core.auth import RateLimiter
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.evidence import needs_licenses, needs_vulnerabilities
 from mirror.core.simple.render import make_environment
 from mirror.resources import templates_dir
-from mirror.services.admin import AdminActions
 from mirror.services import waivers
+from mirror.services.admin import AdminActions
 from mirror.services.advisories import AdvisoryService
 from mirror.services.cache import CachePolicy
 from mirror.services.closure import ClosureService
@@ -48,9 +47,9 @@ from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
+from mirror.services.fetching import FileFetcher
 from mirror.services.health import ObservedUpstream, UpstreamHealth
 from mirror.services.jsonapi import JsonApiService
-from mirror.services.fetching import FileFetcher
 from mirror.services.licenses import LicenseReader
 from mirror.services.malware import withdraw_malware
 from mirror.services.metadata import MetadataExtractor

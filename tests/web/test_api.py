@@ -136,9 +136,14 @@ async def test_promote_through_the_api_runs_the_review_command(site: MirrorServe
     assert status == 200
     assert [(r["actor"], r["action"], r["target"], r["note"]) for r in audit["records"]] == [
         ("rita", "promote", "demo-pkg", "core dependency")]
-    # Promoting again is refused by the command itself: 422, nothing written.
+    # Promoting again changes nothing and says so (the command is idempotent): no new audit record.
     status, _, body = await call(http, site.base, "POST", "/api/v1/projects/{project}/promote", headers=bearer(token))
-    assert status == 422 and "already reviewed by rita" in body["error"]
+    assert status == 200 and not body["audit_ids"], body
+    assert "already reviewed" in body["lines"][0] and "nothing changed" in body["lines"][0]
+    # A name upstream does not have is refused by the command itself: 422, nothing written.
+    status, _, body = await call(http, site.base, "POST", "/api/v1/projects/no-such-project/promote",
+                                 headers=bearer(token), body={"note": "x"})
+    assert status == 422 and "has no project no-such-project" in body["error"], body
 
 
 async def test_the_typo_squat_gate_applies(site: MirrorServer, upstream: FakeUpstream, dists: Path,

@@ -175,10 +175,12 @@ async def test_cached_revalidated_and_stale_when_upstream_fails(site: MirrorServ
         await demo.up()
 
 
-async def test_chunked_big_documents_and_gzip(site: MirrorServer, demo: FakeUpstream,
+async def test_chunked_big_documents_and_gzip(site: MirrorServer, demo: FakeUpstream, dists: Path,
                                               http: aiohttp.ClientSession) -> None:
+    # A project nothing fetched yet (demo-pkg's document is cached since the fixture's page request).
+    demo.add_wheel("Big.Doc", "1.0", dists, upload_time=OLD)
     demo.json_api_padding, demo.json_api_chunk = 300_000, 16 * 1024
-    async with http.get(f"{site.base}/all/pypi/demo-pkg/json", headers={"Accept-Encoding": "gzip"},
+    async with http.get(f"{site.base}/all/pypi/big-doc/json", headers={"Accept-Encoding": "gzip"},
                         auto_decompress=False) as resp:
         assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip"
         doc = json.loads(gzip.decompress(await resp.read()))
@@ -187,9 +189,12 @@ async def test_chunked_big_documents_and_gzip(site: MirrorServer, demo: FakeUpst
 
 
 async def test_without_a_json_api_upstream_the_simple_page_still_answers(site: MirrorServer, demo: FakeUpstream,
+                                                                         dists: Path,
                                                                          http: aiohttp.ClientSession) -> None:
     demo.json_api = False
-    status, doc, _ = await get_json(http, f"{site.base}/all/pypi/demo-pkg/json")
-    assert status == 200 and doc["info"]["version"] == "2.0" and doc["info"]["name"] == "demo-pkg"
+    for version in ("1.0", "1.1", "2.0"):
+        demo.add_wheel("No.Json", version, dists, upload_time=OLD)
+    status, doc, _ = await get_json(http, f"{site.base}/all/pypi/no-json/json")
+    assert status == 200 and doc["info"]["version"] == "2.0" and doc["info"]["name"] == "no-json"
     assert doc["_mirror"]["info"] == "simple-api" and doc["ownership"] is None
     assert sorted(doc["releases"]) == ["1.0", "1.1", "2.0"]

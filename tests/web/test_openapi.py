@@ -92,7 +92,8 @@ async def test_every_answer_matches_the_description(site: MirrorServer, upstream
     await run("GET", project, "/api/v1/projects/demo-pkg", reviewer)
     await run("GET", project, "/api/v1/projects/demo-pkg?version=1.0", reviewer)
     await run("POST", project + "/promote", "/api/v1/projects/demo-pkg/promote", reviewer, {"note": "ok"})
-    await run("POST", project + "/promote", "/api/v1/projects/demo-pkg/promote", reviewer, {}, expect=422)
+    await run("POST", project + "/promote", "/api/v1/projects/demo-pkg/promote", reviewer, {})  # nothing changed
+    await run("POST", project + "/promote", "/api/v1/projects/no-such-project/promote", reviewer, {}, expect=422)
     await run("POST", release + "/vet", "/api/v1/projects/demo-pkg/releases/1.0/vet", reviewer, {"note": "read"})
     await run("POST", release + "/unvet", "/api/v1/projects/demo-pkg/releases/1.0/unvet", reviewer, {"reason": "x"})
     await run("POST", release + "/block", "/api/v1/projects/demo-pkg/releases/1.0/block", reviewer, {"reason": "x"})

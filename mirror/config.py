@@ -141,6 +141,23 @@ class DemandConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The browser UI and the admin API: who may read the UI, browser sessions, rate limits."""
+
+    #: "public": the UI's pages answer anyone (reviewers' notes only after a login); "login": every UI page
+    #: needs a login. The Simple API, files and ``/explain`` are never behind a login.
+    access: str = "public"
+    #: Hours a browser session lasts (never beyond its token's expiry).
+    session_hours: float = 12.0
+    #: Login attempts, and admin API requests, each client address may make per minute.
+    login_per_minute: int = 10
+    api_per_minute: int = 120
+    #: "auto": session cookies are ``Secure`` on https requests; "always": on every request (behind a
+    #: TLS-terminating proxy).
+    secure_cookies: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class DependenciesConfig:
     #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
     #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
@@ -161,6 +178,7 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
+    web: WebConfig = WebConfig()
     dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
@@ -325,6 +343,8 @@ def _timeout(value: Any) -> str | None:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_WEB_ACCESS = ("public", "login")
+_SECURE_COOKIES = ("auto", "always")
 _EXPLAIN_MODES = ("public", "off")
 
 
@@ -405,6 +425,20 @@ def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
     return None
 
 
+def _web_access(value: Any) -> str | None:
+    return None if value in _WEB_ACCESS else "unknown mode"
+
+
+def _secure_cookies(value: Any) -> str | None:
+    return None if value in _SECURE_COOKIES else "unknown mode"
+
+
+def _session_hours(value: Any) -> str | None:
+    return None if 0 < value <= 24 * 30 else "must be greater than 0 and at most 720 (30 days)"
+
+
+def _per_minute(value: Any) -> str | None:
+    return None if 1 <= value <= 100_000 else "must be between 1 and 100000"
 def _targets(value: Any) -> str | None:
     from mirror.core.targets import Target, TargetError
 
@@ -473,6 +507,15 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
     },
     "policies": {"path": ((str,), None, "a directory path")},
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
+    "web": {
+        "access": ((str,), _web_access, ", ".join(_WEB_ACCESS)),
+        "session_hours": ((int, float), _session_hours, "hours, a number > 0 and <= 720"),
+        "login_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "api_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "secure_cookies": ((str,), _secure_cookies, ", ".join(_SECURE_COOKIES)),
+    },
+
+
     "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
                                                     '"3.11-macos-arm64", "pypy3.10-linux-aarch64"'),
                      "holes_delay": ((int, float), _non_negative, "seconds, a number >= 0"),
@@ -486,6 +529,7 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
     "demand": DemandConfig,
+    "web": WebConfig,
     "dependencies": DependenciesConfig,
 }
 

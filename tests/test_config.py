@@ -71,6 +71,10 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade", 2, "wrong type"),
         ("[database]\npool_size = 0\n", "database.pool_size", 2, "between 1 and 1000"),
         ("[database]\n\nstatement_timeout = 0\n", "database.statement_timeout", 3, "greater than 0"),
+        ("[web]\naccess = 'private'\n", "web.access", 2, "unknown mode"),
+        ("[web]\n\nsession_hours = 0\n", "web.session_hours", 3, "greater than 0"),
+        ("[web]\napi_per_minute = 0\n", "web.api_per_minute", 2, "between 1"),
+        ("[web]\nsecure_cookies = true\n", "web.secure_cookies", 2, "wrong type"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment):

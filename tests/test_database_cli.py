@@ -99,11 +99,12 @@ async def test_db_current_upgrade_history(any_config):
     run = await mirror(any_config, "db", "current")
     assert run.code == 1 and "no mirror tables yet (`mirror db upgrade` or `mirror serve` creates them)" in run.out
     out = await ok(any_config, "db", "upgrade")
-    assert re.fullmatch(r"database \S+: created at schema revision 0004\n", out), out
-    assert (await ok(any_config, "db", "current")).endswith(": schema revision 0004 (current)\n")
+    assert re.fullmatch(r"database \S+: created at schema revision 0005\n", out), out
+    assert (await ok(any_config, "db", "current")).endswith(": schema revision 0005 (current)\n")
     assert (await ok(any_config, "db", "upgrade")).endswith("(current): nothing to do\n")
     history = (await ok(any_config, "db", "history")).splitlines()
-    assert [line.split()[0] for line in history] == ["0001", "0002", "0003", "0004"] and history[-1].endswith("(head)")
+    assert [line.split()[0] for line in history] == ["0001", "0002", "0003", "0004", "0005"]
+    assert history[-1].endswith("(head)")
 
 
 async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstream):
@@ -115,7 +116,7 @@ async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstre
     err = await fails(config_file, "serve", "--port", "0")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("mirror: database sqlite+aiosqlite:///") and err.endswith(
-        "schema from before migrations, older than this mirror's 0004: run `mirror db upgrade` "
+        "schema from before migrations, older than this mirror's 0005: run `mirror db upgrade` "
         "(or set [database] auto_upgrade = true)\n")
     run = await mirror(config_file, "audit")  # read-only commands refuse too: they do not upgrade
     assert run.code == 1 and "run `mirror db upgrade`" in run.err
@@ -125,7 +126,7 @@ async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstre
     assert (await mirror(config_file, "db", "current")).code == 1
 
     assert (await ok(config_file, "db", "upgrade")).endswith(
-        "upgraded from the schema from before migrations to revision 0004\n")
+        "upgraded from the schema from before migrations to revision 0005\n")
     audit = await ok(config_file, "audit")
     assert "alice" in audit and "core dependency" in audit and "demo-app==1.0" in audit
     assert "flask" in await ok(config_file, "demand")

@@ -8,12 +8,12 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from mirror.cli import db, evidence, inspect, review, serve, sets
+from mirror.cli import db, evidence, inspect, review, serve, sets, tokens
 from mirror.cli.common import CONFIG_VARIABLE, Commands
 from mirror.core.errors import ConfigError, MirrorError, PolicyError
 
 #: The modules whose commands ``mirror`` offers, in the order ``mirror --help`` lists them.
-MODULES = (serve, review, sets, inspect, evidence, db)
+MODULES = (serve, review, sets, inspect, evidence, tokens, db)
 
 
 def package_version() -> str:

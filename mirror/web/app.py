@@ -15,7 +15,7 @@ from aiohttp import web
 
 from mirror.config import Config
 from mirror.core.policy.paths import relative_paths
-from mirror.web import explain, files, integrity, simple
+from mirror.web import api, explain, files, integrity, jsonapi, simple, ui
 from mirror.web.cors import enable_cors
 from mirror.web.errors import error_middleware
 from mirror.web.lifecycle import contexts
@@ -57,23 +57,18 @@ async def healthz(request: web.Request) -> web.Response:
     }, headers={"Cache-Control": "no-store"})
 
 
-async def home(request: web.Request) -> web.Response:
-    lines = ["mirror: index URLs of this server (point pip --index-url or uv at one)"]
-    base = f"{request.scheme}://{request.host}"
-    lines += [f"  {tier:9s} {base}/{tier}/simple/" for tier in ("all", "reviewed", "vetted")]
-    return web.Response(text="\n".join(lines) + "\n")
-
-
 def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web.Application:
     """Build the application for ``config``; resources open on startup and close on cleanup. ``clock`` (wall-clock
     seconds) is the time tier decisions are made at (tests move it: cooldowns ending, waivers expiring)."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app.cleanup_ctx.extend(contexts(config, clock))
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", home)
     simple.add_routes(app)
     files.add_routes(app)
     integrity.add_routes(app)
+    jsonapi.add_routes(app)
     explain.add_routes(app, config.server.explain)
+    api.add_routes(app)
+    ui.add_routes(app)  # last: its /<tier>/ page comes after every fixed path
     enable_cors(app, config.server.cors_origins)
     return app

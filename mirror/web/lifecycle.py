@@ -23,14 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.advisories import AdvisoryStore
-from mirror.adapters.db.audit import DemandLog
+from mirror.adapters.db.audit import AuditLog, DemandLog
 from mirror.adapters.db.licenses import LicenseRecords
 from mirror.adapters.db.sightings import SightingStore
 from mirror.adapters.db.tables import json_api_documents, provenance_documents
+from mirror.adapters.db.tokens import TokenStore
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
 from mirror.core.advisories import Advisory
+from mirror.core.auth import RateLimiter
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.evidence import needs_licenses, needs_vulnerabilities
@@ -38,6 +40,7 @@ from mirror.core.simple.render import make_environment
 from mirror.core.targets import Target
 from mirror.resources import templates_dir
 from mirror.services import waivers
+from mirror.services.admin import AdminActions
 from mirror.services.advisories import AdvisoryService
 from mirror.services.cache import CachePolicy
 from mirror.services.closure import ClosureService
@@ -46,7 +49,9 @@ from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
 from mirror.services.fetching import FileFetcher
+from mirror.services.health import ObservedUpstream, UpstreamHealth
 from mirror.services.holes import HoleCounter
+from mirror.services.jsonapi import JsonApiService
 from mirror.services.licenses import LicenseReader
 from mirror.services.malware import withdraw_malware
 from mirror.services.metadata import MetadataExtractor
@@ -56,7 +61,10 @@ from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
 from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
+from mirror.services.tokens import TokenService
+from mirror.services.ui import UiService
 from mirror.web.state import FILE_STORE, SERVICES, Services
+from mirror.web.templating import ui_environment
 
 log = logging.getLogger("mirror.web")
 
@@ -67,6 +75,7 @@ UPSTREAM: web.AppKey[UpstreamClient] = web.AppKey("upstream", UpstreamClient)
 CPU: web.AppKey[CpuLane] = web.AppKey("cpu", CpuLane)
 POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies", PolicyStore)
 PAGES: web.AppKey[PageService] = web.AppKey("pages", PageService)
+HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health", UpstreamHealth)
 
 
 @contextlib.asynccontextmanager
@@ -163,9 +172,12 @@ def pages_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
-        pages = PageService(app[UPSTREAM], PageStore(app[ENGINE]), CachePolicy(ttl=up.index_ttl),
+        health = UpstreamHealth()  # recorded from the page fetches, for the home page
+        pages = PageService(ObservedUpstream(app[UPSTREAM], health), PageStore(app[ENGINE]),
+                            CachePolicy(ttl=up.index_ttl),
                             CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4), app[CPU])
         app[PAGES] = pages
+        app[HEALTH] = health
         try:
             yield
         finally:
@@ -212,8 +224,12 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         env: jinja2.Environment = make_environment(str(templates_dir()))
         prepared = PreparedPages(pages, evidence, env, policies, app[CPU], clock=clock)
         lists = ProjectLists(pages, env, policies, app[CPU], quarantine=evidence)
-        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), pages.upstream_has)
+        demand_log = DemandLog(engine, config.demand.max_rows)
+        demand = DemandRecorder(demand_log, pages.upstream_has)
         prefetcher = _prefetcher(config, policies, pages, prepared)
+        jsonapi = JsonApiService(upstream, config.upstream_url, PageStore(engine, json_api_documents),
+                                 CachePolicy(ttl=up.index_ttl), pages, prepared, app[CPU])
+        web = config.web
         # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
         closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
                                  lambda: policies.current, cpu=app[CPU])
@@ -224,6 +240,14 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                                  downloader=downloader, extractor=extractor, pages=pages, policies=policies,
                                  demand=demand, provenance=provenance, provenance_checker=checker,
                                  evidence=evidence, closure=closure, prefetcher=prefetcher, advisories=advisories,
+                                 jsonapi=jsonapi,
+                                 tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
+                                 admin=AdminActions(config, policies),
+                                 ui=UiService(pages, prepared, policies, jsonapi, checker, AuditLog(engine),
+                                              demand_log, app[HEALTH]),
+                                 ui_templates=ui_environment(templates_dir(), config.policies.path),
+                                 login_limit=RateLimiter(web.login_per_minute, time.monotonic),
+                                 api_limit=RateLimiter(web.api_per_minute, time.monotonic),
                                  holes=holes)
         if prefetcher is not None:
             prefetcher.start()
@@ -238,6 +262,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
             await lists.close()
             if prefetcher is not None:
                 await prefetcher.close()
+            await jsonapi.close()
             await downloader.close()
             await licenses.close()
             await advisories.close()

@@ -68,6 +68,7 @@ def banner(config: Config, port: int) -> str:
         f"  database:  {mask_database_url(config.database_url)}",
         f"  policies:  {config.policies.path}",
         f"  config:    {config.source or 'built-in defaults'}",
+        f"  web UI:    {base}/  (admin API {base}/api/v1/, tokens: mirror token create --name NAME)",
         "  tiers:",
     ]
     for tier in ("all", "reviewed", "vetted"):

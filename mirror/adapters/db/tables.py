@@ -151,8 +151,9 @@ advisory_changes = Table(
     Column("at", Float, nullable=False, index=True),
 )
 
-#: Upstream's JSON API documents (``/pypi/<project>/json``) exactly as upstream sent them, keyed by the normalized
-#: project name; the same columns as ``pages``, so the one revalidating cache serves them.
+#: Upstream's JSON API documents exactly as upstream sent them: ``/pypi/<project>/json`` keyed by the normalized
+#: project name (read for advisories and for the tiers' JSON API), ``/pypi/<project>/<version>/json`` keyed by
+#: ``<project>/<version>``; the same columns as ``pages``, so the one revalidating cache serves them.
 json_api_documents = Table(
     "json_api_documents",
     metadata,
@@ -176,4 +177,34 @@ metadata_licenses = Table(
     Column("source", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Column("read_at", Float, nullable=False),
+)
+
+#: API tokens of reviewers and admins. Only the sha256 of each token's secret is stored; ``key_id`` is the
+#: token's public part (it names the row, so a secret is compared with one hash, in constant time). ``name``
+#: is the actor the audit log records; ``revoked_at``/``expires_at`` NULL mean not revoked / no expiry.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+#: Browser sessions opened by logging in with a token: the cookie holds ``key_id`` and a secret whose sha256
+#: is stored; a session lasts until ``expires_at`` and only while its token is valid. ``csrf`` is the token
+#: every form of the session carries.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("token_key_id", String(32), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

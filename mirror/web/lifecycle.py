@@ -264,6 +264,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                 await prefetcher.close()
             await jsonapi.close()
             await downloader.close()
+            extractor.close()
             await licenses.close()
             await advisories.close()
             await provenance.close()

@@ -14,7 +14,8 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mirr
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY docker/config.toml /etc/mirror/config.toml
-COPY policies/ /etc/mirror/policies/
+# /etc/mirror/policies starts empty ('reviewed' and 'vetted' serve nothing): mount your policy repository there,
+# e.g. -v "$PWD/policies:/etc/mirror/policies:ro" (examples/policies shows the format).
 USER mirror
 VOLUME ["/data"]
 EXPOSE 8080

@@ -166,10 +166,12 @@ async def main() -> None:
     ap.add_argument("--herd", type=int, default=0, help="projects herd<i> with one sdist of real bytes each")
     ap.add_argument("--herd-size", type=int, default=8 * 1024 * 1024, help="bytes of each herd<i> sdist")
     ap.add_argument("--file-delay", type=float, default=0.0, help="seconds before answering a file request")
+    ap.add_argument("--html-only", action="store_true", help="answer HTML whatever the Accept header says")
     args = ap.parse_args()
 
     up = BenchUpstream(big_files=args.big_files, small_files=args.small_files, list_size=args.list_size)
     up.file_delay = args.file_delay
+    up.html_only = args.html_only
     for i in range(args.herd):
         up.add_file(f"herd{i}", FakeFile(f"herd{i}-1.0.tar.gz", random.Random(i).randbytes(args.herd_size)))
     for item in args.shape:

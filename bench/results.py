@@ -54,19 +54,23 @@ class WarmUnderCold:
 
 @dataclass(frozen=True)
 class ListRow:
-    """project-list: the first GET of /all/simple/ through a fresh mirror, in one format."""
+    """project-list: the first GET of /all/simple/ through a fresh mirror, in one format, from one upstream."""
 
     fmt: str
-    names: int
+    names: int | None  # None: the real list (its size is upstream's)
     status: int
     direct_ms: float | None  # median of LIST_N direct fetches of the same list, same format
     mirror_ms: float | None
-    warm_ms: float | None  # the next GET, served from the mirror's cache
+    warm_ms: float | None  # a GET once the list is built, served from the mirror's prepared bytes
     direct_bytes: int | None
     mirror_bytes: int | None
     rss_before_mb: float | None
-    rss_after_mb: float | None
+    rss_after_mb: float | None  # once the list is built and both requests answered (what it holds)
     rss_peak_mb: float | None
+    upstream: str = "synthetic"  # which upstream list: "synthetic JSON", "synthetic HTML", "real HTML"
+    list_bytes: int | None = None  # the list as upstream sends it to the mirror
+    first_byte_ms: float | None = None
+    mirror_cpu_s: float | None = None  # CPU the mirror's processes used during the cold request
 
 
 @dataclass(frozen=True)

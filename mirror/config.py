@@ -174,6 +174,34 @@ class DemandConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The browser UI and the admin API: who may read the UI, browser sessions, rate limits."""
+
+    #: "public": the UI's pages answer anyone (reviewers' notes only after a login); "login": every UI page
+    #: needs a login. The Simple API, files and ``/explain`` are never behind a login.
+    access: str = "public"
+    #: Hours a browser session lasts (never beyond its token's expiry).
+    session_hours: float = 12.0
+    #: Login attempts, and admin API requests, each client address may make per minute.
+    login_per_minute: int = 10
+    api_per_minute: int = 120
+    #: "auto": session cookies are ``Secure`` on https requests; "always": on every request (behind a
+    #: TLS-terminating proxy).
+    secure_cookies: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class DependenciesConfig:
+    #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
+    #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
+    targets: tuple[str, ...] = ()
+    #: The server counts the curated tiers' holes (for /healthz) this many seconds after start-up, then whenever
+    #: the policies change and every ``holes_interval`` seconds.
+    holes_delay: float = 60.0
+    holes_interval: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (None on built-in defaults)."""
 
@@ -184,6 +212,8 @@ class Config:
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
     cluster: ClusterConfig = ClusterConfig()
+    web: WebConfig = WebConfig()
+    dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
     @property
@@ -353,6 +383,8 @@ def _timeout(value: Any) -> str | None:
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _LOG_FORMATS = ("text", "json")
+_WEB_ACCESS = ("public", "login")
+_SECURE_COOKIES = ("auto", "always")
 _EXPLAIN_MODES = ("public", "off")
 
 
@@ -430,6 +462,33 @@ def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
         return key, "access_key_id and secret_access_key are set together (or both left to the environment)"
     if storage.session_token and not storage.access_key_id:
         return "session_token", "needs access_key_id and secret_access_key"
+    return None
+
+
+def _web_access(value: Any) -> str | None:
+    return None if value in _WEB_ACCESS else "unknown mode"
+
+
+def _secure_cookies(value: Any) -> str | None:
+    return None if value in _SECURE_COOKIES else "unknown mode"
+
+
+def _session_hours(value: Any) -> str | None:
+    return None if 0 < value <= 24 * 30 else "must be greater than 0 and at most 720 (30 days)"
+
+
+def _per_minute(value: Any) -> str | None:
+    return None if 1 <= value <= 100_000 else "must be between 1 and 100000"
+def _targets(value: Any) -> str | None:
+    from mirror.core.targets import Target, TargetError
+
+    if not all(isinstance(v, str) for v in value):
+        return "every target must be a string"
+    for text in value:
+        try:
+            Target.parse(text)
+        except TargetError as exc:
+            return str(exc)
     return None
 
 
@@ -532,6 +591,17 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "retry_after": ((int,), _retry_after, "seconds, an integer 1-3600"),
         "reconnect_interval": ((int, float), _interval, "seconds, a number 0.05-3600"),
     },
+    "web": {
+        "access": ((str,), _web_access, ", ".join(_WEB_ACCESS)),
+        "session_hours": ((int, float), _session_hours, "hours, a number > 0 and <= 720"),
+        "login_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "api_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "secure_cookies": ((str,), _secure_cookies, ", ".join(_SECURE_COOKIES)),
+    },
+    "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"'),
+                     "holes_delay": ((int, float), _non_negative, "seconds, a number >= 0"),
+                     "holes_interval": ((int, float), _positive, "seconds, a number > 0")},
 }
 
 _SECTION_TYPES = {
@@ -542,6 +612,8 @@ _SECTION_TYPES = {
     "policies": PoliciesConfig,
     "demand": DemandConfig,
     "cluster": ClusterConfig,
+    "web": WebConfig,
+    "dependencies": DependenciesConfig,
 }
 
 
@@ -566,6 +638,11 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return None
 
 
+def default_config() -> Config:
+    """The built-in defaults, paths relative to the working directory."""
+    return _resolve_paths(Config(), Path.cwd(), None)
+
+
 def load_config(path: Path | None = None, *, default_path: Path = Path("config.toml")) -> Config:
     """Read and validate a config file.
 
@@ -575,7 +652,7 @@ def load_config(path: Path | None = None, *, default_path: Path = Path("config.t
     """
     if path is None:
         if not default_path.is_file():
-            return _resolve_paths(Config(), Path.cwd(), None)
+            return default_config()
         path = default_path
     try:
         text = path.read_text(encoding="utf-8")

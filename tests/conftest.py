@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -114,3 +116,12 @@ async def any_mirror(tmp_path: Path, upstream: FakeUpstream, storage_config: Sto
     await server.start()
     yield server
     await server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a mutation run (tools/mutation.py), after the fork server has collected the tests: freeze what is
+    alive, so that the test session forked for each mutant does not scan it again in every garbage collection
+    (a third of a session's time otherwise)."""
+    if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
+        gc.freeze()
+

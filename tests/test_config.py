@@ -31,7 +31,8 @@ def test_shipped_config_is_valid_and_equals_defaults(tmp_path, monkeypatch):
     shipped = load_config(REPO / "config.toml")
     monkeypatch.chdir(REPO)
     defaults = load_config(None, default_path=tmp_path / "absent.toml")
-    for section in ("server", "upstream", "storage", "database", "policies", "demand", "cluster"):
+    for section in ("server", "upstream", "storage", "database", "policies", "demand", "cluster", "dependencies",
+                    "web"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
@@ -62,6 +63,7 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[upstream]\nread_timeout = 0\n", "upstream.read_timeout", 2, "greater than 0"),
         ("[server]\nlog_level = 'loud'\n", "server.log_level", 2, "unknown log level"),
         ("[stroage]\npath = 'x'\n", "stroage", 1, "unknown section"),
+        ("[dependencies]\ntargets = ['3.12-beos-x86']\n", "dependencies.targets", 2, "unknown platform 'beos-x86'"),
         ("[database]\nurl = 'mysql://u@h/d'\n", "database.url", 2, "the mirror runs on SQLite or PostgreSQL"),
         ("[database]\nurl = 'postgresql+psycopg2://u@h/d'\n", "database.url", 2, "use postgresql+asyncpg://"),
         ("[database]\nurl = 'postgresql+asyncpg://u@h'\n", "database.url", 2, "names no database"),
@@ -83,6 +85,10 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[cluster]\nreconnect_interval = 0\n", "cluster.reconnect_interval", 2, "between 0.05 and 3600"),
         ("[storage]\nattempts = 0\n", "storage.attempts", 2, "between 1 and 10"),
         ("[storage]\nread_timeout = 0\n", "storage.read_timeout", 2, "greater than 0"),
+        ("[web]\naccess = 'private'\n", "web.access", 2, "unknown mode"),
+        ("[web]\n\nsession_hours = 0\n", "web.session_hours", 3, "greater than 0"),
+        ("[web]\napi_per_minute = 0\n", "web.api_per_minute", 2, "between 1"),
+        ("[web]\nsecure_cookies = true\n", "web.secure_cookies", 2, "wrong type"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment):

@@ -110,6 +110,7 @@ async def test_db_current_upgrade_history(any_config):
 
 
 async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstream):
+    upstream.every_name = True  # promote checks that upstream has the project
     config_file = write_config(tmp_path, upstream)
     (tmp_path / "cache").mkdir()
     shutil.copy(LEGACY_FILE, tmp_path / "cache" / "mirror.db")
@@ -155,6 +156,7 @@ async def test_read_only_commands_create_no_database(tmp_path, upstream, dists):
         err = await fails(config_file, *args)
         assert "no mirror tables yet (`mirror db upgrade` or `mirror serve` creates them)" in err
     assert "not reviewed" in (await ok(config_file, "explain", "demo-app"))
+    (tmp_path / "policies").mkdir()  # (`check` fails on a missing policy directory)
     out = await ok(config_file, "check", "--offline")
     assert "database OK: sqlite+aiosqlite:///" in out and "no mirror tables yet" in out
     assert (await mirror(config_file, "db", "current")).code == 1
@@ -167,6 +169,7 @@ async def test_read_only_commands_create_no_database(tmp_path, upstream, dists):
 
 async def test_check_reports_an_outdated_database(tmp_path, upstream):
     config_file = write_config(tmp_path, upstream)
+    (tmp_path / "policies").mkdir()  # (a missing policy directory is a problem of its own)
     (tmp_path / "cache").mkdir()
     shutil.copy(LEGACY_FILE, tmp_path / "cache" / "mirror.db")
     run = await mirror(config_file, "check", "--offline")

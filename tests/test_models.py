@@ -78,3 +78,179 @@ def test_a_naive_upload_time_is_utc() -> None:
     naive = DistFile("a-1.tar.gz", "u", upload_time=datetime(2020, 1, 2, 3, 4, 5))
     assert naive.upload_time == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert DistFile("a-1.tar.gz", "u").hashes == {} and DistFile("a-1.tar.gz", "u").upload_time is None
+
+
+# --------------------------------------------------------------------------- rules stated as tables (issue 16)
+
+from mirror.core.hashes import PREFERENCE, checked_hashes, hex_length, primary  # noqa: E402
+from mirror.core.models import (  # noqa: E402
+    ProjectDetail,
+    ProjectEntry,
+    is_safe_filename,
+)
+
+HOSTILE_FILENAMES = [
+    "", ".", "..", "../x.whl", "x/../../y.whl", "sub/x.whl", "/abs.whl", "x.whl/", "sub\\x.whl", "C:x.whl",
+    "x..whl", "x-1.0..tar.gz", "%2e%2e%2fx.whl", "x%00.whl", "x.whl\n", "x.whl\r\n", "\nx.whl", "x.whl\x00",
+    " x.whl", "x.whl ", "x whl", "x\tx.whl", ".hidden.whl", "-rf.whl", "_x.whl", "~x.whl", "+x.whl",
+    "x?.whl", "x#y.whl", "x;y.whl", "x&y.whl", "x|y.whl", "x`y`.whl", "x$(y).whl", "x'y.whl", 'x"y.whl',
+    "x<y>.whl", "x*.whl", "x:y.whl", "x@y.whl", "x=y.whl", "x,y.whl", "x[y].whl", "x{y}.whl", "ẋ.whl",
+    "x\u200b.whl", "x\u2215y.whl", "x\uff0fy.whl", "a" * 256,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_FILENAMES)
+def test_hostile_file_names_are_not_plain_segments(name):
+    assert not is_safe_filename(name)
+
+
+@pytest.mark.parametrize("name", ["x.whl", "X", "0", "a" * 255, "demo-1.0-py3-none-any.whl", "zope.interface-6.0.zip",
+                                  "demo-1.0+local.tar.gz", "demo-1!2.0.tar.gz", "x~y.tar.gz", "x_y-1.0.tar.gz",
+                                  "x.y.z"])
+def test_plain_file_names_are_safe(name):
+    assert is_safe_filename(name)
+
+
+@pytest.mark.parametrize(("filename", "version"), [
+    ("demo-1.0-py3-none-any.whl", "1.0"),
+    ("demo-1.0-1-py3-none-any.whl", "1.0"),           # a build tag
+    ("demo-1.0.whl", None),                            # a wheel name with too few parts
+    ("demo-1.0-py3-none-any.whl.zip", "1.0"),         # a legacy name: its first part that is a version
+    ("demo-latest-py3-none-any.whl", None),
+    ("demo-1.0.tar.gz", "1.0"), ("demo-1.0.zip", "1.0"), ("demo-1.0.tar.bz2", "1.0"),
+    ("demo-1.0.tar.xz", "1.0"), ("demo-1.0.tgz", "1.0"),
+    ("demo-1.0-py2.7.egg", "1.0"), ("demo-1.0.win-amd64-py3.8.exe", None), ("demo-1.0.win-amd64.msi", None),
+    ("demo-2.0.rpm", "2.0"), ("demo-2.0.dmg", "2.0"), ("demo-2.0.msi", "2.0"),
+    ("demo-lib-3.1.tar.bz2", "3.1"),                   # the first part that is a version
+    ("demo-x-y.tar.bz2", None),
+    ("demo.tar.bz2", None),
+    ("demo-1.0.tar", None),                            # not a known extension
+    ("demo-1.0.exe", "1.0"),
+    ("demo-1.0", None),
+    ("demo-1.0-foo.egg", "1.0"),
+    ("demo-v1.0.tar.gz", "1.0"),                       # packaging normalizes a leading v
+    ("demo-1.0RC1.tar.gz", "1.0rc1"),
+])
+def test_versions_read_from_file_names(filename, version):
+    assert version_from_filename(filename) == version
+    assert DistFile(filename, "u").version == version
+
+
+@pytest.mark.parametrize(("hashes", "sha256"), [
+    ({"sha256": "ab" * 32}, "ab" * 32),
+    ({"sha256": "0123456789abcdef" * 4}, "0123456789abcdef" * 4),   # every hex digit
+    ({"sha256": "AB" * 32}, "ab" * 32),
+    ({"sha256": "ab" * 31}, None),
+    ({"sha256": "ab" * 33}, None),
+    ({"sha256": "zz" * 32}, None),
+    ({"sha256": 5}, None),
+    ({"sha512": "ab" * 64}, None),
+    ({}, None),
+])
+def test_the_advertised_sha256(hashes, sha256):
+    assert DistFile("x.whl", "u", hashes).sha256 == sha256
+
+
+def test_yanked():
+    plain, yanked = DistFile("x.whl", "u"), DistFile("x.whl", "u", yanked=True)
+    why = DistFile("x.whl", "u", yanked="bad")
+    assert not plain.is_yanked and plain.yanked_reason is None
+    assert yanked.is_yanked and yanked.yanked_reason is None
+    assert why.is_yanked and why.yanked_reason == "bad"
+
+
+def test_metadata_hashes():
+    f = DistFile("x.whl", "u", {"sha256": "ab" * 32}, core_metadata={"SHA512": "CD" * 64, "sha256": "EF" * 32})
+    assert f.checked_metadata() == {"sha512": "cd" * 64, "sha256": "ef" * 32}
+    assert f.metadata_hash() == ("sha256", "ef" * 32)
+    only512 = DistFile("x.whl", "u", core_metadata={"sha512": "cd" * 64})
+    assert only512.metadata_hash() == ("sha512", "cd" * 64)
+    assert DistFile("x.whl", "u").checked_metadata() is None and DistFile("x.whl", "u").metadata_hash() is None
+    assert DistFile("x.whl", "u", core_metadata={}).checked_metadata() is None
+
+
+def test_file_named_is_exact():
+    a, b = DistFile("a-1.0.tar.gz", "u1"), DistFile("A-1.0.tar.gz", "u2")
+    detail = ProjectDetail("a", (a, b))
+    assert detail.file_named("a-1.0.tar.gz") is a and detail.file_named("A-1.0.tar.gz") is b
+    assert detail.file_named("a-1.0.tar") is None and ProjectDetail("a").file_named("a-1.0.tar.gz") is None
+
+
+def test_computed_versions_are_sorted_as_versions_not_strings():
+    files = tuple(DistFile(f"a-{v}.tar.gz", "u") for v in ("10.0", "9.0", "1.0rc1", "1.0", "9.0", "2.0.post1"))
+    detail = ProjectDetail("a", files + (DistFile("a.tar.gz", "u"),), versions=("11.0",))
+    assert detail.computed_versions() == ("1.0rc1", "1.0", "2.0.post1", "9.0", "10.0")
+    assert ProjectDetail("a").computed_versions() == ()
+
+
+def test_sort_key_puts_unparseable_versions_first():
+    from mirror.core.models import _version_key
+
+    assert sorted(["2.0", "b", "10.0", "a"], key=_version_key) == ["a", "b", "2.0", "10.0"]
+
+
+def test_upload_times_are_utc():
+    from datetime import timedelta, timezone
+
+    east = timezone(timedelta(hours=2))
+    aware = DistFile("x.whl", "u", upload_time=datetime(2020, 1, 2, 3, 4, 5, tzinfo=east))
+    assert aware.upload_time == datetime(2020, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert aware.upload_time.utcoffset() == timedelta(hours=2)  # kept as given, compared as instants
+    assert format_upload_time(datetime(2020, 1, 2, 3, 4, 5, tzinfo=east)) == "2020-01-02T01:04:05Z"
+    assert parse_upload_time("2020-01-02T03:04:05+02:00") == datetime(2020, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert parse_upload_time("2020-01-02T03:04:05z") == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_upload_time("2020-01-02T03:04:05") == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_upload_time("2020-01-02T03:04:05+02:00").tzinfo is UTC
+    with pytest.raises(ValueError):
+        parse_upload_time("yesterday")
+
+
+def test_project_entry_normalizes():
+    assert ProjectEntry("Zope.Interface").normalized == "zope-interface"
+
+
+@pytest.mark.parametrize(("advertised", "checked"), [
+    ({"sha256": "ab" * 32}, {"sha256": "ab" * 32}),
+    ({"sha256": "AB" * 32}, {"sha256": "ab" * 32}),
+    ({" SHA256 ": "ab" * 32}, {"sha256": "ab" * 32}),
+    ({"sha512": "ab" * 64}, {"sha512": "ab" * 64}),
+    ({"sha384": "ab" * 48, "md5": "cd" * 16}, {"sha384": "ab" * 48, "md5": "cd" * 16}),
+    ({"blake2s": "ab" * 32}, {"blake2s": "ab" * 32}),
+    ({"sha256": "ab" * 32, "unknown": "zz"}, {"sha256": "ab" * 32}),
+    ({"sha256": "ab" * 32, "sha256 ": "AB" * 32}, {"sha256": "ab" * 32}),
+    (None, None), ({}, None),
+    ({"md5": "ab" * 16}, None), ({"sha1": "ab" * 20}, None), ({"md5": "ab" * 16, "sha1": "ab" * 20}, None),
+    ({"sha256": "ab" * 32 + "\n"}, None), ({"sha256": " " + "ab" * 32}, None), ({"sha256": "ab" * 32 + "0"}, None),
+    ({"sha256": "gg" * 32}, None), ({"sha256": None}, None), ({"sha256": 1}, None),
+    ({"sha256": "ab" * 32, "sha512": "ab" * 63}, None),
+    ({"sha256": "ab" * 32, "SHA256": "cd" * 32}, None),
+    ({1: "ab" * 32, "sha256": "ab" * 32}, None),
+    ({"unknown": "zz"}, None),
+    ({"shake_128": "ab" * 16}, None),
+])
+def test_hash_rules_table(advertised, checked):
+    assert checked_hashes(advertised) == checked
+
+
+def test_hash_lengths_and_the_naming_hash():
+    assert [hex_length(a) for a in ("md5", "sha1", "sha256", "sha512", "blake2s")] == [32, 40, 64, 128, 64]
+    assert PREFERENCE[0] == "sha256"
+    assert primary({"sha512": "x", "sha256": "y"}) == ("sha256", "y")
+    assert primary({"md5": "x", "sha512": "y", "blake2b": "z"}) == ("sha512", "y")
+    assert primary({"md5": "x"}) is None and primary({}) is None
+    assert [primary({a: "v"}) for a in PREFERENCE] == [(a, "v") for a in PREFERENCE]
+
+
+def test_upload_times_do_not_depend_on_the_local_time_zone(monkeypatch):
+    import time
+    from datetime import timedelta, timezone
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        east = timezone(timedelta(hours=2))
+        assert format_upload_time(datetime(2020, 1, 2, 3, 4, 5, tzinfo=east)) == "2020-01-02T01:04:05Z"
+        assert parse_upload_time("2020-01-02T03:04:05") == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

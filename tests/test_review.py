@@ -210,6 +210,7 @@ def test_parse_target_and_json_api_url():
 
 @pytest.fixture
 def config(tmp_path: Path, upstream: FakeUpstream) -> Config:
+    upstream.every_name = True  # promote checks that upstream has the project: these tests are about the rest
     return make_config(tmp_path, upstream.url)
 
 
@@ -242,10 +243,28 @@ async def test_promote_creates_the_file_and_audits(service, config):
     assert not list(path.parent.glob(".*"))  # no temporary file left behind
 
 
-async def test_promote_twice_says_who_reviewed_it(service):
+async def test_promote_twice_says_who_reviewed_it_and_changes_nothing(service, config):
     await service.promote("requests", "alice", None)
-    with pytest.raises(ReviewError, match=r"already reviewed by alice on 2026-11-20 09:30 UTC"):
-        await service.promote("requests", "bob", "again")
+    before = project_file(config, "requests").read_text()
+    outcome = await service.promote("requests", "bob", "again")
+    assert outcome.lines == (f"requests is already reviewed by alice on 2026-11-20 09:30 UTC "
+                             f"({project_file(config, 'requests')}:4): nothing changed",)
+    assert not outcome.changed and outcome.audit_ids == ()
+    assert project_file(config, "requests").read_text() == before and len(await service.audit_records()) == 1
+
+
+async def test_promote_of_a_name_upstream_lacks_suggests_names(service, config, upstream):
+    upstream.every_name = False
+    with pytest.raises(ReviewError) as info:
+        await service.promote("reqeusts-toolkit", "alice", None)
+    assert str(info.value).startswith(f"upstream ({upstream.url}) has no project reqeusts-toolkit; did you mean "
+                                      "requests-toolbelt")
+    assert str(info.value).endswith("mirror promote reqeusts-toolkit --allow-missing --by NAME --note TEXT")
+    assert not project_file(config, "reqeusts-toolkit").exists()
+    with pytest.raises(ReviewError, match="--allow-missing needs --note"):
+        await service.promote("acme-internal", "alice", None, allow_missing=True)
+    outcome = await service.promote("acme-internal", "alice", "published next week", allow_missing=True)
+    assert outcome.changed and (await service.audit_records())[0].note == "published next week"
 
 
 async def test_promote_refuses_lookalikes_of_popular_and_reviewed_projects(service, config):
@@ -298,8 +317,9 @@ async def test_demote_keeps_hand_written_comments(service, config):
     assert "[review]" in path.read_text() and "# Owned by the platform team" in path.read_text()
     await service.demote("requests", "alice", "unmaintained")
     assert path.read_text() == HAND_WRITTEN
-    with pytest.raises(ReviewError, match="not reviewed"):
-        await service.demote("requests", "alice", "again")
+    again = await service.demote("requests", "alice", "again")
+    assert not again.changed and "requests is not reviewed" in again.lines[0]
+    assert again.lines[0].endswith(": nothing changed")
     [promote, demote] = await service.audit_records()
     assert demote.before == promote.after and demote.after is None and demote.note == "unmaintained"
 
@@ -327,12 +347,12 @@ async def test_block_and_unblock_a_release(service, config):
     policy = load_policies(config.policies.path).of("requests")
     [block] = policy.blocks
     assert str(block.versions) == "==2.32.1" and block.reason == "malicious release"
-    with pytest.raises(ReviewError, match="already blocked by bob"):
-        await service.block("requests==2.32.1", "carol", "again")
-    with pytest.raises(ReviewError, match=r"no block of requests==2.0 to remove; blocks of requests: ==2.32.1"):
-        await service.unblock("requests==2.0", "bob", "oops")
-    with pytest.raises(ReviewError, match=r"no block of requests to remove"):
-        await service.unblock("requests", "bob", "oops")
+    again = await service.block("requests==2.32.1", "carol", "again")
+    assert again.lines[0].startswith("requests==2.32.1 is already blocked by bob") and not again.changed
+    none = await service.unblock("requests==2.0", "bob", "oops")
+    assert none.lines == (f"requests==2.0 is not blocked; blocks of requests: ==2.32.1 "
+                          f"({project_file(config, 'requests')}:4): nothing changed",)
+    assert (await service.unblock("requests", "bob", "oops")).lines[0].startswith("requests is not blocked")
     await service.unblock("requests==2.32.1", "bob", "false positive")
     assert load_policies(config.policies.path).of("requests").blocks == ()
     assert await records(service) == [("bob", "block", "requests==2.32.1"), ("bob", "unblock", "requests==2.32.1")]
@@ -374,9 +394,15 @@ async def test_vet_pins_every_file_as_upstream_advertises_it(service, config, up
                                       ("alice", "record-uploaders", "requests")]
     vet_record = (await service.audit_records())[1]
     assert vet_record.before is None and wheel.sha256 in vet_record.after
-    with pytest.raises(ReviewError, match="already vetted by alice"):
+    again = await service.vet("requests", "2.32.3", "bob", None)  # same files, same hashes: nothing to do
+    assert not again.changed and again.lines[0].startswith("requests 2.32.3 is already vetted by alice on ")
+    assert again.lines[0].endswith(": nothing changed") and len(await service.audit_records()) == 3
+    assert upstream.count("/simple/requests/") == 3 and upstream.count("/pypi/requests/json") == 1
+    upstream.add_wheel("requests", "2.32.3", dists, tag="py2.py3-none-any")  # other files now: refused
+    with pytest.raises(ReviewError) as info:
         await service.vet("requests", "2.32.3", "bob", None)
-    assert upstream.count("/simple/requests/") == 2 and upstream.count("/pypi/requests/json") == 2
+    assert "already vetted by alice" in str(info.value) and "with other files or hashes" in str(info.value)
+    assert str(info.value).endswith("mirror unvet requests 2.32.3 --by NAME --reason TEXT")
 
 
 async def test_vet_of_an_unreviewed_project_says_to_promote_first(service, config, upstream, dists):
@@ -394,7 +420,8 @@ async def test_vet_of_a_version_without_files_lists_the_versions(service, upstre
     await service.promote("requests", "alice", None)
     with pytest.raises(ReviewError, match=r"no files of requests 3.0; available versions: 1.0, 1.1, 2.0"):
         await service.vet("requests", "3.0", "alice", None)
-    await service.promote("nothere", "alice", None)
+    upstream.every_name = False
+    await service.promote("nothere", "alice", "about to be published", allow_missing=True)
     with pytest.raises(ReviewError, match="has no project nothere"):
         await service.vet("nothere", "1", "alice", None)
 
@@ -477,8 +504,8 @@ async def test_unsigned_provenance_is_refused(service, config, upstream, dists):
 async def test_unvet(service, config, upstream, dists):
     upstream.add_wheel("requests", "1.0", dists)
     await service.promote("requests", "alice", None)
-    with pytest.raises(ReviewError, match=r"requests 1.0 is not vetted; vetted releases of requests: none"):
-        await service.unvet("requests", "1.0", "alice", "x")
+    assert (await service.unvet("requests", "1.0", "alice", "x")).lines == (
+        "requests 1.0 is not vetted; vetted releases of requests: none: nothing changed",)
     await service.vet("requests", "1.0", "alice", None)
     await service.unvet("requests", "1.0.0", "alice", "retracted")
     assert load_policies(config.policies.path).of("requests").vettings == {}

@@ -19,7 +19,8 @@ def big_names(start: int, count: int) -> list[str]:
 
 @contextmanager
 def synthetic_mirror(ctx: Context, label: str, *, reviewed: Iterable[str] = (), vetted: Iterable[str] = (),
-                     list_size: int = 0, workers: int = 1) -> Iterator[tuple[FakeIndex, Mirror] | None]:
+                     list_size: int = 0, workers: int = 1,
+                     fake_args: tuple[str, ...] = ()) -> Iterator[tuple[FakeIndex, Mirror] | None]:
     """A fake upstream with synthetic pages (``big<i>``: BIG_FILES files, ``small<i>``: SMALL_FILES files;
     with ``list_size`` a project list of that many names) and a fresh mirror on it, whose policies review
     ``reviewed`` and ``vetted`` and vet the newest BIG_VETTED_VERSIONS versions of each of ``vetted``.
@@ -32,7 +33,8 @@ def synthetic_mirror(ctx: Context, label: str, *, reviewed: Iterable[str] = (), 
     policies = ctx.tmp / folder / "policies"
     pins = {name: vetted_pins(name, s.big_files, s.big_vetted_versions) for name in vetted}
     write_policies(policies, dict.fromkeys([*reviewed, *vetted]), pins=pins)
-    args = ["--big-files", str(s.big_files), "--small-files", str(s.small_files), "--list-size", str(list_size)]
+    args = ["--big-files", str(s.big_files), "--small-files", str(s.small_files), "--list-size", str(list_size),
+            *fake_args]
     fake = FakeIndex(ctx, args, label=f"fake upstream ({label})")
     if not fake.start():
         yield None

@@ -21,6 +21,24 @@ from mirror.core.errors import PolicyError
 from mirror.core.policy.load import PROJECTS_DIR, TIERS_FILE, parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet, ProjectPolicy, TierRules
 
+#: What git should ignore in a policy directory: the reviewer commands' lock file and their staged edits.
+GITIGNORE = ("# Written by mirror: the lock file of the reviewer commands and their unfinished edits.\n"
+             ".lock\n.*.tmp\n")
+
+
+def ensure_gitignore(directory: Path) -> None:
+    """Write ``directory/.gitignore`` (see :data:`GITIGNORE`) when there is none; an existing one is the
+    policy repository's own and is left alone. Best effort: a read-only directory is not an error here."""
+    path = directory / ".gitignore"
+    if path.exists():
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(GITIGNORE)
+
 
 def create_policy_dir(directory: Path) -> bool:
     """Create ``directory`` (and its ``projects``) as an explicit, valid empty policy set when it is missing.
@@ -37,6 +55,7 @@ def create_policy_dir(directory: Path) -> bool:
     except OSError as exc:
         raise PolicyError(str(directory), None,
                           f"cannot create the policy directory: {exc.strerror or exc}") from None
+    ensure_gitignore(directory)
     return True
 
 

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -34,6 +34,8 @@ PAGE_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple
 #: What we ask for a PEP 740 provenance object (Warehouse's integrity API).
 PROVENANCE_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=0.9"
 _MAX_REDIRECTS = 5
+#: Read buffer and chunk size of a body streamed to a sink.
+_SINK_BUFFER = 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 #: Connection pool sizes: (total, per host), for pages and for files separately.
 PAGE_POOL = (100, 50)
@@ -53,6 +55,14 @@ class FetchedPage:
     etag: str | None
     serial: str | None
     elapsed: float
+
+
+class BodySink(Protocol):
+    """Takes the body of a 200 answer as it arrives, instead of it being read whole (a 40 MB project list)."""
+
+    async def start(self, content_type: str, serial: str | None) -> None: ...
+
+    async def feed(self, chunk: bytes) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +174,14 @@ class UpstreamClient:
         except _NotFound:
             raise ProjectNotFound(project) from None
 
-    async def fetch_index(self, etag: str | None = None) -> FetchedPage | NotModified:
-        """GET the project list; a 404 is an upstream error here (an index always has a root)."""
+    async def fetch_index(self, etag: str | None = None, sink: BodySink | None = None) -> FetchedPage | NotModified:
+        """GET the project list; a 404 is an upstream error here (an index always has a root).
+
+        With a ``sink``, the body goes to it as it arrives (the answer's ``body`` is then empty); an error the
+        sink raises stops the fetch and is raised here.
+        """
         try:
-            return await self._fetch_page(self.base_url, etag)
+            return await self._fetch_page(self.base_url, etag, sink=sink)
         except _NotFound:
             raise UpstreamError(self.base_url, "upstream index root answered 404", status=404) from None
 
@@ -190,6 +204,11 @@ class UpstreamClient:
         assert not isinstance(page, NotModified)  # no ETag sent
         return page
 
+    async def revalidate_document(self, url: str, etag: str | None, *, accept: str,
+                                  limit: int) -> FetchedPage | NotModified | None:
+        """:meth:`fetch_document` with ``If-None-Match: etag`` when given (NotModified when upstream answers 304)."""
+        return await self._fetch_guarded(url, etag, accept, limit)
+
     async def _fetch_guarded(self, url: str, etag: str | None, accept: str,
                              limit: int) -> FetchedPage | NotModified | None:
         problem = self.rules.url_problem(url)
@@ -202,7 +221,8 @@ class UpstreamClient:
             return None
 
     async def _fetch_page(self, url: str, etag: str | None, *, accept: str = PAGE_ACCEPT, limit: int | None = None,
-                          follow: Callable[[str], str | None] | None = None) -> FetchedPage | NotModified:
+                          follow: Callable[[str], str | None] | None = None,
+                          sink: BodySink | None = None) -> FetchedPage | NotModified:
         headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
         if etag:
             headers["If-None-Match"] = etag
@@ -211,8 +231,8 @@ class UpstreamClient:
         started = time.monotonic()
         try:
             for _ in range(_MAX_REDIRECTS + 1):
-                async with self._session.get(url, headers=headers, timeout=timeout,
-                                             allow_redirects=False) as resp:
+                async with self._session.get(url, headers=headers, timeout=timeout, allow_redirects=False,
+                                             read_bufsize=_SINK_BUFFER if sink else None) as resp:
                     if resp.status in _REDIRECTS:
                         url = self._redirect_target(url, resp.headers.get("Location"), follow)
                         continue
@@ -223,22 +243,23 @@ class UpstreamClient:
                         raise _NotFound()
                     if resp.status != 200:
                         raise UpstreamError(url, f"HTTP {resp.status}", status=resp.status)
-                    body = await self._read_limited(resp, url, limit)
-                    return FetchedPage(
-                        body=body,
-                        content_type=resp.headers.get("Content-Type", "text/html"),
-                        url=str(resp.url),
-                        etag=resp.headers.get("ETag"),
-                        serial=resp.headers.get("X-PyPI-Last-Serial"),
-                        elapsed=time.monotonic() - started,
-                    )
+                    content_type = resp.headers.get("Content-Type", "text/html")
+                    serial = resp.headers.get("X-PyPI-Last-Serial")
+                    if sink is not None:
+                        await sink.start(content_type, serial)
+                    body = await self._read_limited(resp, url, limit, sink)
+                    return FetchedPage(body=body, content_type=content_type, url=str(resp.url),
+                                       etag=resp.headers.get("ETag"), serial=serial,
+                                       elapsed=time.monotonic() - started)
             raise UpstreamError(url, "too many redirects")
         except TimeoutError:
             raise UpstreamTimeout(url, "timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(url, f"{type(exc).__name__}: {exc}") from None
 
-    async def _read_limited(self, resp: aiohttp.ClientResponse, url: str, limit: int | None = None) -> bytes:
+    async def _read_limited(self, resp: aiohttp.ClientResponse, url: str, limit: int | None = None,
+                            sink: BodySink | None = None) -> bytes:
+        """The body, at most ``limit`` bytes (default ``max_page_bytes``); with a ``sink``, fed to it instead."""
         name = "max_page_bytes" if limit is None else f"the limit of {limit} bytes"
         limit = self._max_page_bytes if limit is None else limit
         declared = resp.content_length
@@ -247,11 +268,14 @@ class UpstreamClient:
                                 public=f"the answer exceeds {name}")
         chunks: list[bytes] = []
         total = 0
-        async for chunk in resp.content.iter_chunked(256 * 1024):
+        async for chunk in resp.content.iter_chunked(_SINK_BUFFER if sink else 256 * 1024):
             total += len(chunk)
             if total > limit:
                 raise UpstreamError(url, f"answer exceeds {name}", public=f"the answer exceeds {name}")
-            chunks.append(chunk)
+            if sink is not None:
+                await sink.feed(chunk)
+            else:
+                chunks.append(chunk)
         return b"".join(chunks)
 
     def _redirect_target(self, url: str, location: str | None,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 from collections.abc import Callable
 
 from mirror.adapters.db import database_status, upgrade_database
 from mirror.adapters.db.schema import SchemaStatus, head_revision, history
+from mirror.cli.common import Commands, load
 from mirror.config import Config
 
 
@@ -44,15 +46,16 @@ def show_history(_config: Config) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
-                 run: Callable[[argparse.Namespace, Callable[[Config], int]], int]) -> None:
-    """``mirror db ...``; ``run(args, action)`` loads the config and calls the action with it."""
-    text = "the database's schema: create or upgrade it, show its revision"
-    db = sub.add_parser("db", help=text, description=text)
-    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    for name, action, help_text in (
-            ("upgrade", upgrade, "create the database, or upgrade its schema to this mirror's revision"),
-            ("current", current, "show the database's schema revision (exit 1 unless it is this mirror's)"),
-            ("history", show_history, "list the schema revisions this mirror knows")):
-        p = actions.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(func=lambda args, action=action: run(args, action))
+def register(commands: Commands) -> None:
+    """``mirror db upgrade | current | history``, each loading the configuration and acting on its database."""
+    db = commands.group("db", "the database's schema: create or upgrade it, show its revision")
+    actions: tuple[tuple[str, Callable[[Config], int], str], ...] = (
+        ("upgrade", upgrade, "create the database, or upgrade its schema to this mirror's revision"),
+        ("current", current, "show the database's schema revision (exit 1 unless it is this mirror's)"),
+        ("history", show_history, "list the schema revisions this mirror knows"))
+    for name, action, help_text in actions:
+        db.add(name, functools.partial(_run, action), help_text)
+
+
+def _run(action: Callable[[Config], int], args: argparse.Namespace) -> int:
+    return action(load(args))

@@ -64,3 +64,52 @@ def build_requirements(pyproject: str | None, file: str = "pyproject.toml") -> B
 
 def _default() -> BuildRequirements:
     return BuildRequirements(tuple(Requirement(text) for text in DEFAULT_REQUIRES), DEFAULT_BACKEND, default=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticDependencies:
+    """``[project] dependencies`` and ``optional-dependencies`` as ``Requires-Dist`` entries (an extra's
+    entries carry ``extra == "<name>"`` in their marker), when the file declares them statically."""
+
+    requires: tuple[Requirement, ...]
+    extras: tuple[str, ...]
+
+
+def static_dependencies(pyproject: str, file: str = "pyproject.toml") -> StaticDependencies | None:
+    """The dependencies a ``pyproject.toml`` declares in ``[project]`` (PEP 621), or None when it has no
+    ``[project]`` table or lists ``dependencies`` in ``dynamic`` (the build backend computes them). Entries
+    that are not PEP 508 requirements are skipped. Raises :class:`DependencyFileError` for invalid TOML."""
+    data = load_toml(pyproject, file, MAX_PYPROJECT_BYTES)
+    project = data.get("project")
+    if not isinstance(project, dict):
+        return None
+    raw_dynamic = project.get("dynamic")
+    dynamic: list[object] = raw_dynamic if isinstance(raw_dynamic, list) else []
+    if "dependencies" in dynamic:
+        return None
+    requires: list[Requirement] = []
+    for text in project.get("dependencies") or ():
+        if isinstance(text, str):
+            try:
+                requires.append(Requirement(text))
+            except InvalidRequirement:
+                continue
+    extras: list[str] = []
+    optional = project.get("optional-dependencies")
+    if isinstance(optional, dict) and "optional-dependencies" not in dynamic:
+        for extra, entries in optional.items():
+            extras.append(str(extra))
+            for text in entries if isinstance(entries, list) else ():
+                if not isinstance(text, str):
+                    continue
+                try:
+                    base = Requirement(text)
+                except InvalidRequirement:
+                    continue
+                marker = f"({base.marker}) and extra == {str(extra)!r}" if base.marker else f"extra == {str(extra)!r}"
+                base.marker = None
+                try:
+                    requires.append(Requirement(f"{base}; {marker}"))
+                except InvalidRequirement:
+                    continue
+    return StaticDependencies(tuple(requires), tuple(extras))

@@ -31,10 +31,13 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
-@functools.cache
-def hex_length(algorithm: str) -> int:
+def _hex_length(algorithm: str) -> int:
     """Length of a hex digest of ``algorithm`` (one of :data:`COMPUTABLE`)."""
     return hashlib.new(algorithm).digest_size * 2
+
+
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+hex_length = functools.cache(_hex_length)
 
 
 def checked_hashes(advertised: Mapping[str, str] | None) -> dict[str, str] | None:

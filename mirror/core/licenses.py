@@ -323,8 +323,7 @@ def _is_license_id(key: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse(expression: str) -> spdx.LicenseExpression:
+def _parse_expression(expression: str) -> spdx.LicenseExpression:
     """The parsed tree of a valid SPDX expression (cached: a few hundred distinct ones cover an index)."""
     if len(expression) > MAX_EXPRESSION:
         raise LicenseError(expression, f"longer than {MAX_EXPRESSION} characters")
@@ -338,9 +337,9 @@ def _parse(expression: str) -> spdx.LicenseExpression:
         raise LicenseError(expression, str(error)) from None
 
 
-@functools.lru_cache(maxsize=256)
-def _allowset(entries: tuple[str, ...]) -> frozenset[str]:
-    return normalize_allowlist(entries)
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+_parse = functools.lru_cache(maxsize=4096)(_parse_expression)
+_allowset = functools.lru_cache(maxsize=256)(normalize_allowlist)
 
 
 def _permits(node: spdx.LicenseExpression, allow: frozenset[str]) -> bool:

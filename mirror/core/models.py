@@ -85,10 +85,7 @@ class DistFile(msgspec.Struct, frozen=True, gc=False):
     @property
     def sha256(self) -> str | None:
         """The lowercase hex sha256 upstream advertised, if any and well-formed."""
-        value = self.hashes.get("sha256")
-        if isinstance(value, str) and len(value) == 64 and set(value.lower()) <= _HEX_DIGITS:
-            return value.lower()
-        return None
+        return _sha256_of(self.hashes)
 
     @property
     def is_yanked(self) -> bool:
@@ -123,7 +120,14 @@ class DistFile(msgspec.Struct, frozen=True, gc=False):
         return version_from_filename(self.filename)
 
 
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}$")
+def _sha256_of(hashes: Mapping[str, str]) -> str | None:
+    value = hashes.get("sha256")
+    if isinstance(value, str) and len(value) == 64 and set(value.lower()) <= _HEX_DIGITS:
+        return value.lower()
+    return None
+
+
+_SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]{0,254}")
 
 
 def is_safe_filename(name: str) -> bool:
@@ -132,11 +136,11 @@ def is_safe_filename(name: str) -> bool:
     Anything else is never listed or served: a name such as ``../../x`` on an upstream page would
     otherwise make a relative link point outside its tier.
     """
-    return bool(_SAFE_FILENAME.match(name)) and ".." not in name
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    return bool(_SAFE_FILENAME.fullmatch(name)) and ".." not in name
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def version_from_filename(filename: str) -> str | None:
+def _version_from_filename(filename: str) -> str | None:
     """Return the normalized version named by a wheel or sdist filename, or None when it names none."""
     try:
         if filename.endswith(".whl"):
@@ -159,6 +163,10 @@ def version_from_filename(filename: str) -> str | None:
         except InvalidVersion:
             continue
     return None
+
+
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+version_from_filename = functools.lru_cache(maxsize=1 << 16)(_version_from_filename)
 
 
 class ProjectStatus(msgspec.Struct, frozen=True, gc=False):
@@ -204,12 +212,14 @@ class ProjectDetail(msgspec.Struct, frozen=True, gc=False):
         return tuple(sorted(seen, key=_version_key))
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _version_key(v: str) -> tuple[int, Version | str]:
+def _sort_key(v: str) -> tuple[int, Version | str]:
     try:
         return (1, Version(v))
     except InvalidVersion:
         return (0, v)
+
+
+_version_key = functools.lru_cache(maxsize=1 << 16)(_sort_key)
 
 
 class ProjectEntry(msgspec.Struct, frozen=True, gc=False):

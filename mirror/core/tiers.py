@@ -25,8 +25,6 @@ from packaging.utils import NormalizedName
 from mirror.core.models import (
     DistFile,
     ProjectDetail,
-    ProjectEntry,
-    ProjectList,
     ProjectStatus,
     Tier,
     is_safe_filename,
@@ -41,6 +39,7 @@ from mirror.core.policy.evaluate import (
     decide_project,
     decide_release,
 )
+from mirror.core.policy.evidence import NO_ADVISORIES, Advisories, ReleaseLicenses, malware_hold
 from mirror.core.policy.model import PolicySet
 
 _NOTHING: Mapping[str, str] = {}
@@ -53,11 +52,16 @@ class Evidence:
     ``extracted``: a file's sha256 → sha256 of the metadata the mirror extracted from those verified bytes
     (only while both are in the store). ``provenance``: a file's sha256 → the latest background verification
     of its provenance. ``sightings``: file name → when the mirror first saw it, and with which sha256.
+    ``advisories`` and ``licenses`` feed the rules from evidence (:mod:`mirror.core.policy.evidence`).
     """
 
     extracted: Mapping[str, str] = field(default_factory=dict)
     provenance: ProvenanceStatuses = field(default_factory=dict)
     sightings: Mapping[str, Sighting] = field(default_factory=dict)
+    #: the advisories known about the project (vulnerabilities, malware reports)
+    advisories: Advisories = NO_ADVISORIES
+    #: canonical version → the licences read from its files' metadata (absent: not read yet)
+    licenses: ReleaseLicenses = field(default_factory=dict)
 
 
 NO_EVIDENCE = Evidence()
@@ -84,7 +88,12 @@ class ReleaseVerdict:
     @property
     def decision(self) -> Decision:
         """The release's summary: the first admitting decision, else the first file's."""
-        return next((v.decision for v in self.files if v.decision.admitted), self.files[0].decision)
+        return _summary(self.files)
+
+
+# Properties delegate to plain functions: mutation testing skips decorated functions (docs/testing.md).
+def _summary(files: tuple[FileVerdict, ...]) -> Decision:
+    return next((v.decision for v in files if v.decision.admitted), files[0].decision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ class TierView:
     @property
     def listed(self) -> bool:
         """Whether the tier answers with a page at all (a blocked project does: empty and quarantined)."""
-        return self.project.admitted or self.detail.status.status == "quarantined"
+        return _listed(self.project, self.detail)
 
     def file(self, filename: str) -> DistFile | None:
         """The admitted file with exactly this name, as served, or None."""
@@ -116,6 +125,10 @@ class TierView:
         """The verdicts of one release (any spelling of its version), or None when upstream lists no file of it."""
         wanted = canonical_version(version) or version
         return next((r for r in self.releases if (canonical_version(r.version) or r.version) == wanted), None)
+
+
+def _listed(project: Decision, detail: ProjectDetail) -> bool:
+    return project.admitted or detail.status.status == "quarantined"
 
 
 _NOT_CHECKED: dict[str, str] = {}
@@ -222,10 +235,16 @@ def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: E
         if block is not None:
             return _quarantined(tier, normalized, detail, project, block.reason)
         return TierView(tier, project, ProjectDetail(name=normalized))
+    malware = malware_hold(normalized, None, evidence.advisories) if evidence.advisories else None
+    if malware is not None:  # a report naming every release: quarantined everywhere, as a block is
+        return _quarantined(tier, normalized, detail, Decision(False, malware.rule, malware.where, malware.change),
+                            malware.rule)
     if detail is None:
         return TierView(tier, project, ProjectDetail(name=normalized))
     if servable is None:
         servable = servable_page(detail, evidence)
+    if evidence.advisories:  # every release matched at once, shared by the views of every tier
+        evidence.advisories.prepare(normalized, (s.original.version for s in servable))
     rules: dict[str | None, ReleaseRules] = {}
     grouped: dict[str | None, list[FileVerdict]] = {}
     kept: list[DistFile] = []
@@ -240,12 +259,14 @@ def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: E
             continue
         ctx = rules.get(version)
         if ctx is None:
-            ctx = rules[version] = decide_release(tier, normalized, version, policies)
+            ctx = rules[version] = decide_release(tier, normalized, version, policies, now,
+                                                  advisories=evidence.advisories, licenses=evidence.licenses)
         decision = decide_in_release(ctx, served, now, provenance=provenance, sighting=s.sighting)
         if decision.admitted:
             served = advertised_metadata(tier, served, ctx)
             kept.append(served)
-        elif decision.until is not None and (valid_until is None or decision.until < valid_until):
+        # a cooldown ending admits a file; a waiver expiring holds one again
+        if decision.until is not None and (valid_until is None or decision.until < valid_until):
             valid_until = decision.until
         grouped.setdefault(version, []).append(FileVerdict(served, decision))
     releases = tuple(ReleaseVerdict(v, tuple(files)) for v, files in grouped.items())
@@ -253,30 +274,22 @@ def decide_page(tier: Tier, name: str, detail: ProjectDetail | None, evidence: E
     return TierView(tier, project, page, releases, valid_until, {f.filename: f for f in kept})
 
 
-def tier_projects(tier: Tier, upstream: ProjectList | None, policies: PolicySet,
-                  known: Mapping[str, ProjectEntry] | None = None) -> ProjectList:
-    """The project list of a tier: upstream's minus blocked projects for ``all``; from the policies otherwise.
+def curated_projects(tier: Tier, policies: PolicySet, quarantined: frozenset[str] = frozenset()
+                     ) -> tuple[str, ...]:
+    """The normalized names the project list of ``reviewed`` or ``vetted`` holds, sorted.
 
-    ``reviewed`` and ``vetted`` never wait for upstream's list: their names come from the policies, with the
-    display name and serial of ``known`` (normalized name → upstream's entry, from whatever list is cached)
-    when there is one, and the list's serial is the highest serial of its entries.
+    They come from the policies alone (the display names and serials the list shows come from whatever the
+    mirror has cached of upstream), so these lists never wait for upstream's list. ``quarantined`` names the
+    projects a malware report covers entirely: listed in no tier.
     """
-    if tier is Tier.ALL:
-        assert upstream is not None
-        blocked = {n for n, p in policies.projects.items() if p.project_block is not None}
-        if not blocked:
-            return upstream
-        entries = tuple(p for p in upstream.projects if p.normalized not in blocked)
-        return ProjectList(entries, upstream.last_serial)
-    names = sorted(n for n in policies.projects if decide_project(tier, n, policies).admitted)
-    entries = tuple(_entry(n, known) for n in names)
-    serials = [e.last_serial for e in entries if e.last_serial is not None]
-    return ProjectList(entries, max(serials) if serials else None)
+    return tuple(sorted(n for n in policies.projects
+                        if n not in quarantined and decide_project(tier, n, policies).admitted))
 
 
-def _entry(name: str, known: Mapping[str, ProjectEntry] | None) -> ProjectEntry:
-    found = known.get(name) if known else None
-    return found if found is not None else ProjectEntry(name)
+def hidden_from_all(policies: PolicySet, quarantined: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The normalized names ``all`` leaves out of upstream's project list: blocked projects, and those a malware
+    report covers entirely (``quarantined``)."""
+    return frozenset(n for n in policies.projects if not decide_project(Tier.ALL, n, policies).admitted) | quarantined
 
 
 def sightings_of(records: Iterable[tuple[str, str | None, datetime, bool]]) -> dict[str, Sighting]:

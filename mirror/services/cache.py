@@ -25,9 +25,9 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from mirror.adapters.db.pages import PageRecord
 from mirror.core.errors import DatabaseUnavailable, MirrorError, ParseError, UpstreamError
@@ -58,7 +58,12 @@ class RecordStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Fresh:
-    """Upstream answered 200 with this body."""
+    """Upstream answered 200 with this body.
+
+    A fetch that decoded the body while it streamed in (a 40 MB project list) hands over the ``value`` and the
+    ``revision`` instead, and, in place of ``body``, ``stored``: a function making the record's body (e.g. a
+    compressed form of the value). The value is then served at once and stored when that body is made.
+    """
 
     body: bytes
     content_type: str
@@ -66,6 +71,9 @@ class Fresh:
     etag: str | None = None
     serial: int | None = None
     elapsed: float = 0.0
+    value: Any = None
+    revision: str | None = None
+    stored: Callable[[], Awaitable[bytes]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +161,8 @@ class RevalidatingCache(Generic[V]):
         self._not_found: LRU[str, float] = LRU(policy.memory)
         self._inflight: dict[str, asyncio.Task[Entry[V]]] = {}
         self._background: set[asyncio.Task[Entry[V]]] = set()
+        self._saves: set[asyncio.Task[None]] = set()
+        self._save_locks: dict[str, asyncio.Lock] = {}
 
     def peek(self, key: str) -> Entry[V] | None:
         """The in-memory entry if it is fresh (no I/O at all), else None."""
@@ -231,11 +241,11 @@ class RevalidatingCache(Generic[V]):
         return await asyncio.shield(task)
 
     async def close(self) -> None:
-        """Cancel background refreshes (at shutdown)."""
+        """Cancel background refreshes and finish storing what was fetched (at shutdown)."""
         for task in list(self._background):
             task.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._background or self._saves:
+            await asyncio.gather(*self._background, *self._saves, return_exceptions=True)
 
     async def _refresh(self, key: str) -> Entry[V]:
         now = self._clock()
@@ -313,16 +323,40 @@ class RevalidatingCache(Generic[V]):
         return await self._entry_of(record)
 
     async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
-        revision = revision_of(answer.content_type, answer.body)
+        revision = answer.revision or revision_of(answer.content_type, answer.body)
         record = Record(key=key, body=answer.body, content_type=answer.content_type, page_url=answer.url,
                         etag=answer.etag, serial=answer.serial, revision=revision, fetched_at=self._clock())
         if current is not None and current.revision == revision:
             value = current.value  # same bytes: keep the decoded value and everything derived from it
+        elif answer.value is not None:
+            value = answer.value  # decoded while it streamed in
         else:
             value = await self._decode(record)  # before storing: bytes that do not decode are never kept
-        await self._store.save(record)
+        if answer.stored is None:
+            await self._store.save(record)
+        else:
+            self._track(self._save_later(record, answer.stored))
         return Entry(value=value, revision=revision, etag=answer.etag, serial=answer.serial,
                      fetched_at=record.fetched_at)
+
+    async def _save_later(self, record: Record, make_body: Callable[[], Awaitable[bytes]]) -> None:
+        """Store ``record`` with the body ``make_body`` makes, after any earlier save of the same key."""
+        lock = self._save_locks.setdefault(record.key, asyncio.Lock())
+        async with lock:
+            try:
+                await self._store.save(replace(record, body=await make_body()))
+            except Exception:  # the value is served from memory; a restart fetches it again
+                log.exception("could not store cache=%s key=%s", self.name, record.key)
+
+    def _track(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
+
+    async def settle(self) -> None:
+        """Wait until the background refreshes and saves started so far are done."""
+        while self._background or self._saves:
+            await asyncio.gather(*self._background, *self._saves, return_exceptions=True)
 
     async def _load_stored(self, key: str) -> Entry[V] | None:
         record = await self._store.load(key)

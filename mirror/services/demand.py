@@ -19,6 +19,7 @@ after the flood. The database table is bounded too (``DemandLog``'s ``max_rows``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -78,6 +79,8 @@ class DemandRecorder:
         self._known: LRU[str, bool] = LRU(limits.known)
         self._absent: LRU[str, float] = LRU(limits.absent)  # name -> until when
         self._wake = asyncio.Event()
+        #: set when counts wait to be written: `mirror demand` shows a request within a second of it
+        self._due = asyncio.Event()
         self.dropped = 0  # requests not counted because a table was full (for the log)
 
     def record(self, tier: str, project: str, version: str | None = None, *, exists: bool = False) -> None:
@@ -91,6 +94,7 @@ class DemandRecorder:
             self._known[project] = True
         if self._exists is None or project in self._known:
             self._count(self._pending, key, now, self._limits.pending)
+            self._due.set()
             return
         until = self._absent.get(project)
         if until is not None:
@@ -130,12 +134,17 @@ class DemandRecorder:
         except Exception:  # the queue is advisory: never let it break serving
             log.exception("could not record demand for %d entries", len(batch))
 
-    async def run(self, interval: float = 5.0) -> None:
-        """Flush every ``interval`` seconds and resolve candidates until cancelled, then flush once more."""
+    async def run(self, interval: float = 5.0, batch_delay: float = 0.25) -> None:
+        """Flush counts ``batch_delay`` seconds after they arrive (a burst is written in one batch; a request
+        shows in ``mirror demand`` within a second), at least every ``interval`` seconds, and resolve
+        candidates, until cancelled; then flush once more."""
         resolver = asyncio.ensure_future(self._resolve_candidates())
         try:
             while True:
-                await asyncio.sleep(interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._due.wait(), interval)
+                self._due.clear()
+                await asyncio.sleep(batch_delay)
                 await self.flush()
         finally:
             resolver.cancel()
@@ -195,6 +204,7 @@ class DemandRecorder:
                     self.dropped += count
                     continue
                 self._pending[key] = (previous + count, at)
+                self._due.set()
         elif found is False:
             self._absent[project] = self._clock() + self._limits.absent_ttl
             log.debug("demand: upstream has no %s; %d request(s) not counted", project, candidate.requests)

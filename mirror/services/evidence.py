@@ -2,6 +2,11 @@
 metadata it extracted from verified files (advertised only while both are stored), provenance it verified in
 the background, and when it first saw each file.
 
+It also gathers the evidence the rules from evidence decide on (:mod:`mirror.core.policy.evidence`): the advisories
+known about the project (:mod:`mirror.services.advisories`) and the licences read from its releases' metadata
+(:mod:`mirror.services.licenses`, only for projects a licence rule applies to). Views decided with a rule in
+shadow mode ("warn") are logged and counted by :meth:`EvidenceService.observe`.
+
 First sightings are kept in memory (bounded) and in the database (shared by processes and nodes, where the
 earliest sighting wins). The first time the mirror fetches a project, every file listed is an *initial*
 sighting (no better evidence of its age than upstream's upload time); a file that appears later is seen at that
@@ -22,7 +27,8 @@ from mirror.adapters.db.sightings import SightingRow
 from mirror.core.lru import LRU
 from mirror.core.models import ProjectDetail
 from mirror.core.policy.evaluate import ProvenanceStatuses, Sighting
-from mirror.core.tiers import Evidence
+from mirror.core.policy.evidence import NO_ADVISORIES, Advisories, ReleaseLicenses
+from mirror.core.tiers import Evidence, TierView
 
 log = logging.getLogger("mirror.evidence")
 
@@ -41,15 +47,39 @@ class ExtractedRecords(Protocol):
 Present = Callable[[dict[str, str]], Awaitable[dict[str, str]]]
 
 
+class AdvisorySource(Protocol):
+    #: projects a malware report covers entirely, and a counter that changes with that set
+    quarantined: frozenset[str]
+    revision: int
+
+    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories: ...
+
+
+class LicenseSource(Protocol):
+    async def for_page(self, project: str, detail: ProjectDetail, extracted: Mapping[str, str]
+                       ) -> ReleaseLicenses: ...
+
+
 class EvidenceService:
     """Evidence per project page; :meth:`revision` changes whenever a project's evidence does."""
 
     def __init__(self, sightings: SightingRecords, extracted: ExtractedRecords, present: Present | None,
                  provenance: ProvenanceStatuses, clock: Callable[[], float] = time.time,
-                 capacity: int = 4096) -> None:
+                 capacity: int = 4096, *, advisories: AdvisorySource | None = None,
+                 licenses: LicenseSource | None = None,
+                 needs_licenses: Callable[[str], bool] = lambda _project: False,
+                 needs_json_api: Callable[[], bool] = lambda: True) -> None:
         self._sightings = sightings
         self._extracted = extracted
         self._present = present
+        self.advisories = advisories
+        self.licenses = licenses
+        self._needs_licenses = needs_licenses
+        self._needs_json_api = needs_json_api
+        #: (tier, project, version, warning) already logged, so a view decided again does not log it again
+        self._warned: LRU[tuple[str, str, str, str], None] = LRU(capacity * 4)
+        #: releases served under a rule in shadow mode, by rule ("vulnerability", "license"), since start
+        self.warnings: dict[str, int] = {}
         #: live map owned by the provenance checker, which calls :meth:`invalidate` when an entry changes
         self._provenance = provenance
         self._clock = clock
@@ -60,6 +90,20 @@ class EvidenceService:
     def revision(self, project: str) -> int:
         """A counter that changes whenever evidence about ``project`` changes (no I/O)."""
         return self._revisions.get(project, 0)
+
+    def wants_licenses(self, project: str) -> bool:
+        """Whether a licence rule applies to ``project`` (its releases' licences are then gathered)."""
+        return self.licenses is not None and self._needs_licenses(project)
+
+    @property
+    def quarantined(self) -> frozenset[str]:
+        """Projects a malware report covers entirely: listed in no tier."""
+        return self.advisories.quarantined if self.advisories is not None else frozenset()
+
+    @property
+    def list_revision(self) -> int:
+        """A counter that changes whenever :attr:`quarantined` does."""
+        return self.advisories.revision if self.advisories is not None else 0
 
     def invalidate(self, project: str) -> None:
         """Note that evidence about ``project`` changed (metadata extracted, a provenance status changed...)."""
@@ -76,10 +120,32 @@ class EvidenceService:
         """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now)."""
         sightings = await self._observe(project, detail)
         shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
-        extracted = await self._extracted.extracted_metadata_for(shas) if shas else {}
+        recorded = await self._extracted.extracted_metadata_for(shas) if shas else {}
+        extracted = recorded
         if extracted and self._present is not None:
             extracted = await self._present(extracted)
-        return Evidence(extracted=extracted, provenance=self._provenance, sightings=sightings)
+        advisories = NO_ADVISORIES
+        if self.advisories is not None:  # upstream's JSON API only when a vulnerability rule is not "allow"
+            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api())
+        licenses: ReleaseLicenses = {}
+        if self.licenses is not None and self.wants_licenses(project):
+            licenses = await self.licenses.for_page(project, detail, recorded)
+        return Evidence(extracted=extracted, provenance=self._provenance, sightings=sightings, advisories=advisories,
+                        licenses=licenses)
+
+    def observe(self, view: TierView) -> None:
+        """Log and count the releases a view serves under a rule in shadow mode ("warn"), once per release."""
+        for release in view.releases:
+            for verdict in release.files:
+                for warning in verdict.decision.warnings if verdict.decision.admitted else ():
+                    key = (view.tier.value, view.detail.name, release.version or "", warning)
+                    if key in self._warned:
+                        continue
+                    self._warned[key] = None
+                    kind = "vulnerability" if "vulnerab" in warning else "license"
+                    self.warnings[kind] = self.warnings.get(kind, 0) + 1
+                    log.warning("served under a rule in shadow mode tier=%s project=%s version=%s: %s",
+                                view.tier.value, view.detail.name, release.version, warning)
 
     async def _observe(self, project: str, detail: ProjectDetail) -> Mapping[str, Sighting]:
         known = self._seen.get(project)

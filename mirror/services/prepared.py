@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -23,12 +23,12 @@ import jinja2
 
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
-from mirror.core.models import DistFile, Format, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.models import DistFile, Format, ProjectDetail, Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.explain import Explanation, explain
 from mirror.core.policy.model import PolicySet
-from mirror.core.simple.render import FragmentCache, render_index, render_project
-from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page, tier_projects
+from mirror.core.simple.render import FragmentCache, render_project
+from mirror.core.tiers import Evidence, Servable, TierView, decide_page, servable_page
 from mirror.services.cache import Entry
 from mirror.services.cpu import CpuLane
 
@@ -36,8 +36,8 @@ from mirror.services.cpu import CpuLane
 _GZIP_MIN = 1024
 #: Pages with more files than this are decided and rendered in the CPU lane.
 _OFFLOAD_FILES = 1000
-#: Curated tiers' project lists take display names and serials from the pages in memory: refreshed this often.
-_LIST_REFRESH = 60.0
+#: ...and so are pages whose files times advisories exceed this (matching them takes milliseconds).
+_OFFLOAD_MATCHING = 20_000
 _FOREVER = float("inf")
 
 Stamp = tuple[str, int, int]
@@ -81,10 +81,6 @@ class PageSource(Protocol):
 
     async def project(self, project: str) -> Entry[ProjectDetail]: ...
 
-    async def project_list(self) -> Entry[ProjectList]: ...
-
-    def known_page(self, project: str) -> ProjectDetail | None: ...
-
 
 class PolicySource(Protocol):
     """The policies in force (:class:`mirror.services.policies.PolicyStore`)."""
@@ -102,6 +98,24 @@ class EvidenceSource(Protocol):
     def revision(self, project: str) -> int: ...
 
     async def for_page(self, project: str, detail: ProjectDetail) -> Evidence: ...
+
+    def wants_licenses(self, project: str) -> bool:
+        """Whether a licence rule applies to ``project`` (the evidence then includes its licences)."""
+        ...
+
+    def observe(self, view: TierView) -> None:
+        """Log and count what a newly decided view serves under a rule in shadow mode."""
+        ...
+
+    @property
+    def quarantined(self) -> frozenset[str]:
+        """Projects a malware report covers entirely: listed in no tier."""
+        ...
+
+    @property
+    def list_revision(self) -> int:
+        """Changes whenever :attr:`quarantined` does."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +201,14 @@ class PreparedPages:
                                                                     entry.stale)
         evidence, servable = await self._servable_of(project, entry.value, stamp)
         now = datetime.fromtimestamp(self._clock(), UTC)
-        if len(entry.value.files) > _OFFLOAD_FILES:
+        # Matching releases against advisories costs about files x advisories: many of both go to the lane too.
+        matching = len(entry.value.files) * len(evidence.advisories.items)
+        if len(entry.value.files) > _OFFLOAD_FILES or matching > _OFFLOAD_MATCHING:
             view = await self._cpu.run(decide_page, tier, project, entry.value, evidence, policies, now,
                                        servable=servable)
         else:
             view = decide_page(tier, project, entry.value, evidence, policies, now, servable=servable)
+        self._evidence.observe(view)  # rules in shadow mode: logged and counted
         valid_until = view.valid_until.timestamp() if view.valid_until else _FOREVER
         known = _Known(stamp, valid_until, view, entry.stale)
         self._views[(tier, project)] = known
@@ -200,7 +217,8 @@ class PreparedPages:
     async def _servable_of(self, project: str, detail: ProjectDetail, stamp: Stamp
                            ) -> tuple[Evidence, tuple[Servable, ...]]:
         """The evidence and the servable files of one page revision: shared by every tier's view of it."""
-        key: Stamp = (stamp[0], 0, stamp[2])  # policies do not change what is servable
+        # Policies do not change what is servable; they only decide whether licences are evidence to gather.
+        key: Stamp = (stamp[0], int(self._evidence.wants_licenses(project)), stamp[2])
         known = self._servable.get(project)
         if known is not None and known[0] == key:
             return known[1], known[2]
@@ -217,51 +235,14 @@ class PreparedPages:
         policies = self._policies.current
         detail: ProjectDetail | None = None
         evidence = Evidence()
+        missing = False
         try:
             entry = self._pages.peek(project) or await self._pages.project(project)
             detail = entry.value
             evidence, _ = await self._servable_of(project, detail, self._stamp(entry.revision, project))
         except ProjectNotFound:
-            pass
+            missing = True
         except Exception:  # upstream down and nothing cached: explained from the policies alone (it says so)
             detail = None
-        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence)
-
-    async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedPage, bool]:
-        """The tier's project list, prepared; raises UpstreamError when ``all`` has nothing cached.
-
-        ``reviewed`` and ``vetted`` lists come from the policies (with display names and serials of the pages
-        in memory): they never wait for upstream's list.
-        """
-        generation = self._policies.generation
-        key = (tier, "/", fmt)
-        prepared = self._prepared.get(key)
-        if tier is Tier.ALL:
-            entry = await self._pages.project_list()
-            stamp: Stamp = (entry.revision, generation, 0)
-            stale, upstream, valid_until = entry.stale, entry.value, _FOREVER
-        else:
-            stamp, stale, upstream = ("policies", generation, 0), False, None
-            valid_until = self._clock() + _LIST_REFRESH
-        if prepared is not None and prepared.stamp == stamp and self._clock() < prepared.valid_until:
-            return prepared, stale
-        started = time.perf_counter()
-        policies = self._policies.current
-        known = None if upstream is not None else self._display_names(policies.projects)
-        plist = tier_projects(tier, upstream, policies, known)
-        prepared = await self._cpu.run(self._render_index, plist, fmt, stamp, valid_until, started)
-        self._prepared[key] = prepared
-        return prepared, stale
-
-    def _render_index(self, plist: ProjectList, fmt: Format, stamp: Stamp, valid_until: float,
-                      started: float) -> PreparedPage:
-        body = render_index(plist, fmt, self._env)
-        return prepare_bytes(stamp, valid_until, fmt, body, plist.last_serial, started)
-
-    def _display_names(self, names: Iterable[str]) -> dict[str, ProjectEntry]:
-        known: dict[str, ProjectEntry] = {}
-        for name in names:
-            detail = self._pages.known_page(name)
-            if detail is not None:
-                known[name] = ProjectEntry(detail.upstream_name or name, detail.last_serial)
-        return known
+        return explain(project, version, detail, policies, datetime.fromtimestamp(self._clock(), UTC), evidence,
+                       upstream_missing=missing)

@@ -11,15 +11,16 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.errors import FileNotListed, MirrorError
-from mirror.core.hashes import checked_hashes
+from mirror.core.errors import MirrorError
 from mirror.core.models import Tier
 from mirror.core.stored import StoredFile
-from mirror.services.downloads import ClientGone, Download, Wanted, wait_for_download
+from mirror.services.downloads import ClientGone, Download, wait_for_download
+from mirror.services.fetching import METADATA_SUFFIX, wanted
 from mirror.services.filestore import FileStore, read_bytes
 from mirror.services.telemetry import HIT, MISS, note_cache
 from mirror.web.filesend import send_stored
@@ -29,7 +30,6 @@ from mirror.web.state import SERVICES, Services
 
 log = logging.getLogger("mirror.files")
 
-_METADATA_SUFFIX = ".metadata"
 #: Metadata bigger than this is not read for prefetching (real files are a few KiB).
 _PREFETCH_READ = 1024 * 1024
 
@@ -43,21 +43,14 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     normalized = canonicalize_name(project)
     if normalized != project:
         raise web.HTTPMovedPermanently(f"/{tier.value}/files/{normalized}/{filename}")
-    is_metadata = filename.endswith(_METADATA_SUFFIX)
-    dist_name = filename[: -len(_METADATA_SUFFIX)] if is_metadata else filename
+    is_metadata = filename.endswith(METADATA_SUFFIX)
+    dist_name = filename[: -len(METADATA_SUFFIX)] if is_metadata else filename
     dist = await services.prepared.admitted_file(tier, normalized, dist_name)
     # Every hash the tier's view lists must match the bytes; in `vetted` that view's sha256 is the pin.
-    if is_metadata:
-        hashes = checked_hashes(dist.core_metadata)
-        url, size = dist.url + _METADATA_SUFFIX, None
-    else:
-        hashes = checked_hashes(dist.hashes)
-        url, size = dist.url, dist.size
-    if hashes is None:
-        raise FileNotListed(normalized, filename)
+    want = wanted(normalized, dist, metadata=is_metadata)  # FileNotListed when no hash can be checked
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
     headers = file_headers(services.config.server.client_max_age)
-    stored = await services.storage.find_verified(hashes)
+    stored = await services.storage.find_verified(want.hashes)
     kind = "metadata" if is_metadata else "file"
     if stored is not None:
         services.telemetry.cache_result(kind, HIT)
@@ -75,7 +68,7 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
 
     services.telemetry.cache_result(kind, MISS)
     note_cache(MISS)
-    download = services.downloader.get(Wanted(url, hashes, size, f"{normalized}/{filename}", on_cached=on_cached))
+    download = services.downloader.get(replace(want, on_cached=on_cached))
     download.attach()
     try:
         return await _send(request, services.storage, download, headers)

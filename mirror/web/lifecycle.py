@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -25,28 +27,51 @@ from mirror.adapters.db.leases import LeaseTable
 from mirror.adapters.db.sightings import SightingStore
 from mirror.adapters.db.tables import provenance_documents
 from mirror.adapters.metrics import Metrics
+from mirror.adapters.db.advisories import AdvisoryStore
+from mirror.adapters.db.audit import AuditLog, DemandLog
+from mirror.adapters.db.licenses import LicenseRecords
+from mirror.adapters.db.tables import json_api_documents, provenance_documents
+from mirror.adapters.db.tokens import TokenStore
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
+from mirror.core.advisories import Advisory
+from mirror.core.auth import RateLimiter
 from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
+from mirror.core.policy.evidence import needs_licenses, needs_vulnerabilities
 from mirror.core.simple.render import make_environment
+from mirror.core.targets import Target
 from mirror.resources import templates_dir
+from mirror.services import waivers
+from mirror.services.admin import AdminActions
+from mirror.services.advisories import AdvisoryService
 from mirror.services.cache import CachePolicy
+from mirror.services.closure import ClosureService
 from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
 from mirror.services.leases import Leases, LeaseSettings, new_owner
 from mirror.services.metadata import MetadataExtractor
-from mirror.services.pages import PageService, upstream_has
 from mirror.services.policies import PolicySignal, PolicyStore
+from mirror.services.fetching import FileFetcher
+from mirror.services.health import ObservedUpstream, UpstreamHealth
+from mirror.services.holes import HoleCounter
+from mirror.services.jsonapi import JsonApiService
+from mirror.services.licenses import LicenseReader
+from mirror.services.malware import withdraw_malware
+from mirror.services.pages import PageService
 from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.services.review.audit import POLICY_SIGNAL
 from mirror.web.access import OBSERVING
+from mirror.services.tokens import TokenService
+from mirror.services.ui import UiService
 from mirror.web.state import FILE_STORE, SERVICES, Services
+from mirror.web.templating import ui_environment
 
 log = logging.getLogger("mirror.web")
 
@@ -58,6 +83,7 @@ CPU: web.AppKey[CpuLane] = web.AppKey("cpu", CpuLane)
 POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies", PolicyStore)
 PAGES: web.AppKey[PageService] = web.AppKey("pages", PageService)
 LEASES: web.AppKey[Leases] = web.AppKey("leases", Leases)
+HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health", UpstreamHealth)
 
 
 @contextlib.asynccontextmanager
@@ -173,11 +199,14 @@ def pages_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
+        health = UpstreamHealth()  # recorded from the page fetches, for the home page
         wait = up.page_timeout + config.cluster.lease_ttl  # the leader's own deadline, and a lease period
-        pages = PageService(app[UPSTREAM], PageStore(app[ENGINE]), CachePolicy(ttl=up.index_ttl, wait=wait),
+        pages = PageService(ObservedUpstream(app[UPSTREAM], health), PageStore(app[ENGINE]),
+                            CachePolicy(ttl=up.index_ttl, wait=wait),
                             CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4, wait=wait),
                             app[CPU], leases=app[LEASES], telemetry=app[OBSERVING].metrics)
         app[PAGES] = pages
+        app[HEALTH] = health
         try:
             yield
         finally:
@@ -186,8 +215,9 @@ def pages_ctx(config: Config) -> Context:
     return ctx
 
 
-def services_ctx(config: Config) -> Context:
-    """Everything built on the resources above, and the background tasks (provenance checks, demand)."""
+def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Context:
+    """Everything built on the resources above, and the background tasks (provenance checks, demand, advisories,
+    waivers); ``clock`` is the time tier decisions are made at."""
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         up = config.upstream
@@ -203,29 +233,72 @@ def services_ctx(config: Config) -> Context:
         if not trust["ok"]:
             log.error("provenance cannot be verified, vetted files that require it are withheld: %s",
                       trust["problem"])
-        evidence = EvidenceService(SightingStore(engine), store, storage.present, checker.statuses)
-        checker.on_change = evidence.invalidate  # a status change re-decides that project's views
-        env: jinja2.Environment = make_environment(str(templates_dir()))
-        prepared = PreparedPages(pages, evidence, env, policies, app[CPU])
+        sightings = SightingStore(engine)
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes),
                                 leases=app[LEASES], telemetry=metrics)
-        demand = DemandRecorder(DemandLog(engine, config.demand.max_rows), lambda name: upstream_has(pages, name))
+        extractor = MetadataExtractor(storage, store, lambda _p: None)
+
+        async def withdraw(report: Advisory) -> None:  # a malware report's cached files: withdrawn again
+            await withdraw_malware(report, sightings, store, storage)
+
+        advisories = AdvisoryService(AdvisoryStore(engine), PageStore(engine, json_api_documents), upstream,
+                                     config.upstream_url, up.index_ttl, app[CPU], on_malware=withdraw)
+        await advisories.start()
+        licenses = LicenseReader(LicenseRecords(engine), store, storage, downloader, extractor.extract_verified,
+                                 lambda _p: None)
+        evidence = EvidenceService(sightings, store, storage.present, checker.statuses, advisories=advisories,
+                                   licenses=licenses,
+                                   needs_licenses=lambda name: needs_licenses(policies.current, name),
+                                   needs_json_api=lambda: needs_vulnerabilities(policies.current))
+        # Evidence that changes re-decides that project's views: a provenance status, extracted metadata, an
+        # advisory, a licence read.
+        checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate
+        env: jinja2.Environment = make_environment(str(templates_dir()))
+        prepared = PreparedPages(pages, evidence, env, policies, app[CPU], clock=clock)
+        lists = ProjectLists(pages, env, policies, app[CPU], quarantine=evidence)
+        demand_log = DemandLog(engine, config.demand.max_rows)
+        demand = DemandRecorder(demand_log, pages.upstream_has)
         prefetcher = _prefetcher(config, policies, pages, prepared, metrics)
-        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, downloader=downloader,
-                                 extractor=MetadataExtractor(storage, store, evidence.invalidate),
-                                 pages=pages, policies=policies, demand=demand, provenance=provenance,
-                                 provenance_checker=checker, evidence=evidence, prefetcher=prefetcher,
-                                 telemetry=metrics)
+        jsonapi = JsonApiService(upstream, config.upstream_url, PageStore(engine, json_api_documents),
+                                 CachePolicy(ttl=up.index_ttl), pages, prepared, app[CPU])
+        web = config.web
+        # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
+        closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
+                                 lambda: policies.current, cpu=app[CPU])
+        holes = HoleCounter(closure, lambda: policies.current,
+                            tuple(Target.parse(t) for t in config.dependencies.targets),
+                            delay=config.dependencies.holes_delay, interval=config.dependencies.holes_interval)
+        app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, lists=lists,
+                                 downloader=downloader, extractor=extractor, pages=pages, policies=policies,
+                                 demand=demand, provenance=provenance, provenance_checker=checker,
+                                 evidence=evidence, closure=closure, prefetcher=prefetcher, advisories=advisories,
+                                 jsonapi=jsonapi,
+                                 tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
+                                 admin=AdminActions(config, policies),
+                                 ui=UiService(pages, prepared, policies, jsonapi, checker, AuditLog(engine),
+                                              demand_log, app[HEALTH]),
+                                 ui_templates=ui_environment(templates_dir(), config.policies.path),
+                                 login_limit=RateLimiter(web.login_per_minute, time.monotonic),
+                                 api_limit=RateLimiter(web.api_per_minute, time.monotonic),
+                                 holes=holes, telemetry=metrics)
         if prefetcher is not None:
             prefetcher.start()
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
-            async with _task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"):
+            async with (_task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"),
+                        _task(advisories.watch(), "advisory change log"),
+                        _task(waivers.watch(policies, lambda: datetime.fromtimestamp(clock(), UTC)), "waivers"),
+                        _task(holes.run(), "hole counter")):
                 yield
         finally:
+            await lists.close()
             if prefetcher is not None:
                 await prefetcher.close()
+            await jsonapi.close()
             await downloader.close()
+            extractor.close()
+            await licenses.close()
+            await advisories.close()
             await provenance.close()
             await evidence.close()
 
@@ -249,7 +322,7 @@ def _prefetcher(config: Config, policies: PolicyStore, pages: PageService, prepa
                       PrefetchLimits(concurrency=concurrency), telemetry=metrics)
 
 
-def contexts(config: Config) -> list[Context]:
+def contexts(config: Config, clock: Callable[[], float] = time.time) -> list[Context]:
     """Every resource context, in the order they open."""
-    return [store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config),
-            policies_ctx(config), pages_ctx(config), services_ctx(config)]
+    return [store_ctx(config), database_ctx(config), upstream_ctx(config), cpu_ctx(config), policies_ctx(config),
+            pages_ctx(config), services_ctx(config, clock)]

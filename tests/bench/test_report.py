@@ -38,7 +38,8 @@ def full_results() -> Results:
                                       loaded=LatencyStats(400, 3.0, 310.0, 450.0),
                                       cold=LatencyStats(30, 2000.0, 4000.0, 4100.0))
     r.project_list.append(ListRow("json", 700_000, 200, 80.0, 4000.0, 50.0, 35_000_000, 30_000_000,
-                                  90.0, 400.0, 650.0))
+                                  90.0, 200.0, 650.0, upstream="synthetic JSON", list_bytes=40 * 2**20,
+                                  first_byte_ms=30.0, mirror_cpu_s=0.5))
     r.wheel["mirror w1"] = {"single": {"size": "18300000", "cold_s": "2.5", "warm_MBps": "900", "sha256_ok": "yes"},
                             "concurrent": {"burst_MBps": 1000.0, "wrk_MBps": 2000.0}}
     r.wheel["nginx"] = {"single": {"size": "18300000", "cold_s": "0.1", "warm_MBps": "1000", "sha256_ok": "yes"},
@@ -80,9 +81,14 @@ def test_every_section_and_target_renders_from_plain_values() -> None:
     assert "| warm, alone | 1000 | 0.40 | 1.20 | 3.0 |" in text
     assert ("| warm p99 ≤ 20 ms while 10 cold 15,000-file pages are prepared | p99 310.0 ms (alone 1.20 ms) "
             "| ❌ not met |") in text
-    # project list: ratio to direct and the RSS increase at the peak
-    assert _row("| json | 80", text) == ("| json | 80 | 4,000 | 50.0 | 50 | 35,000,000 / 30,000,000 | 90 → 650 → 400 "
-                                         "| 560 |")
+    # project list: ratio to direct, the RSS it holds and the targets
+    assert _row("| synthetic JSON | json |", text) == (
+        "| synthetic JSON | json | 80 | 4,000 (30) | 50.0 | 0.50 | 50 | 41,943,040 / 35,000,000 / 30,000,000 "
+        "| 90 → 650 → 200 | 2.75 |")
+    assert ("| cold project list ≤ 3× direct (synthetic JSON upstream, json) | 50.00× (4,000 vs 80 ms) "
+            "| ❌ not met |") in text
+    assert ("| RSS held for the list ≤ 3× its size (synthetic JSON upstream, json) | 2.75× (+110 MB for 40 MB) "
+            "| ✅ met |") in text
     # installs: ratios, a failed install is "not measured"
     assert "| pip | 10.00 | 11.00 | 1.10 | 6.00 | 0.60 | - | - |" in text
     assert "| cold `pip install` ≤ 1.2× direct | 1.10× | ✅ met |" in text

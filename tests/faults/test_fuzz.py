@@ -85,6 +85,9 @@ class Rig:
         if len(parts) == 4 and parts[1] == "simple" and parts[3] == "":
             assert NORMALIZED.fullmatch(parts[2]), (upath, "asked upstream for an invalid name, for", target)
             return
+        if len(parts) == 4 and parts[1] == "pypi" and parts[3] == "json":  # the JSON API: advisories
+            assert NORMALIZED.fullmatch(parts[2]), (upath, "asked the JSON API for an invalid name, for", target)
+            return
         if len(parts) == 4 and parts[1] == "files":
             sha, filename = parts[2], parts[3].removesuffix(".metadata")
             assert (sha, filename) in self.listed, (upath, "asked upstream for an unlisted file, for", target)

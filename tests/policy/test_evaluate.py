@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from mirror.core.models import DistFile, ProjectDetail, ProjectEntry, ProjectList, Tier
+from mirror.core.models import DistFile, ProjectDetail, Tier
 from mirror.core.policy.evaluate import canonical_version, decide_file, decide_project
 from mirror.core.policy.model import (
     Block,
@@ -21,7 +21,7 @@ from mirror.core.policy.model import (
     TierRules,
     Vetting,
 )
-from mirror.core.tiers import NO_EVIDENCE, decide_page, tier_projects
+from mirror.core.tiers import NO_EVIDENCE, curated_projects, decide_page, hidden_from_all
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 SIG = Signature("alice", NOW)
@@ -115,16 +115,17 @@ def test_tier_view_blocked_is_quarantined_and_unreviewed_is_not_listed():
     assert "not reviewed" in out.project.rule and "promote" in out.project.change
 
 
-def test_tier_projects():
+def test_project_lists_of_the_tiers():
     pol = PolicySet(projects={
         "a": ProjectPolicy("a", "a.toml", review=REVIEW),
         "b": ProjectPolicy("b", "b.toml", review=REVIEW, vettings={"1": vet(wheel("1.0"))}),  # canonical key
         "c": ProjectPolicy("c", "c.toml", blocks=(Block(None, "x", SIG, HERE),)),
+        "d": ProjectPolicy("d", "d.toml", review=REVIEW, blocks=(Block(None, "x", SIG, HERE),)),
+        "e": ProjectPolicy("e", "e.toml", blocks=(Block(SpecifierSet("<2"), "x", SIG, HERE),)),  # releases only
     })
-    upstream = ProjectList((ProjectEntry("A"), ProjectEntry("C"), ProjectEntry("D")), 5)
-    assert [p.name for p in tier_projects(Tier.ALL, upstream, pol).projects] == ["A", "D"]
-    assert [p.name for p in tier_projects(Tier.REVIEWED, None, pol).projects] == ["a", "b"]
-    assert [p.name for p in tier_projects(Tier.VETTED, None, pol).projects] == ["b"]
+    assert hidden_from_all(pol) == {"c", "d"}
+    assert curated_projects(Tier.REVIEWED, pol) == ("a", "b")
+    assert curated_projects(Tier.VETTED, pol) == ("b",)
 
 
 # --- properties over arbitrary policies and files -------------------------------------------------
@@ -151,6 +152,7 @@ def _policy_sets(draw):
     return PolicySet(rules=rules, projects={"demo": project}, version="h")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_policy_sets(), _files)
 def test_vetted_within_reviewed_within_all(pol, f):
@@ -159,6 +161,7 @@ def test_vetted_within_reviewed_within_all(pol, f):
     assert not admitted[Tier.REVIEWED] or admitted[Tier.ALL]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_policy_sets(), _files)
 def test_a_block_removes_a_release_from_every_tier(pol, f):
@@ -170,6 +173,7 @@ def test_a_block_removes_a_release_from_every_tier(pol, f):
     assert not any(decide_file(t, "demo", f, pol, NOW).admitted for t in Tier)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_policy_sets(), st.lists(_files, max_size=6, unique_by=lambda f: f.filename))
 def test_tier_views_nest(pol, files):

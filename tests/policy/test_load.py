@@ -50,7 +50,7 @@ def test_documented_example_parses():
 
 
 def test_shipped_example_policies_are_valid():
-    policies = load_policies(REPO / "policies")
+    policies = load_policies(REPO / "examples" / "policies")
     assert policies.projects, "the repository ships an example policy set"
 
 

@@ -251,6 +251,7 @@ def test_popular_projects_are_never_squats_of_each_other():
     assert [f.name for f in index.lookalikes("pi11ow")] == ["pillow"]
 
 
+@pytest.mark.slow
 def test_a_large_known_set_finds_what_a_single_name_finds():
     rng = random.Random(7)
     known = {"".join(rng.choices(string.ascii_lowercase + "-", k=rng.randint(3, 24))).strip("-") or "x"
@@ -291,6 +292,7 @@ def slips(draw) -> tuple[str, str]:
     return known, mutated
 
 
+@pytest.mark.slow
 @given(slips(), st.lists(known_names, max_size=5))
 def test_any_slip_of_a_known_name_is_reported_with_that_name(pair, others):
     known, mutated = pair
@@ -298,6 +300,7 @@ def test_any_slip_of_a_known_name_is_reported_with_that_name(pair, others):
     assert known in [f.name for f in lookalikes(mutated, [*others, known])]
 
 
+@pytest.mark.slow
 @given(known_names, st.lists(known_names, max_size=5))
 def test_a_name_is_never_its_own_lookalike(name, others):
     other_spelling = name.upper().replace("-", "_")

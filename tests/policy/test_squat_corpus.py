@@ -26,6 +26,9 @@ KINDS = {"typo", "typo2", "separators", "confusable", "digits", "affix", "combo"
 MIN_DETECTION = 0.95
 MAX_FALSE_POSITIVES = 0.002
 
+#: Each test builds an index of thousands of names: too slow to repeat for every mutant of a mutation run.
+pytestmark = pytest.mark.slow
+
 
 def _lines(path: Path) -> list[str]:
     return [line.partition("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()

@@ -84,6 +84,7 @@ def snapshot(policies: Path) -> dict[str, bytes]:
 async def reviewed(tmp_path: Path, upstream: FakeUpstream, dists: Path):
     """A config with the database in its own directory, one promoted project and its audit record."""
     upstream.add_wheel("audited-app", "1.0", dists)
+    upstream.add_wheel("other-app", "1.0", dists)  # promote checks that upstream has it
     upstream.set_owners("audited-app", ["alice"])
     (tmp_path / "db").mkdir()
     config = tmp_path / "config.toml"
@@ -144,6 +145,7 @@ async def test_a_failed_rename_withdraws_the_records(tmp_path, upstream, monkeyp
 
     (tmp_path / "config.toml").write_text(f'[upstream]\nurl = "{upstream.url}"\n')
     config = load_config(tmp_path / "config.toml")
+    upstream.every_name = True  # promote checks that upstream has the project
     async with ReviewService(config) as service:
         await service.promote("renamed-app", "alice", "ok")
         path = service.project_path("renamed-app")

@@ -76,6 +76,15 @@ class EvidenceStub:
         self.calls += 1
         return Evidence()
 
+    def wants_licenses(self, project: str) -> bool:
+        return False
+
+    def observe(self, view: object) -> None:
+        pass
+
+    quarantined: frozenset[str] = frozenset()
+    list_revision = 0
+
 
 def reviewed(*blocks: Block) -> PolicySet:
     return PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", review=Review(SIG, HERE),

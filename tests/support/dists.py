@@ -55,13 +55,24 @@ def metadata_text(
     summary: str = "",
     requires_dist: Sequence[str] = (),
     requires_python: str | None = None,
+    license_expression: str | None = None,
+    license: str | None = None,
+    classifiers: Sequence[str] = (),
+    provides_extra: Sequence[str] = (),
 ) -> str:
-    """Return a Metadata-Version 2.1 core metadata document (METADATA / PKG-INFO body)."""
-    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    """Return a core metadata document (METADATA / PKG-INFO body): Metadata-Version 2.1, or 2.4 with a PEP 639
+    ``License-Expression``."""
+    lines = [f"Metadata-Version: {'2.4' if license_expression else '2.1'}", f"Name: {name}", f"Version: {version}"]
     # A newline inside a header would corrupt the RFC 822 document; tests never need one.
     lines.append(f"Summary: {summary.replace(chr(10), ' ')}")
+    if license_expression is not None:
+        lines.append(f"License-Expression: {license_expression}")
+    if license is not None:
+        lines.append(f"License: {license}")
+    lines.extend(f"Classifier: {c}" for c in classifiers)
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
+    lines.extend(f"Provides-Extra: {extra}" for extra in provides_extra)
     lines.extend(f"Requires-Dist: {req}" for req in requires_dist)
     return "\n".join(lines) + "\n\n"
 
@@ -90,6 +101,10 @@ def build_wheel(
     summary: str = "",
     module_source: str | None = None,
     tag: str = "py3-none-any",
+    license_expression: str | None = None,
+    license: str | None = None,
+    classifiers: Sequence[str] = (),
+    provides_extra: Sequence[str] = (),
 ) -> Path:
     """Write a valid, installable pure-Python wheel into directory ``dest`` and return its path.
 
@@ -134,6 +149,10 @@ def build_wheel(
                 summary=summary,
                 requires_dist=requires_dist,
                 requires_python=requires_python,
+                license_expression=license_expression,
+                license=license,
+                classifiers=classifiers,
+                provides_extra=provides_extra,
             ).encode("utf-8"),
         ),
         (f"{dist_info}/WHEEL", (wheel_text + "\n\n").encode("utf-8")),
@@ -175,13 +194,19 @@ def build_sdist(
     version: str,
     *,
     requires_python: str | None = None,
+    requires_dist: Sequence[str] = (),
+    provides_extra: Sequence[str] = (),
+    build_requires: Sequence[str] = ("setuptools>=61",),
+    build_backend: str = "setuptools.build_meta",
 ) -> Path:
     """Write a deterministic source distribution ``{dist_basename(name)}-{version}.tar.gz``.
 
     Its single top directory ``{dist_basename(name)}-{version}/`` holds ``PKG-INFO``
-    (Metadata-Version 2.1), a minimal ``pyproject.toml`` (setuptools backend, PEP 621
-    ``[project]`` table) and the same ``__init__.py`` a wheel would have, so it is buildable by a
-    frontend that can fetch setuptools. Returns the path written in directory ``dest``.
+    (Metadata-Version 2.1, with ``requires_dist``), a minimal ``pyproject.toml`` (``[build-system]``
+    with ``build_requires`` and ``build_backend``, setuptools by default; a PEP 621 ``[project]``
+    table) and the same ``__init__.py`` a wheel would have, so it is buildable by a frontend that can
+    fetch the backend (:data:`TINYBUILD` is one the fake index can serve). Returns the path written
+    in directory ``dest``.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -189,8 +214,8 @@ def build_sdist(
     root = f"{base}-{version}"
     pyproject = [
         "[build-system]",
-        'requires = ["setuptools>=61"]',
-        'build-backend = "setuptools.build_meta"',
+        "requires = [" + ", ".join(f'"{r}"' for r in build_requires) + "]",
+        f'build-backend = "{build_backend}"',
         "",
         "[project]",
         f'name = "{name}"',
@@ -198,8 +223,11 @@ def build_sdist(
     ]
     if requires_python is not None:
         pyproject.append(f'requires-python = "{requires_python}"')
+    if requires_dist:  # as PKG-INFO says: frontends read static [project] metadata without building
+        pyproject.append("dependencies = [" + ", ".join(f"'{r}'" for r in requires_dist) + "]")
     members = [
-        (f"{root}/PKG-INFO", metadata_text(name, version, requires_python=requires_python)),
+        (f"{root}/PKG-INFO", metadata_text(name, version, requires_python=requires_python,
+                                           requires_dist=requires_dist, provides_extra=provides_extra)),
         (f"{root}/pyproject.toml", "\n".join(pyproject) + "\n"),
         (f"{root}/{base}/__init__.py", f'__version__ = "{version}"\n'),
     ]
@@ -220,3 +248,43 @@ def build_sdist(
     path = dest / f"{root}.tar.gz"
     path.write_bytes(raw.getvalue())
     return path
+
+
+#: The module of ``tinybuild``, the smallest PEP 517 build backend: it builds a pure wheel of an sdist made by
+#: :func:`build_sdist` (its package directory, and PKG-INFO as METADATA). Serve a wheel of it (``module_source``)
+#: and an sdist with ``build_requires=["tinybuild"], build_backend="tinybuild"`` needs it to install.
+TINYBUILD = '''"""tinybuild: the smallest PEP 517 build backend (tests only)."""
+import base64, hashlib, os, re, zipfile
+
+
+def _record(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("PKG-INFO", encoding="utf-8") as handle:
+        metadata = handle.read().split("\\n\\n", 1)[0] + "\\n\\n"
+    fields = dict(line.split(": ", 1) for line in metadata.splitlines() if ": " in line)
+    base = re.sub(r"[-_.]+", "_", fields["Name"]).lower()
+    dist_info = base + "-" + fields["Version"] + ".dist-info"
+    files = []
+    for root, _dirs, names in os.walk(base):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                files.append((path.replace(os.sep, "/"), handle.read()))
+    files.append((dist_info + "/METADATA", metadata.encode()))
+    files.append((dist_info + "/WHEEL", b"Wheel-Version: 1.0\\nGenerator: tinybuild\\nRoot-Is-Purelib: true\\n"
+                                        b"Tag: py3-none-any\\n\\n"))
+    record = "".join(f"{arc},{_record(data)},{len(data)}\\n" for arc, data in files) + dist_info + "/RECORD,,\\n"
+    files.append((dist_info + "/RECORD", record.encode()))
+    filename = base + "-" + fields["Version"] + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for arc, data in files:
+            archive.writestr(arc, data)
+    return filename
+'''

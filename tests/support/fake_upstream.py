@@ -138,11 +138,21 @@ class FakeUpstream:
         self.api_version = api_version
         self.html_only = False  # answer HTML whatever the Accept header says
         self.json_api = True  # serve the JSON API (``/pypi/<project>/json``); False answers 404
+        # Answer an empty page (no files) for any project never added: an upstream that has every name, for
+        # tests that are not about which projects exist
+        self.every_name = False
         # Like the real index's JSON API: a long project description (bytes of padding in info.description)
         # and a chunked answer (no Content-Length) sent in pieces of this many bytes, each flushed and
         # followed by a short pause so that clients receive it as several reads.
         self.json_api_padding = 0
         self.json_api_chunk: int | None = None
+        #: serve per-release documents (``/pypi/<project>/<version>/json``); the reachable real index has none
+        self.json_api_releases = False
+        #: normalized project → JSON API ``vulnerabilities`` entries, and (optionally) per version
+        self.vulnerabilities: dict[str, list[dict[str, Any]]] = {}
+        self.release_vulnerabilities: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: normalized project → extra ``info`` fields of its JSON API document (author, home_page...)
+        self.json_info: dict[str, dict[str, Any]] = {}
         # -- fault switches (scoped by faults_apply_to / fault_filter) --
         self.delay: float = 0.0  # seconds to sleep before answering
         self.fail_status: int | None = None  # answer with this status instead
@@ -154,6 +164,13 @@ class FakeUpstream:
         self.stated_names: dict[str, str] = {}
         #: filename → Location: GETs of that file's URL answer 302 there (a redirecting file host)
         self.redirects: dict[str, str] = {}
+        # -- the project list (``/simple/``) --
+        #: (HTML, JSON) bodies served as the project list instead of the index's own (a big or odd list)
+        self.list_bodies: tuple[bytes, bytes] | None = None
+        #: send the project list chunked, this many bytes at a time with this many seconds between
+        self.list_pace: tuple[int, float] | None = None
+        #: send half of the project list (chunked), then reset the connection
+        self.list_cut = False
         self.faults_apply_to: Literal["all", "pages", "files"] = "all"
         self.fault_filter: Callable[[str], bool] | None = None  # path -> faulty?; overrides
         # -- state --
@@ -182,19 +199,23 @@ class FakeUpstream:
     def add_wheel(
         self, project: str, version: str, tmpdir: Path, *, with_metadata: bool = True,
         requires_python: str | None = None, requires_dist: Sequence[str] = (), summary: str = "",
-        module_source: str | None = None, tag: str = "py3-none-any", **file_fields: Any,
+        module_source: str | None = None, tag: str = "py3-none-any", license_expression: str | None = None,
+        license: str | None = None, classifiers: Sequence[str] = (), provides_extra: Sequence[str] = (),
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build a wheel with :func:`build_wheel` in ``tmpdir`` and add it.
 
         ``requires_python`` goes both into the wheel's METADATA and onto the page. With
         ``with_metadata`` (default) the wheel's METADATA is served as PEP 658 metadata.
+        ``license_expression`` (PEP 639), ``license`` and ``classifiers`` go into its METADATA.
         ``file_fields`` are other :class:`FakeFile` fields (upload_time, yanked, provenance,
         advertised_sha256).
         """
         path = build_wheel(
             tmpdir, project, version, requires_dist=requires_dist,
             requires_python=requires_python, summary=summary,
-            module_source=module_source, tag=tag,
+            module_source=module_source, tag=tag, license_expression=license_expression,
+            license=license, classifiers=classifiers, provides_extra=provides_extra,
         )  # fmt: skip
         metadata = read_wheel_metadata(path) if with_metadata else None
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python,
@@ -203,13 +224,18 @@ class FakeUpstream:
 
     def add_sdist(
         self, project: str, version: str, tmpdir: Path, *,
-        requires_python: str | None = None, **file_fields: Any,
+        requires_python: str | None = None, requires_dist: Sequence[str] = (), provides_extra: Sequence[str] = (),
+        build_requires: Sequence[str] = ("setuptools>=61",), build_backend: str = "setuptools.build_meta",
+        **file_fields: Any,
     ) -> FakeFile:  # fmt: skip
         """Build an sdist with :func:`build_sdist` in ``tmpdir`` and add it (no PEP 658 file).
 
-        ``file_fields`` as for :meth:`add_wheel`.
+        ``requires_dist`` go into its PKG-INFO, ``build_requires`` and ``build_backend`` into its
+        ``pyproject.toml``; ``file_fields`` as for :meth:`add_wheel`.
         """
-        path = build_sdist(tmpdir, project, version, requires_python=requires_python)
+        path = build_sdist(tmpdir, project, version, requires_python=requires_python, requires_dist=requires_dist,
+                           provides_extra=provides_extra, build_requires=build_requires,
+                           build_backend=build_backend)
         f = FakeFile(path.name, path.read_bytes(), requires_python=requires_python, **file_fields)
         return self.add_file(project, f)
 
@@ -234,9 +260,20 @@ class FakeUpstream:
         proj.status, proj.status_reason = status, reason
         self._touch(proj)
 
+    def set_vulnerabilities(self, project: str, entries: Sequence[dict[str, Any]]) -> None:
+        """Set the ``vulnerabilities`` of the project's JSON API document: as on the real index, they are
+        those of the release the document describes (its latest). Entries are JSON API entries (``id``,
+        ``aliases``, ``summary``, ``details``, ``fixed_in``, ``link``, ``withdrawn``)."""
+        self.vulnerabilities[canonicalize_name(project)] = [dict(e) for e in entries]
+
     def set_owners(self, project: str, users: Sequence[str]) -> None:
         """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
         self._owners[canonicalize_name(project)] = list(users)
+
+    def files_of(self, project: str, version: str | None = None) -> list[FakeFile]:
+        """The files of ``project`` (of one ``version``), in upload order."""
+        files = self._projects[canonicalize_name(project)].files.values()
+        return [f for f in files if version is None or f.version == version]
 
     def project_serial(self, project: str) -> int:
         return self._projects[canonicalize_name(project)].serial
@@ -272,6 +309,7 @@ class FakeUpstream:
             ("/files/{sha256}/{filename}", self._file),
             ("/integrity/{project}/{version}/{filename}/provenance", self._provenance),
             ("/pypi/{project}/json", self._json_api),
+            ("/pypi/{project}/{version}/json", self._json_api_release),
         ]:  # fmt: skip
             app.router.add_get(route, handler)  # also answers HEAD
         # A fresh Application per start: a cleaned-up aiohttp app is not meant to be restarted.
@@ -377,15 +415,40 @@ class FakeUpstream:
     async def _root_page(self, request: web.Request) -> web.StreamResponse:
         as_json = self._negotiate_json(request)
         projects = sorted(self._projects.items())
-        if as_json:
+        if self.list_bodies is not None:
+            body = self.list_bodies[as_json]
+        elif as_json:
             body = json.dumps({
                 "meta": {"api-version": self.api_version, "_last-serial": self.serial},
-                "projects": [{"name": p.name} for _, p in projects],
+                "projects": [{"name": p.name, "_last-serial": p.serial} for _, p in projects],
             }, indent=1).encode()  # fmt: skip
         else:
             links = [f'<a href="/simple/{key}/">{html.escape(p.name)}</a>' for key, p in projects]
             body = self._html("Simple index", [], links, self.serial)
-        return self._page(request, body, as_json, self.serial)
+        response = self._page(request, body, as_json, self.serial)
+        if (self.list_pace is None and not self.list_cut) or response.status != 200 or request.method == "HEAD":
+            return response
+        return await self._stream_list(request, response)
+
+    async def _stream_list(self, request: web.Request, page: web.Response) -> web.StreamResponse:
+        """The list ``page`` sent chunked: paced (``list_pace``), or cut in the middle (``list_cut``)."""
+        body = page.body
+        assert isinstance(body, bytes)
+        headers = {k: v for k, v in page.headers.items() if k.lower() not in ("content-length", "etag")}
+        resp = web.StreamResponse(headers=headers)
+        await resp.prepare(request)
+        size, pause = self.list_pace or (64 * 1024, 0.0)
+        end = len(body) // 2 if self.list_cut else len(body)
+        for at in range(0, end, size):
+            await resp.write(body[at:min(at + size, end)])
+            await asyncio.sleep(pause)
+        if self.list_cut:
+            transport = request.transport
+            assert transport is not None
+            transport.abort()
+            return resp
+        await resp.write_eof()
+        return resp
 
     def _file_url(self, f: FakeFile) -> str:
         return f.url or f"{self.base}/files/{f.sha256}/{f.filename}"
@@ -404,6 +467,8 @@ class FakeUpstream:
         if raw != key:
             raise web.HTTPMovedPermanently(f"/simple/{key}/")
         proj = self._projects.get(key)
+        if proj is None and self.every_name:
+            proj = _Project(name=key)
         if proj is None:
             raise web.HTTPNotFound()
         files = [] if proj.status == "quarantined" else list(proj.files.values())
@@ -459,31 +524,55 @@ class FakeUpstream:
             anchors.append(f"<a {' '.join(attrs)}>{esc(f.filename)}</a><br />")
         return self._html(f"Links for {esc(proj.name)}", head, anchors, proj.serial)
 
-    async def _json_api(self, request: web.Request) -> web.StreamResponse:
-        """The index's JSON API (project metadata, releases and ``ownership``); 404 when ``json_api`` is off."""
-        key = canonicalize_name(request.match_info["project"])
-        proj = self._projects.get(key)
-        if not self.json_api or proj is None:
-            raise web.HTTPNotFound()
+    def _json_file(self, f: FakeFile) -> dict[str, Any]:
+        """One file as the index's JSON API describes it."""
+        digests = {"md5": hashlib.md5(f.content).hexdigest(),  # noqa: S324 - the index's own field
+                   "sha256": f.advertised_sha256 or f.sha256,
+                   "blake2b_256": hashlib.blake2b(f.content, digest_size=32).hexdigest()}
+        wheel = f.filename.endswith(".whl")
+        return {
+            "comment_text": "", "digests": digests, "downloads": -1, "filename": f.filename, "has_sig": False,
+            "md5_digest": digests["md5"], "packagetype": "bdist_wheel" if wheel else "sdist",
+            "python_version": "py3" if wheel else "source", "requires_python": f.requires_python,
+            "size": f.size, "upload_time": f.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "upload_time_iso_8601": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
+            "url": self._file_url(f), "yanked": f.yanked is not False,
+            "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
+        }  # fmt: skip
+
+    def _json_document(self, key: str, proj: _Project, version: str | None) -> dict[str, Any]:
+        """The JSON API document of a project (``version`` None: with ``releases``) or of one release."""
         files = [] if proj.status == "quarantined" else list(proj.files.values())
         releases: dict[str, list[dict[str, Any]]] = {}
         for f in files:
-            releases.setdefault(f.version, []).append({
-                "filename": f.filename, "url": self._file_url(f),
-                "digests": {"sha256": f.advertised_sha256 or f.sha256}, "size": f.size,
-                "upload_time_iso_8601": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
-                "requires_python": f.requires_python, "yanked": f.yanked is not False,
-                "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
-            })  # fmt: skip
+            releases.setdefault(f.version, []).append(self._json_file(f))
         latest = max(releases, key=Version) if releases else None
+        described = version or latest
+        mine = [f for f in files if f.version == described]
         description = ("Lorem ipsum dolor sit amet. " * (self.json_api_padding // 28 + 1))[: self.json_api_padding]
-        data = {
-            "info": {"name": proj.name, "version": latest, "summary": "", "description": description},
-            "releases": releases, "urls": [], "last_serial": proj.serial,
+        info: dict[str, Any] = {
+            "name": proj.name, "version": described, "summary": "", "description": description,
+            "author": None, "home_page": None, "project_urls": None, "requires_dist": None,
+            "requires_python": next((f.requires_python for f in mine if f.requires_python), None),
+            "classifiers": [], "license": None, "yanked": bool(mine) and all(f.yanked is not False for f in mine),
+            "package_url": f"{self.base}/project/{key}/", "project_url": f"{self.base}/project/{key}/",
+            "release_url": f"{self.base}/project/{key}/{described}/",
+            **self.json_info.get(key, {}),
+        }  # fmt: skip
+        vulns = (self.release_vulnerabilities.get((key, described), self.vulnerabilities.get(key, []))
+                 if described is not None else [])
+        data: dict[str, Any] = {
+            "info": info, "last_serial": proj.serial,
+            "urls": [self._json_file(f) for f in mine], "vulnerabilities": vulns,
             "ownership": {"organization": None,
                           "roles": [{"role": "Owner", "user": u} for u in self._owners.get(key, [])]},
         }  # fmt: skip
-        headers = {"X-PyPI-Last-Serial": str(proj.serial)}
+        if version is None:
+            data["releases"] = releases
+        return data
+
+    async def _json_answer(self, request: web.Request, data: dict[str, Any], serial: int) -> web.StreamResponse:
+        headers = {"X-PyPI-Last-Serial": str(serial)}
         if self.json_api_chunk is None:
             return web.json_response(data, headers=headers)
         body = json.dumps(data).encode()
@@ -495,6 +584,29 @@ class FakeUpstream:
             await asyncio.sleep(0.002)
         await resp.write_eof()
         return resp
+
+    async def _json_api(self, request: web.Request) -> web.StreamResponse:
+        """The index's JSON API (project metadata, releases and ``ownership``); 404 when ``json_api`` is off."""
+        key = canonicalize_name(request.match_info["project"])
+        proj = self._projects.get(key)
+        if not self.json_api or proj is None:
+            raise web.HTTPNotFound()
+        return await self._json_answer(request, self._json_document(key, proj, None), proj.serial)
+
+    async def _json_api_release(self, request: web.Request) -> web.StreamResponse:
+        """A release's JSON API document (``json_api_releases``; the version matched in canonical form)."""
+        key = canonicalize_name(request.match_info["project"])
+        proj = self._projects.get(key)
+        if not self.json_api or not self.json_api_releases or proj is None:
+            raise web.HTTPNotFound()
+        try:
+            wanted = Version(request.match_info["version"])
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        version = next((f.version for f in proj.files.values() if Version(f.version) == wanted), None)
+        if version is None:
+            raise web.HTTPNotFound()
+        return await self._json_answer(request, self._json_document(key, proj, version), proj.serial)
 
     def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
         for proj in self._projects.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,12 +38,13 @@ def make_config(tmp_path: Path, upstream_url: str, *, storage: StorageConfig | N
 class MirrorServer:
     """The mirror app on 127.0.0.1; ``restart()`` stops it and starts a new process-like instance."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self._server: TestServer | None = None
 
     async def start(self) -> MirrorServer:
-        app = create_app(self.config)
+        app = create_app(self.config, clock=self.clock)
         self._server = TestServer(app, host="127.0.0.1")
         # As `mirror serve` runs it: requests counted and access-logged once answered.
         await self._server.start_server(**runner_options(app))

@@ -99,6 +99,30 @@ class AuditLog:
         return [AuditRecord(**row) for row in reversed(rows)]
 
 
+    async def page(self, *, project: str | None = None, actor: str | None = None, before: int | None = None,
+                   limit: int = 50) -> list[AuditRecord]:
+        """Up to ``limit`` records, newest first, with an id below ``before`` (keyset pagination: pass the last
+        id of a page to get the next), of ``project`` (and its releases) and by ``actor`` when given."""
+        query = select(audit)
+        if project is not None:
+            query = query.where((audit.c.target == project)
+                                | audit.c.target.startswith(project + "==", autoescape=True))
+        if actor is not None:
+            query = query.where(audit.c.actor == actor)
+        if before is not None:
+            query = query.where(audit.c.id < before)
+        query = query.order_by(audit.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditRecord(**row) for row in rows]
+
+    async def actors(self, limit: int = 500) -> list[str]:
+        """The distinct actors of the log (at most ``limit``, alphabetical)."""
+        query = select(audit.c.actor).distinct().order_by(audit.c.actor).limit(limit)
+        async with self._engine.connect() as conn:
+            return [row[0] for row in await conn.execute(query)]
+
+
 @queries("database")
 class DemandLog:
     """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``.
@@ -162,3 +186,17 @@ class DemandLog:
             rows = (await conn.execute(query)).mappings().all()
         return [DemandEntry(**row) for row in rows]
 
+    async def page(self, tier: str | None = None, *, offset: int = 0,
+                   limit: int = 50) -> tuple[list[DemandEntry], int]:
+        """One page of :meth:`entries` (same order) and how many counters there are in all."""
+        query = select(demand)
+        count = select(func.count()).select_from(demand)
+        if tier is not None:
+            query = query.where(demand.c.tier == tier)
+            count = count.where(demand.c.tier == tier)
+        query = query.order_by(demand.c.count.desc(), demand.c.last_at.desc(),
+                               demand.c.tier, demand.c.project, demand.c.version).offset(offset).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            total = (await conn.execute(count)).scalar_one()
+        return [DemandEntry(**row) for row in rows], int(total)

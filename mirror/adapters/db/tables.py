@@ -111,6 +111,104 @@ demand = Table(
     Index("ix_demand_count_last_at", "count", "last_at"),
 )
 
+#: Advisories about projects: OSV records imported offline (``key`` "osv:<id>", one per id: the latest ``modified``
+#: wins) and the entries of upstream's JSON API (``key`` "json-api:<id>:<project>==<version>": an entry says only
+#: that the release its document describes is affected, so each release is kept apart). ``aliases``, ``affected``
+#: (entries with their ranges as stated, explicit versions, fixed versions) and ``refs`` are JSON; times are epoch
+#: seconds. ``malware``: the id or an alias starts ``MAL-``.
+advisories = Table(
+    "advisories",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("id", String(128), nullable=False, index=True),
+    Column("aliases", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("modified", Float, nullable=True),
+    Column("published", Float, nullable=True),
+    Column("withdrawn", Float, nullable=True),
+    Column("affected", Text, nullable=False),
+    Column("refs", Text, nullable=False),
+    Column("malware", Boolean, nullable=False, default=False),
+    Column("stored_at", Float, nullable=False),
+)
+
+#: Which projects each advisory names (normalized), to find a project's advisories.
+advisory_projects = Table(
+    "advisory_projects",
+    metadata,
+    Column("project", String(255), primary_key=True),
+    Column("key", String(512), primary_key=True, index=True),
+)
+
+#: Projects whose advisories changed, in order: running servers read what is new since they last looked and
+#: decide those projects again (rows older than a day are pruned).
+advisory_changes = Table(
+    "advisory_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(255), nullable=False),
+    Column("at", Float, nullable=False, index=True),
+)
+
+#: Upstream's JSON API documents exactly as upstream sent them: ``/pypi/<project>/json`` keyed by the normalized
+#: project name (read for advisories and for the tiers' JSON API), ``/pypi/<project>/<version>/json`` keyed by
+#: ``<project>/<version>``; the same columns as ``pages``, so the one revalidating cache serves them.
+json_api_documents = Table(
+    "json_api_documents",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("etag", Text, nullable=True),
+    Column("serial", Integer, nullable=True),
+    Column("revision", String(64), nullable=False),
+    Column("fetched_at", Float, nullable=False),
+)
+
+#: The licence each core metadata file (by its sha256) declares, as read by the mirror: ``expression`` is the
+#: canonical SPDX expression (NULL: unknown), ``source`` the field it came from, ``detail`` the declaration.
+metadata_licenses = Table(
+    "metadata_licenses",
+    metadata,
+    Column("metadata_sha256", String(64), primary_key=True),
+    Column("expression", Text, nullable=True),
+    Column("source", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("read_at", Float, nullable=False),
+)
+
+#: API tokens of reviewers and admins. Only the sha256 of each token's secret is stored; ``key_id`` is the
+#: token's public part (it names the row, so a secret is compared with one hash, in constant time). ``name``
+#: is the actor the audit log records; ``revoked_at``/``expires_at`` NULL mean not revoked / no expiry.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+#: Browser sessions opened by logging in with a token: the cookie holds ``key_id`` and a secret whose sha256
+#: is stored; a session lasts until ``expires_at`` and only while its token is valid. ``csrf`` is the token
+#: every form of the session carries.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("token_key_id", String(32), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 #: Who is fetching what, across every process and node sharing the database: one row per key (``page:<name>``,
 #: ``file:<sha256>``, ``policy-edit``...). ``owner`` holds it until ``expires_at`` (the database's clock, epoch
 #: seconds) unless it renews; NULL once released, when ``outcome`` ("ok", "gone", "failed", "timeout" or NULL:

@@ -23,14 +23,17 @@ def _insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
 
 
 def upsert(dialect: str, table: Table, keys: Sequence[Column[Any]],
-           changes: Callable[[Excluded], Mapping[str, Any]]) -> Any:
+           changes: Callable[[Excluded], Mapping[str, Any]],
+           where: Callable[[Excluded], ColumnElement[bool]] | None = None) -> Any:
     """An insert into ``table`` that, where a row with the same ``keys`` exists, updates it with
-    ``changes(excluded)`` instead (``excluded``: the columns of the row that was to be inserted).
+    ``changes(excluded)`` instead (``excluded``: the columns of the row that was to be inserted); with ``where``,
+    only when ``where(excluded)`` holds (else the existing row stays as it is).
 
     Execute it with the row(s) as parameters. Raises ValueError for a dialect other than SQLite and PostgreSQL.
     """
     stmt = _insert(dialect, table)
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(changes(stmt.excluded)))
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=dict(changes(stmt.excluded)),
+                                      where=where(stmt.excluded) if where is not None else None)
 
 
 def insert_new(dialect: str, table: Table, keys: Sequence[Column[Any]]) -> Any:

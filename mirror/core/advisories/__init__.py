@@ -15,6 +15,7 @@ from mirror.core.advisories.jsonapi import from_json_api
 from mirror.core.advisories.match import (
     Match,
     affects,
+    affects_every_version,
     fixed_versions,
     is_malware,
     lowest_fixed_above,
@@ -46,6 +47,7 @@ __all__ = [
     "RangeType",
     "VersionRange",
     "affects",
+    "affects_every_version",
     "fixed_versions",
     "from_json_api",
     "is_malware",

@@ -144,8 +144,11 @@ def _same_specifier(written: Any, wanted: str | None) -> bool:
 # --------------------------------------------------------------------------- [review]
 
 
-def set_review(text: str, by: str, at: datetime, note: str | None = None) -> str:
-    """Add ``[review]`` (before the first table), or re-sign an existing one keeping its other keys."""
+def set_review(text: str, by: str, at: datetime, note: str | None = None, *, floor: str | None = None) -> str:
+    """Add ``[review]`` (before the first table), or re-sign an existing one keeping its other keys; ``floor``
+    (the oldest release admitted) is written when given."""
+    if floor is not None:
+        return set_floor(set_review(text, by, at, note), floor)
     doc = _parse(text)
     if "review" in doc:
         review = doc["review"]
@@ -160,6 +163,20 @@ def set_review(text: str, by: str, at: datetime, note: str | None = None) -> str
     if _first_is_table(text):
         return _tidy(_insert_first(text, tomlkit.dumps({"review": table})))
     doc["review"] = table  # top-level keys (e.g. an inline ``block = [...]``) must stay before any table
+    return _finish(doc)
+
+
+def set_floor(text: str, floor: str | None) -> str:
+    """Set ``[review] floor`` to ``floor``, or remove it (None). Raises EditError without ``[review]``."""
+    doc = _parse(text)
+    review = doc.get("review")
+    if not isinstance(review, dict):
+        raise EditError("the file has no [review]")
+    if floor is None:
+        if "floor" in review:
+            del review["floor"]
+    else:
+        review["floor"] = floor
     return _finish(doc)
 
 
@@ -343,6 +360,31 @@ def add_publisher(text: str, fields: Mapping[str, str], by: str, at: datetime, n
     return _finish(doc)
 
 
+# --------------------------------------------------------------------------- [[waiver]]
+
+
+def add_waiver(text: str, version: str, rule: str, until: datetime, reason: str, by: str, at: datetime,
+               advisory: str | None = None) -> str:
+    """Append a ``[[waiver]]``: ``rule`` does not hold release ``version`` back until ``until``."""
+    doc = _parse(text)
+    table = _table({"version": version, "rule": rule, "id": advisory, "until": until, "reason": reason,
+                    **_signature(by, at, None)})
+    waivers = doc.get("waiver")
+    if waivers is None:
+        aot = tomlkit.aot()
+        aot.append(table)
+        doc["waiver"] = aot
+    elif isinstance(waivers, AoT):
+        waivers.append(table)
+    elif isinstance(waivers, Array):
+        inline = tomlkit.inline_table()
+        inline.update(table.unwrap())
+        waivers.append(inline)
+    else:
+        raise EditError("'waiver' is not an array of tables")
+    return _finish(doc)
+
+
 # --------------------------------------------------------------------------- snippets for the audit log
 
 
@@ -378,8 +420,9 @@ def _render(header: str, table: Mapping[str, Any]) -> list[str]:
 def snippet(text: str, part: str, key: str | None = None) -> str | None:
     """A short TOML rendering of one part of a file for the audit log, or None when it is absent.
 
-    ``part`` is ``review``, ``uploaders``, ``provenance``, ``vetted`` (``key`` = the version) or ``block`` (``key`` =
-    the specifier, or None for whole-project blocks). Comments are left out.
+    ``part`` is ``review``, ``uploaders``, ``provenance``, ``vetted`` (``key`` = the version), ``block`` (``key`` =
+    the specifier, or None for whole-project blocks) or ``waiver`` (``key`` = the version; its last waiver).
+    Comments are left out.
     """
     data = tomllib.loads(text)
     if part in ("review", "uploaders", "provenance"):
@@ -396,4 +439,8 @@ def snippet(text: str, part: str, key: str | None = None) -> str | None:
         if not blocks:
             return None
         return "\n".join(line for b in blocks for line in _render("[[block]]", b))
+    if part == "waiver":
+        waivers = [w for w in data.get("waiver", []) if isinstance(w, dict) and key is not None
+                   and _same_version(str(w.get("version", "")), key)]
+        return "\n".join(_render("[[waiver]]", waivers[-1])) if waivers else None
     raise ValueError(f"unknown part {part!r}")

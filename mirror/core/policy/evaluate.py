@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_version
@@ -17,6 +17,16 @@ from packaging.version import InvalidVersion, Version
 
 from mirror.core.models import DistFile, Tier
 from mirror.core.policy.commands import command, release
+from mirror.core.policy.evidence import (
+    NO_ADVISORIES,
+    NOTHING,
+    Advisories,
+    Outcome,
+    ReleaseLicenses,
+    describe_waiver,
+    judge_release,
+    malware_hold,
+)
 from mirror.core.policy.model import (
     DEFAULT_LOCATION,
     Location,
@@ -24,8 +34,11 @@ from mirror.core.policy.model import (
     ProjectPolicy,
     ProvenanceStatus,
     PublisherSyntaxError,
+    Review,
     TrustedPublisher,
     Vetting,
+    WaivedRule,
+    Waiver,
     parse_identity,
     spec_contains,
 )
@@ -43,13 +56,15 @@ class Decision:
     rule: str
     where: Location | None = None
     change: str | None = None
-    #: for a file held back by the cooldown: when it will be admitted
+    #: when the decision changes by itself: a cooldown ends (admitted then), a waiver expires (held then)
     until: datetime | None = None
+    #: rules in shadow mode ("warn") that would keep an admitted release out: it is served, counted and logged
+    warnings: tuple[str, ...] = ()
+    #: rules a waiver lifts for this admitted release, with the waiver's expiry
+    waived: tuple[str, ...] = ()
 
 
-# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
-@functools.lru_cache(maxsize=1 << 16)
-def canonical_version(version: str | None) -> str | None:
+def _canonical_version(version: str | None) -> str | None:
     """The canonical form versions are compared in, or None for an unparseable version."""
     if version is None:
         return None
@@ -59,12 +74,18 @@ def canonical_version(version: str | None) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _is_prerelease(version: str | None) -> bool:
+def _prerelease(version: str | None) -> bool:
     try:
         return version is not None and Version(version).is_prerelease
     except InvalidVersion:
         return False
+
+
+# Versions repeat across files, tiers and policy generations: parse each string once (pure functions).
+# Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
+canonical_version = functools.lru_cache(maxsize=1 << 16)(_canonical_version)
+_is_prerelease = functools.lru_cache(maxsize=1 << 16)(_prerelease)
+_parse = functools.lru_cache(maxsize=1 << 16)(Version)
 
 
 def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
@@ -122,6 +143,10 @@ class ReleaseRules:
     prerelease_hold: Decision | None = None
     cooldown_days: float = 0.0
     cooldown_where: Location | None = None
+    #: what the rules from evidence add to every admitted file's decision (warnings, waivers, expiry)
+    evidence: Outcome = NOTHING
+    #: an active waiver of the cooldown, and when the earliest one expires
+    cooldown_waiver: Waiver | None = None
     #: decisions every admitted file of the release shares, made once (a page has thousands of files)
     _shared: dict[str, Decision] = field(default_factory=dict, compare=False, repr=False)
 
@@ -133,9 +158,14 @@ class ReleaseRules:
         return found
 
 
-def decide_release(tier: Tier, name: str, version: str | None, policies: PolicySet) -> ReleaseRules:
+def decide_release(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime | None = None,
+                   *, advisories: Advisories = NO_ADVISORIES, licenses: ReleaseLicenses | None = None
+                   ) -> ReleaseRules:
     """The release-level rules of ``version`` of project ``name`` in ``tier``: the project decision, version
-    blocks, then (curated tiers) the version's parse, excludes, the reviewed range, pre-releases and vetting."""
+    blocks, malware, then (curated tiers) the version's parse, excludes, the reviewed range, pre-releases and
+    vetting, then the rules from evidence (known vulnerabilities, licences; see
+    :mod:`mirror.core.policy.evidence`). ``advisories`` and ``licenses`` are what the mirror knows about the
+    project; ``now`` decides which waivers are in force (None: the rules from evidence are not applied)."""
     project = decide_project(tier, name, policies)
     if not project.admitted:
         return ReleaseRules(tier, name, version, project)
@@ -146,12 +176,19 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
                 return ReleaseRules(tier, name, version, Decision(
                     False, f"version blocked ({block.versions}): {block.reason}", block.where,
                     command("mirror", "unblock", release(name, version), "--by", "NAME", "--reason", "TEXT")))
+    malware = malware_hold(name, version, advisories) if advisories else None
+    if malware is not None:
+        return ReleaseRules(tier, name, version, Decision(False, malware.rule, malware.where, malware.change))
+    canonical = canonical_version(version)
+    outcome = NOTHING if now is None else judge_release(tier, name, canonical, policy, policies.rules, advisories,
+                                                        licenses, now)
+    if outcome.held is not None and tier is Tier.ALL:
+        return ReleaseRules(tier, name, version, _held(outcome))
     if tier is Tier.ALL:
-        return ReleaseRules(tier, name, version, project, policy)
+        return ReleaseRules(tier, name, version, _with_evidence(project, outcome), policy)
     assert policy is not None and policy.review is not None  # decide_project admitted it
     review = policy.review
     rules = policies.rules
-    canonical = canonical_version(version)
     if canonical is None:
         return ReleaseRules(tier, name, version, Decision(
             False, "the file's version cannot be determined from its name", review.where))
@@ -164,6 +201,8 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
             False, f"version {version} is outside the reviewed range {review.versions}", review.where,
             f"edit 'versions' in {review.where.file}"))
     vetting = policy.vettings.get(canonical)
+    if vetting is None and review.floor is not None and _below(canonical, review.floor):
+        return ReleaseRules(tier, name, version, below_floor(name, version, review))
     hold = None
     allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
     if _is_prerelease(version) and not allow_pre:
@@ -173,9 +212,56 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
     if tier is Tier.VETTED and vetting is None:
         return ReleaseRules(tier, name, version, hold or Decision(
             False, f"version {version} is not vetted", review.where, _vet(name, version)))
+    if outcome.held is not None:  # after the curated rules: "not vetted" says more than "vulnerable"
+        return ReleaseRules(tier, name, version, _held(outcome))
     days = review.cooldown_days if review.cooldown_days is not None else rules.cooldown_days
     where = review.where if review.cooldown_days is not None else rules.cooldown_where
-    return ReleaseRules(tier, name, version, None, policy, vetting, hold, days, where)
+    waiver = None
+    if now is not None and days > 0:
+        # the waiver in force that lasts longest: the one that admits the release
+        waiver = max((w for w in policy.waivers_of(WaivedRule.COOLDOWN, canonical) if w.active(now)),
+                     key=lambda w: w.until, default=None)
+    return ReleaseRules(tier, name, version, None, policy, vetting, hold, days, where, outcome, waiver)
+
+
+def _below(canonical: str, floor: str) -> bool:
+    return _parse(canonical) < _parse(floor)
+
+
+def below_floor(name: str, version: str | None, review: Review) -> Decision:
+    """The decision of a release below the project's floor: out of ``reviewed``, so that resolvers fail on a
+    missing dependency instead of backtracking to it; the command that lowers (or removes) the floor."""
+    return Decision(False, f"version {version} is below the floor {review.floor} of {name} (no silent "
+                           "downgrade: releases older than the floor are not admitted unless vetted)",
+                    review.floor_where or review.where,
+                    command("mirror", "floor", name, "VERSION", "--by", "NAME", "--reason", "TEXT")
+                    + " (or 'none' for no floor)")
+
+
+def _cooldown_waived(ctx: ReleaseRules, held_because: str, ends: datetime | None = None) -> Decision | None:
+    """The admitting decision of a file the cooldown would hold, when a waiver of the cooldown is in force."""
+    waiver = ctx.cooldown_waiver
+    if waiver is None:
+        return None
+    assert ctx.policy is not None and ctx.policy.review is not None
+    return Decision(True, f"reviewed by {ctx.policy.review.signed.by}; {held_because}, admitted by a waiver",
+                    ctx.policy.review.where, _block(ctx.name, ctx.version),
+                    until=waiver.until if ends is None else min(ends, waiver.until),
+                    waived=(f"cooldown: {describe_waiver(waiver)}",))
+
+
+def _held(outcome: Outcome) -> Decision:
+    assert outcome.held is not None
+    return Decision(False, outcome.held.rule, outcome.held.where, outcome.held.change)
+
+
+def _with_evidence(decision: Decision, outcome: Outcome) -> Decision:
+    """An admitting ``decision`` with the warnings and waivers of the rules from evidence folded in."""
+    if not outcome.warnings and not outcome.waived:
+        return decision
+    untils = [u for u in (decision.until, outcome.until) if u is not None]
+    return replace(decision, warnings=decision.warnings + outcome.warnings, waived=decision.waived + outcome.waived,
+                   until=min(untils) if untils else None)
 
 
 def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *,
@@ -186,10 +272,17 @@ def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *
     ``provenance``: the background check's latest verification of upstream's provenance by sha256 (see
     :func:`decide_provenance`). ``sighting``: when the mirror first saw the file; for a file that appeared after
     the mirror began tracking the project, the cooldown counts from the later of its upload time and that
-    moment, so an upload time upstream back-dates cannot skip the cooldown.
+    moment, so an upload time upstream back-dates cannot skip the cooldown. An admitted file's decision carries
+    the warnings and waivers of the release's rules from evidence.
     """
     if ctx.decision is not None:
         return ctx.decision
+    decision = _file_rules(ctx, file, now, provenance, sighting)
+    return _with_evidence(decision, ctx.evidence) if decision.admitted else decision
+
+
+def _file_rules(ctx: ReleaseRules, file: DistFile | None, now: datetime, provenance: ProvenanceStatuses | None,
+                sighting: Sighting | None) -> Decision:
     name, version, vetting, policy = ctx.name, ctx.version, ctx.vetting, ctx.policy
     assert policy is not None and policy.review is not None
     review = policy.review
@@ -212,10 +305,10 @@ def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *
         if pinned != file.sha256:
             return Decision(False, f"{file.filename} no longer matches the sha256 pinned when {version} was "
                                    f"vetted (pinned {pinned}, upstream now {file.sha256})", vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         if metadata_change is not None:
             return Decision(False, metadata_change, vetting.where,
-                            f"{command('mirror', 'unvet', name, str(version))} ... and vet again after review")
+                            f"{_unvet(name, version)}, then after review {_vet(name, version)}")
         withheld = decide_provenance(name, version, file, policy, vetting, provenance)
         if withheld is not None:
             return withheld
@@ -233,7 +326,8 @@ def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *
     days, where = ctx.cooldown_days, ctx.cooldown_where
     if days > 0:
         if file.upload_time is None:
-            return Decision(False, "upload time unknown: held back by the cooldown", where, _vet(name, version))
+            return _cooldown_waived(ctx, "upload time unknown") or Decision(
+                False, "upload time unknown: held back by the cooldown", where, _vet(name, version))
         start, seen = file.upload_time, ""
         if sighting is not None and not sighting.initial and sighting.first_seen > start:
             start = sighting.first_seen
@@ -243,27 +337,31 @@ def decide_in_release(ctx: ReleaseRules, file: DistFile | None, now: datetime, *
         if start > now - timedelta(days=days):
             until = start + timedelta(days=days)
             what = seen or f"uploaded {file.upload_time:%Y-%m-%d %H:%M} UTC"
-            return Decision(False, f"{what}, inside the {days:g}-day cooldown until {until:%Y-%m-%d %H:%M} UTC",
-                            where, _vet(name, version), until=until)
+            text = f"{what}, inside the {days:g}-day cooldown until {until:%Y-%m-%d %H:%M} UTC"
+            return _cooldown_waived(ctx, text, until) or Decision(False, text, where, _vet(name, version),
+                                                                  until=until)
     return ctx.shared("reviewed", lambda: Decision(
         True, f"reviewed by {review.signed.by}; older than the {days:g}-day cooldown", review.where,
         _block(name, version)))
 
 
 def decide_file(tier: Tier, name: str, f: DistFile, policies: PolicySet, now: datetime,
-                provenance: ProvenanceStatuses | None = None, sighting: Sighting | None = None) -> Decision:
+                provenance: ProvenanceStatuses | None = None, sighting: Sighting | None = None, *,
+                advisories: Advisories = NO_ADVISORIES, licenses: ReleaseLicenses | None = None) -> Decision:
     """Whether file ``f`` of project ``name`` is served in ``tier`` at time ``now`` (UTC-aware).
 
     One file at a time (explain, tests); pages evaluate each release once with :func:`decide_release`.
     """
-    return decide_in_release(decide_release(tier, name, f.version, policies), f, now, provenance=provenance,
-                             sighting=sighting)
+    ctx = decide_release(tier, name, f.version, policies, now, advisories=advisories, licenses=licenses)
+    return decide_in_release(ctx, f, now, provenance=provenance, sighting=sighting)
 
 
 def decide_version(tier: Tier, name: str, version: str | None, policies: PolicySet, now: datetime,
-                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None) -> Decision:
+                   *, file: DistFile | None = None, provenance: ProvenanceStatuses | None = None,
+                   advisories: Advisories = NO_ADVISORIES, licenses: ReleaseLicenses | None = None) -> Decision:
     """As :func:`decide_file`; without ``file`` the file-level rules (hash pin, cooldown) are skipped."""
-    return decide_in_release(decide_release(tier, name, version, policies), file, now, provenance=provenance)
+    ctx = decide_release(tier, name, version, policies, now, advisories=advisories, licenses=licenses)
+    return decide_in_release(ctx, file, now, provenance=provenance)
 
 
 def changed_metadata(file: DistFile, vetting: Vetting) -> str | None:
@@ -337,8 +435,8 @@ def decide_provenance(name: str, version: str | None, file: DistFile, policy: Pr
     if recorded is None:
         return Decision(False, f"{name} requires provenance, and the vetting of {version} records no verified "
                                f"publisher for {filename} (sha256 {file.sha256})", vetting.where,
-                        f"{_unvet(name, version)}, then {command('mirror', 'vet', name, version or 'VERSION')} "
-                        "(which verifies the provenance) after review")
+                        f"{_unvet(name, version)}, then after review {_vet(name, version)} "
+                        "(which verifies the provenance)")
     if recorded not in pinned:
         return Decision(False, f"{filename} was verified as published by {recorded} when {version} was vetted, "
                                f"but the pinned publisher is now {pinned_text}", rule.where,

@@ -16,12 +16,16 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from mirror.core.errors import PolicyError
+from mirror.core.licenses import LicenseError, normalize_allowlist
 from mirror.core.policy.locate import Locator
 from mirror.core.policy.model import (
+    DEFAULT_EVIDENCE_RULES,
     DEFAULT_LOCATION,
     PUBLISHER_KINDS,
     Block,
     CircleCIPublisher,
+    EvidenceRules,
+    FloorMode,
     GitHubPublisher,
     GitLabPublisher,
     GooglePublisher,
@@ -30,17 +34,21 @@ from mirror.core.policy.model import (
     ProvenanceRule,
     PublisherSyntaxError,
     Review,
+    RuleMode,
     Signature,
     TierRules,
     TrustedPublisher,
     Uploaders,
     Vetting,
+    WaivedRule,
+    Waiver,
     parse_identity,
 )
 
 TIERS_FILE = "tiers.toml"
 PROJECTS_DIR = "projects"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ADVISORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+\-]{0,127}")
 
 
 class _Reader:
@@ -127,21 +135,29 @@ def parse_tiers(text: str, file: str) -> TierRules:
     data = _toml(text, file)
     loc = Locator(text)
     top = _Reader(file, loc, data, ())
-    top.check_keys({"reviewed", "vetted"})
+    top.check_keys({"all", "reviewed", "vetted"})
     defaults = TierRules()
 
     def where(table: str, key: str, value: Any) -> Location:
         return Location(file, loc.key_line((table,), key) or 0) if value is not None else DEFAULT_LOCATION
 
+    every = top.sub("all", data.get("all", {}))
+    every.check_keys(set(_EVIDENCE_KEYS))
     reviewed = top.sub("reviewed", data.get("reviewed", {}))
-    reviewed.check_keys({"cooldown_days", "allow_prereleases"})
+    reviewed.check_keys({"cooldown_days", "allow_prereleases", "floor", *_EVIDENCE_KEYS})
+    floor = reviewed.text("floor")
+    if floor is not None and floor not in [m.value for m in FloorMode]:
+        raise reviewed.fail("floor", f"unknown value {floor!r} (allowed: "
+                                     + ", ".join(repr(m.value) for m in FloorMode) + ")")
     cooldown = reviewed.get("cooldown_days", (int, float), "a number of days >= 0")
     if cooldown is not None and cooldown < 0:
         raise reviewed.fail("cooldown_days", "must be 0 or more")
     prereleases = reviewed.get("allow_prereleases", bool, "true or false")
     vetted = top.sub("vetted", data.get("vetted", {}))
-    vetted.check_keys({"require_uploaders"})
+    vetted.check_keys({"require_uploaders", *_EVIDENCE_KEYS})
     require = vetted.get("require_uploaders", bool, "true or false")
+    evidence = {name: _evidence_rules(reader, DEFAULT_EVIDENCE_RULES[name])
+                for name, reader in (("all", every), ("reviewed", reviewed), ("vetted", vetted))}
     return TierRules(
         cooldown_days=float(cooldown) if cooldown is not None else defaults.cooldown_days,
         allow_prereleases=prereleases if prereleases is not None else defaults.allow_prereleases,
@@ -149,6 +165,60 @@ def parse_tiers(text: str, file: str) -> TierRules:
         cooldown_where=where("reviewed", "cooldown_days", cooldown),
         prereleases_where=where("reviewed", "allow_prereleases", prereleases),
         uploaders_where=where("vetted", "require_uploaders", require),
+        floor=FloorMode(floor) if floor is not None else defaults.floor,
+        floor_where=where("reviewed", "floor", floor),
+        evidence=evidence,
+    )
+
+
+#: Keys of the rules from evidence, allowed in every tier's table, and the modes each accepts.
+_EVIDENCE_KEYS: dict[str, tuple[RuleMode, ...] | None] = {
+    "vulnerable": (RuleMode.HOLD, RuleMode.WARN, RuleMode.ALLOW),
+    "licenses": None,
+    "unlisted_license": (RuleMode.HOLD, RuleMode.WARN),
+    "unknown_license": (RuleMode.HOLD, RuleMode.WARN, RuleMode.ALLOW),
+}
+
+
+def _mode(r: _Reader, key: str, default: RuleMode) -> tuple[RuleMode, Location]:
+    allowed = _EVIDENCE_KEYS[key]
+    assert allowed is not None
+    raw = r.text(key)
+    if raw is None:
+        return default, DEFAULT_LOCATION
+    if raw not in [m.value for m in allowed]:
+        raise r.fail(key, f"unknown value {raw!r} (allowed: {', '.join(repr(m.value) for m in allowed)})")
+    return RuleMode(raw), Location(r.file, r.loc.key_line(r.path, key) or 0)
+
+
+def _evidence_rules(r: _Reader, default: EvidenceRules) -> EvidenceRules:
+    vulnerable, vulnerable_where = _mode(r, "vulnerable", default.vulnerable)
+    unlisted, unlisted_where = _mode(r, "unlisted_license", RuleMode.HOLD)
+    unknown, unknown_where = _mode(r, "unknown_license", RuleMode.HOLD)
+    raw = r.get("licenses", list, "a list of SPDX licence identifiers, e.g. [\"MIT\", \"Apache-2.0\"]")
+    allowlist: frozenset[str] | None = None
+    if raw is not None:
+        if not raw:
+            raise r.fail("licenses", "an empty list admits no release at all: list the SPDX identifiers allowed, "
+                                     "or leave the key out for no licence rule")
+        for i, entry in enumerate(raw):
+            if not isinstance(entry, str):
+                raise r.fail("licenses", f"entry {i + 1} is a {type(entry).__name__}, not a string")
+        try:
+            allowlist = normalize_allowlist(raw)
+        except LicenseError as exc:
+            raise r.fail("licenses", f"{exc} (one SPDX licence identifier per entry, optionally WITH an "
+                                     "exception, e.g. \"Apache-2.0\")") from None
+    elif "unlisted_license" in r.data or "unknown_license" in r.data:
+        key = "unlisted_license" if "unlisted_license" in r.data else "unknown_license"
+        raise r.fail(key, "has no effect without a 'licenses' list in the same table")
+    return EvidenceRules(
+        vulnerable=vulnerable, vulnerable_where=vulnerable_where,
+        licenses=allowlist, licenses_text=tuple(raw or ()),
+        licenses_where=Location(r.file, r.loc.key_line(r.path, "licenses") or 0) if raw is not None
+        else DEFAULT_LOCATION,
+        unlisted_license=unlisted, unlisted_where=unlisted_where,
+        unknown_license=unknown, unknown_where=unknown_where,
     )
 
 
@@ -157,7 +227,7 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
     data = _toml(text, file)
     loc = Locator(text)
     top = _Reader(file, loc, data, ())
-    top.check_keys({"review", "block", "uploaders", "vetted", "provenance"})
+    top.check_keys({"review", "block", "uploaders", "vetted", "provenance", "waiver"})
     review = _review(top.sub("review", data["review"])) if "review" in data else None
     blocks = data.get("block", [])
     if not isinstance(blocks, list):
@@ -177,12 +247,16 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
         if version in vettings:
             raise vetted.fail(raw_version, f"duplicate entry: version {version} is vetted twice")
         vettings[version] = _vetting(vetted.sub(raw_version, table), raw_version)
+    raw_waivers = data.get("waiver", [])
+    if not isinstance(raw_waivers, list) or not all(isinstance(w, dict) for w in raw_waivers):
+        raise top.fail("waiver", "must be an array of tables: write [[waiver]]")
+    waivers = tuple(_waiver(_Reader(file, loc, w, ("waiver", i))) for i, w in enumerate(raw_waivers))
     return ProjectPolicy(name=canonicalize_name(name), file=file, review=review, blocks=parsed_blocks,
-                         vettings=vettings, uploaders=uploaders, provenance=provenance)
+                         vettings=vettings, uploaders=uploaders, provenance=provenance, waivers=waivers)
 
 
 def _review(r: _Reader) -> Review:
-    r.check_keys({"by", "at", "note", "versions", "exclude", "cooldown_days", "allow_prereleases"})
+    r.check_keys({"by", "at", "note", "versions", "exclude", "cooldown_days", "allow_prereleases", "floor"})
     exclude_raw = r.get("exclude", list, "a list of versions") or []
     exclude: set[str] = set()
     for item in exclude_raw:
@@ -193,15 +267,49 @@ def _review(r: _Reader) -> Review:
     cooldown = r.get("cooldown_days", (int, float), "a number of days >= 0")
     if cooldown is not None and cooldown < 0:
         raise r.fail("cooldown_days", "must be 0 or more")
+    raw_floor = r.text("floor")
+    floor = None
+    if raw_floor is not None:
+        try:
+            floor = normalize_version(raw_floor)
+        except InvalidVersion:
+            raise r.fail("floor", f"bad version {raw_floor!r} (the oldest release admitted, e.g. \"2.31.0\")") from None
     return Review(signed=r.signature(), where=r.where(), versions=r.specifier("versions"),
                   exclude=frozenset(exclude), cooldown_days=float(cooldown) if cooldown is not None else None,
-                  allow_prereleases=r.get("allow_prereleases", bool, "true or false"))
+                  allow_prereleases=r.get("allow_prereleases", bool, "true or false"), floor=floor,
+                  floor_where=Location(r.file, r.loc.key_line(r.path, "floor") or 0) if floor is not None else None)
 
 
 def _block(r: _Reader) -> Block:
     r.check_keys({"by", "at", "note", "reason", "versions"})
     return Block(versions=r.specifier("versions"), reason=r.text("reason", required=True) or "",
                  signed=r.signature(), where=r.where())
+
+
+def _waiver(r: _Reader) -> Waiver:
+    r.check_keys({"by", "at", "note", "version", "rule", "id", "until", "reason"})
+    raw_version = r.text("version", required=True) or ""
+    try:
+        version = normalize_version(raw_version)
+    except InvalidVersion:
+        raise r.fail("version", f"bad version {raw_version!r} (one release, e.g. \"2.0.1\")") from None
+    rule = r.text("rule", required=True) or ""
+    if rule not in [w.value for w in WaivedRule]:
+        raise r.fail("rule", f"unknown rule {rule!r} (allowed: {', '.join(w.value for w in WaivedRule)}; "
+                             "malware cannot be waived)")
+    advisory = r.text("id")
+    if advisory is not None:
+        if rule != WaivedRule.VULNERABILITY:
+            raise r.fail("id", "only a vulnerability waiver names an advisory")
+        if not _ADVISORY_ID.fullmatch(advisory):
+            raise r.fail("id", f"{advisory!r} is not an advisory id (e.g. PYSEC-2024-1, GHSA-xxxx-xxxx-xxxx)")
+        if advisory.upper().startswith("MAL-"):
+            raise r.fail("id", "a malware report (MAL-) cannot be waived: it always blocks")
+    until = r.timestamp("until")
+    if until is None:
+        raise r.fail(None, "missing key 'until' (when the waiver expires, a TOML date-time)")
+    return Waiver(version=version, rule=WaivedRule(rule), until=until, reason=r.text("reason", required=True) or "",
+                  signed=r.signature(), where=r.where(), advisory=advisory)
 
 
 def _uploaders(r: _Reader) -> Uploaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from collections.abc import Mapping
@@ -69,6 +70,17 @@ class Review:
     exclude: frozenset[str] = frozenset()
     cooldown_days: float | None = None
     allow_prereleases: bool | None = None
+    #: the oldest release admitted (canonical version; ``floor = "2.31.0"``), None without a floor: releases
+    #: below it stay out of ``reviewed`` so that resolvers cannot backtrack to them (vetted releases excepted)
+    floor: str | None = None
+    floor_where: Location | None = None
+
+
+class FloorMode(enum.StrEnum):
+    """What ``mirror promote`` records as a project's floor by default (``tiers.toml``, ``[reviewed] floor``)."""
+
+    LATEST_AT_PROMOTION = "latest-at-promotion"
+    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +304,36 @@ class Uploaders:
     where: Location
 
 
+class WaivedRule(enum.StrEnum):
+    """The rules a waiver can lift for one release (malware never: it always blocks)."""
+
+    VULNERABILITY = "vulnerability"
+    LICENSE = "license"
+    COOLDOWN = "cooldown"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """A time-boxed exception for one release (``[[waiver]]``): ``rule`` does not hold ``version`` back until
+    ``until``. ``advisory`` (vulnerability waivers only) limits it to one advisory (by id or alias); without it,
+    every advisory known to affect the release is waived."""
+
+    version: str  #: canonical (normalized) version
+    rule: WaivedRule
+    until: datetime
+    reason: str
+    signed: Signature
+    where: Location
+    advisory: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+    def covers(self, ids: tuple[str, ...]) -> bool:
+        """Whether it waives an advisory known by any of ``ids`` (its id and aliases)."""
+        return self.advisory is None or self.advisory in ids
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectPolicy:
     """Everything the policy files say about one project."""
@@ -303,6 +345,7 @@ class ProjectPolicy:
     vettings: Mapping[str, Vetting] = field(default_factory=dict)  # normalized version -> vetting
     uploaders: Uploaders | None = None
     provenance: ProvenanceRule | None = None
+    waivers: tuple[Waiver, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vettings", MappingProxyType(dict(self.vettings)))
@@ -311,6 +354,51 @@ class ProjectPolicy:
     def project_block(self) -> Block | None:
         """The block of the whole project, if any."""
         return next((b for b in self.blocks if b.versions is None), None)
+
+    def waivers_of(self, rule: WaivedRule, version: str | None) -> tuple[Waiver, ...]:
+        """The waivers of ``rule`` for ``version`` (canonical), active or not."""
+        return tuple(w for w in self.waivers if w.rule is rule and w.version == version) if self.waivers else ()
+
+
+class RuleMode(enum.StrEnum):
+    """What a rule from evidence does to a release it applies to: keep it out, serve it and log it (shadow
+    mode), or nothing."""
+
+    HOLD = "hold"
+    WARN = "warn"
+    ALLOW = "allow"
+
+    @property
+    def strength(self) -> int:
+        return {"allow": 0, "warn": 1, "hold": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRules:
+    """One tier's rules from evidence (``tiers.toml``): known vulnerabilities and licences.
+
+    ``licenses`` is the allowlist, canonical and casefolded (None: no licence rule in this tier);
+    ``licenses_text`` the entries as written. ``unlisted_license`` applies to a release whose licence is known
+    and not allowed; ``unknown_license`` to one whose licence is unknown or not read yet.
+    """
+
+    vulnerable: RuleMode
+    vulnerable_where: Location = DEFAULT_LOCATION
+    licenses: frozenset[str] | None = None
+    licenses_text: tuple[str, ...] = ()
+    licenses_where: Location = DEFAULT_LOCATION
+    unlisted_license: RuleMode = RuleMode.HOLD
+    unlisted_where: Location = DEFAULT_LOCATION
+    unknown_license: RuleMode = RuleMode.HOLD
+    unknown_where: Location = DEFAULT_LOCATION
+
+
+#: The built-in rules: known vulnerabilities are served with a warning in ``all``, held in the curated tiers.
+DEFAULT_EVIDENCE_RULES: Mapping[str, EvidenceRules] = MappingProxyType({
+    "all": EvidenceRules(RuleMode.WARN),
+    "reviewed": EvidenceRules(RuleMode.HOLD),
+    "vetted": EvidenceRules(RuleMode.HOLD),
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +412,11 @@ class TierRules:
     cooldown_where: Location = DEFAULT_LOCATION
     prereleases_where: Location = DEFAULT_LOCATION
     uploaders_where: Location = DEFAULT_LOCATION
+    #: the floor a promotion records by default, and where that is written
+    floor: FloorMode = FloorMode.LATEST_AT_PROMOTION
+    floor_where: Location = DEFAULT_LOCATION
+    #: tier name ("all", "reviewed", "vetted") → its rules from evidence
+    evidence: Mapping[str, EvidenceRules] = field(default_factory=lambda: DEFAULT_EVIDENCE_RULES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Rules (checklist section D): q-values decide; equal q is broken by server order, ``text/html`` first
 (PyPI's behaviour); the ``latest`` aliases map to v1; a header that lists only Simple API types this index
 does not serve (e.g. ``v2+json``) is 406; anything else without a match falls back to ``text/html``.
-``?format=`` overrides Accept and must name exactly one supported type, else 406.
+``?format=`` overrides Accept and must name exactly one supported type (or a short form: ``json`` for PEP 691
+JSON, ``html`` for the PEP 691 HTML type), else 406.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _ALIASES = {
     "application/vnd.pypi.simple.latest+json": Format.JSON.value,
     "application/vnd.pypi.simple.latest+html": Format.HTML.value,
 }
+
+#: Short forms ``?format=`` accepts besides the media types.
+_SHORT_FORMS = {"json": Format.JSON.value, "html": Format.HTML.value}
 
 _SIMPLE_PREFIX = "application/vnd.pypi.simple."
 
@@ -70,7 +74,7 @@ def negotiate(accept: str | None, format_param: str | None = None) -> Format:
     if format_param is not None:
         # An unencoded "+" in a query string arrives as a space ("v1 json"); accept it as meant.
         raw = format_param.strip().lower().replace(" ", "+")
-        wanted = _ALIASES.get(raw, raw)
+        wanted = _SHORT_FORMS.get(raw) or _ALIASES.get(raw, raw)
         for offer in _OFFERED:
             if offer.value == wanted:
                 return offer

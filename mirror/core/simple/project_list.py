@@ -35,20 +35,33 @@ Entry = tuple[str, int | None]
 class Batch:
     """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
 
-    Iterating gives ``(name, serial or None)`` pairs.
+    Iterating gives ``(name, serial or None)`` pairs. A batch may also hold its names joined by "\\n"
+    (``joined``, when the parser made that string anyway) and, when read from JSON, the decoded ``entries``
+    (``name``, ``last_serial``), so that they can be written again in one call; ``serials`` is then made from
+    those on first use.
     """
 
-    __slots__ = ("names", "serials")
+    __slots__ = ("_serials", "entries", "joined", "names")
 
-    def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None) -> None:
+    def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
+                 joined: str | None = None, entries: list[Any] | None = None) -> None:
         self.names: list[str] = [] if names is None else names
-        self.serials = serials
+        self._serials = serials
+        self.joined = joined
+        self.entries = entries
+
+    @property
+    def serials(self) -> list[int | None] | None:
+        if self._serials is None and self.entries is not None:
+            self._serials = list(map(_SERIAL, self.entries))
+        return self._serials
 
     def __len__(self) -> int:
         return len(self.names)
 
     def __iter__(self) -> Iterator[Entry]:
-        return zip(self.names, repeat(None) if self.serials is None else self.serials)
+        serials = self.serials
+        return zip(self.names, repeat(None) if serials is None else serials)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Batch) and list(self) == list(other)
@@ -97,42 +110,70 @@ _TERMINATED = re.compile(r"(?:-->|</(?:script|style)\s*>)\Z", re.I)
 
 class HtmlListParser:
     """PEP 503 index page: one ``<a href="...">Name</a>`` per project; ``last_serial`` stays None
-    (HTML carries none; the caller has the ``X-PyPI-Last-Serial`` header)."""
+    (HTML carries none; the caller has the ``X-PyPI-Last-Serial`` header).
+
+    A UTF-8 list (the default) is read as bytes while its pieces hold nothing but anchors written the common
+    way (see :func:`_simple_anchors`); any other piece is decoded and read by the general path.
+    """
 
     def __init__(self, charset: str | None = None) -> None:
         self.warnings = Warnings()
         self.last_serial: int | None = None
         try:
-            decoder = codecs.getincrementaldecoder(charset or "utf-8")
+            codec = codecs.lookup(charset or "utf-8")
         except LookupError:
             self.warnings.add(None, "charset", f"unknown charset {quote(charset)}; read as UTF-8")
-            decoder = codecs.getincrementaldecoder("utf-8")
-        self._decoder = decoder(errors="replace")
+            codec = codecs.lookup("utf-8")
+        self._utf8 = codec.name == "utf-8"
+        self._decoder = codec.incrementaldecoder(errors="replace")
         self._pending = ""
+        self._raw = b""  # UTF-8 input not read yet (instead of _pending)
         self._started = False
         self._version_checked = False
 
     def feed(self, chunk: bytes) -> Batch:
         """Entries completed by ``chunk``; raises ParseError (not HTML, unsupported version, an
         element longer than :data:`MAX_PENDING`)."""
+        if self._utf8:
+            return self._feed_utf8(chunk)
         text = self._pending + self._decoder.decode(chunk)
         if not self._start(text):
             self._pending = text
             return Batch()
-        cut = _safe_cut(text)
-        if cut == 0:
-            if len(text) > MAX_PENDING:
-                raise ParseError("project list has an element that is too long")
-            self._pending = text
-            return Batch()
+        cut = self._cut(text)
         self._pending = text[cut:]
-        return self._entries(text[:cut])
+        return self._entries(text[:cut]) if cut else Batch()
+
+    def _feed_utf8(self, chunk: bytes) -> Batch:
+        data = self._raw + chunk
+        if not self._start(data[:4096].decode("utf-8", "replace")):
+            self._raw = data
+            return Batch()
+        fast = _simple_anchors(data)
+        if fast is not None:
+            self._raw = data[fast[0]:]
+            return Batch(fast[1], joined=fast[2])
+        text = self._decoder.decode(data)
+        unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
+        self._decoder.reset()
+        cut = self._cut(text)
+        self._raw = text[cut:].encode("utf-8", "surrogatepass") + unfinished
+        return self._entries(text[:cut]) if cut else Batch()
+
+    def _cut(self, text: str) -> int:
+        cut = _safe_cut(text)
+        if cut == 0 and len(text) > MAX_PENDING:
+            raise ParseError("project list has an element that is too long")
+        return cut
 
     def close(self, chunk: bytes = b"") -> Batch:
         """The entries of the rest of the input (``chunk`` being its last piece); raises ParseError
         for a body that is empty or not HTML."""
-        text = self._pending + self._decoder.decode(chunk, final=True)
-        self._pending = ""
+        if self._utf8:
+            text = (self._raw + chunk).decode("utf-8", "replace")
+        else:
+            text = self._pending + self._decoder.decode(chunk, final=True)
+        self._pending, self._raw = "", b""
         if not self._start(text):
             raise ParseError("body is not HTML")  # nothing at all came
         return self._entries(text)
@@ -162,6 +203,36 @@ class HtmlListParser:
         return Batch(names if "" not in names else list(filter(None, names)))
 
 
+# An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
+_SIMPLE_LINK = re.compile(r'<a href="[^"]*">([^<]*)</a>')
+_BLANKS = b" \t\r\x0b\x0c"
+
+
+def _simple_anchors(data: bytes) -> tuple[int, list[str], str] | None:
+    """Where the part of ``data`` up to its last ``</a>`` ends, its names, and the same joined by "\\n", when that
+    part is ASCII and holds nothing but anchors as indexes write them (the public index's list, in one
+    regular-expression pass), their names needing nothing decoded or stripped; else None.
+
+    Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
+    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped. Without any ``&``
+    there is no entity to decode; names without blanks have none to strip."""
+    cut = data.rfind(b"</a>")
+    if cut < 0:
+        return None
+    cut += 4
+    if data.find(b"&", 0, cut) >= 0 or (not data.isascii() and not data[:cut].isascii()):
+        return None
+    names = _SIMPLE_LINK.findall(codecs.ascii_decode(memoryview(data)[:cut])[0])
+    if not names or data.count(b"<", 0, cut) != 2 * len(names):
+        return None
+    joined = "\n".join(names)
+    encoded = joined.encode("ascii")
+    if (encoded.count(b"\n") != len(names) - 1 or b"\n\n" in encoded or encoded.startswith(b"\n")
+            or encoded.endswith(b"\n") or len(encoded.translate(None, _BLANKS)) != len(encoded)):
+        return None  # an empty name, or one with blanks
+    return cut, names, joined
+
+
 def _safe_cut(text: str) -> int:
     """Where ``text`` may be cut so that the part before holds only whole anchors, comments and
     scripts: after the last ``</a>`` that is not inside an unfinished comment or script; 0 if none."""
@@ -188,7 +259,7 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
 # --------------------------------------------------------------------------------------------- JSON
 
 
-class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):
+class _Entry(msgspec.Struct, gc=False, omit_defaults=True, rename={"last_serial": "_last-serial"}):
     name: str
     last_serial: int | None = None
 
@@ -214,11 +285,10 @@ class _LooseTail(msgspec.Struct, gc=False):
 
 def _columns(entries: list[_Entry]) -> Batch:
     names = list(map(_NAME, entries))
-    serials = list(map(_SERIAL, entries))
     if "" in names:  # an entry with an empty name is no project
         keep = list(map(bool, names))
-        names, serials = list(compress(names, keep)), list(compress(serials, keep))
-    return Batch(names, serials)
+        names, entries = list(compress(names, keep)), list(compress(entries, keep))
+    return Batch(names, entries=entries)
 
 
 _NAME = attrgetter("name")
@@ -248,6 +318,7 @@ class JsonListParser:
         self._buffer = b""
         self._in_array = False
         self._meta_seen = False
+        self._entries_read = False
         self._search_from = 0
 
     def feed(self, chunk: bytes) -> Batch:
@@ -271,6 +342,7 @@ class JsonListParser:
             except msgspec.DecodeError:
                 continue  # that "}" was inside a string or a nested object: try an earlier one
             self._buffer = buf[end + 1:]
+            self._entries_read = True
             return entries
         if len(buf) > MAX_PENDING:
             raise ParseError("project list has an entry that is too long or is not JSON")
@@ -283,7 +355,11 @@ class JsonListParser:
         if not self._in_array and not self._find_array():
             self._check_whole(self._buffer)
             raise ParseError("page has no projects list")
-        body, self._buffer = b'{"projects":[' + self._buffer, b""
+        rest = self._buffer
+        if self._entries_read:  # what is left follows an entry already read: drop the "," between them
+            rest = rest.lstrip(b" \t\r\n")
+            rest = rest[1:] if rest.startswith(b",") else rest
+        body, self._buffer = b'{"projects":[' + rest, b""
         try:
             tail = msgspec.json.decode(body, type=_Tail)
             entries, meta = _columns(tail.projects), tail.meta

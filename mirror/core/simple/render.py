@@ -23,11 +23,14 @@ from mirror.core.models import (
     ProjectList,
     format_upload_time,
 )
+from mirror.core.simple.list_build import document, json_frame, render_entries
 
 FileHref = Callable[[DistFile], str]
 
 _PROJECT_TEMPLATE = "project.html"
 _INDEX_TEMPLATE = "index.html"
+#: Where the entries go in the rendered index template.
+_ANCHORS = "\0ENTRIES\0"
 
 
 def make_environment(templates_dir: str) -> jinja2.Environment:
@@ -146,25 +149,23 @@ def render_project(detail: ProjectDetail, fmt: Format, env: jinja2.Environment, 
     return html.encode("utf-8")
 
 
-def index_data(plist: ProjectList) -> dict[str, Any]:
-    """The PEP 691 dict of the project list."""
-    meta: dict[str, Any] = {"api-version": API_VERSION}
-    if plist.last_serial is not None:
-        meta["_last-serial"] = plist.last_serial
-    projects = []
-    for p in plist.projects:
-        item: dict[str, Any] = {"name": p.name}
-        if p.last_serial is not None:
-            item["_last-serial"] = p.last_serial
-        projects.append(item)
-    return {"meta": meta, "projects": projects}
+def index_frame(fmt: Format, last_serial: int | None, env: jinja2.Environment) -> tuple[bytes, bytes]:
+    """What comes before and after the entries of a project list (see :mod:`.list_build`) in ``fmt``."""
+    if fmt is Format.JSON:
+        return json_frame(last_serial)
+    html = env.get_template(_INDEX_TEMPLATE).render(api_version=API_VERSION, anchors=Markup(_ANCHORS),
+                                                    serial=last_serial).encode("utf-8")
+    head, _, tail = html.partition(_ANCHORS.encode())
+    return head, tail
 
 
 def render_index(plist: ProjectList, fmt: Format, env: jinja2.Environment) -> bytes:
-    """Render the project list; HTML links are ``<normalized>/`` relative to the index URL."""
-    if fmt is Format.JSON:
-        return _dumps(index_data(plist))
-    rows = [{"href": f"{p.normalized}/", "name": p.name} for p in plist.projects]
-    html = env.get_template(_INDEX_TEMPLATE).render(
-        api_version=API_VERSION, projects=rows, serial=plist.last_serial)
-    return html.encode("utf-8")
+    """Render a (small) project list; HTML links are ``<normalized>/`` relative to the index URL.
+
+    The bytes are those of the big list's path (:mod:`.list_build`): one ``<a>`` line, or one JSON object, per
+    entry, in the given order.
+    """
+    names = [p.name for p in plist.projects]
+    html, json = render_entries(names, [p.last_serial for p in plist.projects])
+    head, tail = index_frame(fmt, plist.last_serial, env)
+    return bytes(document(head, [json if fmt is Format.JSON else html], tail, json=fmt is Format.JSON))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Literal, overload
 
 from packaging.utils import canonicalize_name
@@ -77,3 +78,21 @@ def option_text(value: str | None, option: str, *, required: bool) -> str | None
 def by_and_reason(by: str | None, reason: str | None) -> tuple[str, str]:
     """``--by`` and ``--reason`` of a command that takes something away: both required."""
     return option_text(by, "--by", required=True), option_text(reason, "--reason", required=True)
+
+
+def until_time(raw: str, now: datetime) -> datetime:
+    """``--until``: a date (``2026-03-01``, meaning 00:00 UTC that day) or an ISO 8601 date-time (UTC unless it
+    says otherwise), in the future; ReviewError otherwise."""
+    text = raw.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text or " " in text else \
+            datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        raise ReviewError(f"--until {raw!r}: give a date (2026-03-01) or a date-time (2026-03-01T12:00:00Z)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC).replace(microsecond=0)
+    if parsed <= now:
+        raise ReviewError(f"--until {raw!r} is not in the future (now {now:%Y-%m-%d %H:%M} UTC): a waiver must "
+                          "expire later")
+    return parsed

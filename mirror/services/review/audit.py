@@ -72,7 +72,8 @@ class AuditTrail:
             if self._scratch is None:
                 from mirror.adapters.db import open_database
 
-                self.missing = f"{exc}: provenance was fetched without the shared cache, nothing was cached"
+                self.missing = (f"{exc}: provenance was fetched without the shared cache, nothing was cached, and "
+                                "no stored advisory or licence was read")
                 self._scratch = await open_database(DatabaseConfig(url="sqlite+aiosqlite://"))
             return self._scratch
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from mirror.adapters.policy_dir import ensure_gitignore
 from mirror.core.errors import PolicyError, ReviewError
 from mirror.core.policy import edit
 from mirror.core.policy.load import PROJECTS_DIR, TIERS_FILE, parse_project, parse_tiers
@@ -124,6 +125,7 @@ class PolicyFiles:
     async def _local_lock(self) -> AsyncIterator[None]:
         """Hold the exclusive ``flock`` of the policy directory (polling, so waiting never blocks the loop)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        ensure_gitignore(self.directory)  # the lock file below is no policy: keep it out of git
         lock_path = self.directory / LOCK_FILE
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:

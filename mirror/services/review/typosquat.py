@@ -3,10 +3,14 @@ the reviewer allows it, with a note saying why."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
+
 from mirror.core.errors import ReviewError
-from mirror.core.policy.lookalike import Lookalike, LookalikeIndex, popular_index
+from mirror.core.policy.commands import command
+from mirror.core.policy.lookalike import Lookalike, LookalikeIndex, popular_index, popular_ranked
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,5 +49,17 @@ def typosquat_gate(name: str, reviewed: dict[str, str], *, allow_similar: bool) 
         raise ReviewError(
             f"refusing to promote '{name}': it looks like {', '.join(described)}.\n"
             f"A look-alike name is how typo-squats get installed. If '{name}' really is the project "
-            f"you mean, run again with --allow-similar --note \"why\".")
+            f"you mean, say why and promote it with: "
+            f"{command('mirror', 'promote', name, '--allow-similar', '--by', 'NAME', '--note', 'TEXT')}")
     return Resemblance(tuple(s.name for s in similar), ", ".join(described))
+
+
+def suggestions(name: str, known: Iterable[str] = (), limit: int = 5) -> list[str]:
+    """Known names ``name`` may be a misspelling of, closest first: look-alikes among the popular projects
+    and ``known`` (reviewed ones, for instance), then the closest popular names by edit similarity."""
+    names = list(dict.fromkeys(known))
+    found = [s.name for s in resemblances(name, dict.fromkeys(names, ""))]
+    pool = [*names, *popular_ranked()[:20_000]]
+    for match, _score, _index in process.extract(name, pool, scorer=fuzz.ratio, limit=limit, score_cutoff=75):
+        found.append(match)
+    return list(dict.fromkeys(n for n in found if n != name))[:limit]

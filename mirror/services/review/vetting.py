@@ -32,6 +32,7 @@ from mirror.core.policy.model import (
 )
 from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.evidence import Evidence
+from mirror.services.review.listing import summarized
 from mirror.services.review.wording import listed, uploader_change, when
 
 #: The uploaders ``vet`` records: (audit action, maintainers, publishers).
@@ -166,10 +167,10 @@ def judge_provenance(name: str, version: str, policy: ProjectPolicy, found: Prov
                 "the provenance's own claim). If that is the project's real publisher, pin it (trust on first "
                 f"use) with:\n  {repin_command(name, version, first)}")
         lines.append(f"signed by {', '.join(proposed)} (verified offline against the provenance's own claim); "
-                     "not pinned, so nothing is recorded. To pin it (trust on first use) after review, add "
-                     f"{command('--trust-publisher', first.identity)} to this project's next `mirror vet`")
+                     "not pinned, so nothing is recorded. To pin it (trust on first use) after review, vet the "
+                     f"project's next release with: {repin_command(name, 'VERSION', first)}")
     if found.missing:
-        missing = ", ".join(sorted(found.missing))
+        missing = summarized(sorted(found.missing), 3)
         if require:
             raise ReviewError(
                 f"refusing to vet {name} {version}: {name} requires provenance ({where}), but upstream serves "
@@ -212,7 +213,8 @@ def judge_uploaders(name: str, version: str, policy: ProjectPolicy, evidence: Ev
             f"{recorded.where} by {recorded.signed.by} on {when(recorded.signed)}:",
             *(f"  {c}" for c in changes),
             "A new uploader can mean a hijacked account or a transferred project. Check who they are; if "
-            "the change is legitimate, run again with --override-uploaders --note \"why\"."]))
+            "the change is legitimate, vet it with: " + command("mirror", "vet", name, version, "--override-uploaders",
+                                                                   "--by", "NAME", "--note", "TEXT")]))
     maintainers = evidence.maintainers if evidence.maintainers is not None else recorded.maintainers
     publishers = evidence.publishers if evidence.publishers is not None else recorded.publishers
     return ([f"overridden: {'; '.join(changes)}"], ("override-uploaders", maintainers, publishers))

@@ -1,0 +1,409 @@
+"""The mirror's own project list, built from upstream's as it streams in.
+
+The public index lists ~700,000 projects (~40 MB of HTML). :class:`ListBuilder` is fed upstream's body chunk
+by chunk and turns each batch of entries the parser completes into a :class:`Piece`: the mirror's PEP 691 JSON
+objects of those entries, their normalized names, and the names themselves from which their HTML ``<a>`` lines
+are made when first needed. No object per entry outlives its batch: names are checked, normalized and rendered
+a batch at a time with a few operations on the batch's joined names (a per-name path handles batches with
+unusual names, in both formats at once).
+
+Once the list is complete, its normalized names are sorted into a
+:class:`~mirror.core.simple.name_index.NameIndex` ("does upstream have this name?" in O(log n)): free for a list
+already in that order, close to linear for one made of sorted runs. Two equal neighbours there mean a name that
+normalizes like an earlier one: it is left out (the first one wins) by rendering again the pieces that hold it.
+
+The result, a :class:`BuiltList`, keeps the pieces and serves them as a :class:`Document` (a sequence of
+buffers, never joined into one 40 MB string), and leaves entries out (blocked projects) by rendering again only
+the pieces that hold them.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable
+from itertools import islice
+from operator import eq, gt
+from typing import Any, NamedTuple
+from urllib.parse import quote as url_quote
+
+import msgspec
+from markupsafe import escape
+from packaging.utils import canonicalize_name
+
+from mirror.core.errors import ParseError
+from mirror.core.models import API_VERSION, ProjectEntry
+from mirror.core.simple.name_index import NameIndex
+from mirror.core.simple.project_list import Batch, HtmlListParser, JsonListParser, project_list_parser
+from mirror.core.simple.rules import HTML_TYPES, ParseWarning, looks_like_html, media_type
+
+#: Input is handed to the parser in pieces of at least this size (fewer, bigger batches).
+BATCH_BYTES = 256 * 1024
+#: Names handled by one call at the end of a build (between calls the event loop's thread may take the GIL).
+_CHUNK = 50_000
+#: Bytes that need no escaping in HTML or JSON, nor quoting in a URL (with the separator "\n").
+_PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
+
+
+class Document:
+    """A response body as a sequence of buffers (bytes or memoryviews), written one after another."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts: Iterable[bytes | memoryview]) -> None:
+        self.parts = tuple(p for p in parts if len(p))
+        self.size = sum(map(len, self.parts))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class Piece(NamedTuple):
+    """A batch of entries as the mirror serves them: JSON objects (each followed by ","), HTML ``<a>`` lines
+    (None until needed, then made from ``names``), the normalized names, and how many entries there are."""
+
+    json: bytes
+    html: bytes | None
+    names: bytes | None  # plain names, ASCII, joined by "\n": kept until ``html`` is made
+    keys: bytes  # normalized names, UTF-8, joined by "\n"
+    entries: int
+
+
+_NO_PIECE = Piece(b"", b"", None, b"", 0)
+
+
+def render_batch(names: list[str], serials: list[int | None] | None = None, *, html: bool = False,
+                 entries: list[Any] | None = None, joined: str | None = None) -> Piece:
+    """The :class:`Piece` of a batch of entries. ``joined``: ``names`` joined by "\\n", when the parser made it;
+    ``entries``: the decoded JSON entries, when the parser has them (they are written again in one call, and
+    ``serials`` may be None).
+
+    A batch of names made only of ASCII letters, digits, ``.``, ``_`` and ``-`` (every name on the public
+    index) takes the fast path: a few operations on the joined batch, and no new object per name but for the
+    HTML, which is made now with ``html``, else when first needed (:func:`plain_html`). Other batches are
+    rendered name by name, in both formats at once. (The strings are joined as ``str``: joining a list of
+    ``bytes`` goes through the buffer protocol for each item, five times slower.)
+    """
+    if not names:
+        return _NO_PIECE
+    text = joined if joined is not None else "\n".join(names)
+    plain = text.encode("ascii") if text.isascii() else b"\0"
+    if plain.translate(None, _PLAIN) or plain.count(b"\n") != len(names) - 1:
+        if serials is None and entries is not None:
+            serials = [e.last_serial for e in entries]
+        return _render_each(names, serials)
+    count = len(names)
+    keys = _normalized(text)
+    if entries is not None:
+        json = _ENTRY_LIST.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
+    elif serials is None or all(s is None for s in serials):
+        json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
+    else:
+        json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
+    if html:
+        return Piece(json, _html_lines(keys, names), None, keys.encode("ascii"), count)
+    return Piece(json, None, plain, keys.encode("ascii"), count)
+
+
+def _normalized(joined: str) -> str:
+    """Plain names joined by "\\n", each normalized (PEP 503)."""
+    keys = joined.lower().replace("_", "-").replace(".", "-")
+    while "--" in keys:
+        keys = keys.replace("--", "-")
+    return keys
+
+
+def _html_lines(keys: str, names: list[str]) -> bytes:
+    """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (joined by "\\n")."""
+    lines = ['<a href="', "", '/">', "", "</a>\n"] * len(names)
+    lines[1::5], lines[3::5] = keys.split("\n"), names
+    return "".join(lines).encode("ascii")
+
+
+def plain_html(names: bytes) -> bytes:
+    """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
+    if not names:
+        return b""
+    text = names.decode("ascii")
+    return _html_lines(_normalized(text), text.split("\n"))
+
+
+def _render_each(names: list[str], serials: list[int | None] | None) -> Piece:
+    """:func:`render_batch` one name at a time, for names that need escaping or quoting."""
+    html: list[str] = []
+    json: list[bytes] = []
+    keys: list[bytes] = []
+    for i, name in enumerate(names):
+        name = name.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate reaches a client
+        key = canonicalize_name(name)
+        text = str(escape(name)).replace("\n", "&#10;").replace("\r", "&#13;")  # one line per entry
+        html.append(f'<a href="{url_quote(key, safe="")}/">{text}</a>\n')
+        json.append(_json_entry(name, serials[i] if serials is not None else None))
+        keys.append(key.replace("\n", " ").encode("utf-8"))
+    return Piece(b"".join(json), "".join(html).encode("utf-8"), None, b"\n".join(keys), len(names))
+
+
+def render_entries(names: list[str], serials: list[int | None] | None = None) -> tuple[bytes, bytes]:
+    """The HTML lines and the JSON objects (each followed by ",") of ``names`` (and their ``serials``)."""
+    piece = render_batch(names, serials)
+    return piece.html if piece.html is not None else plain_html(piece.names or b""), piece.json
+
+
+def without_names(piece: Piece, names: Iterable[str]) -> Piece:
+    """``piece`` without the entries of ``names`` (normalized), rendered again in both formats."""
+    drop = {name.encode("utf-8", "surrogatepass") for name in names}
+    if not piece.entries:
+        return piece
+    keys = piece.keys.split(b"\n")
+    kept = [e for key, e in zip(keys, _decode_json_piece(piece.json), strict=True) if key not in drop]
+    html, json = render_entries([e.name for e in kept], [e.last_serial for e in kept])
+    return Piece(json, html, None, b"\n".join(k for k in keys if k not in drop), len(kept))
+
+
+def _json_entry(name: str, last_serial: int | None) -> bytes:
+    data: dict[str, object] = {"name": name}
+    if last_serial is not None:
+        data["_last-serial"] = last_serial
+    return msgspec.json.encode(data) + b","
+
+
+def json_frame(last_serial: int | None) -> tuple[bytes, bytes]:
+    """What comes before and after the entries of a PEP 691 project list."""
+    meta: dict[str, object] = {"api-version": API_VERSION}
+    if last_serial is not None:
+        meta["_last-serial"] = last_serial
+    return b'{"meta":' + msgspec.json.encode(meta) + b',"projects":[', b"]}"
+
+
+def document(head: bytes, pieces: list[bytes], tail: bytes, *, json: bool) -> Document:
+    """``head``, the entries' pieces and ``tail`` as one body; in JSON the last entry's "," is left out."""
+    body: list[bytes | memoryview] = list(pieces)
+    if json:
+        last = max((i for i, p in enumerate(body) if p), default=None)
+        if last is not None:
+            body[last] = memoryview(body[last])[:-1]
+    return Document((head, *body, tail))
+
+
+class ListBuilder:
+    """Feed upstream's project list (``feed``, then ``close``) to get a :class:`BuiltList`.
+
+    ``content_type`` is upstream's Content-Type; ``header_serial`` its ``X-PyPI-Last-Serial`` (the list's
+    serial when the body carries none). Raises ParseError, as the list parsers do, for a body that is not a
+    project list. Every call is blocking CPU work: run big ones off the event loop.
+    """
+
+    def __init__(self, content_type: str | None, header_serial: int | None = None) -> None:
+        mtype, charset = media_type(content_type)
+        self._parser: HtmlListParser | JsonListParser = project_list_parser(mtype, charset)
+        self._check_html = mtype in HTML_TYPES
+        self._header_serial = header_serial
+        self._input: list[bytes] = []
+        self._input_bytes = 0
+        self.received = 0
+        self._pieces: list[Piece] = []
+        #: Render the HTML of each batch at once (someone waits for it), instead of when first needed.
+        self.eager_html = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the body."""
+        self.received += len(chunk)
+        self._input.append(chunk)
+        self._input_bytes += len(chunk)
+        if self._input_bytes >= BATCH_BYTES:
+            self._add(self._parser.feed(self._take_input()))
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """The pieces made so far (the list grows as the body is fed)."""
+        return self._pieces
+
+    @property
+    def last_serial(self) -> int | None:
+        """The list's serial, once known (JSON: when its ``meta`` was read)."""
+        return self._parser.last_serial or self._header_serial
+
+    def close(self) -> BuiltList:
+        """The list; raises ParseError when the body was not a complete project list."""
+        self.end_input()
+        return self.result()
+
+    def end_input(self) -> None:
+        """The body is complete: read its rest (the last pieces); raises ParseError as :meth:`close` does."""
+        self._add(self._parser.close(self._take_input()))
+
+    def result(self) -> BuiltList:
+        """The list, once :meth:`end_input` was called: repeats are left out and the name index made here.
+
+        The work is done a piece at a time, so that the event loop's thread takes the GIL back in between;
+        only the sort is one call (~30 ms for the public index's 900,000 names)."""
+        ascii_keys = all(p.keys.isascii() for p in self._pieces)
+        # ASCII names (all of the public index's) are sorted and joined as str: cheaper than bytes, same order.
+        keys: list[Any] = []
+        for piece in self._pieces:
+            if piece.entries:
+                keys.extend(piece.keys.decode("ascii").split("\n") if ascii_keys else piece.keys.split(b"\n"))
+        pieces = self._pieces
+        ordered = all(all(map(gt, islice(keys, at + 1, at + _CHUNK + 1), islice(keys, at, at + _CHUNK)))
+                      for at in range(0, len(keys), _CHUNK))  # in normalized-name order, without repeats
+        if not ordered:
+            keys.sort()  # Timsort: close to linear for a few sorted runs, ~0.03 s for the public index's order
+            if any(any(map(eq, islice(keys, at + 1, at + _CHUNK + 1), islice(keys, at, at + _CHUNK)))
+                   for at in range(0, len(keys), _CHUNK)):  # rare: find the repeats, leave them out where they are
+                pieces = _without_positions(pieces, _repeats(b"\n".join(p.keys for p in pieces if p.entries)))
+                keys = list(dict.fromkeys(keys))
+        return BuiltList(pieces, NameIndex.from_sorted(keys), ordered, self.last_serial,
+                         self._parser.warnings.result(), self.received)
+
+    def __len__(self) -> int:
+        return sum(p.entries for p in self._pieces)
+
+    def _take_input(self) -> bytes:
+        data = b"".join(self._input)
+        self._input, self._input_bytes = [], 0
+        if self._check_html:  # an HTML parser reads anything: a body must start as an index page does
+            self._check_html = False
+            if not looks_like_html(data):
+                raise ParseError("body is not HTML")
+        return data
+
+    def _add(self, batch: Batch) -> None:
+        if len(batch):
+            serials = None if batch.entries is not None else batch.serials
+            self._pieces.append(render_batch(batch.names, serials, html=self.eager_html, entries=batch.entries,
+                                             joined=batch.joined))
+
+
+def _repeats(joined_keys: bytes) -> frozenset[int]:
+    """Positions of the names (normalized, joined by "\\n") that come after one they are equal to."""
+    seen: set[bytes] = set()
+    repeats = []
+    for i, key in enumerate(joined_keys.split(b"\n")):
+        if key in seen:
+            repeats.append(i)
+        seen.add(key)
+    return frozenset(repeats)
+
+
+def _without_positions(pieces: list[Piece], positions: frozenset[int]) -> list[Piece]:
+    """``pieces`` without the entries at ``positions`` (in the list's order); the others are kept as they are."""
+    out = []
+    start = 0
+    for piece in pieces:
+        drop = {p - start for p in positions if start <= p < start + piece.entries}
+        start += piece.entries
+        if drop:
+            kept = [e for at, e in enumerate(_decode_json_piece(piece.json)) if at not in drop]
+            piece = render_batch([e.name for e in kept], [e.last_serial for e in kept])
+        out.append(piece)
+    return out
+
+
+class BuiltList:
+    """The mirror's project list from one upstream answer: its entries in upstream's order, as pieces (see the
+    module docstring), and the index of their normalized names. Immutable as a list; the HTML lines are made on
+    first use (blocking, thread-safe)."""
+
+    def __init__(self, pieces: list[Piece], index: NameIndex, ordered: bool, last_serial: int | None,
+                 warnings: tuple[ParseWarning, ...] = (), upstream_bytes: int = 0) -> None:
+        self._json = [p.json for p in pieces]
+        self._html = [p.html for p in pieces]
+        self._names = [p.names for p in pieces]
+        self._keys = [p.keys for p in pieces]
+        counts = [0]
+        for p in pieces:
+            counts.append(counts[-1] + p.entries)
+        self._counts = array("Q", counts)  # entries before each piece, then the total
+        self._index = index
+        self._ordered = ordered  # in normalized-name order: a name's rank in the index is its position
+        self.last_serial = last_serial
+        self.warnings = warnings
+        self.upstream_bytes = upstream_bytes
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._counts[-1]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the entries' bytes, their names and the name index."""
+        held = sum(map(len, self._json)) + sum(len(p) for p in self._html if p is not None)
+        held += sum(len(p) for p in self._names if p is not None) + sum(map(len, self._keys))
+        return held + self._counts.itemsize * len(self._counts) + self._index.nbytes
+
+    def name_index(self) -> NameIndex:
+        """The normalized names, searchable in O(log n)."""
+        return self._index
+
+    def json_pieces(self) -> list[bytes]:
+        return list(self._json)
+
+    def html_pieces(self) -> list[bytes]:
+        """The HTML lines of every piece (made on the first call: ~0.05 s for 700,000 names; blocking)."""
+        with self._lock:
+            for i, html in enumerate(self._html):
+                if html is None:
+                    self._html[i], self._names[i] = plain_html(self._names[i] or b""), None
+            return [p or b"" for p in self._html]
+
+    def entries(self, names: Iterable[str]) -> dict[str, ProjectEntry]:
+        """normalized name → the entry as upstream lists it (display name, serial), for those of ``names`` it
+        lists. Decodes only the pieces that hold them. Blocking."""
+        found: dict[str, ProjectEntry] = {}
+        for piece, items in self._locate(names).items():
+            decoded = _decode_json_piece(self._json[piece])
+            for at, key in items:
+                found[key] = ProjectEntry(decoded[at].name, decoded[at].last_serial)
+        return found
+
+    def pieces(self, exclude: Iterable[str] = (), *, json: bool) -> list[bytes]:
+        """The JSON (or HTML) pieces of the entries, without those of the names in ``exclude`` (normalized); a
+        piece that holds none of them is the same object (only the others are rendered again). Blocking."""
+        pieces = self.json_pieces() if json else self.html_pieces()
+        for piece, items in self._locate(exclude).items():
+            drop = {at for at, _ in items}
+            kept = [e for i, e in enumerate(_decode_json_piece(self._json[piece])) if i not in drop]
+            html, json_body = render_entries([e.name for e in kept], [e.last_serial for e in kept])
+            pieces[piece] = json_body if json else html
+        return pieces
+
+    def _locate(self, names: Iterable[str]) -> dict[int, list[tuple[int, str]]]:
+        """piece → [(entry within the piece, normalized name)] of those of ``names`` the list holds: from the
+        rank in the index when the list is in name order, else by looking through the pieces' names."""
+        wanted = {canonicalize_name(n) for n in names if n in self._index}
+        found: dict[int, list[tuple[int, str]]] = {}
+        if self._ordered:
+            for name in wanted:
+                position = self._index.rank(name)
+                assert position is not None
+                piece = bisect_right(self._counts, position) - 1
+                found.setdefault(piece, []).append((position - self._counts[piece], name))
+            return found
+        keys = {name.encode("utf-8", "surrogatepass"): name for name in wanted}
+        for piece, joined in enumerate(self._keys):
+            if not keys:
+                break
+            at_of = dict(zip(joined.split(b"\n"), range(self._counts[piece + 1] - self._counts[piece])))
+            for key in [k for k in keys if k in at_of]:
+                found.setdefault(piece, []).append((at_of[key], keys.pop(key)))
+        return found
+
+
+class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):
+    name: str
+    last_serial: int | None = None
+
+
+_ENTRIES = msgspec.json.Decoder(list[_Entry])
+_ENTRY_LIST = msgspec.json.Encoder()
+
+
+def _decode_json_piece(json: bytes) -> list[_Entry]:
+    return _ENTRIES.decode(b"[" + memoryview(json)[:-1] + b"]")

@@ -1,0 +1,48 @@
+"""Matching many releases at once (``ProjectMatcher.matches_all``, by bisection over sorted versions) gives exactly
+the answers of ``match`` one release at a time, on arbitrary OSV ranges, versions lists and release versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mirror.core.advisories import lowest_fixed_above, match, parse_osv
+from mirror.core.advisories.match import ProjectMatcher
+
+VERSIONS = ["0.9", "1.0.dev1", "1.0rc1", "1.0", "1.0.0", "1.0.post1", "1.0+local", "1.1", "1.2", "1.2.1", "2.0a1",
+            "2.0", "2.0.1", "3!0.1", "not-a-version", "10.0"]
+BOUNDS = ["0.9", "1.0", "1.0rc1", "1.1", "1.2", "2.0", "2.0.1", "3.0", "oops"]
+
+events = st.lists(st.one_of(
+    st.sampled_from(BOUNDS).map(lambda b: {"fixed": b}),
+    st.sampled_from(BOUNDS).map(lambda b: {"last_affected": b}),
+    st.sampled_from(BOUNDS + ["*"]).map(lambda b: {"limit": b}),
+    st.sampled_from(BOUNDS + ["0"]).map(lambda b: {"introduced": b}),
+), max_size=5).map(lambda rest: [{"introduced": "0"}, *rest] if not any("introduced" in e for e in rest) else rest)
+ranges = st.lists(st.builds(lambda ev, kind: {"type": kind, "events": ev}, events,
+                            st.sampled_from(["ECOSYSTEM", "SEMVER"])), max_size=3)
+entries = st.lists(st.builds(lambda r, v: {"package": {"ecosystem": "PyPI", "name": "demo"}, "ranges": r,
+                                           "versions": v},
+                             ranges, st.lists(st.sampled_from(VERSIONS), max_size=3)), min_size=1, max_size=2)
+
+
+def advisory(i: int, affected: list[dict[str, Any]], withdrawn: bool) -> Any:
+    return parse_osv({"id": f"GHSA-{i}", "modified": "2026-01-01T00:00:00Z", "affected": affected,
+                      **({"withdrawn": "2026-01-02T00:00:00Z"} if withdrawn else {})})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(entries, st.booleans()), min_size=1, max_size=4),
+       st.lists(st.sampled_from(VERSIONS), min_size=1, max_size=10, unique=True))
+def test_matching_all_releases_at_once_agrees_with_match(spec: list[Any], releases: list[str]) -> None:
+    advisories = [advisory(i, affected, withdrawn) for i, (affected, withdrawn) in enumerate(spec)]
+    matcher = ProjectMatcher(advisories, "Demo")
+    together = matcher.matches_all(releases)
+    for version in releases:
+        one_by_one = [(a.id, m) for a in advisories if (m := match(a, "demo", version)) is not None]
+        assert [(a.id, m) for a, m in together[version]] == one_by_one, version
+        assert [(a.id, m) for a, m in matcher.matches(version)] == one_by_one, version
+        for a, _ in together[version]:
+            assert matcher.lowest_fixed_above(a, version) == lowest_fixed_above(a, "demo", version)

@@ -36,8 +36,8 @@ from mirror.services.cache import (
 )
 from mirror.services.cpu import CpuLane
 from mirror.services.leases import Leases
-from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 from mirror.services.lists import STORED_TYPE, ListFetch, build_stored, stored_body
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("mirror.pages")
 

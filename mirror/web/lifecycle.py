@@ -22,16 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.adapters import trust_root
 from mirror.adapters.db import PageStore, open_database
-from mirror.adapters.db.audit import DemandLog
-from mirror.adapters.db.leases import LeaseTable
-from mirror.adapters.db.sightings import SightingStore
-from mirror.adapters.db.tables import provenance_documents
-from mirror.adapters.metrics import Metrics
 from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.db.audit import AuditLog, DemandLog
+from mirror.adapters.db.leases import LeaseTable
 from mirror.adapters.db.licenses import LicenseRecords
+from mirror.adapters.db.sightings import SightingStore
 from mirror.adapters.db.tables import json_api_documents, provenance_documents
 from mirror.adapters.db.tokens import TokenStore
+from mirror.adapters.metrics import Metrics
 from mirror.adapters.stores import open_file_store
 from mirror.adapters.upstream import Timeouts, UpstreamClient, open_upstream
 from mirror.config import Config
@@ -52,24 +50,24 @@ from mirror.services.cpu import CpuLane
 from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
-from mirror.services.leases import Leases, LeaseSettings, new_owner
-from mirror.services.metadata import MetadataExtractor
-from mirror.services.policies import PolicySignal, PolicyStore
 from mirror.services.fetching import FileFetcher
 from mirror.services.health import ObservedUpstream, UpstreamHealth
 from mirror.services.holes import HoleCounter
 from mirror.services.jsonapi import JsonApiService
+from mirror.services.leases import Leases, LeaseSettings, new_owner
 from mirror.services.licenses import LicenseReader
 from mirror.services.malware import withdraw_malware
+from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
+from mirror.services.policies import PolicySignal, PolicyStore
 from mirror.services.prefetch import PREFETCH_FORMAT, Prefetcher, PrefetchLimits
 from mirror.services.prepared import PreparedPages
 from mirror.services.prepared_lists import ProjectLists
 from mirror.services.provenance import ProvenanceCache, ProvenanceChecker
 from mirror.services.review.audit import POLICY_SIGNAL
-from mirror.web.access import OBSERVING
 from mirror.services.tokens import TokenService
 from mirror.services.ui import UiService
+from mirror.web.access import OBSERVING
 from mirror.web.state import FILE_STORE, SERVICES, Services
 from mirror.web.templating import ui_environment
 

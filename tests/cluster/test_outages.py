@@ -146,10 +146,10 @@ async def test_database_down_warm_served_cold_503_reviewers_refused_then_recover
         assert status == 503 and not ready["checks"]["database"]["ok"], ready
         assert "database" in ready["checks"]["database"]["problem"] and ready["checks"]["store"]["ok"]
         assert (await tally.get(http, node.base + "/healthz"))[0] == 200
+    assert upstream.count("/simple/cold-one/") == 0  # a cold page is refused before upstream is asked
     code, out, err = await cli(cluster.configs[1], "promote", "cold-one", "--by", "bob", "--note", "during")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "database" in err, (out, err)
     assert tree_digest(cluster.policies) == policies_before  # the command changed nothing
-    assert upstream.count("/simple/cold-one/") == 0  # a cold page is refused before upstream is asked
     during = dict(tally.statuses)
     assert tally.server_errors() == {503: 3 * 3}, during  # (cold page, its file, /readyz) on each node
     assert tally.slowest < BOUND

@@ -8,6 +8,7 @@ vetting a release already vetted with the same hashes) changes nothing, says so,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -178,6 +179,13 @@ class ReviewService:
         # Every node re-reads its policies at once (the directory is shared: docs/deployment.md).
         await self.audit.signal(await self._directory_version(), records[0].actor, records[0].action)
         return staged.path, tuple(ids)
+
+    async def _directory_version(self) -> str | None:
+        """The version of the policy directory as it is now (None when a file elsewhere in it is invalid)."""
+        try:
+            return (await asyncio.to_thread(load_policies, self.directory)).version
+        except PolicyError:
+            return None
 
     def outcome(self, lines: Sequence[str], path: Path | None, ids: Sequence[int] = ()) -> Outcome:
         """The outcome of a change of ``path``, warning when another policy file is broken: the server then

@@ -244,7 +244,8 @@ async def test_postgres_serve_banner_and_logs_never_show_the_password(tmp_path, 
 
 @pytest.mark.parametrize("args", [("serve", "--port", "0"), ("db", "upgrade"), ("db", "current"), ("audit",),
                                   ("promote", "demo-app", "--by", "alice")])
-async def test_postgres_connection_failures_never_show_the_password(tmp_path, upstream, postgres_url, args):
+async def test_postgres_connection_failures_never_show_the_password(tmp_path, upstream, dists, postgres_url, args):
+    upstream.add_wheel("demo-app", "1.0", dists)  # (promote asks upstream first)
     config_file = write_config(tmp_path, upstream, wrong_password(postgres_url))
     run = await mirror(config_file, *args)
     assert run.code == 1, run

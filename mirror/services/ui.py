@@ -33,7 +33,7 @@ from mirror.core.policy.evaluate import decide_project, decide_version
 from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus
 from mirror.core.tiers import Evidence, TierView, decide_page
 from mirror.services.health import UpstreamHealth
-from mirror.services.jsonapi import JsonApiService
+from mirror.services.json_documents import JsonDocuments
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyState, PolicyStore
 from mirror.services.prepared import PreparedPages
@@ -87,12 +87,12 @@ class UiService:
     """Data of the UI's pages (see the module docstring)."""
 
     def __init__(self, pages: PageService, prepared: PreparedPages, policies: PolicyStore,
-                 jsonapi: JsonApiService, checker: ProvenanceChecker, audit: AuditLog, demand: DemandLog,
+                 documents: JsonDocuments, checker: ProvenanceChecker, audit: AuditLog, demand: DemandLog,
                  health: UpstreamHealth, clock: Callable[[], float] = time.time) -> None:
         self._pages = pages
         self._prepared = prepared
         self._policies = policies
-        self._jsonapi = jsonapi
+        self._documents = documents
         self._checker = checker
         self.audit = audit
         self.demand = demand
@@ -195,10 +195,10 @@ class UiService:
         return decide_page(tier, name, detail, Evidence(provenance=self._checker.statuses), policies, now)
 
     async def _maintainers(self, name: str) -> tuple[tuple[str, ...] | None, str]:
-        entry = await self._jsonapi.upstream_document(name)
+        entry = await self._documents.project(name)
         if entry is None:
             return None, "upstream's JSON API is not available: maintainers unknown"
-        ownership = entry.value.ownership
+        ownership = entry.value.document.ownership
         if ownership is None:
             return None, "upstream's JSON API names no maintainers"
         return tuple(sorted({r["user"] for r in ownership["roles"]})), ""

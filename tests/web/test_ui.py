@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.db.audit import AuditLog, AuditRecord
+from mirror.core.advisories import parse_osv
 from mirror.web.lifecycle import ENGINE
 from mirror.web.state import SERVICES
 
@@ -306,3 +308,22 @@ async def test_access_login_puts_every_page_behind_a_login(tmp_path: Path, upstr
             await page(browser, f"{server.base}/ui/search")
     finally:
         await server.stop()
+
+
+async def test_a_tier_page_lists_what_its_project_list_lists(site: MirrorServer, policies: PolicyDir,
+                                                             http: aiohttp.ClientSession) -> None:
+    """Names from the policies, less the projects a malware report covers entirely (as the tier's simple list)."""
+    for name in ("good-lib", "evil-lib"):
+        policies.write_project(name, review())
+    await policies.applied(http, site.base)
+    assert 'href="/ui/projects/evil-lib"' in await page(http, f"{site.base}/reviewed/")
+    await AdvisoryStore(site.app[ENGINE]).import_osv([parse_osv({
+        "id": "MAL-2026-5", "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "evil-lib"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]})])
+    advisories = site.app[SERVICES].advisories
+    assert advisories is not None and await advisories.check_changes() == {"evil-lib"}
+    text = await page(http, f"{site.base}/reviewed/")
+    assert 'href="/ui/projects/good-lib"' in text and 'href="/ui/projects/evil-lib"' not in text
+    async with http.get(f"{site.index('reviewed')}", headers={"Accept": "application/vnd.pypi.simple.v1+json"}) as resp:
+        assert [p["name"] for p in (await resp.json())["projects"]] == ["good-lib"]

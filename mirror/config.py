@@ -162,6 +162,10 @@ class DependenciesConfig:
     #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
     #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
     targets: tuple[str, ...] = ()
+    #: The server counts the curated tiers' holes (for /healthz) this many seconds after start-up, then whenever
+    #: the policies change and every ``holes_interval`` seconds.
+    holes_delay: float = 60.0
+    holes_interval: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,7 +517,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
 
 
     "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
-                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"')},
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"'),
+                     "holes_delay": ((int, float), _non_negative, "seconds, a number >= 0"),
+                     "holes_interval": ((int, float), _positive, "seconds, a number > 0")},
 }
 
 _SECTION_TYPES = {

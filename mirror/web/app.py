@@ -51,6 +51,9 @@ async def healthz(request: web.Request) -> web.Response:
         # how many projects a malware report covers entirely (quarantined in every tier)
         "evidence": {"warned_releases": dict(services.evidence.warnings),
                      "quarantined_projects": len(services.evidence.quarantined)},
+        # dependencies served releases of the curated tiers need and the tiers do not serve (counted in the
+        # background; `mirror check` lists them)
+        "holes": services.holes.health() if services.holes is not None else None,
     }, headers={"Cache-Control": "no-store"})
 
 

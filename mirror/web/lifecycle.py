@@ -37,6 +37,7 @@ from mirror.core.models import Tier
 from mirror.core.policy.evaluate import decide_project
 from mirror.core.policy.evidence import needs_licenses, needs_vulnerabilities
 from mirror.core.simple.render import make_environment
+from mirror.core.targets import Target
 from mirror.resources import templates_dir
 from mirror.services import waivers
 from mirror.services.admin import AdminActions
@@ -49,6 +50,7 @@ from mirror.services.downloads import Downloader, DownloadLimits
 from mirror.services.evidence import EvidenceService
 from mirror.services.fetching import FileFetcher
 from mirror.services.health import ObservedUpstream, UpstreamHealth
+from mirror.services.holes import HoleCounter
 from mirror.services.json_documents import JsonDocuments
 from mirror.services.jsonapi import JsonApiService
 from mirror.services.licenses import LicenseReader
@@ -234,6 +236,9 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
         closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
                                  lambda: policies.current, cpu=app[CPU])
+        holes = HoleCounter(closure, lambda: policies.current,
+                            tuple(Target.parse(t) for t in config.dependencies.targets),
+                            delay=config.dependencies.holes_delay, interval=config.dependencies.holes_interval)
         app[SERVICES] = Services(config=config, storage=storage, prepared=prepared, lists=lists,
                                  downloader=downloader, extractor=extractor, pages=pages, policies=policies,
                                  demand=demand, provenance=provenance, provenance_checker=checker,
@@ -245,20 +250,23 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                                               demand_log, app[HEALTH], clock, quarantine=evidence),
                                  ui_templates=ui_environment(templates_dir(), config.policies.path),
                                  login_limit=RateLimiter(web.login_per_minute, time.monotonic),
-                                 api_limit=RateLimiter(web.api_per_minute, time.monotonic))
+                                 api_limit=RateLimiter(web.api_per_minute, time.monotonic),
+                                 holes=holes)
         if prefetcher is not None:
             prefetcher.start()
         try:
             # Provenance is verified here, in the background (and by `mirror vet`), never on a request.
             async with (_task(checker.run(), "provenance checker"), _task(demand.run(), "demand recorder"),
                         _task(advisories.watch(), "advisory change log"),
-                        _task(waivers.watch(policies, lambda: datetime.fromtimestamp(clock(), UTC)), "waivers")):
+                        _task(waivers.watch(policies, lambda: datetime.fromtimestamp(clock(), UTC)), "waivers"),
+                        _task(holes.run(), "hole counter")):
                 yield
         finally:
             await lists.close()
             if prefetcher is not None:
                 await prefetcher.close()
             await downloader.close()
+            extractor.close()
             await licenses.close()
             await advisories.close()
             await documents.close()

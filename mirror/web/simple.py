@@ -63,8 +63,19 @@ async def add_slash(request: web.Request) -> web.StreamResponse:
     raise _redirect(request, request.path + "/")
 
 
+async def extra_slashes(request: web.Request) -> web.StreamResponse:
+    """``/<tier>/simple//<project>/`` (a base URL ending in a slash, as some clients join it) → the page's URL
+    with single slashes; anything else under it is not a page (404)."""
+    tier = tier_of(request)
+    parts = [p for p in request.match_info["rest"].split("/") if p]
+    if len(parts) != 1 or not is_project_name(parts[0]):
+        raise web.HTTPNotFound(text="no such page: a project page is /<tier>/simple/<project>/\n")
+    raise _redirect(request, f"/{tier.value}/simple/{canonicalize_name(parts[0])}/")
+
+
 def add_routes(app: web.Application) -> None:
     tier = "{tier}"
+    app.router.add_get(f"/{tier}/simple//{{rest:.*}}", extra_slashes)
     app.router.add_get(f"/{tier}/simple/", index_page)
     app.router.add_get(f"/{tier}/simple", add_slash)
     app.router.add_get(f"/{tier}/simple/{{project}}/", project_page)

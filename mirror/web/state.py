@@ -16,6 +16,7 @@ from mirror.services.demand import DemandRecorder
 from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
 from mirror.services.filestore import FileStore
+from mirror.services.holes import HoleCounter
 from mirror.services.json_documents import JsonDocuments
 from mirror.services.jsonapi import JsonApiService
 from mirror.services.metadata import MetadataExtractor
@@ -60,6 +61,8 @@ class Services:
     api_limit: RateLimiter
     prefetcher: Prefetcher | None = None
     advisories: AdvisoryService | None = None
+    #: the curated tiers' holes, counted in the background for /healthz
+    holes: HoleCounter | None = None
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -119,12 +119,22 @@ def _ownership(value: Any) -> dict[str, Any] | None:
 
 def parse_document(body: bytes) -> JsonDocument:
     """Upstream's JSON API answer → :class:`JsonDocument`; raises ParseError when it is not such a document."""
+    return document_of(read_json(body))
+
+
+def read_json(body: bytes) -> dict[str, Any]:
+    """Upstream's JSON API answer, decoded; raises ParseError unless it is a JSON object with an ``info`` object."""
     try:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise ParseError("the JSON API answer is not JSON", detail=str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("info"), dict):
         raise ParseError("the JSON API answer has no 'info' object")
+    return data
+
+
+def document_of(data: dict[str, Any]) -> JsonDocument:
+    """A decoded JSON API answer (as :func:`read_json` returns it) → :class:`JsonDocument`, kept defensively."""
     info = {k: _info_value(k, v) for k, v in data["info"].items() if isinstance(k, str)}
     files: dict[str, Mapping[str, Any]] = {}
     releases = data.get("releases")

@@ -142,11 +142,15 @@ class Cell:
     where: str | None
     change: str | None
     until: datetime | None = None
+    #: rules in shadow mode that would hold this admitted release (an advisory, a licence): served, and shown
+    warnings: tuple[str, ...] = ()
+    #: rules a waiver lifts for this admitted release, each with the waiver's expiry
+    waived: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, decision: Decision) -> Cell:
         return cls(decision.admitted, decision.rule, str(decision.where) if decision.where else None,
-                   decision.change, decision.until)
+                   decision.change, decision.until, decision.warnings, decision.waived)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,13 @@ from mirror.core.overview import (
 )
 from mirror.core.policy.evaluate import decide_project, decide_version
 from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus
-from mirror.core.tiers import Evidence, TierView, decide_page
+from mirror.core.tiers import Evidence, TierView, curated_projects, decide_page
 from mirror.services.health import UpstreamHealth
-from mirror.services.jsonapi import JsonApiService
+from mirror.services.json_documents import JsonDocuments
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyState, PolicyStore
 from mirror.services.prepared import PreparedPages
+from mirror.services.prepared_lists import Quarantine
 from mirror.services.provenance import ProvenanceChecker
 
 #: How long the trust root's state (read from disk) is reused by the home page.
@@ -87,18 +88,22 @@ class UiService:
     """Data of the UI's pages (see the module docstring)."""
 
     def __init__(self, pages: PageService, prepared: PreparedPages, policies: PolicyStore,
-                 jsonapi: JsonApiService, checker: ProvenanceChecker, audit: AuditLog, demand: DemandLog,
-                 health: UpstreamHealth, clock: Callable[[], float] = time.time) -> None:
+                 documents: JsonDocuments, checker: ProvenanceChecker, audit: AuditLog, demand: DemandLog,
+                 health: UpstreamHealth, clock: Callable[[], float] = time.time,
+                 quarantine: Quarantine | None = None) -> None:
         self._pages = pages
         self._prepared = prepared
         self._policies = policies
-        self._jsonapi = jsonapi
+        self._documents = documents
         self._checker = checker
         self.audit = audit
         self.demand = demand
         self._clock = clock
         self.health = health
         self._search: SearchIndex | None = None
+        self._quarantine = quarantine
+        #: tier → ((policy version, quarantine revision), the names it lists): 10,000 policies take ~50 ms to decide
+        self._tier_names: dict[Tier, tuple[tuple[str, int], tuple[str, ...]]] = {}
         self._counts: tuple[tuple[str, int | None], TierCounts] | None = None
         self._trust: tuple[float, dict[str, Any]] | None = None
 
@@ -128,10 +133,18 @@ class UiService:
 
     # ------------------------------------------------------------------ search
 
-    def tier_names(self, tier: Tier) -> list[str]:
-        """The projects a curated tier lists (from the policies alone, as its project list), sorted."""
+    def tier_names(self, tier: Tier) -> tuple[str, ...]:
+        """The projects a curated tier lists, sorted: its project list's own names (from the policies alone, less
+        the projects a malware report covers entirely), decided once per policy version."""
         policies = self._policies.current
-        return sorted(name for name in policies.projects if decide_project(tier, name, policies).admitted)
+        quarantine = self._quarantine
+        stamp = (policies.version, quarantine.list_revision if quarantine is not None else 0)
+        known = self._tier_names.get(tier)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        names = curated_projects(tier, policies, quarantine.quarantined if quarantine is not None else frozenset())
+        self._tier_names[tier] = (stamp, names)
+        return names
 
     def search(self, query: str, limit: int = 100) -> tuple[list[SearchHit], int, int]:
         """Hits, the number of matches, and the number of projects the policies name."""
@@ -195,10 +208,10 @@ class UiService:
         return decide_page(tier, name, detail, Evidence(provenance=self._checker.statuses), policies, now)
 
     async def _maintainers(self, name: str) -> tuple[tuple[str, ...] | None, str]:
-        entry = await self._jsonapi.upstream_document(name)
+        entry = await self._documents.project(name)
         if entry is None:
             return None, "upstream's JSON API is not available: maintainers unknown"
-        ownership = entry.value.ownership
+        ownership = entry.value.document.ownership
         if ownership is None:
             return None, "upstream's JSON API names no maintainers"
         return tuple(sorted({r["user"] for r in ownership["roles"]})), ""

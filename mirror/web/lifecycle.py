@@ -53,6 +53,7 @@ from mirror.services.evidence import EvidenceService
 from mirror.services.fetching import FileFetcher
 from mirror.services.health import ObservedUpstream, UpstreamHealth
 from mirror.services.holes import HoleCounter
+from mirror.services.json_documents import JsonDocuments
 from mirror.services.jsonapi import JsonApiService
 from mirror.services.leases import Leases, LeaseSettings, new_owner
 from mirror.services.licenses import LicenseReader
@@ -239,8 +240,12 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         async def withdraw(report: Advisory) -> None:  # a malware report's cached files: withdrawn again
             await withdraw_malware(report, sightings, store, storage)
 
-        advisories = AdvisoryService(AdvisoryStore(engine), PageStore(engine, json_api_documents), upstream,
-                                     config.upstream_url, up.index_ttl, app[CPU], on_malware=withdraw)
+        # Upstream's JSON API documents: one cache read by the advisories, the tiers' JSON API and the UI.
+        documents = JsonDocuments(
+            upstream, config.upstream_url, PageStore(engine, json_api_documents),
+            CachePolicy(ttl=up.index_ttl, retry_after=60.0, not_found_ttl=max(up.index_ttl, 60.0)), app[CPU],
+            leases=app[LEASES], telemetry=metrics)
+        advisories = AdvisoryService(AdvisoryStore(engine), documents, on_malware=withdraw)
         await advisories.start()
         licenses = LicenseReader(LicenseRecords(engine), store, storage, downloader, extractor.extract_verified,
                                  lambda _p: None)
@@ -257,8 +262,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         demand_log = DemandLog(engine, config.demand.max_rows)
         demand = DemandRecorder(demand_log, pages.upstream_has)
         prefetcher = _prefetcher(config, policies, pages, prepared, metrics)
-        jsonapi = JsonApiService(upstream, config.upstream_url, PageStore(engine, json_api_documents),
-                                 CachePolicy(ttl=up.index_ttl), pages, prepared, app[CPU])
+        jsonapi = JsonApiService(documents, pages, prepared, app[CPU])
         web = config.web
         # Dependency sets as this server serves them (the same service `mirror promote --with-deps` uses).
         closure = ClosureService(pages, evidence, FileFetcher(storage, downloader, extractor),
@@ -270,11 +274,11 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                                  downloader=downloader, extractor=extractor, pages=pages, policies=policies,
                                  demand=demand, provenance=provenance, provenance_checker=checker,
                                  evidence=evidence, closure=closure, prefetcher=prefetcher, advisories=advisories,
-                                 jsonapi=jsonapi,
+                                 jsonapi=jsonapi, json_documents=documents,
                                  tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
                                  admin=AdminActions(config, policies),
-                                 ui=UiService(pages, prepared, policies, jsonapi, checker, AuditLog(engine),
-                                              demand_log, app[HEALTH]),
+                                 ui=UiService(pages, prepared, policies, documents, checker, AuditLog(engine),
+                                              demand_log, app[HEALTH], clock, quarantine=evidence),
                                  ui_templates=ui_environment(templates_dir(), config.policies.path),
                                  login_limit=RateLimiter(web.login_per_minute, time.monotonic),
                                  api_limit=RateLimiter(web.api_per_minute, time.monotonic),
@@ -292,11 +296,11 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
             await lists.close()
             if prefetcher is not None:
                 await prefetcher.close()
-            await jsonapi.close()
             await downloader.close()
             extractor.close()
             await licenses.close()
             await advisories.close()
+            await documents.close()
             await provenance.close()
             await evidence.close()
 

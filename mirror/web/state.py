@@ -17,6 +17,7 @@ from mirror.services.downloads import Downloader
 from mirror.services.evidence import EvidenceService
 from mirror.services.filestore import FileStore
 from mirror.services.holes import HoleCounter
+from mirror.services.json_documents import JsonDocuments
 from mirror.services.jsonapi import JsonApiService
 from mirror.services.metadata import MetadataExtractor
 from mirror.services.pages import PageService
@@ -50,6 +51,8 @@ class Services:
     #: dependency sets through a tier, as served: the release and metadata per project, closures and holes
     closure: ClosureService
     jsonapi: JsonApiService
+    #: upstream's JSON API documents (the one cache of them: the JSON API, the UI and the advisories read it)
+    json_documents: JsonDocuments
     tokens: TokenService
     admin: AdminActions
     ui: UiService

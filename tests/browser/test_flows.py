@@ -152,12 +152,18 @@ async def test_screenshots_of_every_page(browser: Any, screenshots: Path, site: 
                                                upload_time=YESTERDAY if version == "2.0" else OLD)
     upstream.add_sdist("requests-demo", "1.2", dists, upload_time=OLD)
     upstream.set_owners("requests-demo", ["alice", "bob"])
+    # 2.0 has a known vulnerability: held from the curated tiers (its cooldown waived or not), served with a
+    # warning in `all`.
+    upstream.set_vulnerabilities("requests-demo", [{"id": "PYSEC-2026-42", "summary": "proxy credentials leak",
+                                                    "fixed_in": ["2.0.1"]}])
     for name in ("urllib3-demo", "idna-demo", "certifi-demo"):
         upstream.add_wheel(name, "1.0", dists, upload_time=OLD)
     v = releases["1.1"]
     policies.write_project("requests-demo", review(note="HTTP client of the builds"),
                            block(versions="==1.0", reason="CVE-2026-0001: header injection"),
-                           vetted("1.1", {v.filename: v.sha256}))
+                           vetted("1.1", {v.filename: v.sha256}),
+                           '[[waiver]]\nversion = "2.0"\nrule = "cooldown"\nuntil = 2099-01-01T00:00:00Z\n'
+                           'reason = "the fix the builds need"\nby = "alice"\n')
     policies.write_project("urllib3-demo", review())
     policies.write_project("evil-demo", block(reason="typo-squat of a popular project"))
     await policies.applied(http, site.base, "requests-demo")
@@ -182,5 +188,7 @@ async def test_screenshots_of_every_page(browser: Any, screenshots: Path, site: 
     await page.get_by_role("button", name="Demote from reviewed").wait_for()
     assert await page.get_by_role("button", name="Lift the block").count() == 0  # the project is not blocked
     await shoot(page, screenshots, "project-reviewer")
+    shown = " ".join((await page.locator("main").inner_text()).split())  # the evidence decisions, as explain gives
+    assert "PYSEC-2026-42" in shown and "cooldown for 2 by alice" in shown, shown  # versions canonical
     assert (screenshots / "project.png").stat().st_size > 10_000
     await page.close()

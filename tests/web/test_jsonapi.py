@@ -3,6 +3,7 @@ own documents, filtered by each tier exactly as its Simple API pages, cached and
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gzip
 import hashlib
@@ -19,7 +20,7 @@ from mirror.web.state import SERVICES
 
 from ..support.fake_upstream import FakeUpstream
 from ..support.mirror_server import MirrorServer
-from ..support.policies import PolicyDir, block, review, vetted
+from ..support.policies import PolicyDir, block, review, vetted, wait_until
 
 OLD = datetime.now(UTC) - timedelta(days=30)
 YESTERDAY = datetime.now(UTC) - timedelta(days=1)
@@ -165,7 +166,7 @@ async def test_cached_revalidated_and_stale_when_upstream_fails(site: MirrorServ
         assert demo.count("/pypi/demo-pkg/json") == fetched  # fresh: not asked again
         # Expire everything, then take upstream down: the last good document, marked stale.
         services = server.app[SERVICES]
-        for cache in (services.jsonapi.documents, services.pages.projects):
+        for cache in (services.json_documents.cache, services.pages.projects):
             cache.policy = dataclasses.replace(cache.policy, ttl=0)
         await demo.down()
         status, stale, headers = await get_json(http, url)
@@ -198,3 +199,64 @@ async def test_without_a_json_api_upstream_the_simple_page_still_answers(site: M
     assert status == 200 and doc["info"]["version"] == "2.0" and doc["info"]["name"] == "no-json"
     assert doc["_mirror"]["info"] == "simple-api" and doc["ownership"] is None
     assert sorted(doc["releases"]) == ["1.0", "1.1", "2.0"]
+
+
+async def test_one_cold_request_for_the_json_api_and_the_pages_fetches_upstreams_document_once(
+        site: MirrorServer, upstream: FakeUpstream, dists: Path, policies: PolicyDir,
+        http: aiohttp.ClientSession) -> None:
+    # A project nothing fetched before, reviewed; the curated tiers hold a vulnerable release by default, so its
+    # pages need the advisories read from the very document its JSON API describes itself with.
+    upstream.add_wheel("One.Doc", "1.0", dists, upload_time=OLD)
+    upstream.add_wheel("One.Doc", "2.0", dists, upload_time=OLD)
+    upstream.set_owners("one-doc", ["carol"])
+    upstream.set_vulnerabilities("one-doc", [{**VULN, "id": "PYSEC-2026-7", "fixed_in": ["2.1"]}])
+    policies.write_project("one-doc", review())
+    await policies.applied(http, site.base)
+    assert upstream.count("/pypi/one-doc/") == 0 and upstream.count("/simple/one-doc/") == 0
+    (_, reviewed, _), (_, everything, _), (_, page, _), (ui_status, ui, _) = await asyncio.gather(
+        get_json(http, f"{site.base}/reviewed/pypi/one-doc/json"),
+        get_json(http, f"{site.base}/all/pypi/one-doc/json"),
+        get_json(http, f"{site.index('reviewed')}one-doc/", Accept=SIMPLE_JSON),
+        get_json(http, f"{site.base}/ui/projects/one-doc"))
+    assert upstream.count("/pypi/one-doc/json") == 1
+    services = site.app[SERVICES]  # one cache of upstream's documents, whoever reads them
+    assert services.jsonapi.documents is services.json_documents
+    assert services.advisories is not None and services.advisories.documents is services.json_documents
+    # ...and every reader used it: the advisory holds 2.0 from `reviewed`, `all` describes 2.0 with it, the UI
+    # names upstream's maintainers.
+    assert page["versions"] == ["1.0"] and sorted(reviewed["releases"]) == ["1.0"]
+    assert everything["info"]["version"] == "2.0" and [v["id"] for v in everything["vulnerabilities"]] == [
+        "PYSEC-2026-7"]
+    assert ui_status == 200 and "carol" in ui and "PYSEC-2026-7" in ui
+    # Warm: nobody asks upstream again.
+    await get_json(http, f"{site.base}/reviewed/pypi/one-doc/json")
+    await get_json(http, f"{site.base}/ui/projects/one-doc")
+    assert upstream.count("/pypi/one-doc/json") == 1
+
+
+async def test_a_new_revision_fetched_for_the_json_api_re_decides_the_advisories(
+        site: MirrorServer, upstream: FakeUpstream, dists: Path, policies: PolicyDir,
+        http: aiohttp.ClientSession) -> None:
+    upstream.add_wheel("Late.Vuln", "1.0", dists, upload_time=OLD)
+    upstream.add_wheel("Late.Vuln", "2.0", dists, upload_time=OLD)
+    policies.write_project("late-vuln", review())
+    await policies.applied(http, site.base)
+    _, page, _ = await get_json(http, f"{site.index('reviewed')}late-vuln/", Accept=SIMPLE_JSON)
+    assert page["versions"] == ["1.0", "2.0"] and upstream.count("/pypi/late-vuln/json") == 1
+    # Upstream learns of a vulnerability in 2.0; the JSON API is the one to revalidate the document...
+    upstream.set_vulnerabilities("late-vuln", [{**VULN, "id": "PYSEC-2026-8", "fixed_in": ["2.1"]}])
+    cache = site.app[SERVICES].json_documents.cache
+    ttl = cache.policy.ttl
+    cache.policy = dataclasses.replace(cache.policy, ttl=0)
+    status, doc, _ = await get_json(http, f"{site.base}/all/pypi/late-vuln/json")
+    cache.policy = dataclasses.replace(cache.policy, ttl=ttl)
+    assert status == 200 and [v["id"] for v in doc["vulnerabilities"]] == ["PYSEC-2026-8"]
+    assert upstream.count("/pypi/late-vuln/json") == 2
+
+    # ...and the advisories derived from that very revision hold 2.0 from `reviewed`, without another fetch.
+    async def held() -> bool:
+        _, page, _ = await get_json(http, f"{site.index('reviewed')}late-vuln/", Accept=SIMPLE_JSON)
+        return bool(page["versions"] == ["1.0"])
+
+    await wait_until(held, "2.0 held from reviewed by the advisory upstream's new document states")
+    assert upstream.count("/pypi/late-vuln/json") == 2

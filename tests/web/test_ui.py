@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.db.audit import AuditLog, AuditRecord
+from mirror.core.advisories import parse_osv
 from mirror.web.lifecycle import ENGINE
 from mirror.web.state import SERVICES
 
@@ -108,6 +110,61 @@ async def test_the_project_page_shows_the_decisions_explain_gives(site: MirrorSe
     await page(http, f"{site.base}/ui/projects/demo-pkg/7.7", 404)
     async with http.get(f"{site.base}/ui/projects/Demo_Pkg", allow_redirects=False) as resp:
         assert resp.status == 301 and resp.headers["Location"] == "/ui/projects/demo-pkg"
+
+
+def waiver(version: str, rule: str, until: datetime, reason: str, by: str = "carol") -> str:
+    return (f'[[waiver]]\nversion = "{version}"\nrule = "{rule}"\nuntil = {until:%Y-%m-%dT%H:%M:%SZ}\n'
+            f'reason = "{reason}"\nby = "{by}"\n')
+
+
+async def test_the_project_page_shows_the_evidence_decisions(site: MirrorServer, upstream: FakeUpstream,
+                                                             dists: Path, policies: PolicyDir,
+                                                             http: aiohttp.ClientSession) -> None:
+    """Advisories holding a release (and the shadow mode's warning), licences, waivers with their expiry: the
+    same TierViews as the pages, so the same verdicts as ``explain``."""
+    for version, licence in (("1.0", "MIT"), ("1.5", "GPL-3.0-only"), ("1.6", "GPL-3.0-only"), ("2.0", "MIT")):
+        upstream.add_wheel("evid-pkg", version, dists, upload_time=OLD, license_expression=licence)
+    upstream.set_vulnerabilities("evid-pkg", [{"id": "PYSEC-2026-9", "summary": "parser overflow",
+                                               "fixed_in": ["2.1"]}])
+    soon, past = datetime.now(UTC) + timedelta(days=10), datetime.now(UTC) - timedelta(days=3)
+    policies.write_tiers('[reviewed]\nlicenses = ["MIT"]\n')
+    policies.write_project("evid-pkg", review(), waiver("1.5", "license", soon, "legal approved (ticket 88)"),
+                           waiver("1.6", "license", past, "trial period"))
+    await policies.applied(http, site.base, "evid-pkg")
+
+    expected = {"2.0": {"all": "in", "reviewed": "out", "vetted": "out"},
+                "1.6": {"all": "in", "reviewed": "out", "vetted": "out"},
+                "1.5": {"all": "in", "reviewed": "in", "vetted": "out"},
+                "1.0": {"all": "in", "reviewed": "in", "vetted": "out"}}
+    seen: list[dict[str, dict[str, str]]] = []
+
+    async def decided() -> bool:  # licences are read from the releases' metadata in the background
+        seen.append(UiPage(await page(http, f"{site.base}/ui/projects/evid-pkg")).verdicts)
+        return seen[-1] == expected
+
+    await wait_until(decided, lambda: f"the licences read: {seen[-1]}")
+    text = await page(http, f"{site.base}/ui/projects/evid-pkg")
+    shown = UiPage(text).verdicts
+    for version, cells in shown.items():
+        async with http.get(f"{site.base}/explain/evid-pkg/{version}") as resp:
+            explained = {t["tier"]: "in" if t["admitted"] else "out" for t in (await resp.json())["tiers"]}
+        assert cells == explained, version
+    flat = " ".join(text.split())
+    # The advisory holding 2.0 from `reviewed`, with the fixed version; `all` serves it with a warning.
+    assert "known vulnerability: PYSEC-2026-9" in flat and "fixed in 2.1" in flat
+    assert 'warning</span> known vulnerability: PYSEC-2026-9 [vulnerable = &#34;warn&#34;' in flat
+    # The licence holding 1.6; 1.5's waiver lifting it, with its expiry; 1.6's expired waiver.
+    assert "licence GPL-3.0-only (from License-Expression) is not allowed in &#39;reviewed&#39;" in flat
+    lifted = (f"waived</span> licence GPL-3.0-only (from License-Expression) is not allowed in &#39;reviewed&#39; "
+              f"(allowed: MIT): license waived by carol until {soon:%Y-%m-%d %H:%M} UTC (legal approved (ticket 88); "
+              f"projects/evid-pkg.toml:")
+    assert lifted in flat
+    assert "license for" in flat and "legal approved (ticket 88); until" in flat
+    assert "expired</span>" in flat and "the rule holds the release again" in flat
+    assert UiPage(text).problems() == []
+    # The release page shows the same cells.
+    release = " ".join((await page(http, f"{site.base}/ui/projects/evid-pkg/1.5")).split())
+    assert lifted in release
 
 
 async def test_releases_are_paginated(site: MirrorServer, upstream: FakeUpstream, dists: Path,
@@ -251,3 +308,22 @@ async def test_access_login_puts_every_page_behind_a_login(tmp_path: Path, upstr
             await page(browser, f"{server.base}/ui/search")
     finally:
         await server.stop()
+
+
+async def test_a_tier_page_lists_what_its_project_list_lists(site: MirrorServer, policies: PolicyDir,
+                                                             http: aiohttp.ClientSession) -> None:
+    """Names from the policies, less the projects a malware report covers entirely (as the tier's simple list)."""
+    for name in ("good-lib", "evil-lib"):
+        policies.write_project(name, review())
+    await policies.applied(http, site.base)
+    assert 'href="/ui/projects/evil-lib"' in await page(http, f"{site.base}/reviewed/")
+    await AdvisoryStore(site.app[ENGINE]).import_osv([parse_osv({
+        "id": "MAL-2026-5", "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "evil-lib"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]})])
+    advisories = site.app[SERVICES].advisories
+    assert advisories is not None and await advisories.check_changes() == {"evil-lib"}
+    text = await page(http, f"{site.base}/reviewed/")
+    assert 'href="/ui/projects/good-lib"' in text and 'href="/ui/projects/evil-lib"' not in text
+    async with http.get(f"{site.index('reviewed')}", headers={"Accept": "application/vnd.pypi.simple.v1+json"}) as resp:
+        assert [p["name"] for p in (await resp.json())["projects"]] == ["good-lib"]

@@ -15,17 +15,23 @@ project list (``/simple/``) names N synthetic projects instead of the fake index
 
 It also holds a small ``six`` 1.16.0 wheel, which the peers' start scripts download as their check.
 A second loopback port takes ``POST /touch/<project>``, which adds one file to that project (its page
-bytes and serial change, as when upstream publishes a release).
+bytes and serial change, as when upstream publishes a release), and answers ``GET /counts`` with how many
+requests each path received (the herd of phase "nodes" counts upstream fetches with it).
+
+With ``--herd N``, projects ``herd<i>`` (i < N) each list one sdist of ``--herd-size`` random bytes (real
+content, verified by the mirror), answered after ``--file-delay`` seconds like a distant upstream.
 
 Prints ``FAKE_URL=<simple root> CONTROL=<control root>`` when both listen; runs until SIGTERM/SIGINT.
-File contents are empty: the pages are what is measured, no file is downloaded.
+File contents are empty (but the herd's): the pages are what is measured, no file is downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
+import random
 import re
 import signal
 import tempfile
@@ -114,6 +120,16 @@ class BenchUpstream(FakeUpstream):
         self.list_size = list_size
         self.templates: dict[str, tuple[Template, Template]] = {}
         self.list_pages: tuple[bytes, bytes] | None = None
+        #: path → requests received (unbounded in paths: the phases ask for a bounded set of names)
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.file_delay = 0.0
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):  # noqa: ANN001 - as in the base class
+        self.counts[request.path] += 1
+        if self.file_delay and request.path.startswith("/files/"):
+            await asyncio.sleep(self.file_delay)
+        return await super()._middleware(request, handler)
 
     def prerender(self) -> float:
         """Render the synthetic pages (file URLs need the port: after start). Returns the seconds taken."""
@@ -147,11 +163,17 @@ async def main() -> None:
     ap.add_argument("--big-files", type=int, default=15000, help="files of each synthetic big<i> page (0: none)")
     ap.add_argument("--small-files", type=int, default=250, help="files of each synthetic small<i> page (0: none)")
     ap.add_argument("--list-size", type=int, default=0, help="names in a synthetic project list (0: the fake's own)")
+    ap.add_argument("--herd", type=int, default=0, help="projects herd<i> with one sdist of real bytes each")
+    ap.add_argument("--herd-size", type=int, default=8 * 1024 * 1024, help="bytes of each herd<i> sdist")
+    ap.add_argument("--file-delay", type=float, default=0.0, help="seconds before answering a file request")
     ap.add_argument("--html-only", action="store_true", help="answer HTML whatever the Accept header says")
     args = ap.parse_args()
 
     up = BenchUpstream(big_files=args.big_files, small_files=args.small_files, list_size=args.list_size)
+    up.file_delay = args.file_delay
     up.html_only = args.html_only
+    for i in range(args.herd):
+        up.add_file(f"herd{i}", FakeFile(f"herd{i}-1.0.tar.gz", random.Random(i).randbytes(args.herd_size)))
     for item in args.shape:
         name, _, path = item.partition("=")
         populate(up, name, load_shape(Path(path)), args.copies)
@@ -168,8 +190,12 @@ async def main() -> None:
                                        advertised_sha256=f"{touched:064x}", real_size=1))
         return web.json_response({"project": project, "serial": up.project_serial(project)})
 
+    async def counts(request: web.Request) -> web.Response:
+        return web.json_response(dict(up.counts))
+
     control = web.Application()
     control.router.add_post("/touch/{project}", touch)
+    control.router.add_get("/counts", counts)
     runner = web.AppRunner(control, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -19,7 +19,18 @@ from datetime import UTC, datetime
 
 from bench import about, report
 from bench.context import Context, say
-from bench.phases import cold, install, prepare_big, profile, project_list, soak, warm, warm_under_cold, wheel
+from bench.phases import (
+    cold,
+    install,
+    nodes,
+    prepare_big,
+    profile,
+    project_list,
+    soak,
+    warm,
+    warm_under_cold,
+    wheel,
+)
 from bench.policies import write_policies
 from bench.procs import Fatal
 from bench.results import RunInfo
@@ -29,7 +40,7 @@ from bench.settings import REPO, Settings, SettingsError
 #: The phases that start their own servers, in the order they run (after the main-mirror phases).
 INDEPENDENT: dict[str, Callable[[Context], None]] = {
     "prepare-big": prepare_big.run, "warm-under-cold": warm_under_cold.run,
-    "project-list": project_list.run, "install": install.run,
+    "project-list": project_list.run, "install": install.run, "nodes": nodes.run,
 }
 
 
@@ -37,7 +48,7 @@ def preflight(ctx: Context) -> None:
     """Fatal, before anything starts, when a tool or file a selected phase needs is missing."""
     s = ctx.settings
     tools = ["curl", "timeout", "ps", "bash"]
-    if s.main_mirror:
+    if s.main_mirror or s.has("nodes"):
         tools.append("wrk")
     for tool in tools:
         if shutil.which(tool) is None:

@@ -195,6 +195,38 @@ def project_list(r: Results, targets: list[Target]) -> list[str]:
                   "upstream sends the mirror.", ""]
 
 
+def nodes(r: Results, s: Settings, targets: list[Target]) -> list[str]:
+    n = r.nodes
+    if n is None:
+        return []
+    out = [f"### 6. Nodes acting as one (fake upstream; warm page: `small0`, {n.small_files} files, JSON, tier all)",
+           "", "| nodes | database | warm req/s (wrk on every node at once, summed) | ÷ 1 node on SQLite |",
+           "|---:|---|---:|---:|"]
+    sqlite = next((row.rps for row in n.throughput if row.database == "sqlite"), None)
+    for row in n.throughput:
+        bad = f" ({row.non2xx} non-2xx!)" if row.non2xx else ""
+        out.append(f"| {row.nodes} | {row.database} | {row.rps:,.0f}{bad} | {fmt_ratio(ratio(row.rps, sqlite))} |")
+    out += ["", f"wrk c={s.conns} split between the nodes, t=1 each, d={s.duration}. The nodes and wrk share this "
+            "machine's cores: more nodes add no CPU here (on a machine other jobs load, more processes only get a "
+            "larger share of it), so this shows what sharing PostgreSQL costs a warm request, not how a cluster "
+            "of machines scales. Every node writes its access log (to a file) unless the row says otherwise.", ""]
+    if n.herd:
+        out += [f"Cold herd: {n.herd[0].requests} concurrent requests for one never-seen file "
+                f"({n.herd_size / 1e6:.1f} MB, upstream answering after {n.file_delay:g} s) spread round robin over "
+                f"{max(row.nodes for row in n.throughput)} PostgreSQL nodes, a new file each round:", "",
+                "| round | right bytes | wall s | upstream requests for the file | for its page |",
+                "|---:|---:|---:|---:|---:|"]
+        for i, h in enumerate(n.herd):
+            out.append(f"| {i + 1} | {h.ok}/{h.requests} | {h.seconds:.2f} | {h.file_fetches} | {h.page_fetches} |")
+        out.append("")
+        worst = max(max(h.file_fetches, h.page_fetches) for h in n.herd)
+        all_ok = all(h.ok == h.requests for h in n.herd)
+        targets.append(("cold herd across nodes: one upstream request per file and per page, every answer right",
+                        f"at most {worst} per round, {'all' if all_ok else 'not all'} answers right",
+                        worst == 1 and all_ok))
+    return out
+
+
 def wheel(r: Results, s: Settings, targets: list[Target]) -> list[str]:
     size = next((e["single"].get("size") for e in r.wheel.values()), "0")
     out = [f"### 3. Cached wheel ({s.wheel_file}, {int(size) / 1e6:.1f} MB), MB/s", "",
@@ -244,6 +276,14 @@ def installs(r: Results, s: Settings, targets: list[Target]) -> list[str]:
             aside = " (uv, not in the issue's targets)" if (tool, what) == ("uv", "warm") else ""
             targets.append((f"{what} `{tool} install` ≤ {want}× direct{aside}",
                             (f"{fmt_ratio(x)}×" if x else "not measured") + extra, None if x is None else x <= want))
+        x = ratio(c, d)
+        targets.append((f"moonshot: cold `{tool} install` ≤ 1.0× direct", f"{fmt_ratio(x)}×" if x else "not measured",
+                        None if x is None else x <= 1.0))
+    for tool in ("pip", "uv"):
+        d, off = wall.get(f"{tool} direct"), wall.get(f"{tool} mirror cold no prefetch")
+        if off is not None:
+            out.append(f"| {tool}, page prefetch off | {fmt_num(d, 2)} | {fmt_num(off, 2)} | "
+                       f"{fmt_ratio(ratio(off, d))} | | | | |")
     out += ["", "Where the time goes: CPU seconds (user + system) of each install and of the mirror during it; after "
             "the last run, the mirror's `Server-Timing: prepare` of the JSON pages of the set (the time it spent "
             "preparing the page version it serves, once per version):", "",
@@ -291,7 +331,8 @@ def missing_phases(r: Results, phases: tuple[str, ...]) -> list[str]:
     """The selected phases that produced no result at all (the run's exit code is 1 when there is one)."""
     produced = {"warm": bool(r.pages), "wheel": bool(r.wheel), "profile": bool(r.profiles), "soak": bool(r.soak),
                 "cold": bool(r.cold), "prepare-big": bool(r.prepare_big), "project-list": bool(r.project_list),
-                "warm-under-cold": r.warm_under_cold is not None, "install": any(r.install.values())}
+                "warm-under-cold": r.warm_under_cold is not None, "install": any(r.install.values()),
+                "nodes": r.nodes is not None}
     return [p for p in phases if not produced.get(p, False)]
 
 
@@ -313,6 +354,7 @@ def body(r: Results, s: Settings, elapsed_s: float) -> str:
     if r.install:
         out += installs(r, s, targets)
     out += memory(r, s, targets)
+    out += nodes(r, s, targets)
     head = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
     head += [f"| {name} | {measured} | {'✅ met' if met else ('❌ not met' if met is False else '—')} |"
              for name, measured, met in targets] + [""]

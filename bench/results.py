@@ -73,6 +73,38 @@ class ListRow:
     mirror_cpu_s: float | None = None  # CPU the mirror's processes used during the cold request
 
 
+@dataclass(frozen=True)
+class ThroughputRow:
+    """nodes: warm-page requests per second through ``nodes`` nodes on one database (wrk on all at once)."""
+
+    nodes: int
+    database: str  # "sqlite" or "postgresql"
+    rps: float
+    non2xx: int = 0
+
+
+@dataclass(frozen=True)
+class HerdRound:
+    """nodes: concurrent requests for one cold file spread over the nodes, and what upstream was asked."""
+
+    requests: int
+    ok: int  # 200 with the right sha256
+    seconds: float
+    file_fetches: int
+    page_fetches: int
+
+
+@dataclass
+class NodesResult:
+    """Phase "nodes": warm throughput per node count and database, then the cold herds."""
+
+    small_files: int
+    herd_size: int
+    file_delay: float
+    throughput: list[ThroughputRow] = field(default_factory=list)
+    herd: list[HerdRound] = field(default_factory=list)
+
+
 @dataclass
 class Results:
     pages: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)  # (project, server, tier)
@@ -89,6 +121,7 @@ class Results:
     prepare_big: list[BigPageRow] = field(default_factory=list)
     warm_under_cold: WarmUnderCold | None = None
     project_list: list[ListRow] = field(default_factory=list)
+    nodes: NodesResult | None = None
     startup: dict[str, float] = field(default_factory=dict)  # server label -> seconds to the first 200
     rss_peak_mb: dict[str, float] = field(default_factory=dict)  # server label -> peak RSS
     notes: list[str] = field(default_factory=list)

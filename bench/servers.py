@@ -29,9 +29,11 @@ class Mirror:
     """``python -m mirror serve`` with a temp config: loopback, its own storage and policies."""
 
     def __init__(self, ctx: Context, label: str, *, workers: int, upstream: str, storage: os.PathLike[str],
-                 policies: os.PathLike[str], index_ttl: int | None = None, extra: tuple[str, ...] = ()) -> None:
+                 policies: os.PathLike[str], index_ttl: int | None = None, extra: tuple[str, ...] = (),
+                 server_extra: tuple[str, ...] = ()) -> None:
         self.ctx, self.label, self.workers, self.upstream = ctx, label, workers, upstream
         self.storage, self.policies, self.index_ttl, self.extra = storage, policies, index_ttl, extra
+        self.server_extra = server_extra
         self.slug = slug(label)
         self.dir = ctx.tmp / self.slug
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,7 @@ class Mirror:
         lines = ["[server]", 'host = "127.0.0.1"', f"port = {self.port}", f"workers = {self.workers}"]
         if s.log_level:
             lines.append(f'log_level = "{s.log_level}"')
+        lines += list(self.server_extra)
         lines += ["", "[upstream]", f'url = "{self.upstream}"']
         if self.index_ttl is not None:
             lines.append(f"index_ttl = {self.index_ttl}")

@@ -20,7 +20,7 @@ TIERS_ALL = ("all", "reviewed", "vetted")
 #: Every phase, in the order a run executes them. The first four run on the main mirror instances
 #: (one per ``WORKERS`` count, against the real upstream); the others start their own servers.
 PHASES_ALL = ("warm", "wheel", "profile", "soak", "cold", "prepare-big", "warm-under-cold", "project-list",
-              "install")
+              "install", "nodes")
 MAIN_MIRROR_PHASES = ("warm", "wheel", "profile", "soak")
 #: Other names accepted in ``PHASES``.
 PHASE_ALIASES = {"cold-install": "install", "cold-page": "cold", "pages": "warm"}
@@ -131,6 +131,10 @@ class Settings:
     wuc_warm_n: int
     list_size: int
     list_n: int
+    nodes_database_url: str
+    herd: int
+    herd_rounds: int
+    herd_size: int
     record: bool
     results_file: Path
     keep_tmp: bool
@@ -192,6 +196,9 @@ class Settings:
             cold_load=env.integer("COLD_LOAD", 10, 1), wuc_rounds=env.integer("WUC_ROUNDS", 3, 1),
             wuc_warm_n=env.integer("WUC_WARM_N", 1000, 10),
             list_size=env.integer("LIST_SIZE", 700_000, 1), list_n=env.integer("LIST_N", 3, 1),
+            nodes_database_url=env.text("NODES_DATABASE_URL", env.text("MIRROR_TEST_DATABASE_URL", "")),
+            herd=env.integer("HERD", 100, 1), herd_rounds=env.integer("HERD_ROUNDS", 3, 1),
+            herd_size=env.integer("HERD_SIZE", 8 * 1024 * 1024, 1),
             record=env.flag("RECORD", False),
             results_file=env.path("RESULTS_FILE", BENCH_DIR / "RESULTS.md"),
             keep_tmp=env.flag("KEEP_TMP", False), verbose=env.flag("VERBOSE", False),

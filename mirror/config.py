@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,10 @@ class ServerConfig:
     explain: str = "public"
     #: Origins allowed to read tier pages and files from a browser (CORS); empty = no CORS headers.
     cors_origins: tuple[str, ...] = ()
+    #: One line per request (method, path, status, bytes, duration, tier, cache result) on the log.
+    access_log: bool = True
+    #: "text": one human-readable line per record; "json": one JSON object per line (every log record).
+    log_format: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,11 @@ class StorageConfig:
     multipart_threshold: int = 16 * _MIB
     multipart_chunk_size: int = 16 * _MIB
     max_connections: int = 64
+    #: S3: seconds to connect, seconds a read may wait, and attempts per request: a store that does not answer
+    #: costs a request at most ``attempts × (connect_timeout + read_timeout)`` before it answers 503.
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 2
 
     @property
     def backend(self) -> str:
@@ -132,6 +142,29 @@ class DatabaseConfig:
 @dataclass(frozen=True, slots=True)
 class PoliciesConfig:
     path: Path = Path("policies")
+    #: Seconds between two looks at the policy directory (and at the database's policy change signal).
+    reload_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: how processes and nodes sharing one database act as one mirror (leases on cold fetches,
+    policy change signals). The defaults suit one machine and a LAN alike."""
+
+    #: This node's name in leases, logs, ``/healthz`` and metrics; empty = the host name.
+    node_name: str = ""
+    #: Seconds a lease (one node fetching a cold page or file) lasts without its holder renewing it: a node
+    #: that dies mid-fetch is taken over this long after its last renewal (renewed every third of it).
+    lease_ttl: float = 10.0
+    #: Longest pause, in seconds, between two looks of a waiting node at the lease it waits for.
+    lease_poll: float = 0.5
+    #: Seconds /readyz waits for the database and the store before answering "not ready".
+    ready_timeout: float = 2.0
+    #: Seconds in the Retry-After of a 503 (a request that needs the database or the store while it is down).
+    retry_after: int = 5
+    #: Longest pause, in seconds, between two attempts to reach the database and the store while a node that
+    #: started without them waits (the pause grows from 0.5 s to this).
+    reconnect_interval: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +174,31 @@ class DemandConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The browser UI and the admin API: who may read the UI, browser sessions, rate limits."""
+
+    #: "public": the UI's pages answer anyone (reviewers' notes only after a login); "login": every UI page
+    #: needs a login. The Simple API, files and ``/explain`` are never behind a login.
+    access: str = "public"
+    #: Hours a browser session lasts (never beyond its token's expiry).
+    session_hours: float = 12.0
+    #: Login attempts, and admin API requests, each client address may make per minute.
+    login_per_minute: int = 10
+    api_per_minute: int = 120
+    #: "auto": session cookies are ``Secure`` on https requests; "always": on every request (behind a
+    #: TLS-terminating proxy).
+    secure_cookies: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class DependenciesConfig:
     #: Target environments dependency closures are computed for (``mirror promote --with-deps``, ``mirror
     #: prefetch``), like "3.12-linux-x86_64"; empty = the running Python on Linux x86_64.
     targets: tuple[str, ...] = ()
+    #: The server counts the curated tiers' holes (for /healthz) this many seconds after start-up, then whenever
+    #: the policies change and every ``holes_interval`` seconds.
+    holes_delay: float = 60.0
+    holes_interval: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +211,8 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     policies: PoliciesConfig = PoliciesConfig()
     demand: DemandConfig = DemandConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    web: WebConfig = WebConfig()
     dependencies: DependenciesConfig = DependenciesConfig()
     source: Path | None = None
 
@@ -169,6 +225,11 @@ class Config:
     def database_settings(self) -> DatabaseConfig:
         """``[database]`` with :attr:`database_url` as its URL (the default SQLite file filled in)."""
         return replace(self.database, url=self.database_url)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``[cluster] node_name``, else the host name."""
+        return self.cluster.node_name or socket.gethostname()
 
     @property
     def upstream_url(self) -> str:
@@ -321,6 +382,9 @@ def _timeout(value: Any) -> str | None:
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("text", "json")
+_WEB_ACCESS = ("public", "login")
+_SECURE_COOKIES = ("auto", "always")
 _EXPLAIN_MODES = ("public", "off")
 
 
@@ -401,6 +465,20 @@ def _storage_problem(storage: StorageConfig) -> tuple[str, str] | None:
     return None
 
 
+def _web_access(value: Any) -> str | None:
+    return None if value in _WEB_ACCESS else "unknown mode"
+
+
+def _secure_cookies(value: Any) -> str | None:
+    return None if value in _SECURE_COOKIES else "unknown mode"
+
+
+def _session_hours(value: Any) -> str | None:
+    return None if 0 < value <= 24 * 30 else "must be greater than 0 and at most 720 (30 days)"
+
+
+def _per_minute(value: Any) -> str | None:
+    return None if 1 <= value <= 100_000 else "must be between 1 and 100000"
 def _targets(value: Any) -> str | None:
     from mirror.core.targets import Target, TargetError
 
@@ -418,6 +496,34 @@ def _log_level(value: Any) -> str | None:
     return None if value in _LOG_LEVELS else "unknown log level"
 
 
+def _log_format(value: Any) -> str | None:
+    return None if value in _LOG_FORMATS else "unknown log format"
+
+
+def _node_name(value: Any) -> str | None:
+    return None if re.match(r"^[A-Za-z0-9._-]{0,63}$", value) else "at most 63 letters, digits, '.', '_' or '-'"
+
+
+def _lease_ttl(value: Any) -> str | None:
+    return None if 1 <= value <= 600 else "must be between 1 and 600"
+
+
+def _lease_poll(value: Any) -> str | None:
+    return None if 0.01 <= value <= 10 else "must be between 0.01 and 10"
+
+
+def _attempts(value: Any) -> str | None:
+    return None if 1 <= value <= 10 else "must be between 1 and 10"
+
+
+def _retry_after(value: Any) -> str | None:
+    return None if 1 <= value <= 3600 else "must be between 1 and 3600"
+
+
+def _interval(value: Any) -> str | None:
+    return None if 0.05 <= value <= 3600 else "must be between 0.05 and 3600"
+
+
 # section -> key -> (python type(s), check, human description of what is allowed)
 _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
     "server": {
@@ -429,6 +535,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "header_timeout": ((int, float), _header_timeout, "seconds, a number > 0 and <= 3600"),
         "explain": ((str,), _explain, ", ".join(_EXPLAIN_MODES)),
         "cors_origins": ((list,), _cors_origins, 'a list of origins ("https://host[:port]"), or ["*"]'),
+        "access_log": ((bool,), None, "true or false"),
+        "log_format": ((str,), _log_format, ", ".join(_LOG_FORMATS)),
     },
     "upstream": {
         "url": ((str,), _upstream_url, f"{PUBLIC_INDEX_KEYWORD!r} or an http(s) simple-index URL"),
@@ -457,6 +565,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "multipart_threshold": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
         "multipart_chunk_size": ((int,), _part_size, "bytes, 5 MiB - 5 GiB"),
         "max_connections": ((int,), _max_connections, "an integer 1-1024"),
+        "connect_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "read_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "attempts": ((int,), _attempts, "an integer 1-10"),
     },
     "database": {
         "url": ((str,), _database_url, _DATABASE_URLS),
@@ -467,10 +578,30 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Check | None, str]]] = {
         "connect_timeout": ((int, float), _timeout, "seconds, a number > 0"),
         "statement_timeout": ((int, float), _timeout, "seconds, a number > 0"),
     },
-    "policies": {"path": ((str,), None, "a directory path")},
+    "policies": {
+        "path": ((str,), None, "a directory path"),
+        "reload_interval": ((int, float), _interval, "seconds, a number 0.05-3600"),
+    },
     "demand": {"max_rows": ((int,), _max_rows, "an integer 1-10000000")},
+    "cluster": {
+        "node_name": ((str,), _node_name, "empty (the host name) or a name of letters, digits, '.', '_', '-'"),
+        "lease_ttl": ((int, float), _lease_ttl, "seconds, a number 1-600"),
+        "lease_poll": ((int, float), _lease_poll, "seconds, a number 0.01-10"),
+        "ready_timeout": ((int, float), _timeout, "seconds, a number > 0"),
+        "retry_after": ((int,), _retry_after, "seconds, an integer 1-3600"),
+        "reconnect_interval": ((int, float), _interval, "seconds, a number 0.05-3600"),
+    },
+    "web": {
+        "access": ((str,), _web_access, ", ".join(_WEB_ACCESS)),
+        "session_hours": ((int, float), _session_hours, "hours, a number > 0 and <= 720"),
+        "login_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "api_per_minute": ((int,), _per_minute, "an integer 1-100000"),
+        "secure_cookies": ((str,), _secure_cookies, ", ".join(_SECURE_COOKIES)),
+    },
     "dependencies": {"targets": ((list,), _targets, 'a list of targets like "3.12-linux-x86_64", '
-                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"')},
+                                                    '"3.11-macos-arm64", "pypy3.10-linux-aarch64"'),
+                     "holes_delay": ((int, float), _non_negative, "seconds, a number >= 0"),
+                     "holes_interval": ((int, float), _positive, "seconds, a number > 0")},
 }
 
 _SECTION_TYPES = {
@@ -480,6 +611,8 @@ _SECTION_TYPES = {
     "database": DatabaseConfig,
     "policies": PoliciesConfig,
     "demand": DemandConfig,
+    "cluster": ClusterConfig,
+    "web": WebConfig,
     "dependencies": DependenciesConfig,
 }
 
@@ -577,7 +710,7 @@ def parse_config(data: dict[str, Any], *, text: str = "", source: Path | None = 
 
 def _resolve_paths(config: Config, base: Path, source: Path | None) -> Config:
     storage = replace(config.storage, path=(base / config.storage.path).resolve())
-    policies = PoliciesConfig(path=(base / config.policies.path).resolve())
+    policies = replace(config.policies, path=(base / config.policies.path).resolve())
     database = replace(config.database, url=normalize_database_url(config.database.url))
     # A relative SQLite path is relative to the config file too, like every other path.
     match = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", database.url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -269,3 +271,25 @@ async def test_usage_errors_exit_2(config_file):
     assert run.code == 2 and "--by" in run.err
     run = await mirror(config_file, "demand", "--tier", "gold")
     assert run.code == 2
+
+
+async def test_a_reader_that_goes_away_ends_the_command_quietly(config_file, upstream, dists):
+    """``mirror explain … | head -1``: the reader closes the pipe; the command exits 0 without a traceback (one
+    handler in mirror.cli.main, for every command)."""
+    upstream.add_wheel("requests", "1.0", dists)
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mirror", "explain", "requests", "1.0", "--config", str(config_file),
+            stdout=write, stderr=asyncio.subprocess.PIPE, cwd=config_file.parent)
+    finally:
+        os.close(write)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0 and err == b""
+    shell = await asyncio.create_subprocess_shell(
+        f"set -o pipefail; {shlex.quote(sys.executable)} -m mirror explain requests 1.0 --config "
+        f"{shlex.quote(str(config_file))} | head -1", executable="/bin/bash",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=config_file.parent)
+    out, err = await asyncio.wait_for(shell.communicate(), timeout=120)
+    assert shell.returncode == 0 and out == b"requests 1.0:\n" and err == b""

@@ -31,7 +31,8 @@ def test_shipped_config_is_valid_and_equals_defaults(tmp_path, monkeypatch):
     shipped = load_config(REPO / "config.toml")
     monkeypatch.chdir(REPO)
     defaults = load_config(None, default_path=tmp_path / "absent.toml")
-    for section in ("server", "upstream", "storage", "database", "policies", "demand", "dependencies"):
+    for section in ("server", "upstream", "storage", "database", "policies", "demand", "cluster", "dependencies",
+                    "web"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
@@ -71,6 +72,23 @@ def test_custom_upstream_gets_trailing_slash(tmp_path):
         ("[database]\nauto_upgrade = 1\n", "database.auto_upgrade", 2, "wrong type"),
         ("[database]\npool_size = 0\n", "database.pool_size", 2, "between 1 and 1000"),
         ("[database]\n\nstatement_timeout = 0\n", "database.statement_timeout", 3, "greater than 0"),
+        ("[server]\nlog_format = 'xml'\n", "server.log_format", 2, "unknown log format"),
+        ("[server]\naccess_log = 'yes'\n", "server.access_log", 2, "wrong type"),
+        ("[policies]\nreload_interval = 0\n", "policies.reload_interval", 2, "between 0.05 and 3600"),
+        ("[cluster]\nnode_name = 'a b'\n", "cluster.node_name", 2, "letters, digits"),
+        ("[cluster]\nlease_ttl = 0.5\n", "cluster.lease_ttl", 2, "between 1 and 600"),
+        ("[cluster]\nlease_poll = 0\n", "cluster.lease_poll", 2, "between 0.01 and 10"),
+        ("[cluster]\nready_timeout = -1\n", "cluster.ready_timeout", 2, "greater than 0"),
+        ("[cluster]\nleases = true\n", "cluster.leases", 2, "unknown key"),
+        ("[cluster]\nretry_after = 0\n", "cluster.retry_after", 2, "between 1 and 3600"),
+        ("[cluster]\nretry_after = 2.5\n", "cluster.retry_after", 2, "integer"),
+        ("[cluster]\nreconnect_interval = 0\n", "cluster.reconnect_interval", 2, "between 0.05 and 3600"),
+        ("[storage]\nattempts = 0\n", "storage.attempts", 2, "between 1 and 10"),
+        ("[storage]\nread_timeout = 0\n", "storage.read_timeout", 2, "greater than 0"),
+        ("[web]\naccess = 'private'\n", "web.access", 2, "unknown mode"),
+        ("[web]\n\nsession_hours = 0\n", "web.session_hours", 3, "greater than 0"),
+        ("[web]\napi_per_minute = 0\n", "web.api_per_minute", 2, "between 1"),
+        ("[web]\nsecure_cookies = true\n", "web.secure_cookies", 2, "wrong type"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, text, key, line, fragment):
@@ -103,3 +121,14 @@ def test_invalid_toml_reports_line(tmp_path):
 def test_explicit_missing_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_cluster_and_logging_settings(tmp_path, monkeypatch):
+    config = load_config(write(tmp_path, '[server]\nlog_format = "json"\naccess_log = false\n'
+                                         '[cluster]\nnode_name = "edge-2.eu"\nlease_ttl = 30\nlease_poll = 0.25\n'
+                                         '[policies]\nreload_interval = 2.5\n'))
+    assert (config.server.log_format, config.server.access_log) == ("json", False)
+    assert (config.cluster.lease_ttl, config.cluster.lease_poll, config.node_name) == (30, 0.25, "edge-2.eu")
+    assert config.policies.reload_interval == 2.5 and config.policies.path == tmp_path / "policies"
+    monkeypatch.setattr("socket.gethostname", lambda: "host-a")
+    assert load_config(write(tmp_path, "")).node_name == "host-a"  # empty: the host name

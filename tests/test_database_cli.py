@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mirror.adapters.db.schema import head_revision
 from mirror.config import Config, DatabaseConfig, load_config
 from mirror.core.errors import ConfigError, DatabaseError
 from mirror.web.server import banner
@@ -99,11 +100,13 @@ async def test_db_current_upgrade_history(any_config):
     run = await mirror(any_config, "db", "current")
     assert run.code == 1 and "no mirror tables yet (`mirror db upgrade` or `mirror serve` creates them)" in run.out
     out = await ok(any_config, "db", "upgrade")
-    assert re.fullmatch(r"database \S+: created at schema revision 0004\n", out), out
-    assert (await ok(any_config, "db", "current")).endswith(": schema revision 0004 (current)\n")
+    head = head_revision()
+    assert re.fullmatch(rf"database \S+: created at schema revision {head}\n", out), out
+    assert (await ok(any_config, "db", "current")).endswith(f": schema revision {head} (current)\n")
     assert (await ok(any_config, "db", "upgrade")).endswith("(current): nothing to do\n")
     history = (await ok(any_config, "db", "history")).splitlines()
-    assert [line.split()[0] for line in history] == ["0001", "0002", "0003", "0004"] and history[-1].endswith("(head)")
+    assert [line.split()[0] for line in history] == [f"{n:04d}" for n in range(1, int(head) + 1)]
+    assert history[-1].endswith("(head)")
 
 
 async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstream):
@@ -115,7 +118,7 @@ async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstre
     err = await fails(config_file, "serve", "--port", "0")
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("mirror: database sqlite+aiosqlite:///") and err.endswith(
-        "schema from before migrations, older than this mirror's 0004: run `mirror db upgrade` "
+        f"schema from before migrations, older than this mirror's {head_revision()}: run `mirror db upgrade` "
         "(or set [database] auto_upgrade = true)\n")
     run = await mirror(config_file, "audit")  # read-only commands refuse too: they do not upgrade
     assert run.code == 1 and "run `mirror db upgrade`" in run.err
@@ -125,7 +128,7 @@ async def test_serve_refuses_a_legacy_database_until_db_upgrade(tmp_path, upstre
     assert (await mirror(config_file, "db", "current")).code == 1
 
     assert (await ok(config_file, "db", "upgrade")).endswith(
-        "upgraded from the schema from before migrations to revision 0004\n")
+        f"upgraded from the schema from before migrations to revision {head_revision()}\n")
     audit = await ok(config_file, "audit")
     assert "alice" in audit and "core dependency" in audit and "demo-app==1.0" in audit
     assert "flask" in await ok(config_file, "demand")
@@ -241,7 +244,8 @@ async def test_postgres_serve_banner_and_logs_never_show_the_password(tmp_path, 
 
 @pytest.mark.parametrize("args", [("serve", "--port", "0"), ("db", "upgrade"), ("db", "current"), ("audit",),
                                   ("promote", "demo-app", "--by", "alice")])
-async def test_postgres_connection_failures_never_show_the_password(tmp_path, upstream, postgres_url, args):
+async def test_postgres_connection_failures_never_show_the_password(tmp_path, upstream, dists, postgres_url, args):
+    upstream.add_wheel("demo-app", "1.0", dists)  # (promote asks upstream first)
     config_file = write_config(tmp_path, upstream, wrong_password(postgres_url))
     run = await mirror(config_file, *args)
     assert run.code == 1, run

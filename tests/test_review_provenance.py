@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -257,8 +257,10 @@ async def run_cli(config_file: Path, home: Path, *args: str) -> tuple[int, str, 
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_cli_vet_trust_publisher_then_check(tmp_path: Path, upstream: FakeUpstream):
+async def test_cli_vet_trust_publisher_then_check(tmp_path: Path, upstream: FakeUpstream, dists: Path):
     add_fixture(upstream)
+    # the fixture is an sdist whose build needs setuptools: the tiers serve it too, or check lists the hole
+    upstream.add_wheel("setuptools", "70.0", dists, upload_time=datetime.now(UTC) - timedelta(days=30))
     home = tmp_path / "home"
     home.mkdir()
     config_file = tmp_path / "config.toml"
@@ -266,6 +268,8 @@ async def test_cli_vet_trust_publisher_then_check(tmp_path: Path, upstream: Fake
                            'page_timeout = 10\n\n[storage]\npath = "cache"\n\n[policies]\npath = "policies"\n')
     code, out, err = await run_cli(config_file, home, "promote", PROJECT, "--by", "alice")
     assert code == 0, err
+    assert (await run_cli(config_file, home, "promote", "setuptools", "--by", "alice"))[0] == 0
+    assert (await run_cli(config_file, home, "vet", "setuptools", "70.0", "--by", "alice"))[0] == 0
     code, out, err = await run_cli(config_file, home, "vet", PROJECT, "0.0.0", "--by", "alice",
                                    "--trust-publisher", IDENTITY, "--note", "first use")
     assert (code, err) == (0, ""), (out, err)

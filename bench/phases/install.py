@@ -2,7 +2,8 @@
 from the upstream index, then through a fresh mirror (cold cache), again (warm) and once more.
 
 Each install: a fresh ``--target`` dir and no installer cache, ``PIP_CONFIG_FILE=/dev/null``,
-``UV_NO_CONFIG=1``, no ``PIP_*``/``UV_*`` variables, ``--index-url`` the only index.
+``UV_NO_CONFIG=1``, no ``PIP_*``/``UV_*`` variables, ``--index-url`` the only index. The cold install is
+measured once more through a mirror with the page prefetch off, to show what prefetching buys.
 """
 
 from __future__ import annotations
@@ -86,10 +87,10 @@ def set_pages(ctx: Context, mirror: Mirror, label: str) -> None:
     ctx.results.install_pages[label] = rows
 
 
-def _mirror(ctx: Context, label: str, folder: str) -> Mirror:
+def _mirror(ctx: Context, label: str, folder: str, extra: tuple[str, ...] = ()) -> Mirror:
     s = ctx.settings
     mirror = Mirror(ctx, label, workers=s.install_workers, upstream=s.upstream,
-                    storage=ctx.tmp / folder / "storage", policies=ctx.tmp / folder / "policies")
+                    storage=ctx.tmp / folder / "storage", policies=ctx.tmp / folder / "policies", extra=extra)
     (ctx.tmp / folder / "policies").mkdir(parents=True)
     mirror.start()
     return mirror
@@ -110,6 +111,14 @@ def run(ctx: Context) -> None:
                 r.install[f"{tool} mirror {run_name}"] = install(
                     ctx, tool, mirror.index("all"), f"{tool}-{run_name.replace(' ', '-')}", mirror)
             set_pages(ctx, mirror, f"{tool} mirror warm again")  # only now: a request prepares pages too
+        finally:
+            mirror.stop()
+        # The same cold install with the page prefetch off ([upstream] prefetch_concurrency = 0): what it buys.
+        mirror = _mirror(ctx, f"install {tool}, no prefetch", f"install-{tool}-no-prefetch",
+                         ("prefetch_concurrency = 0",))
+        try:
+            r.install[f"{tool} mirror cold no prefetch"] = install(ctx, tool, mirror.index("all"),
+                                                                   f"{tool}-cold-no-prefetch", mirror)
         finally:
             mirror.stop()
     if s.profile:  # the same cold + warm sequence once more, the warm install under py-spy (not counted)

@@ -28,7 +28,7 @@ from typing import Any
 
 from mirror.adapters.spool import Spool, sweep, temp_name
 from mirror.config import StorageConfig
-from mirror.core.errors import StorageError
+from mirror.core.errors import StorageError, StorageUnavailable
 from mirror.core.hashes import COMPUTABLE, hex_length, primary
 from mirror.core.stored import KEY_ALGORITHM, StoredFile
 
@@ -276,7 +276,8 @@ class S3FileStore:
     # -- calls -------------------------------------------------------------------------------------------
 
     async def _call(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
-        """One S3 call; a missing object raises _Absent, every other failure StorageError."""
+        """One S3 call; a missing object raises _Absent, a failure that may pass StorageUnavailable (network,
+        timeout, 5xx), any other StorageError."""
         if self._client is None:
             raise StorageError(f"the S3 store {self.description} is not open")
         from botocore.exceptions import BotoCoreError, ClientError
@@ -290,9 +291,12 @@ class S3FileStore:
             code = str(error.get("Code", ""))
             if code in _ABSENT_CODES and operation in ("head_object", "get_object"):
                 raise _Absent() from None
-            raise StorageError(f"{where}: {operation} failed: {code} {error.get('Message') or ''}".rstrip()) from None
+            message = f"{where}: {operation} failed: {code} {error.get('Message') or ''}".rstrip()
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            # A 4xx (no such bucket, access denied) is the configuration's; a 5xx (slow down, internal) passes.
+            raise (StorageUnavailable if int(status) >= 500 else StorageError)(message) from None
         except (BotoCoreError, OSError, TimeoutError) as exc:
-            raise StorageError(f"{where}: {operation} failed: {type(exc).__name__}: {exc}") from None
+            raise StorageUnavailable(f"{where}: {operation} failed: {type(exc).__name__}: {exc}") from None
 
 
 class _Absent(Exception):

@@ -12,5 +12,6 @@ def open_file_store(config: StorageConfig, *, stale_after: float) -> LocalFileSt
     ``path``. Temp files (the S3 store's spool too) live under ``path/tmp``; one not modified for
     ``stale_after`` seconds is dead whoever wrote it. Call ``prepare()`` before use and ``close()`` after."""
     if config.backend == "s3":
-        return S3FileStore(config, config.path / "tmp", stale_after=stale_after)
+        return S3FileStore(config, config.path / "tmp", stale_after=stale_after, connect_timeout=config.connect_timeout,
+                           read_timeout=config.read_timeout, attempts=config.attempts)
     return LocalFileStore(config.path, stale_after=stale_after)

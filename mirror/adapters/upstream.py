@@ -204,6 +204,11 @@ class UpstreamClient:
         assert not isinstance(page, NotModified)  # no ETag sent
         return page
 
+    async def revalidate_document(self, url: str, etag: str | None, *, accept: str,
+                                  limit: int) -> FetchedPage | NotModified | None:
+        """:meth:`fetch_document` with ``If-None-Match: etag`` when given (NotModified when upstream answers 304)."""
+        return await self._fetch_guarded(url, etag, accept, limit)
+
     async def _fetch_guarded(self, url: str, etag: str | None, accept: str,
                              limit: int) -> FetchedPage | NotModified | None:
         problem = self.rules.url_problem(url)

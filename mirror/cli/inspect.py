@@ -48,9 +48,13 @@ def check(args: argparse.Namespace) -> int:
         print(f"Sigstore trust root (pinned, {trust_root.SHIPPED_DIR}): version {trust['version']}, "
               f"sha256 {trust['sha256']}, {trust['source']}, updated {trust['updated']}")
     database = _database_check(config)
-    problems = run(args, lambda s: s.check(offline=args.offline))
+    problems = run(args, lambda s: s.check(offline=args.offline, proposals=True, holes=True))
     for problem in problems:
         print(problem)
+    advice = [p for p in problems if p.advice]
+    if advice:
+        print(f"{len(advice)} proposal(s) above (they do not fail the check)")
+    problems = [p for p in problems if not p.advice]
     if problems:
         print(f"mirror check: {len(problems)} problem(s) in {config.policies.path}", file=sys.stderr)
         return 1

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from mirror.cli import db, evidence, inspect, review, serve, sets
+from mirror.cli import db, evidence, inspect, review, serve, sets, tokens
 from mirror.cli.common import CONFIG_VARIABLE, Commands
 from mirror.core.errors import ConfigError, MirrorError, PolicyError
 
 #: The modules whose commands ``mirror`` offers, in the order ``mirror --help`` lists them.
-MODULES = (serve, review, sets, inspect, evidence, db)
+MODULES = (serve, review, sets, inspect, evidence, tokens, db)
 
 
 def package_version() -> str:
@@ -35,10 +36,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """The reader of our output went away (``mirror explain … | head -1``): stop quietly, as other tools do.
+    Standard output is pointed at the null device so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except ConfigError as exc:
         print(f"mirror: configuration error: {exc}", file=sys.stderr)
         return 1

@@ -44,7 +44,11 @@ def promote(args: argparse.Namespace) -> int:
     if len(args.project) == 1 and not given and not args.with_deps:
         return done(run(args, lambda s: s.promote(args.project[0], args.by, args.note,
                                                   allow_similar=args.allow_similar,
-                                                  allow_missing=args.allow_missing)))
+                                                  allow_missing=args.allow_missing, floor=args.floor,
+                                                  no_floor=args.no_floor)))
+    if args.floor is not None:
+        raise MirrorError("--floor VERSION goes with one project; for a set, each project's floor is the release "
+                          "'reviewed' serves (or the file pins); change one with: mirror floor PROJECT VERSION")
     if args.allow_missing and not (args.note or "").strip():
         raise MirrorError("--allow-missing needs --note saying why a project upstream does not have is promoted")
     config = load(args)
@@ -52,7 +56,7 @@ def promote(args: argparse.Namespace) -> int:
     async def call(service: ReviewService) -> int:
         plan = await service.plan_promotion(args.project, given, with_deps=args.with_deps,
                                             allow_similar=args.allow_similar, allow_missing=args.allow_missing,
-                                            targets=targets(args, config))
+                                            targets=targets(args, config), no_floor=args.no_floor)
         return await promote_set(service, plan, args)
 
     return run(args, call)
@@ -78,7 +82,11 @@ def vet(args: argparse.Namespace) -> int:
 
 
 def demote(args: argparse.Namespace) -> int:
-    return done(run(args, lambda s: s.demote(args.project, args.by, args.reason)))
+    return done(run(args, lambda s: s.demote(args.project, args.by, args.reason, force=args.force)))
+
+
+def floor(args: argparse.Namespace) -> int:
+    return done(run(args, lambda s: s.floor(args.project, args.version, args.by, args.reason)))
 
 
 def unvet(args: argparse.Namespace) -> int:
@@ -86,7 +94,7 @@ def unvet(args: argparse.Namespace) -> int:
 
 
 def block(args: argparse.Namespace) -> int:
-    return done(run(args, lambda s: s.block(args.target, args.by, args.reason)))
+    return done(run(args, lambda s: s.block(args.target, args.by, args.reason, force=args.force)))
 
 
 def unblock(args: argparse.Namespace) -> int:
@@ -116,6 +124,11 @@ def register(commands: Commands) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="promote a name upstream does not have (yet), e.g. a project about to be published "
                         "(needs --note)")
+    p.add_argument("--floor", metavar="VERSION",
+                   help="the oldest release 'reviewed' admits (default: the newest release it admits now, or the "
+                        "release a lock or requirements file pins; see [reviewed] floor in tiers.toml)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="record no floor: resolvers may then fall back to any old release")
     p = commands.add("vet", vet, "admit a release (or every release a lock file pins) to the 'vetted' tier, "
                                  "pinning its files' sha256")
     p.add_argument("project", nargs="?", metavar="PROJECT")
@@ -133,6 +146,12 @@ def register(commands: Commands) -> None:
     p = commands.add("demote", demote, "remove a project from the 'reviewed' tier")
     p.add_argument("project", metavar="PROJECT")
     signed(p, "reason")
+    p.add_argument("--force", action="store_true", help="demote even though projects in the curated tiers need it")
+    p = commands.add("floor", floor, "set (or with 'none' remove) the oldest release of a reviewed project that "
+                                     "'reviewed' admits")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("version", metavar="VERSION|none")
+    signed(p, "reason")
     p = commands.add("unvet", unvet, "remove a release from the 'vetted' tier")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("version", metavar="VERSION")
@@ -140,6 +159,7 @@ def register(commands: Commands) -> None:
     p = commands.add("block", block, "exclude a project or one release (PROJECT==VERSION) from every tier")
     p.add_argument("target", metavar="PROJECT[==VERSION]")
     signed(p, "reason")
+    p.add_argument("--force", action="store_true", help="block even though projects in the curated tiers need it")
     p = commands.add("unblock", unblock, "remove the block of a project or of one release")
     p.add_argument("target", metavar="PROJECT[==VERSION]")
     signed(p, "reason")

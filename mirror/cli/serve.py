@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from dataclasses import replace
 
 from mirror.cli.common import Commands, load
 from mirror.config import Config
-from mirror.core.errors import ConfigError, MirrorError
+from mirror.core.errors import ConfigError, DatabaseUnavailable, MirrorError
 from mirror.services.policies import PolicyStore
+
+log = logging.getLogger("mirror")
 
 #: The ports a server can listen on (0: any free port).
 PORTS = range(0, 65536)
@@ -36,11 +37,16 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(str(config.source or "<defaults>"), "storage.path",
                           f"cannot use {config.storage.path} as the file cache: {exc.strerror or exc}",
                           allowed="a directory the server can create and write") from None
-    logging.basicConfig(level=config.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from mirror.web.access import configure_logging  # the server's imports are only paid by `serve`
+
+    configure_logging(config.server)  # (text or JSON; the access log at INFO when it is on)
     # An empty database is created at the current schema; an older one stops start-up with one line naming
     # `mirror db upgrade` (unless [database] auto_upgrade): once here, before any worker starts.
-    asyncio.run(_prepare_database(config))
+    try:
+        asyncio.run(_prepare_database(config))
+    except DatabaseUnavailable as exc:
+        # Not fatal: the server starts, says what it waits for, answers /readyz 503 and serves once it answers.
+        log.warning("%s: starting anyway, the server waits for it", exc)
     # A missing policy directory is created (an explicit empty set, logged); a broken policy stops start-up
     # here, with file, line and key.
     PolicyStore(config.policies.path).start()

@@ -102,9 +102,19 @@ class StorageError(MirrorError):
     """The file cache or the database cannot be written (full disk, read-only directory...)."""
 
 
+class StorageUnavailable(StorageError):
+    """The store did not answer, or answered that it cannot serve now (a network failure, a timeout, a 5xx): a
+    failure that passes by itself, unlike a missing bucket or refused credentials."""
+
+
 class DatabaseError(MirrorError):
     """The configured database cannot be used: driver missing, unreachable, or refused. The message is one line
     that names the database without its password."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database did not answer or failed a statement (stopped, restarting, unreachable, too slow): a failure
+    that passes by itself. A request that needs the database answers 503 with Retry-After meanwhile."""
 
 
 class DatabaseMissing(DatabaseError):

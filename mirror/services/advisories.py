@@ -1,12 +1,13 @@
 """Advisories as evidence: what the database holds about a project (OSV imports, JSON API entries), upstream's
 JSON API ``vulnerabilities`` fetched and cached, and the projects a malware report covers entirely.
 
-- The JSON API document of a project (``/pypi/<project>/json`` next to the simple index) is one more
-  :class:`~mirror.services.cache.RevalidatingCache` over its own table: stored, revalidated after the index TTL,
-  stale on upstream failure, a 404 remembered. Its ``vulnerabilities`` describe the release the document
-  describes (``info.version``, the latest); they are kept in the database per release, so what a document said
-  about a release outlives the next release. The first time a project is seen the page waits a few seconds at
-  most for its document; afterwards documents are revalidated in the background and a change re-decides the
+- The JSON API document of a project (``/pypi/<project>/json`` next to the simple index) comes from the one
+  cache of upstream's JSON API documents (:class:`~mirror.services.json_documents.JsonDocuments`, shared with
+  the tiers' JSON API and the UI): stored, revalidated after the index TTL, stale on upstream failure, a 404
+  remembered, decoded once per revision. Its ``vulnerabilities`` describe the release the document describes
+  (``info.version``, the latest); they are kept in the database per release, so what a document said about a
+  release outlives the next release. The first time a project is seen the page waits a few seconds at most for
+  its document; each new revision of a document, whoever fetched it, is stored here and a change re-decides the
   project's views.
 - :meth:`AdvisoryService.watch` follows the database's change log: an import by ``mirror advisories import``
   (another process, another node) or any other change re-decides the projects it names within ``poll``
@@ -20,83 +21,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import msgspec
+from typing import Any
 
 from mirror.adapters.db.advisories import AdvisoryStore
-from mirror.core.advisories import Advisory, AdvisoryError, affects_every_version, from_json_api
-from mirror.core.errors import ParseError
+from mirror.core.advisories import Advisory, affects_every_version
 from mirror.core.lru import LRU
 from mirror.core.policy.evidence import Advisories
-from mirror.services.cache import CachePolicy, Fresh, Gone, KeyGone, NotModified, Record, RecordStore, RevalidatingCache
-from mirror.services.cpu import CpuLane
-from mirror.services.review.evidence import json_api_url
+from mirror.services.cache import Entry
+from mirror.services.json_documents import JsonDocuments, UpstreamDocument
 
 log = logging.getLogger("mirror.advisories")
 
-#: Largest JSON API document read (a project with thousands of releases runs to megabytes).
-JSON_LIMIT = 64 * 1024 * 1024
 #: Seconds a project's first page waits for its JSON API document before it is decided without it.
 FIRST_WAIT = 5.0
-#: Bodies at least this big are decoded in the CPU lane.
-_INLINE_BYTES = 256 * 1024
-
-
-class DocumentSource(Protocol):
-    """What the cache needs of the upstream client: one guarded GET of a JSON document (None on 404)."""
-
-    async def fetch_document(self, url: str, *, accept: str, limit: int) -> Any: ...
-
-
-class _Info(msgspec.Struct):
-    name: Any = None
-    version: Any = None
-
-
-class _Document(msgspec.Struct):
-    """The only parts of a JSON API document read here (the rest, descriptions included, is skipped)."""
-
-    info: _Info | None = None
-    vulnerabilities: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class JsonApiAdvisories:
-    """What one JSON API document says: the release it describes (None: no release) and its advisories."""
-
-    version: str | None
-    advisories: tuple[Advisory, ...]
-
-
-def read_document(body: bytes) -> JsonApiAdvisories:
-    """The advisories a JSON API document states; raises ParseError for a document that is not one."""
-    try:
-        doc = msgspec.json.decode(body, type=_Document)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ParseError("the JSON API answer is not a JSON API document", detail=str(exc)) from None
-    if doc.info is None or doc.info.version is None:  # a project without releases
-        return JsonApiAdvisories(None, ())
-    try:
-        found = from_json_api({"info": {"name": doc.info.name, "version": doc.info.version},
-                               "vulnerabilities": doc.vulnerabilities})
-    except AdvisoryError as exc:
-        raise ParseError("the JSON API answer has a malformed vulnerabilities list", detail=str(exc)) from None
-    return JsonApiAdvisories(str(doc.info.version), found)
 
 
 class AdvisoryService:
     """Advisories per project (see the module docstring); ``on_change(project)`` re-decides a project."""
 
-    def __init__(self, store: AdvisoryStore, documents: RecordStore, upstream: DocumentSource, upstream_url: str,
-                 ttl: float, cpu: CpuLane, on_change: Callable[[str], None] = lambda _p: None,
+    def __init__(self, store: AdvisoryStore, documents: JsonDocuments,
+                 on_change: Callable[[str], None] = lambda _p: None,
                  on_malware: Callable[[Advisory], Awaitable[object]] | None = None,
                  clock: Callable[[], float] = time.time, capacity: int = 4096, poll: float = 2.0) -> None:
         self._store = store
-        self._upstream = upstream
-        self._upstream_url = upstream_url
-        self._cpu = cpu
+        #: upstream's JSON API documents (the one cache of them); each new revision of one is stored here
+        self.documents = documents
         self.on_change = on_change
         #: called with each malware report in force that names a changed project (to withdraw its files)
         self.on_malware = on_malware
@@ -104,14 +53,13 @@ class AdvisoryService:
         self._poll = poll
         self._memory: LRU[str, Advisories] = LRU(capacity)
         self._synced: LRU[str, str] = LRU(capacity)  # project → JSON API revision stored in the database
+        self._syncing: dict[str, tuple[str, asyncio.Task[None]]] = {}  # project → (revision, its storing)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = 0
         self.quarantined: frozenset[str] = frozenset()
         #: changes whenever ``quarantined`` does (project lists are prepared with it)
         self.revision = 0
-        self.documents: RevalidatingCache[JsonApiAdvisories] = RevalidatingCache(
-            "json-api", self._fetch, documents, self._decode,
-            CachePolicy(ttl=ttl, retry_after=60.0, not_found_ttl=max(ttl, 60.0), memory=capacity), clock)
+        documents.subscribe(self._document_seen)
 
     async def start(self) -> None:
         """Read where the change log is, and the malware reports covering whole projects."""
@@ -123,7 +71,6 @@ class AdvisoryService:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.documents.close()
 
     async def for_project(self, project: str, *, json_api: bool = True) -> Advisories:
         """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (waited
@@ -145,11 +92,15 @@ class AdvisoryService:
         self._memory.pop(project, None)
 
     async def _document(self, project: str) -> None:
-        if json_api_url(self._upstream_url, project) is None:
+        if not self.documents.available:
             return
-        if self.documents.peek(project) is not None:
+        fresh = self.documents.peek(project)
+        if fresh is not None:
+            storing = self._store_revision(project, fresh)  # normally stored already (the listener saw it)
+            if storing is not None and self._synced.get(project) is None:
+                await asyncio.wait([storing], timeout=FIRST_WAIT)
             return
-        first = self.documents.known(project) is None
+        first = self.documents.known(project) is None and self._synced.get(project) is None
         task = self._spawn(self._refresh(project))
         if first:
             # The first time: wait a little (a project's page is decided with its advisories when upstream is
@@ -163,45 +114,57 @@ class AdvisoryService:
         return task
 
     async def _refresh(self, project: str) -> None:
-        try:
-            entry = await self.documents.get(project)
-        except KeyGone:
-            return
-        except Exception as exc:  # upstream down and nothing stored: the OSV imports still count
-            log.info("no JSON API document project=%s: %s", project, exc)
-            return
+        """Read the project's document (revalidated when due) and wait until what it states is stored."""
+        entry = await self.documents.project(project)  # a new revision reaches _document_seen first
+        storing = self._store_revision(project, entry) if entry is not None else None
+        if storing is not None:
+            await asyncio.gather(storing, return_exceptions=True)
+
+    def _document_seen(self, project: str, entry: Entry[UpstreamDocument]) -> None:
+        """A new revision of ``project``'s document, read by anyone (the tiers' JSON API, the UI, this service)."""
+        self._store_revision(project, entry)
+
+    def _store_revision(self, project: str, entry: Entry[UpstreamDocument]) -> asyncio.Task[None] | None:
+        """Store what ``entry`` states (once per revision; after the storing of an earlier revision); the task
+        doing it, or None when it is stored already."""
         if self._synced.get(project) == entry.revision:
-            return
+            return None
+        running = self._syncing.get(project)
+        if running is not None and running[0] == entry.revision:
+            return running[1]
+        task: asyncio.Task[None] = self._spawn(self._sync(project, entry, running[1] if running else None))
+        self._syncing[project] = (entry.revision, task)
+
+        def done(_t: asyncio.Task[None]) -> None:
+            if self._syncing.get(project, (None, None))[1] is task:
+                del self._syncing[project]
+
+        task.add_done_callback(done)
+        return task
+
+    async def _sync(self, project: str, entry: Entry[UpstreamDocument], after: asyncio.Task[None] | None) -> None:
+        if after is not None:  # an older revision's storing finishes first: never overwrite newer with older
+            await asyncio.gather(after, return_exceptions=True)
         found = entry.value
+        if found.problem is not None:  # states nothing: what the database holds stays
+            log.warning("JSON API advisories of %s not read: %s", project, found.problem)
+            self._synced[project] = entry.revision
+            return
+        version = found.document.version
         try:
-            changed = found.version is not None and await self._store.sync_json_api(project, found.version,
-                                                                                    found.advisories)
+            changed = version is not None and await self._store.sync_json_api(project, version, found.advisories)
         except Exception:
             log.exception("cannot store JSON API advisories project=%s", project)
             return
         self._synced[project] = entry.revision
         if changed:
-            log.info("JSON API advisories changed project=%s version=%s advisories=%s", project, found.version,
+            log.info("JSON API advisories changed project=%s version=%s advisories=%s", project, version,
                      ",".join(a.id for a in found.advisories) or "none")
             self._changed(project)
 
     def _changed(self, project: str) -> None:
         self._memory.pop(project, None)
         self.on_change(project)
-
-    async def _fetch(self, key: str, etag: str | None) -> Fresh | NotModified | Gone:
-        url = json_api_url(self._upstream_url, key)
-        if url is None:
-            return Gone()
-        page = await self._upstream.fetch_document(url, accept="application/json", limit=JSON_LIMIT)
-        if page is None:
-            return Gone()
-        return Fresh(page.body, "application/json", url, getattr(page, "etag", None), None, page.elapsed)
-
-    async def _decode(self, record: Record) -> JsonApiAdvisories:
-        if len(record.body) < _INLINE_BYTES:
-            return read_document(record.body)
-        return await self._cpu.run(read_document, record.body)
 
     # ------------------------------------------------------------------ the change log
 

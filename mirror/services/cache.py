@@ -5,17 +5,23 @@ An entry lives in three places: upstream, a :class:`RecordStore` (raw bytes; sur
 processes and nodes) and process memory (the decoded value, used by warm requests without any I/O). An entry is
 *fresh* for ``ttl`` seconds after upstream last confirmed it; after that the next request revalidates it, with
 upstream's ETag when there is one. When upstream fails, the last good entry is served marked ``stale`` and upstream
-is not asked again for ``retry_after`` seconds, so an outage does not make every request wait for a timeout. A
+is not asked again for ``retry_after`` seconds, so an outage does not make every request wait for a timeout; the
+same when the store (the database) fails while a value is in memory. A
 404 is remembered for ``not_found_ttl`` seconds. Concurrent requests for one key share one fetch (single flight),
 which a disconnecting client cannot cancel. With ``refresh_in_background``, an expired entry is returned at once
 while one background fetch revalidates it (stale-while-revalidate).
 
 Memory is bounded by LRUs (values and remembered 404s); an entry evicted from memory is re-read from the store.
+
+With a :class:`~mirror.services.leases.SharedFlight`, the single flight spans every process and node sharing the
+store: one of them asks upstream, the others wait for its lease and then re-read the stored record (or take the
+failure it met), so a cold or expired key costs one upstream request however many nodes want it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -24,8 +30,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from mirror.adapters.db.pages import PageRecord
-from mirror.core.errors import MirrorError, ParseError, UpstreamError
+from mirror.core.errors import DatabaseUnavailable, MirrorError, ParseError, UpstreamError
 from mirror.core.lru import LRU
+from mirror.services.leases import Leases, SharedFlight
+from mirror.services.telemetry import HIT, MISS, NO_TELEMETRY, REVALIDATED, STALE, Telemetry, note_cache
 
 log = logging.getLogger("mirror.cache")
 
@@ -112,6 +120,8 @@ class CachePolicy:
     not_found_ttl: float = 60.0
     memory: int = 4096
     refresh_in_background: bool = False
+    #: seconds a process waits for another process or node fetching the same key (with a SharedFlight)
+    wait: float = 90.0
 
 
 class KeyGone(MirrorError):
@@ -131,17 +141,22 @@ def revision_of(content_type: str, body: bytes) -> str:
 class RevalidatingCache(Generic[V]):
     """Values by key, fetched from upstream, kept in a store and in memory (see the module docstring).
 
-    ``name`` labels log lines. ``clock`` is wall-clock seconds (records carry it across processes).
+    ``name`` labels log lines, telemetry and lease keys. ``clock`` is wall-clock seconds (records carry it across
+    processes). ``leases``: fetches are shared with the other processes and nodes through them (None: this process
+    only).
     """
 
     def __init__(self, name: str, fetch: Fetch, store: RecordStore, decode: Decode[V], policy: CachePolicy,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, leases: Leases | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY) -> None:
         self.name = name
         self._fetch = fetch
         self._store = store
         self._decode = decode
         self.policy = policy
         self._clock = clock
+        self._flight = SharedFlight(leases, name, telemetry) if leases is not None else None
+        self._telemetry = telemetry
         self._memory: LRU[str, Entry[V]] = LRU(policy.memory)
         self._not_found: LRU[str, float] = LRU(policy.memory)
         self._inflight: dict[str, asyncio.Task[Entry[V]]] = {}
@@ -173,10 +188,12 @@ class RevalidatingCache(Generic[V]):
         """
         entry = self.peek(key)
         if entry is not None:
+            self._count(HIT)
             return entry
         missing_until = self._not_found.get(key)
         if missing_until is not None:
             if self._clock() < missing_until:
+                self._count(HIT)
                 raise KeyGone(key)
             self._not_found.pop(key, None)
         current = self._memory.get(key)
@@ -187,8 +204,25 @@ class RevalidatingCache(Generic[V]):
                 task = self._start(key)
                 self._background.add(task)
                 task.add_done_callback(self._background_done)
+            self._count(STALE)
             return current
-        return await self._single_flight(key)
+        began = self._clock()
+        try:
+            entry = await self._single_flight(key)
+        except KeyGone:
+            self._count(MISS)
+            raise
+        if entry.stale:
+            self._count(STALE)
+        elif entry.fetched_at < began:
+            self._count(HIT)  # from the store, fresh (fetched by another process or node, or before a restart)
+        else:
+            self._count(MISS if current is None else REVALIDATED)
+        return entry
+
+    def _count(self, result: str) -> None:
+        self._telemetry.cache_result(self.name, result)
+        note_cache(result)
 
     def _background_done(self, task: asyncio.Task[Entry[V]]) -> None:
         self._background.discard(task)
@@ -225,20 +259,23 @@ class RevalidatingCache(Generic[V]):
         if current is not None and current.stale and now < current.retry_at:
             return current
         try:
-            answer = await self._fetch(key, current.etag if current else None)
-            if isinstance(answer, Gone):
-                await self._gone(key)
-                raise KeyGone(key)
-            if isinstance(answer, NotModified):
-                if current is None:  # we sent no ETag: upstream is not making sense
-                    raise UpstreamError(key, "304 Not Modified to an unconditional request")
-                entry = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0, error="")
-                await self._store.touch(key, entry.fetched_at)
-                log.info("upstream 304 cache=%s key=%s latency_ms=%.0f", self.name, key, answer.elapsed * 1000)
+            if self._flight is None:
+                entry = await self._ask_upstream(key, current)
             else:
-                entry = await self._accept(key, answer, current)
-                log.info("upstream 200 cache=%s key=%s latency_ms=%.0f bytes=%d%s", self.name, key,
-                         answer.elapsed * 1000, len(answer.body), "" if current is None else " (refresh)")
+                entry = await self._flight.run(key, functools.partial(self._ask_upstream, key, current),
+                                               functools.partial(self._landed, key, current),
+                                               wait=self.policy.wait, absent=KeyGone)
+        except KeyGone:
+            self._memory.pop(key, None)
+            self._not_found[key] = self._clock() + self.policy.not_found_ttl
+            raise
+        except DatabaseUnavailable as exc:
+            # The store (database) failed: a value this process still holds is served, stale, and the database
+            # is not asked again for ``retry_after``; with nothing held the request fails (503, Retry-After).
+            if current is None:
+                raise
+            entry = replace(current, stale=True, retry_at=self._clock() + self.policy.retry_after, error=str(exc))
+            log.warning("serving stale, database unavailable cache=%s key=%s error=%s", self.name, key, exc)
         except (UpstreamError, ParseError) as exc:
             if current is None:
                 log.warning("upstream failed, nothing cached cache=%s key=%s error=%s", self.name, key, exc)
@@ -251,11 +288,39 @@ class RevalidatingCache(Generic[V]):
         self._memory[key] = entry
         return entry
 
-    async def _gone(self, key: str) -> None:
-        self._memory.pop(key, None)
-        self._not_found[key] = self._clock() + self.policy.not_found_ttl
-        await self._store.delete(key)
-        log.info("upstream 404 cache=%s key=%s", self.name, key)
+    async def _ask_upstream(self, key: str, current: Entry[V] | None) -> Entry[V]:
+        """One upstream request for ``key`` (conditional when ``current`` has an ETag), its answer stored;
+        raises KeyGone (the record deleted), UpstreamError or ParseError."""
+        answer = await self._fetch(key, current.etag if current else None)
+        self._telemetry.upstream_latency(self.name, answer.elapsed)
+        if isinstance(answer, Gone):
+            await self._store.delete(key)
+            log.info("upstream 404 cache=%s key=%s", self.name, key)
+            raise KeyGone(key)
+        if isinstance(answer, NotModified):
+            if current is None:  # we sent no ETag: upstream is not making sense
+                raise UpstreamError(key, "304 Not Modified to an unconditional request")
+            entry = replace(current, fetched_at=self._clock(), stale=False, retry_at=0.0, error="")
+            await self._store.touch(key, entry.fetched_at)
+            log.info("upstream 304 cache=%s key=%s latency_ms=%.0f", self.name, key, answer.elapsed * 1000)
+            return entry
+        entry = await self._accept(key, answer, current)
+        log.info("upstream 200 cache=%s key=%s latency_ms=%.0f bytes=%d%s", self.name, key,
+                 answer.elapsed * 1000, len(answer.body), "" if current is None else " (refresh)")
+        return entry
+
+    async def _landed(self, key: str, current: Entry[V] | None) -> Entry[V] | None:
+        """The record another process or node stored while this one waited: one that differs from ``current``
+        and is fresh; None when there is none (then this process asks upstream itself)."""
+        record = await self._store.load(key)
+        if record is None or self._clock() - record.fetched_at >= self.policy.ttl:
+            return None
+        if current is not None and (record.fetched_at, record.revision) == (current.fetched_at, current.revision):
+            return None
+        if current is not None and record.revision == current.revision:
+            return replace(current, fetched_at=record.fetched_at, etag=record.etag, serial=record.serial,
+                           stale=False, retry_at=0.0, error="")
+        return await self._entry_of(record)
 
     async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
         revision = answer.revision or revision_of(answer.content_type, answer.body)
@@ -295,12 +360,14 @@ class RevalidatingCache(Generic[V]):
 
     async def _load_stored(self, key: str) -> Entry[V] | None:
         record = await self._store.load(key)
-        if record is None:
-            return None
+        return None if record is None else await self._entry_of(record)
+
+    async def _entry_of(self, record: Record) -> Entry[V] | None:
+        """The entry of a stored record; None when its bytes no longer decode."""
         try:
             value = await self._decode(record)
         except ParseError as exc:  # written by an older parser that accepted it: refetch instead
-            log.warning("stored record unreadable cache=%s key=%s error=%s", self.name, key, exc)
+            log.warning("stored record unreadable cache=%s key=%s error=%s", self.name, record.key, exc)
             return None
         return Entry(value=value, revision=record.revision, etag=record.etag, serial=record.serial,
                      fetched_at=record.fetched_at)

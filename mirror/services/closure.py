@@ -115,12 +115,13 @@ class ClosureService:
 
     async def follow(self, name: str, tier: Tier = Tier.REVIEWED, requirements: Sequence[Requirement] = (),
                      targets: Sequence[Target] = (), *, assume_reviewed: bool = False,
-                     prefer: str | None = None) -> Followed | Missing:
+                     prefer: str | None = None, policies: PolicySet | None = None) -> Followed | Missing:
         """The release of ``name`` that ``tier`` serves for ``requirements`` on ``targets`` (default: the
-        running Python on Linux), with its metadata; or Missing saying why there is none."""
+        running Python on Linux), with its metadata; or Missing saying why there is none. ``policies``: those
+        to decide with (default: those in force; another set answers "what if")."""
         name = canonicalize_name(name)
         targets = tuple(targets) or (default_target(),)
-        policies = self._policies()
+        policies = policies if policies is not None else self._policies()
         if assume_reviewed:
             policies = as_reviewed(policies, name)
         try:
@@ -143,16 +144,18 @@ class ClosureService:
 
     async def closure(self, roots: Iterable[Requirement], tier: Tier = Tier.REVIEWED,
                       targets: Sequence[Target] = (), *, assume_reviewed: bool = False,
-                      pins: Mapping[str, str] | None = None) -> SetResult:
+                      pins: Mapping[str, str] | None = None, policies: PolicySet | None = None) -> SetResult:
         """The dependency closure of ``roots`` through ``tier`` on ``targets``; ``pins`` (normalized name →
-        version, e.g. from a lock file) fixes the release followed where the tier serves it."""
+        version, e.g. from a lock file) fixes the release followed where the tier serves it; ``policies`` as
+        in :meth:`follow`."""
         targets = tuple(targets) or (default_target(),)
         pins = {canonicalize_name(k): v for k, v in (pins or {}).items()}
         followed: dict[NormalizedName, Followed] = {}
 
         async def provide(need: Need) -> Release | Missing:
             answer = await self.follow(need.project, tier, need.requirements, targets,
-                                       assume_reviewed=assume_reviewed, prefer=pins.get(need.project))
+                                       assume_reviewed=assume_reviewed, prefer=pins.get(need.project),
+                                       policies=policies)
             if isinstance(answer, Missing):
                 return answer
             followed[need.project] = answer

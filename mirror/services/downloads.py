@@ -13,6 +13,12 @@ reconnects at once (installers retry) finds it still running, while a flood of a
 keep upstream connections busy. Pages never wait for files either way: they use their own connection pool
 (:class:`~mirror.adapters.upstream.UpstreamClient`).
 
+Across processes and nodes sharing the database and the store, a file is downloaded once too: with
+:class:`~mirror.services.leases.Leases`, the process that takes the file's lease downloads it, and every other one
+waits until the verified file lands in the store, then streams it from there (or takes over the download if the
+lease holder died: its temp file never becomes visible). Its clients get the response headers once the file is
+there.
+
 The store is any :class:`~mirror.services.filestore.FileStore` (a file system, a bucket) and time comes from
 :class:`~mirror.services.timers.Timers`, so both the grace period and the deadline run on a fake clock in tests.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -28,8 +35,11 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from mirror.core.errors import IntegrityError, MirrorError, StorageError, UpstreamError, UpstreamTimeout
+from mirror.core.hashes import primary
 from mirror.core.stored import StoredFile
 from mirror.services.filestore import FileStore, PartialReader, WriteSession
+from mirror.services.leases import Leases, SharedFlight
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 from mirror.services.timers import LoopTimers, Timer, Timers
 
 log = logging.getLogger("mirror.files")
@@ -76,6 +86,13 @@ class Wanted:
     def key(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.hashes.items()))
 
+    @property
+    def lease_key(self) -> str:
+        """The name of this file's lease: its primary hash (``sha256=<hex>``)."""
+        named = primary(self.hashes)
+        algorithm, digest = named if named is not None else sorted(self.hashes.items())[0]
+        return f"{algorithm}={digest}"
+
 
 @dataclass(frozen=True, slots=True)
 class DownloadLimits:
@@ -92,12 +109,17 @@ class Download:
     """One in-progress download; see the module docstring for the protocol readers follow."""
 
     def __init__(self, wanted: Wanted, temp: WriteSession, limits: DownloadLimits, store: FileStore,
-                 timers: Timers | None = None) -> None:
+                 timers: Timers | None = None, *, flight: SharedFlight | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY) -> None:
         self.wanted = wanted
         self.temp = temp
         self.limits = limits
         self._store = store
         self._timers = timers or LoopTimers()
+        self._flight = flight
+        self._telemetry = telemetry
+        #: set when another process or node downloaded the file and this one took it from the store
+        self.landed = False
         loop = asyncio.get_running_loop()
         #: resolves to the expected length (or None) once upstream answered 200; fails otherwise
         self.started: asyncio.Future[int | None] = loop.create_future()
@@ -159,12 +181,20 @@ class Download:
         # The deadline covers the whole download, storing included (a timer, so a fake clock can drive it).
         self._deadline = self._timers.call_later(self.limits.deadline, self._expire)
         try:
-            stored = await self._fetch(upstream)
+            if self._flight is None:
+                stored = await self._fetch(upstream)
+            else:
+                stored = await self._flight.run(self.wanted.lease_key, functools.partial(self._fetch, upstream),
+                                                self._landed, wait=self.limits.deadline)
             if self._deadline is not None:  # stored: what follows is optional and must not turn it into a failure
                 self._deadline.cancel()
                 self._deadline = None
-            log.info("cached file=%s bytes=%d seconds=%.2f", self.wanted.label, self.temp.written,
-                     self._timers.now() - began)
+            if self.landed:
+                log.info("file landed file=%s bytes=%d seconds=%.2f (downloaded by another process or node)",
+                         self.wanted.label, stored.size, self._timers.now() - began)
+            else:
+                log.info("cached file=%s bytes=%d seconds=%.2f", self.wanted.label, self.temp.written,
+                         self._timers.now() - began)
             if self.wanted.on_cached is not None:
                 try:
                     await self.wanted.on_cached(stored)
@@ -212,13 +242,32 @@ class Download:
             return UpstreamError(url, "abandoned: no client was waiting for it")
         return UpstreamError(url, f"{type(exc).__name__}: {exc}")
 
+    async def _landed(self) -> StoredFile | None:
+        """The verified file, if another process or node has stored it (its clients are then served from the
+        store); None otherwise."""
+        stored = await self._store.find_verified(self.wanted.hashes)
+        if stored is not None:
+            self.landed = True
+            if not self.started.done():
+                self.started.set_result(stored.size)
+        return stored
+
     async def _fetch(self, upstream: FileSource) -> StoredFile:
+        self._telemetry.download_started()
+        try:
+            return await self._download(upstream)
+        finally:
+            self._telemetry.download_ended()
+
+    async def _download(self, upstream: FileSource) -> StoredFile:
         url, size, limit = self.wanted.url, self.wanted.size, self.limits.max_bytes
         if size is not None and size > limit:
             raise UpstreamError(url, f"advertised size {size} exceeds max_file_bytes ({limit})",
                                 public="the file is larger than max_file_bytes")
         await self.temp.open()
+        asked = self._timers.now()
         async with upstream.stream_file(url) as resp:
+            self._telemetry.upstream_latency("file", self._timers.now() - asked)
             declared = resp.content_length
             if size is not None and declared not in (None, size):
                 raise IntegrityError(url, f"{size} bytes", f"Content-Length {declared}")
@@ -309,11 +358,14 @@ class Downloader:
     """Starts downloads and makes concurrent requests for one file share a single download."""
 
     def __init__(self, store: FileStore, upstream: FileSource, limits: DownloadLimits | None = None,
-                 timers: Timers | None = None) -> None:
+                 timers: Timers | None = None, *, leases: Leases | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY) -> None:
         self._store = store
         self._upstream = upstream
         self._limits = limits or DownloadLimits()
         self._timers = timers or LoopTimers()
+        self._flight = SharedFlight(leases, "file", telemetry) if leases is not None else None
+        self._telemetry = telemetry
         self._active: dict[tuple[tuple[str, str], ...], Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -324,7 +376,8 @@ class Downloader:
         if download is None or download.wanted.url != wanted.url:
             log.info("cache miss file=%s", wanted.label)
             temp = self._store.new_write(wanted.hashes, wanted.size, self._limits.max_bytes)
-            download = Download(wanted, temp, self._limits, self._store, self._timers)
+            download = Download(wanted, temp, self._limits, self._store, self._timers, flight=self._flight,
+                                telemetry=self._telemetry)
             self._active[key] = download
             task = asyncio.ensure_future(download.run(self._upstream))
             download.task = task

@@ -11,6 +11,7 @@ entry), so extraction reads a few hundred kilobytes of a wheel of any size, whic
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import io
 import logging
@@ -34,6 +35,10 @@ _MAX_METADATA = 16 * 1024 * 1024
 _MAX_READ = 96 * 1024 * 1024
 #: Seconds one range read of the store may take.
 _READ_TIMEOUT = 120.0
+#: Wheels read at once. Their threads wait for the event loop's store reads, so they are threads of their own:
+#: in the default executor, enough concurrent extractions would take every thread the store's reads (local files
+#: go through that executor) need, and wait for them forever.
+_READERS = 4
 
 
 def read_wheel_metadata(source: Path | BinaryIO) -> bytes | None:
@@ -100,6 +105,13 @@ class MetadataExtractor:
         self._pages = pages
         #: called with a project's name when metadata of one of its files was extracted
         self.on_change = on_change
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the reader threads (at shutdown; reads under way finish)."""
+        if self._readers is not None:
+            self._readers.shutdown(wait=False, cancel_futures=True)
+            self._readers = None
 
     async def read_metadata(self, wheel: StoredFile) -> bytes | None:
         """The METADATA of a stored wheel, read through the store; None when there is none (or it cannot be
@@ -117,7 +129,9 @@ class MetadataExtractor:
                 raise OSError("the store did not answer in time") from None
 
         source = io.BufferedReader(RangeFile(wheel.size, fetch), buffer_size=256 * 1024)
-        return await asyncio.to_thread(read_wheel_metadata, source)
+        if self._readers is None:
+            self._readers = concurrent.futures.ThreadPoolExecutor(_READERS, thread_name_prefix="metadata")
+        return await loop.run_in_executor(self._readers, read_wheel_metadata, source)
 
     async def extract_verified(self, project: str, wheel: StoredFile) -> str | None:
         """Extract and record the METADATA of ``wheel``, a file that passed every hash check; returns

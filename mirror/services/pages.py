@@ -35,7 +35,9 @@ from mirror.services.cache import (
     RevalidatingCache,
 )
 from mirror.services.cpu import CpuLane
+from mirror.services.leases import Leases
 from mirror.services.lists import STORED_TYPE, ListFetch, build_stored, stored_body
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("mirror.pages")
 
@@ -66,16 +68,20 @@ def as_answer(result: object) -> Fresh | NotModified:
 
 
 class PageService:
-    """Project pages and the project list (see the module docstring)."""
+    """Project pages and the project list (see the module docstring); with ``leases``, a cold or expired page is
+    fetched once across every process and node sharing the database."""
 
     def __init__(self, upstream: UpstreamPages, store: RecordStore, pages: CachePolicy, project_list: CachePolicy,
-                 cpu: CpuLane, clock: Callable[[], float] = time.time) -> None:
+                 cpu: CpuLane, clock: Callable[[], float] = time.time, *, leases: Leases | None = None,
+                 telemetry: Telemetry = NO_TELEMETRY) -> None:
         self._upstream = upstream
         self._cpu = cpu
         self.projects: RevalidatingCache[ProjectDetail] = RevalidatingCache(
-            "pages", self._fetch_project, store, self._decode_project, pages, clock)
+            "page", self._fetch_project, store, self._decode_project, pages, clock, leases=leases,
+            telemetry=telemetry)
         self.lists: RevalidatingCache[BuiltList] = RevalidatingCache(
-            "project-list", self._fetch_index, store, self._decode_index, project_list, clock)
+            "project-list", self._fetch_index, store, self._decode_index, project_list, clock, leases=leases,
+            telemetry=telemetry)
         self._list_fetch: ListFetch | None = None  # the fetch of the list in flight
         self._list_started = asyncio.Event()  # set once that fetch's body arrives
         #: Build the HTML of the list as it arrives (clients have asked for it), not when first needed.

@@ -27,6 +27,7 @@ from mirror.core.errors import MirrorError
 from mirror.core.lru import LRU
 from mirror.core.metadata import MetadataError, parse_metadata
 from mirror.core.models import Format, Tier
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger("mirror.prefetch")
 
@@ -71,7 +72,8 @@ class Prefetcher:
 
     def __init__(self, listed: Callable[[Tier, str], bool], warm: Callable[[str], bool],
                  prepare: Callable[[Tier, str], Awaitable[object]], limits: PrefetchLimits = PrefetchLimits(),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, telemetry: Telemetry = NO_TELEMETRY) -> None:
+        self._telemetry = telemetry
         self._listed = listed
         self._warm = warm
         self._prepare = prepare
@@ -130,9 +132,11 @@ class Prefetcher:
                 self._queue.put_nowait(key)
             except asyncio.QueueFull:
                 self.dropped += 1
+                self._telemetry.prefetch("dropped")
                 continue
             queued += 1
         self.queued += queued
+        self._telemetry.prefetch("queued", queued)
         return queued
 
     async def _work(self) -> None:
@@ -142,13 +146,16 @@ class Prefetcher:
                 if not self._warm(name):
                     await self._prepare(tier, name)
                     self.fetched += 1
+                    self._telemetry.prefetch("fetched")
             except asyncio.CancelledError:
                 raise
             except MirrorError as exc:  # not upstream, upstream down...: the installer's own request will say
                 self.failed += 1
+                self._telemetry.prefetch("failed")
                 log.debug("prefetch failed project=%s: %s", name, exc)
             except Exception:  # a bug must not stop the worker
                 self.failed += 1
+                self._telemetry.prefetch("failed")
                 log.exception("prefetch failed project=%s", name)
 
 

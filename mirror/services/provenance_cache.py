@@ -29,7 +29,9 @@ from mirror.services.cache import (
     RecordStore,
     RevalidatingCache,
 )
+from mirror.services.leases import Leases
 from mirror.services.pages import as_answer
+from mirror.services.telemetry import NO_TELEMETRY, Telemetry
 
 #: Provenance may change (PEP 740): never trust a copy older than this many seconds.
 PROVENANCE_TTL = 600.0
@@ -73,14 +75,15 @@ class ProvenanceCache:
 
     def __init__(self, upstream: ProvenanceSource, store: RecordStore, ttl: float = PROVENANCE_TTL,
                  retry_after: float = RETRY_AFTER, clock: Callable[[], float] = time.time,
-                 capacity: int = 4096) -> None:
+                 capacity: int = 4096, *, leases: Leases | None = None, telemetry: Telemetry = NO_TELEMETRY) -> None:
         self._upstream = upstream
         self._clock = clock
         ttl = min(ttl, PROVENANCE_TTL)
         self._urls: LRU[str, str] = LRU(capacity * 2)
         self._cache: RevalidatingCache[bytes] = RevalidatingCache(
             "provenance", self._fetch, store, self._decode,
-            CachePolicy(ttl=ttl, retry_after=retry_after, not_found_ttl=ttl, memory=capacity), clock)
+            CachePolicy(ttl=ttl, retry_after=retry_after, not_found_ttl=ttl, memory=capacity), clock, leases=leases,
+            telemetry=telemetry)
 
     async def close(self) -> None:
         await self._cache.close()

@@ -68,6 +68,7 @@ class Runtime:
             downloader = Downloader(store, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes))
             stack.push_async_callback(downloader.close)
             extractor = MetadataExtractor(store, records, evidence.invalidate)
+            stack.callback(extractor.close)
             fetcher = FileFetcher(store, downloader, extractor)
             closure = ClosureService(pages, evidence, fetcher, policies, cpu=cpu)
             yield Runtime(config, pages, evidence, fetcher, closure)

@@ -1,19 +1,22 @@
 """One policy for errors at the HTTP edge: every exception of the service layer becomes a status, once, here.
 
 "Not here" is always 404 (uv aborts a whole resolution on 401/403/5xx); upstream failures with nothing cached are
-502/504; an unusable store is 503; nothing becomes a 500 traceback, and no body echoes another host's URL,
-status, length or hash, nor a server path (details go to the log).
+502/504; an unusable store or database is 503 with Retry-After; nothing becomes a 500 traceback, and no body
+echoes another host's URL, status, length or hash, nor a server path (details go to the log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from mirror.core.errors import (
+    DatabaseError,
+    FetchRefused,
     FileNotListed,
     IntegrityError,
     NotAcceptable,
@@ -24,6 +27,7 @@ from mirror.core.errors import (
 )
 from mirror.core.models import version_from_filename
 from mirror.core.policy.paths import relative_paths
+from mirror.web.access import refused
 from mirror.web.responses import error_response
 from mirror.web.state import SERVICES
 
@@ -39,6 +43,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException:
         raise
     except ProjectNotFound as exc:
+        refused("not_found" if exc.reason == ProjectNotFound(exc.project).reason else "not_in_tier")
         tier = request.match_info.get("tier", "all")
         if tier in ("reviewed", "vetted"):
             request.app[SERVICES].demand.record(tier, exc.project)
@@ -51,6 +56,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, f"project {exc.project!r} is not available in tier '{tier}': {exc.reason}",
                               hint=hint)
     except FileNotListed as exc:
+        refused("file_not_listed")
         tier = request.match_info.get("tier", "all")
         if tier in ("reviewed", "vetted"):
             services = request.app[SERVICES]
@@ -61,16 +67,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 services.demand.record(tier, exc.project, version_from_filename(filename), exists=True)
         return error_response(404, str(exc))
     except NotAcceptable as exc:
+        refused("not_acceptable")
         return error_response(406, f"not acceptable: {exc}",
                               hint="serve types: application/vnd.pypi.simple.v1+json, "
                                    "application/vnd.pypi.simple.v1+html, text/html")
     except StorageError as exc:
         log.error("storage error for %s: %s", request.path, exc)
         # Details (paths, errno) go to the operator's log, not to clients.
-        return error_response(503, "the mirror cannot use its file cache right now; try again later")
+        return _unavailable(request, "store_unavailable", "the mirror cannot use its file store right now; "
+                                                           "try again later")
+    except DatabaseError as exc:
+        _log_database(request, exc)
+        return _unavailable(request, "database_unavailable", "the mirror cannot use its database right now and "
+                                                              "has no copy of this in memory; try again later")
     # What an upstream (or an internal host it pointed at) answered goes to the log only: a client learns
     # what failed, never another host's URL, status, length or hash.
     except IntegrityError as exc:
+        refused("hash_mismatch")
         log.warning("refused for %s: %s", request.path, exc)
         return error_response(502, "download from upstream refused: the bytes do not match the hashes upstream "
                                    "advertised")
@@ -78,6 +91,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.warning("upstream timeout for %s: %s", request.path, exc)
         return error_response(504, f"{_what(request)} from upstream timed out and nothing is cached" + _why(exc))
     except UpstreamError as exc:
+        if isinstance(exc, FetchRefused):
+            refused("fetch_refused")
         log.warning("upstream failure for %s: %s", request.path, exc)
         return error_response(502, f"{_what(request)} from upstream failed and nothing is cached" + _why(exc))
     except (ConnectionResetError, asyncio.CancelledError):
@@ -85,6 +100,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:  # a bug: log it, but answer without leaking a traceback
         log.exception("unhandled error for %s %s", request.method, request.path)
         return error_response(500, "internal error (logged)")
+
+
+def _unavailable(request: web.Request, reason: str, message: str) -> web.Response:
+    """503 with Retry-After (``[cluster] retry_after``): installers (pip, uv) retry a 503 after a pause."""
+    refused(reason)
+    response = error_response(503, message)
+    response.headers["Retry-After"] = str(request.app[SERVICES].config.cluster.retry_after)
+    return response
+
+
+_last_database_log = [0.0]
+
+
+def _log_database(request: web.Request, exc: DatabaseError) -> None:
+    """While the database is down every cold request fails the same way: one line every 10 s, not one each."""
+    now = time.monotonic()
+    if now - _last_database_log[0] >= 10:
+        _last_database_log[0] = now
+        log.error("database unavailable for %s (503 until it answers; logged every 10 s): %s", request.path, exc)
 
 
 def _what(request: web.Request) -> str:

@@ -6,12 +6,25 @@ note; ``[server] explain = "off"`` removes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
 from mirror.core.policy.paths import relative_paths
 from mirror.web.names import is_project_name
-from mirror.web.state import SERVICES
+from mirror.web.state import SERVICES, Services
+
+
+async def explain_data(services: Services, project: str, version: str | None) -> dict[str, Any]:
+    """The explain answer of ``project`` (normalized) and ``version`` as JSON data, with the policy version."""
+    # The very decision the tiers serve: same pages, evidence and policies (from the policies alone, saying
+    # so, when upstream cannot be reached and nothing is cached).
+    result = await services.prepared.explain(project, version)
+    # Anonymous clients see where a rule is written relative to the policy directory, never the server's paths.
+    data: dict[str, Any] = relative_paths(result.as_dict(), str(services.config.policies.path))
+    data["policy_version"] = services.policies.current.version
+    return data
 
 
 async def explain_route(request: web.Request) -> web.Response:
@@ -20,13 +33,7 @@ async def explain_route(request: web.Request) -> web.Response:
     version = request.match_info.get("version")
     if not is_project_name(name) or (version is not None and not 0 < len(version) <= 128):
         raise web.HTTPNotFound(text="not a valid project name or version\n")
-    project = canonicalize_name(name)
-    # The very decision the tiers serve: same pages, evidence and policies (from the policies alone, saying
-    # so, when upstream cannot be reached and nothing is cached).
-    result = await services.prepared.explain(project, version)
-    # Anonymous clients see where a rule is written relative to the policy directory, never the server's paths.
-    data = relative_paths(result.as_dict(), str(services.config.policies.path))
-    data["policy_version"] = services.policies.current.version
+    data = await explain_data(services, canonicalize_name(name), version)
     return web.json_response(data, headers={"Cache-Control": "no-store"})
 
 

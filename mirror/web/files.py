@@ -22,6 +22,7 @@ from mirror.core.stored import StoredFile
 from mirror.services.downloads import ClientGone, Download, wait_for_download
 from mirror.services.fetching import METADATA_SUFFIX, wanted
 from mirror.services.filestore import FileStore, read_bytes
+from mirror.services.telemetry import HIT, MISS, note_cache
 from mirror.web.filesend import send_stored
 from mirror.web.headers import file_headers
 from mirror.web.names import is_filename, is_project_name, tier_of
@@ -50,7 +51,10 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
     # Not "immutable" for a year: a later block must reach clients' caches, within client_max_age like pages.
     headers = file_headers(services.config.server.client_max_age)
     stored = await services.storage.find_verified(want.hashes)
+    kind = "metadata" if is_metadata else "file"
     if stored is not None:
+        services.telemetry.cache_result(kind, HIT)
+        note_cache(HIT)
         log.debug("cache hit file=%s/%s", normalized, filename)
         if is_metadata:
             _prefetch_after(services, tier, normalized, stored)
@@ -62,6 +66,8 @@ async def file_or_metadata(request: web.Request) -> web.StreamResponse:
         # Derive metadata from the verified file once cached (used where upstream's is missing or unpinned).
         on_cached = functools.partial(_extract, services, tier, normalized)
 
+    services.telemetry.cache_result(kind, MISS)
+    note_cache(MISS)
     download = services.downloader.get(replace(want, on_cached=on_cached))
     download.attach()
     try:

@@ -32,6 +32,15 @@ def page_headers(max_age: int, *, stale: bool) -> dict[str, str]:
     return headers
 
 
+def document_headers(max_age: int, *, stale: bool) -> dict[str, str]:
+    """Headers of a JSON API document (``/<tier>/pypi/...``): like a page's, but chosen by nothing but the
+    encoding."""
+    headers = {"Vary": "Accept-Encoding", "Cache-Control": public(min(max_age, STALE_MAX_AGE) if stale else max_age)}
+    if stale:
+        headers["X-Mirror-Stale"] = "1"
+    return headers
+
+
 def file_headers(max_age: int) -> dict[str, str]:
     """Headers of a distribution file or ``.metadata`` (cached or streamed)."""
     return {"Cache-Control": f"public, max-age={max_age}", "Accept-Ranges": "bytes"}

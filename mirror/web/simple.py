@@ -7,8 +7,9 @@ from functools import lru_cache
 from aiohttp import web
 from packaging.utils import canonicalize_name
 
-from mirror.core.models import Format
+from mirror.core.models import Format, Tier
 from mirror.core.simple.negotiate import negotiate
+from mirror.services.telemetry import note_memory_hit
 from mirror.web.headers import permanent_redirect
 from mirror.web.names import is_project_name, tier_of
 from mirror.web.responses import page_response, streamed_list_response
@@ -40,6 +41,8 @@ async def index_page(request: web.Request) -> web.StreamResponse:
     if cold is not None:  # the mirror has no list yet: send it as it is built
         return await streamed_list_response(request, cold, fmt, max_age=max_age)
     prepared, stale = await services.lists.index(tier, fmt)
+    if tier is Tier.ALL:  # (the curated tiers' lists come from the policies, no cache)
+        note_memory_hit(services.telemetry, "project-list", stale)
     return page_response(request, prepared, fmt, stale=stale, max_age=max_age)
 
 
@@ -54,6 +57,7 @@ async def project_page(request: web.Request) -> web.StreamResponse:
         raise _redirect(request, f"/{tier.value}/simple/{normalized}/")
     fmt = _format(request)
     prepared, stale = await services.prepared.project(tier, normalized, fmt)
+    note_memory_hit(services.telemetry, "page", stale)
     return page_response(request, prepared, fmt, stale=stale, max_age=services.config.server.client_max_age)
 
 
@@ -63,8 +67,19 @@ async def add_slash(request: web.Request) -> web.StreamResponse:
     raise _redirect(request, request.path + "/")
 
 
+async def extra_slashes(request: web.Request) -> web.StreamResponse:
+    """``/<tier>/simple//<project>/`` (a base URL ending in a slash, as some clients join it) → the page's URL
+    with single slashes; anything else under it is not a page (404)."""
+    tier = tier_of(request)
+    parts = [p for p in request.match_info["rest"].split("/") if p]
+    if len(parts) != 1 or not is_project_name(parts[0]):
+        raise web.HTTPNotFound(text="no such page: a project page is /<tier>/simple/<project>/\n")
+    raise _redirect(request, f"/{tier.value}/simple/{canonicalize_name(parts[0])}/")
+
+
 def add_routes(app: web.Application) -> None:
     tier = "{tier}"
+    app.router.add_get(f"/{tier}/simple//{{rest:.*}}", extra_slashes)
     app.router.add_get(f"/{tier}/simple/", index_page)
     app.router.add_get(f"/{tier}/simple", add_slash)
     app.router.add_get(f"/{tier}/simple/{{project}}/", project_page)

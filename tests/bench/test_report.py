@@ -125,3 +125,22 @@ def test_the_document_has_the_header_versions_and_load() -> None:
                            "phases warm\n\nversions: mirror 0.1.0\n\nload average (1/5/15 min) at start 1.00 / 1.00 / "
                            "1.00, at the end 2.00 / 1.50 / 1.00")
     assert text.endswith("Suite wall time: 1.0 min.\n")
+
+
+def test_the_nodes_phase_renders_throughput_and_the_herd_with_its_target() -> None:
+    from bench.results import HerdRound, NodesResult, ThroughputRow
+
+    r = Results()
+    r.nodes = NodesResult(small_files=250, herd_size=8 * 1024 * 1024, file_delay=0.2)
+    r.nodes.throughput += [ThroughputRow(1, "sqlite", 4000.0), ThroughputRow(1, "postgresql", 3900.0),
+                           ThroughputRow(2, "postgresql", 4100.0), ThroughputRow(3, "postgresql", 3800.0, non2xx=2)]
+    r.nodes.herd += [HerdRound(100, 100, 1.5, 1, 1), HerdRound(100, 100, 1.2, 1, 1)]
+    text = body(r, settings(PHASES="nodes"), 60)
+    assert _row("| 2 | postgresql |", text) == "| 2 | postgresql | 4,100 | 1.02 |"
+    assert "| 3 | postgresql | 3,800 (2 non-2xx!) |" in text
+    assert _row("| 1 | 100/100 |", text) == "| 1 | 100/100 | 1.50 | 1 | 1 |"
+    assert "| cold herd across nodes: one upstream request per file and per page, every answer right | " \
+           "at most 1 per round, all answers right | ✅ met |" in text
+    assert missing_phases(r, ("nodes",)) == []
+    r.nodes.herd.append(HerdRound(100, 99, 2.0, 2, 1))
+    assert "at most 2 per round, not all answers right | ❌ not met |" in body(r, settings(PHASES="nodes"), 60)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from mirror.adapters.db import PageStore, open_database
 from mirror.adapters.db.engine import create_engine
+from mirror.core.errors import DatabaseUnavailable
 
 from ..support.databases import settings
 from .test_pages import page
@@ -38,8 +39,9 @@ async def test_sqlite_statement_timeout_bounds_the_wait_for_another_writer(tmp_p
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         started = time.monotonic()
-        with pytest.raises(OperationalError, match="locked"):
+        with pytest.raises(DatabaseUnavailable, match="OperationalError: database is locked") as caught:
             await PageStore(engine).save(page())
+        assert isinstance(caught.value.__cause__, OperationalError)  # one line for callers, the cause kept
         assert 0.4 < time.monotonic() - started < 4
         other.execute("ROLLBACK")
         await PageStore(engine).save(page())  # and works once the lock is released

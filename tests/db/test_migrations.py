@@ -136,16 +136,18 @@ async def test_an_empty_database_is_created_at_head_and_matches_the_tables(datab
     engine = await open_database(settings(database_url))
     await engine.dispose()
     status = await database_status(settings(database_url))
-    assert status.current and status.revision == head_revision() == "0004"
+    assert status.current and status.revision == head_revision() == "0006"
     assert await schema_differences(database_url) == []
     assert await table_names(database_url) == {"pages", "provenance_documents", "file_sightings",
                                                "verified_wheel_metadata", "audit", "demand", "advisories",
                                                "advisory_projects", "advisory_changes", "json_api_documents",
-                                               "metadata_licenses", VERSION_TABLE}
+                                               "metadata_licenses", "api_tokens", "web_sessions", "leases",
+                                               "cluster_state", VERSION_TABLE}
 
 
 def test_history_lists_every_revision_oldest_first():
-    assert [revision for revision, _ in history()] == ["0001", "0002", "0003", "0004"] == sorted(known_revisions())
+    assert [revision for revision, _ in history()] == ["0001", "0002", "0003", "0004", "0005", "0006"] \
+        == sorted(known_revisions())
     assert all(description for _, description in history())
 
 
@@ -155,7 +157,7 @@ async def test_legacy_database_is_refused_then_upgraded_keeping_every_row(databa
     url = await legacy(database_url, tmp_path)
     status = await database_status(settings(url))
     assert status.legacy and status.revision is None and not status.current
-    with pytest.raises(SchemaOutdated, match=r"schema from before migrations, older than this mirror's 0004: "
+    with pytest.raises(SchemaOutdated, match=r"schema from before migrations, older than this mirror's 0006: "
                                              r"run `mirror db upgrade` \(or set \[database\] auto_upgrade = true\)"):
         await open_database(settings(url))
     with pytest.raises(SchemaOutdated):  # a read-only command does not upgrade either
@@ -229,10 +231,10 @@ async def test_an_older_revision_is_refused_and_upgraded(database_url, tmp_path)
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0001"))
     await engine.dispose()
-    with pytest.raises(SchemaOutdated, match="revision 0001, older than this mirror's 0004: run `mirror db upgrade`"):
+    with pytest.raises(SchemaOutdated, match="revision 0001, older than this mirror's 0006: run `mirror db upgrade`"):
         await open_database(settings(database_url))
     before, after = await upgrade_database(settings(database_url))
-    assert (before.revision, after.revision) == ("0001", "0004")
+    assert (before.revision, after.revision) == ("0001", "0006")
 
 
 async def test_a_newer_schema_is_refused_even_with_auto_upgrade(database_url):
@@ -242,7 +244,7 @@ async def test_a_newer_schema_is_refused_even_with_auto_upgrade(database_url):
     await engine.dispose()
     for attempt in (open_database(settings(database_url, auto_upgrade=True)),
                     upgrade_database(settings(database_url))):
-        with pytest.raises(SchemaUnknown, match="revision 9999, unknown to this mirror .newest 0004.: a newer mirror"):
+        with pytest.raises(SchemaUnknown, match="revision 9999, unknown to this mirror .newest 0006.: a newer mirror"):
             await attempt
 
 

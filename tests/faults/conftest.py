@@ -423,7 +423,6 @@ class MirrorProcess:
         return f"{self.base}/{tier}/simple/"
 
     async def start(self, timeout: float = 30.0) -> MirrorProcess:
-        import re
         import sys
 
         env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
@@ -434,6 +433,16 @@ class MirrorProcess:
                 stdout=asyncio.subprocess.PIPE, stderr=log, cwd=self.config.parent, env=env,
                 preexec_fn=self.preexec_fn)
         assert self.proc.stdout is not None
+        try:
+            return await self._wait_started(timeout)
+        except BaseException:  # never leave a server running behind a failed start (a timeout, a cancel)
+            await self.kill()
+            raise
+
+    async def _wait_started(self, timeout: float) -> MirrorProcess:
+        import re
+
+        assert self.proc is not None and self.proc.stdout is not None
         async with asyncio.timeout(timeout):
             while True:
                 line = await self.proc.stdout.readline()

@@ -40,6 +40,8 @@ async def test_sigkill_mid_download_then_restart(tmp_path, upstream, http, proce
     f = upstream.add_file("big-dist", FakeFile("big_dist-1.0.tar.gz", blob))
     upstream.slow_files[f.filename] = (CHUNK, PAUSE)
     config = write_config(tmp_path / "config.toml", upstream.url)
+    # The killed process's lease on the file expires before the restarted one takes the download over.
+    config.write_text(config.read_text() + "\n[cluster]\nlease_ttl = 2\n")
     cache = tmp_path / "cache"
     log = tmp_path / "mirror.log"
 

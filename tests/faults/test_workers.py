@@ -1,9 +1,11 @@
-"""``[server] workers = 2``: two processes share the port, the database and the file cache."""
+"""``[server] workers = 2``: two processes share the port, the database and the file cache; they fetch a cold page
+or file once between them (leases in the shared SQLite file), and /metrics on either sums both."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import socket
 import subprocess
 
@@ -40,14 +42,27 @@ async def test_two_workers_serve_pages_and_files_and_stop_together(tmp_path, ups
                 async with http.get(url, headers=headers) as resp:
                     return resp.status, await resp.read()
 
+            upstream.delay, upstream.faults_apply_to = 0.3, "pages"  # the requests overlap at both workers
             pages = await asyncio.gather(*(get(server.index() + "shared-app/", Accept=JSON) for _ in range(20)))
             assert {s for s, _ in pages} == {200} and len({b for _, b in pages}) == 1
+            upstream.delay = 0
+            upstream.slow_files[wheel.filename] = (4096, 0.01)
             files = await asyncio.gather(*(get(f"{server.base}/all/files/shared-app/{wheel.filename}")
                                            for _ in range(10)))
             assert {s for s, _ in files} == {200}
             assert {hashlib.sha256(b).hexdigest() for _, b in files} == {wheel.sha256}
-        # Each worker fetches at most once (single flight is per process).
-        assert 1 <= upstream.count(f"/files/{wheel.sha256}/{wheel.filename}", "GET") <= 2
+            # Both workers answered (SO_REUSEPORT spreads connections); /metrics of either counts every request.
+            metrics = [(await get(f"{server.base}/metrics"))[1].decode() for _ in range(6)]
+        # One fetch between the two workers (a lease in the database), whichever answered.
+        assert upstream.count("/simple/shared-app/") == 1
+        assert upstream.count(f"/files/{wheel.sha256}/{wheel.filename}", "GET") == 1
+        for text in metrics:
+            assert 'mirror_requests_total{kind="page",status="200",tier="all"} 20.0' in text
+            assert 'mirror_requests_total{kind="file",status="200",tier="all"} 10.0' in text
+            # Each file request is a miss (fetched, or waited for the other worker's fetch) or, for a request that
+            # arrived after the file landed, a hit: ten in all, at least one miss.
+            found = dict(re.findall(r'mirror_cache_results_total\{cache="file",result="(\w+)"\} ([\d.]+)', text))
+            assert float(found.get("miss", 0)) >= 1 and sum(map(float, found.values())) == 10, found
     finally:
         await server.stop()
     assert server.proc.returncode == 0

@@ -92,7 +92,9 @@ def test_a_release_with_its_files():
     assert text.splitlines()[0] == "demo 1.0:"
     assert ("            - demo-1.0-py3-none-any.whl: uploaded 2026-11-24 12:00 UTC, inside the 7-day cooldown "
             "until 2026-12-01 12:00 UTC\n              to change: mirror vet demo 1.0 --by NAME --note TEXT") in text
-    assert "            + demo-1.0.tar.gz: reviewed by alice; older than the 7-day cooldown\n  vetted" in text
+    # one line per release and tier with its count of files; only the files that differ from it are listed
+    assert "  reviewed  IN   reviewed by alice; older than the 7-day cooldown (2 files)" in text
+    assert "demo-1.0.tar.gz: reviewed by alice" not in text
     # a file's own remedy is printed only where it differs from the tier's
     assert text.count("to change: mirror unvet demo 1.0 --by NAME --reason TEXT, then after review "
                       "mirror vet demo 1.0 --by NAME --note TEXT") == 1
@@ -199,7 +201,7 @@ def test_text_and_dict_of_a_bare_decision():
                                          FileVerdict("y.whl", True, "good", None)))
     e = Explanation("demo", None, (t,), ("n1", "n2"))
     assert e.as_text() == "\n".join([
-        "demo:", "  vetted    OUT  nope", "            - x.whl: bad", "              to change: fix it",
+        "demo:", "  vetted    OUT  nope (2 files)", "            - x.whl: bad", "              to change: fix it",
         "            + y.whl: good", "  note: n1", "  note: n2"])
     assert e.as_dict() == {"project": "demo", "version": None, "notes": ["n1", "n2"], "tiers": [
         {"tier": "vetted", "admitted": False, "rule": "nope", "where": None, "change": None, "files": [
@@ -208,5 +210,4 @@ def test_text_and_dict_of_a_bare_decision():
     same = TierExplanation(Tier.ALL, Decision(True, "in", None, "fix it"),
                            (FileVerdict("x.whl", True, "in", "fix it"), FileVerdict("z.whl", False, "out", "fix it")))
     assert Explanation("demo", "1", (same,)).as_text() == "\n".join([
-        "demo 1:", "  all       IN   in", "            to change: fix it", "            + x.whl: in",
-        "            - z.whl: out"])
+        "demo 1:", "  all       IN   in (2 files)", "            to change: fix it", "            - z.whl: out"])

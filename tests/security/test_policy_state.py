@@ -107,7 +107,7 @@ async def test_blocks_stay_in_force_while_the_directory_is_renamed_away_and_afte
     os.rename(directory.with_name("policies.moved"), directory)
     state = await wait_for_recovery(http, mirror)
     assert state["policy"] == {"version": version, "loaded_at": state["policy"]["loaded_at"],
-                               "last_reload_error": None, "last_reload_error_at": None}
+                               "last_reload_error": None, "last_reload_error_at": None, "last_signal": None}
     await assert_still_blocked(http, mirror, wheel)
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mirror.core.errors import ParseError, UpstreamError, UpstreamTimeout
+from mirror.core.errors import DatabaseUnavailable, ParseError, UpstreamError, UpstreamTimeout
 from mirror.services.cache import (
     CachePolicy,
     Fresh,
@@ -245,3 +245,46 @@ async def test_a_304_to_an_unconditional_request_is_an_upstream_error() -> None:
     cache, _, _ = make(Upstream(NotModified()))
     with pytest.raises(UpstreamError, match="304"):
         await cache.get("x")
+
+
+class DownStore(MemoryStore):
+    """A store whose database is down while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise DatabaseUnavailable("database: ConnectionRefusedError: connect call failed")
+
+    async def load(self, key: str) -> Record | None:
+        self._check()
+        return await super().load(key)
+
+    async def save(self, record: Record) -> None:
+        self._check()
+        await super().save(record)
+
+    async def touch(self, key: str, fetched_at: float) -> None:
+        self._check()
+        await super().touch(key, fetched_at)
+
+
+async def test_a_database_outage_serves_what_memory_holds_stale_and_fails_a_cold_key() -> None:
+    store = DownStore()
+    up = Upstream(fresh(b"v1"), NotModified(), NotModified())
+    cache, _, clock = make(up, store)
+    await cache.get("x")
+    store.down = True
+    clock.now += 601  # expired: revalidated upstream (304), but the database cannot record it
+    stale = await cache.get("x")
+    assert stale.stale and stale.value == "v1" and "database" in stale.error and stale.retry_at == clock.now + 30
+    assert (await cache.get("x")).stale and len(up.calls) == 2  # neither asked again until retry_after
+    with pytest.raises(DatabaseUnavailable):
+        await cache.get("cold")  # nothing in memory: the caller answers 503
+    assert len(up.calls) == 2  # a cold key is refused before upstream is asked
+    store.down = False
+    clock.now += 30
+    recovered = await cache.get("x")
+    assert not recovered.stale and recovered.value == "v1" and len(up.calls) == 3

@@ -25,7 +25,9 @@ from mirror.core.policy.load import parse_project
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import Evidence
 from mirror.services.advisories import AdvisoryService
+from mirror.services.cache import CachePolicy
 from mirror.services.cpu import CpuLane
+from mirror.services.json_documents import JsonDocuments
 from mirror.services.review import ReviewService
 from mirror.services.waivers import WaiverLog
 from mirror.services.whatif import WhatIf, compare_project, projects_to_compare
@@ -58,11 +60,14 @@ async def service(engine: AsyncEngine, upstream: FakeUpstream) -> AsyncIterator[
     client = open_upstream(upstream.url, Timeouts(2, 2, 5), 1 << 24)
     cpu = CpuLane()
     changed: list[str] = []
-    svc = AdvisoryService(AdvisoryStore(engine), PageStore(engine, json_api_documents), client, upstream.url,
-                          ttl=600, cpu=cpu, on_change=changed.append, clock=Clock())
+    clock = Clock()
+    documents = JsonDocuments(client, upstream.url, PageStore(engine, json_api_documents),
+                              CachePolicy(ttl=600, retry_after=60, not_found_ttl=600), cpu, clock=clock)
+    svc = AdvisoryService(AdvisoryStore(engine), documents, on_change=changed.append, clock=clock)
     await svc.start()
     yield svc, changed
     await svc.close()
+    await documents.close()
     await client.close()
     cpu.close()
 

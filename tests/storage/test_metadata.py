@@ -77,3 +77,23 @@ def test_range_file_budget_bounds_hostile_archives():
 
     assert read_wheel_metadata(RangeFile(len(blob), fetch)) is not None
     assert read_wheel_metadata(RangeFile(len(blob), fetch, budget=100)) is None  # refused, not read
+
+
+async def test_many_extractions_at_once_never_starve_the_stores_reads(store, tmp_path):
+    """Each extraction's thread waits for store reads the event loop makes, and a local store's reads run in the
+    default executor: extractions must not take its threads, or enough of them at once wait forever (uv
+    downloading a set's wheels together did that)."""
+    import asyncio
+
+    wheels = [await put(store, build_wheel(tmp_path, f"demo{i}", "1.0").read_bytes()) for i in range(3)]
+    extractor = MetadataExtractor(store, Recorded(), lambda _p: None)
+    loop = asyncio.get_running_loop()
+    executor_threads = min(32, (os.cpu_count() or 1) + 4)  # the default executor's size
+    try:
+        # more extractions at once than the default executor has threads (its threads are all taken meanwhile)
+        blockers = [loop.run_in_executor(None, __import__("time").sleep, 0.2) for _ in range(executor_threads)]
+        reads = [extractor.read_metadata(wheels[i % 3]) for i in range(3 * executor_threads)]
+        found = await asyncio.wait_for(asyncio.gather(*reads, *blockers), timeout=60)
+    finally:
+        extractor.close()
+    assert all(data is not None and b"Name: demo" in data for data in found[:len(reads)])

@@ -146,6 +146,13 @@ class FakeUpstream:
         # followed by a short pause so that clients receive it as several reads.
         self.json_api_padding = 0
         self.json_api_chunk: int | None = None
+        #: serve per-release documents (``/pypi/<project>/<version>/json``); the reachable real index has none
+        self.json_api_releases = False
+        #: normalized project → JSON API ``vulnerabilities`` entries, and (optionally) per version
+        self.vulnerabilities: dict[str, list[dict[str, Any]]] = {}
+        self.release_vulnerabilities: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: normalized project → extra ``info`` fields of its JSON API document (author, home_page...)
+        self.json_info: dict[str, dict[str, Any]] = {}
         # -- fault switches (scoped by faults_apply_to / fault_filter) --
         self.delay: float = 0.0  # seconds to sleep before answering
         self.fail_status: int | None = None  # answer with this status instead
@@ -171,7 +178,6 @@ class FakeUpstream:
         self.serial = 0
         self._projects: dict[str, _Project] = {}
         self._owners: dict[str, list[str]] = {}  # normalized name -> users with the Owner role
-        self._vulnerabilities: dict[str, list[dict[str, Any]]] = {}  # normalized name -> JSON API entries
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -258,7 +264,7 @@ class FakeUpstream:
         """Set the ``vulnerabilities`` of the project's JSON API document: as on the real index, they are
         those of the release the document describes (its latest). Entries are JSON API entries (``id``,
         ``aliases``, ``summary``, ``details``, ``fixed_in``, ``link``, ``withdrawn``)."""
-        self._vulnerabilities[canonicalize_name(project)] = [dict(e) for e in entries]
+        self.vulnerabilities[canonicalize_name(project)] = [dict(e) for e in entries]
 
     def set_owners(self, project: str, users: Sequence[str]) -> None:
         """Set the users the JSON API lists under ``ownership.roles`` (all with role "Owner")."""
@@ -303,6 +309,7 @@ class FakeUpstream:
             ("/files/{sha256}/{filename}", self._file),
             ("/integrity/{project}/{version}/{filename}/provenance", self._provenance),
             ("/pypi/{project}/json", self._json_api),
+            ("/pypi/{project}/{version}/json", self._json_api_release),
         ]:  # fmt: skip
             app.router.add_get(route, handler)  # also answers HEAD
         # A fresh Application per start: a cleaned-up aiohttp app is not meant to be restarted.
@@ -517,32 +524,55 @@ class FakeUpstream:
             anchors.append(f"<a {' '.join(attrs)}>{esc(f.filename)}</a><br />")
         return self._html(f"Links for {esc(proj.name)}", head, anchors, proj.serial)
 
-    async def _json_api(self, request: web.Request) -> web.StreamResponse:
-        """The index's JSON API (project metadata, releases and ``ownership``); 404 when ``json_api`` is off."""
-        key = canonicalize_name(request.match_info["project"])
-        proj = self._projects.get(key)
-        if not self.json_api or proj is None:
-            raise web.HTTPNotFound()
+    def _json_file(self, f: FakeFile) -> dict[str, Any]:
+        """One file as the index's JSON API describes it."""
+        digests = {"md5": hashlib.md5(f.content).hexdigest(),  # noqa: S324 - the index's own field
+                   "sha256": f.advertised_sha256 or f.sha256,
+                   "blake2b_256": hashlib.blake2b(f.content, digest_size=32).hexdigest()}
+        wheel = f.filename.endswith(".whl")
+        return {
+            "comment_text": "", "digests": digests, "downloads": -1, "filename": f.filename, "has_sig": False,
+            "md5_digest": digests["md5"], "packagetype": "bdist_wheel" if wheel else "sdist",
+            "python_version": "py3" if wheel else "source", "requires_python": f.requires_python,
+            "size": f.size, "upload_time": f.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "upload_time_iso_8601": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
+            "url": self._file_url(f), "yanked": f.yanked is not False,
+            "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
+        }  # fmt: skip
+
+    def _json_document(self, key: str, proj: _Project, version: str | None) -> dict[str, Any]:
+        """The JSON API document of a project (``version`` None: with ``releases``) or of one release."""
         files = [] if proj.status == "quarantined" else list(proj.files.values())
         releases: dict[str, list[dict[str, Any]]] = {}
         for f in files:
-            releases.setdefault(f.version, []).append({
-                "filename": f.filename, "url": self._file_url(f),
-                "digests": {"sha256": f.advertised_sha256 or f.sha256}, "size": f.size,
-                "upload_time_iso_8601": f.upload_time.astimezone(UTC).strftime(_TIME_FORMAT),
-                "requires_python": f.requires_python, "yanked": f.yanked is not False,
-                "yanked_reason": f.yanked if isinstance(f.yanked, str) else None,
-            })  # fmt: skip
+            releases.setdefault(f.version, []).append(self._json_file(f))
         latest = max(releases, key=Version) if releases else None
+        described = version or latest
+        mine = [f for f in files if f.version == described]
         description = ("Lorem ipsum dolor sit amet. " * (self.json_api_padding // 28 + 1))[: self.json_api_padding]
-        data = {
-            "info": {"name": proj.name, "version": latest, "summary": "", "description": description},
-            "releases": releases, "urls": [], "last_serial": proj.serial,
-            "vulnerabilities": self._vulnerabilities.get(key, []) if latest is not None else [],
+        info: dict[str, Any] = {
+            "name": proj.name, "version": described, "summary": "", "description": description,
+            "author": None, "home_page": None, "project_urls": None, "requires_dist": None,
+            "requires_python": next((f.requires_python for f in mine if f.requires_python), None),
+            "classifiers": [], "license": None, "yanked": bool(mine) and all(f.yanked is not False for f in mine),
+            "package_url": f"{self.base}/project/{key}/", "project_url": f"{self.base}/project/{key}/",
+            "release_url": f"{self.base}/project/{key}/{described}/",
+            **self.json_info.get(key, {}),
+        }  # fmt: skip
+        vulns = (self.release_vulnerabilities.get((key, described), self.vulnerabilities.get(key, []))
+                 if described is not None else [])
+        data: dict[str, Any] = {
+            "info": info, "last_serial": proj.serial,
+            "urls": [self._json_file(f) for f in mine], "vulnerabilities": vulns,
             "ownership": {"organization": None,
                           "roles": [{"role": "Owner", "user": u} for u in self._owners.get(key, [])]},
         }  # fmt: skip
-        headers = {"X-PyPI-Last-Serial": str(proj.serial)}
+        if version is None:
+            data["releases"] = releases
+        return data
+
+    async def _json_answer(self, request: web.Request, data: dict[str, Any], serial: int) -> web.StreamResponse:
+        headers = {"X-PyPI-Last-Serial": str(serial)}
         if self.json_api_chunk is None:
             return web.json_response(data, headers=headers)
         body = json.dumps(data).encode()
@@ -554,6 +584,29 @@ class FakeUpstream:
             await asyncio.sleep(0.002)
         await resp.write_eof()
         return resp
+
+    async def _json_api(self, request: web.Request) -> web.StreamResponse:
+        """The index's JSON API (project metadata, releases and ``ownership``); 404 when ``json_api`` is off."""
+        key = canonicalize_name(request.match_info["project"])
+        proj = self._projects.get(key)
+        if not self.json_api or proj is None:
+            raise web.HTTPNotFound()
+        return await self._json_answer(request, self._json_document(key, proj, None), proj.serial)
+
+    async def _json_api_release(self, request: web.Request) -> web.StreamResponse:
+        """A release's JSON API document (``json_api_releases``; the version matched in canonical form)."""
+        key = canonicalize_name(request.match_info["project"])
+        proj = self._projects.get(key)
+        if not self.json_api or not self.json_api_releases or proj is None:
+            raise web.HTTPNotFound()
+        try:
+            wanted = Version(request.match_info["version"])
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        version = next((f.version for f in proj.files.values() if Version(f.version) == wanted), None)
+        if version is None:
+            raise web.HTTPNotFound()
+        return await self._json_answer(request, self._json_document(key, proj, version), proj.serial)
 
     def _find_file(self, sha256: str, filename: str) -> FakeFile | None:
         for proj in self._projects.values():

@@ -18,6 +18,7 @@ from mirror.config import (
     UpstreamConfig,
 )
 from mirror.web import create_app
+from mirror.web.access import runner_options
 
 
 def make_config(tmp_path: Path, upstream_url: str, *, storage: StorageConfig | None = None,
@@ -43,8 +44,10 @@ class MirrorServer:
         self._server: TestServer | None = None
 
     async def start(self) -> MirrorServer:
-        self._server = TestServer(create_app(self.config, clock=self.clock), host="127.0.0.1")
-        await self._server.start_server()
+        app = create_app(self.config, clock=self.clock)
+        self._server = TestServer(app, host="127.0.0.1")
+        # As `mirror serve` runs it: requests counted and access-logged once answered.
+        await self._server.start_server(**runner_options(app))
         return self
 
     async def stop(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,14 @@ class S3Server:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.log.close()
+
+    def pause(self) -> None:
+        """SIGSTOP the server: it accepts connections (the kernel does) but answers nothing, as a store that
+        hangs; :meth:`resume` continues it with its buckets intact."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     def client(self) -> Any:
         """A plain boto3 client, for tests to look into buckets."""

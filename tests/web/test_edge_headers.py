@@ -21,6 +21,24 @@ async def test_normalizing_and_slash_redirects_carry_vary_and_cache_control(mirr
         assert resp.headers["Cache-Control"] == "max-age=600, public", url
 
 
+async def test_a_doubled_slash_before_the_project_redirects_to_the_page(mirror, project, http):
+    """A base URL ending in a slash joined with "/name/" (as pipenv builds it): 301 to the page, not 404."""
+    for path, target in (("/all/simple//demo-app/", "/all/simple/demo-app/"),
+                         ("/reviewed/simple//Demo_App/", "/reviewed/simple/demo-app/"),
+                         ("/all/simple///demo-app", "/all/simple/demo-app/"),
+                         ("/all/simple//demo-app/?format=json", "/all/simple/demo-app/?format=json")):
+        resp, _ = await get(http, mirror.base + path, JSON)
+        assert resp.status == 301, path
+        assert resp.headers["Location"] == target, path
+        assert resp.headers["Vary"] == "Accept, Accept-Encoding" and resp.headers["Cache-Control"] == \
+            "max-age=600, public", path
+    for path in ("/all/simple//demo-app/extra/", "/all/simple//", "/nosuch/simple//demo-app/"):
+        resp, _ = await get(http, mirror.base + path, JSON)
+        assert resp.status == 404, path
+    async with http.get(mirror.base + "/all/simple//demo-app/", headers={"Accept": JSON}) as resp:
+        assert resp.status == 200 and str(resp.url).endswith("/all/simple/demo-app/")
+
+
 async def test_redirects_carry_cors_when_configured(tmp_path, upstream, project, http):
     config = make_config(tmp_path, upstream.url)
     server = MirrorServer(replace(config, server=replace(config.server, cors_origins=("*",))))

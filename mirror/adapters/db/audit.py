@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mirror.adapters.db.engine import queries
 from mirror.adapters.db.tables import audit, demand
 from mirror.adapters.db.upsert import larger, smaller, upsert
 
@@ -45,6 +46,7 @@ class DemandEntry:
     last_at: float
 
 
+@queries("database")
 class AuditLog:
     """Append-only queries on the ``audit`` table."""
 
@@ -60,7 +62,7 @@ class AuditLog:
 
         With SQLite the write lock is taken by the first INSERT, so concurrent writers (workers, CLI runs)
         wait on the engine's busy timeout instead of failing, and no record is lost. Raises
-        ``sqlalchemy.exc.OperationalError`` if the database is read-only or stays locked past that timeout.
+        DatabaseUnavailable if the database is read-only, unreachable or stays locked past that timeout.
         """
         ids: list[int] = []
         async with self._engine.begin() as conn:
@@ -97,6 +99,31 @@ class AuditLog:
         return [AuditRecord(**row) for row in reversed(rows)]
 
 
+    async def page(self, *, project: str | None = None, actor: str | None = None, before: int | None = None,
+                   limit: int = 50) -> list[AuditRecord]:
+        """Up to ``limit`` records, newest first, with an id below ``before`` (keyset pagination: pass the last
+        id of a page to get the next), of ``project`` (and its releases) and by ``actor`` when given."""
+        query = select(audit)
+        if project is not None:
+            query = query.where((audit.c.target == project)
+                                | audit.c.target.startswith(project + "==", autoescape=True))
+        if actor is not None:
+            query = query.where(audit.c.actor == actor)
+        if before is not None:
+            query = query.where(audit.c.id < before)
+        query = query.order_by(audit.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditRecord(**row) for row in rows]
+
+    async def actors(self, limit: int = 500) -> list[str]:
+        """The distinct actors of the log (at most ``limit``, alphabetical)."""
+        query = select(audit.c.actor).distinct().order_by(audit.c.actor).limit(limit)
+        async with self._engine.connect() as conn:
+            return [row[0] for row in await conn.execute(query)]
+
+
+@queries("database")
 class DemandLog:
     """Counters on the ``demand`` table, fed in batches by the server and read by ``mirror demand``.
 
@@ -159,3 +186,17 @@ class DemandLog:
             rows = (await conn.execute(query)).mappings().all()
         return [DemandEntry(**row) for row in rows]
 
+    async def page(self, tier: str | None = None, *, offset: int = 0,
+                   limit: int = 50) -> tuple[list[DemandEntry], int]:
+        """One page of :meth:`entries` (same order) and how many counters there are in all."""
+        query = select(demand)
+        count = select(func.count()).select_from(demand)
+        if tier is not None:
+            query = query.where(demand.c.tier == tier)
+            count = count.where(demand.c.tier == tier)
+        query = query.order_by(demand.c.count.desc(), demand.c.last_at.desc(),
+                               demand.c.tier, demand.c.project, demand.c.version).offset(offset).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            total = (await conn.execute(count)).scalar_one()
+        return [DemandEntry(**row) for row in rows], int(total)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mirror.adapters.db.engine import queries
 from mirror.adapters.db.tables import extracted_metadata, pages
 from mirror.adapters.db.upsert import replace_all
 
@@ -31,6 +32,7 @@ class PageRecord:
     fetched_at: float
 
 
+@queries("database")
 class PageStore:
     """Async queries on a table of stored upstream answers (``pages`` by default; ``provenance_documents``
     has the same columns) and on the ``extracted_metadata`` table."""

@@ -44,6 +44,7 @@ from mirror.adapters.db.engine import (
     create_engine,
     database_problem,
     describe_database,
+    failure,
     parse_database_url,
     sqlite_path,
 )
@@ -228,7 +229,7 @@ async def _ensure(engine: AsyncEngine, where: str, *, create: bool, upgrade: boo
 
 
 def _wrap(where: str, exc: Exception) -> DatabaseError:
-    return DatabaseError(f"cannot use database {where}: {database_problem(exc)}")
+    return failure(f"cannot use database {where}: {database_problem(exc)}", exc)
 
 
 async def open_database(settings: DatabaseConfig, *, create: bool = True, upgrade: bool | None = None

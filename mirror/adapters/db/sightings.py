@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mirror.adapters.db.engine import queries
 from mirror.adapters.db.tables import file_sightings
 from mirror.adapters.db.upsert import insert_new
 
@@ -26,6 +27,7 @@ class SightingRow:
     initial: bool
 
 
+@queries("database")
 class SightingStore:
     """Async queries on ``file_sightings``; the first sighting of a file is kept, later ones are ignored."""
 

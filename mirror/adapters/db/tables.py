@@ -151,8 +151,9 @@ advisory_changes = Table(
     Column("at", Float, nullable=False, index=True),
 )
 
-#: Upstream's JSON API documents (``/pypi/<project>/json``) exactly as upstream sent them, keyed by the normalized
-#: project name; the same columns as ``pages``, so the one revalidating cache serves them.
+#: Upstream's JSON API documents exactly as upstream sent them: ``/pypi/<project>/json`` keyed by the normalized
+#: project name (read for advisories and for the tiers' JSON API), ``/pypi/<project>/<version>/json`` keyed by
+#: ``<project>/<version>``; the same columns as ``pages``, so the one revalidating cache serves them.
 json_api_documents = Table(
     "json_api_documents",
     metadata,
@@ -176,4 +177,60 @@ metadata_licenses = Table(
     Column("source", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Column("read_at", Float, nullable=False),
+)
+
+#: API tokens of reviewers and admins. Only the sha256 of each token's secret is stored; ``key_id`` is the
+#: token's public part (it names the row, so a secret is compared with one hash, in constant time). ``name``
+#: is the actor the audit log records; ``revoked_at``/``expires_at`` NULL mean not revoked / no expiry.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+#: Browser sessions opened by logging in with a token: the cookie holds ``key_id`` and a secret whose sha256
+#: is stored; a session lasts until ``expires_at`` and only while its token is valid. ``csrf`` is the token
+#: every form of the session carries.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("token_key_id", String(32), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+#: Who is fetching what, across every process and node sharing the database: one row per key (``page:<name>``,
+#: ``file:<sha256>``, ``policy-edit``...). ``owner`` holds it until ``expires_at`` (the database's clock, epoch
+#: seconds) unless it renews; NULL once released, when ``outcome`` ("ok", "gone", "failed", "timeout" or NULL:
+#: given up) and ``detail`` tell the nodes that waited how it ended. ``changed_at``: when it was last taken or
+#: released. Released and long-expired rows are deleted after a minute.
+leases = Table(
+    "leases",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("owner", String(255), nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("changed_at", Float, nullable=False),
+)
+
+#: Small values every node reads: ``policy`` is the JSON signal a reviewer command leaves after changing a policy
+#: file (the new version, who, when), which makes every node re-read its policy directory at once.
+cluster_state = Table(
+    "cluster_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

@@ -144,8 +144,11 @@ def _same_specifier(written: Any, wanted: str | None) -> bool:
 # --------------------------------------------------------------------------- [review]
 
 
-def set_review(text: str, by: str, at: datetime, note: str | None = None) -> str:
-    """Add ``[review]`` (before the first table), or re-sign an existing one keeping its other keys."""
+def set_review(text: str, by: str, at: datetime, note: str | None = None, *, floor: str | None = None) -> str:
+    """Add ``[review]`` (before the first table), or re-sign an existing one keeping its other keys; ``floor``
+    (the oldest release admitted) is written when given."""
+    if floor is not None:
+        return set_floor(set_review(text, by, at, note), floor)
     doc = _parse(text)
     if "review" in doc:
         review = doc["review"]
@@ -160,6 +163,20 @@ def set_review(text: str, by: str, at: datetime, note: str | None = None) -> str
     if _first_is_table(text):
         return _tidy(_insert_first(text, tomlkit.dumps({"review": table})))
     doc["review"] = table  # top-level keys (e.g. an inline ``block = [...]``) must stay before any table
+    return _finish(doc)
+
+
+def set_floor(text: str, floor: str | None) -> str:
+    """Set ``[review] floor`` to ``floor``, or remove it (None). Raises EditError without ``[review]``."""
+    doc = _parse(text)
+    review = doc.get("review")
+    if not isinstance(review, dict):
+        raise EditError("the file has no [review]")
+    if floor is None:
+        if "floor" in review:
+            del review["floor"]
+    else:
+        review["floor"] = floor
     return _finish(doc)
 
 

@@ -34,6 +34,7 @@ from mirror.core.policy.model import (
     ProjectPolicy,
     ProvenanceStatus,
     PublisherSyntaxError,
+    Review,
     TrustedPublisher,
     Vetting,
     WaivedRule,
@@ -84,6 +85,7 @@ def _prerelease(version: str | None) -> bool:
 # Cached by wrapping, not by decorating: mutation testing skips decorated functions (docs/testing.md).
 canonical_version = functools.lru_cache(maxsize=1 << 16)(_canonical_version)
 _is_prerelease = functools.lru_cache(maxsize=1 << 16)(_prerelease)
+_parse = functools.lru_cache(maxsize=1 << 16)(Version)
 
 
 def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
@@ -199,6 +201,8 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
             False, f"version {version} is outside the reviewed range {review.versions}", review.where,
             f"edit 'versions' in {review.where.file}"))
     vetting = policy.vettings.get(canonical)
+    if vetting is None and review.floor is not None and _below(canonical, review.floor):
+        return ReleaseRules(tier, name, version, below_floor(name, version, review))
     hold = None
     allow_pre = review.allow_prereleases if review.allow_prereleases is not None else rules.allow_prereleases
     if _is_prerelease(version) and not allow_pre:
@@ -218,6 +222,20 @@ def decide_release(tier: Tier, name: str, version: str | None, policies: PolicyS
         waiver = max((w for w in policy.waivers_of(WaivedRule.COOLDOWN, canonical) if w.active(now)),
                      key=lambda w: w.until, default=None)
     return ReleaseRules(tier, name, version, None, policy, vetting, hold, days, where, outcome, waiver)
+
+
+def _below(canonical: str, floor: str) -> bool:
+    return _parse(canonical) < _parse(floor)
+
+
+def below_floor(name: str, version: str | None, review: Review) -> Decision:
+    """The decision of a release below the project's floor: out of ``reviewed``, so that resolvers fail on a
+    missing dependency instead of backtracking to it; the command that lowers (or removes) the floor."""
+    return Decision(False, f"version {version} is below the floor {review.floor} of {name} (no silent "
+                           "downgrade: releases older than the floor are not admitted unless vetted)",
+                    review.floor_where or review.where,
+                    command("mirror", "floor", name, "VERSION", "--by", "NAME", "--reason", "TEXT")
+                    + " (or 'none' for no floor)")
 
 
 def _cooldown_waived(ctx: ReleaseRules, held_because: str, ends: datetime | None = None) -> Decision | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from mirror.core.models import ProjectDetail, Tier
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import Decision, canonical_version, decide_release, decide_version
 from mirror.core.policy.model import PolicySet
 from mirror.core.tiers import NO_EVIDENCE, Evidence, decide_page
@@ -64,7 +65,8 @@ class Explanation:
         lines = [f"{target}:"]
         for t in self.tiers:
             d = t.decision
-            lines.append(f"  {t.tier.value:9s} {'IN ' if d.admitted else 'OUT'}  {d.rule}")
+            count = f" ({len(t.files)} file{'s' if len(t.files) != 1 else ''})" if t.files else ""
+            lines.append(f"  {t.tier.value:9s} {'IN ' if d.admitted else 'OUT'}  {d.rule}{count}")
             if d.where:
                 lines.append(f"            rule at: {d.where}")
             if d.change:
@@ -72,6 +74,8 @@ class Explanation:
             lines += [f"            WARNING: {w}" for w in d.warnings]
             lines += [f"            waived: {w}" for w in d.waived]
             for f in t.files:
+                if (f.admitted, f.rule, f.warnings, f.waived) == (d.admitted, d.rule, d.warnings, d.waived):
+                    continue  # the release's line says it: only files that differ are listed
                 lines.append(f"            {'+' if f.admitted else '-'} {f.filename}: {f.rule}")
                 if not f.admitted and f.change and f.change != d.change:
                     lines.append(f"              to change: {f.change}")
@@ -101,6 +105,11 @@ def explain(project: str, version: str | None, detail: ProjectDetail | None, pol
     if detail is None:
         notes.append("upstream page not available: file-level rules (hashes, cooldown) not evaluated")
     policy = policies.of(project)
+    review = policy.review if policy is not None else None
+    if review is not None and review.floor is not None:
+        notes.append(f"floor {review.floor}: older releases stay out of 'reviewed' unless vetted "
+                     f"({review.floor_where or review.where}); to change: "
+                     f"{command('mirror', 'floor', project, 'VERSION', '--by', 'NAME', '--reason', 'TEXT')}")
     rule = policy.provenance if policy is not None else None
     if rule is not None:
         pinned = ", ".join(rule.identities) or "none"

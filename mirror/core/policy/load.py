@@ -25,6 +25,7 @@ from mirror.core.policy.model import (
     Block,
     CircleCIPublisher,
     EvidenceRules,
+    FloorMode,
     GitHubPublisher,
     GitLabPublisher,
     GooglePublisher,
@@ -143,7 +144,11 @@ def parse_tiers(text: str, file: str) -> TierRules:
     every = top.sub("all", data.get("all", {}))
     every.check_keys(set(_EVIDENCE_KEYS))
     reviewed = top.sub("reviewed", data.get("reviewed", {}))
-    reviewed.check_keys({"cooldown_days", "allow_prereleases", *_EVIDENCE_KEYS})
+    reviewed.check_keys({"cooldown_days", "allow_prereleases", "floor", *_EVIDENCE_KEYS})
+    floor = reviewed.text("floor")
+    if floor is not None and floor not in [m.value for m in FloorMode]:
+        raise reviewed.fail("floor", f"unknown value {floor!r} (allowed: "
+                                     + ", ".join(repr(m.value) for m in FloorMode) + ")")
     cooldown = reviewed.get("cooldown_days", (int, float), "a number of days >= 0")
     if cooldown is not None and cooldown < 0:
         raise reviewed.fail("cooldown_days", "must be 0 or more")
@@ -160,6 +165,8 @@ def parse_tiers(text: str, file: str) -> TierRules:
         cooldown_where=where("reviewed", "cooldown_days", cooldown),
         prereleases_where=where("reviewed", "allow_prereleases", prereleases),
         uploaders_where=where("vetted", "require_uploaders", require),
+        floor=FloorMode(floor) if floor is not None else defaults.floor,
+        floor_where=where("reviewed", "floor", floor),
         evidence=evidence,
     )
 
@@ -249,7 +256,7 @@ def parse_project(text: str, file: str, name: str) -> ProjectPolicy:
 
 
 def _review(r: _Reader) -> Review:
-    r.check_keys({"by", "at", "note", "versions", "exclude", "cooldown_days", "allow_prereleases"})
+    r.check_keys({"by", "at", "note", "versions", "exclude", "cooldown_days", "allow_prereleases", "floor"})
     exclude_raw = r.get("exclude", list, "a list of versions") or []
     exclude: set[str] = set()
     for item in exclude_raw:
@@ -260,9 +267,17 @@ def _review(r: _Reader) -> Review:
     cooldown = r.get("cooldown_days", (int, float), "a number of days >= 0")
     if cooldown is not None and cooldown < 0:
         raise r.fail("cooldown_days", "must be 0 or more")
+    raw_floor = r.text("floor")
+    floor = None
+    if raw_floor is not None:
+        try:
+            floor = normalize_version(raw_floor)
+        except InvalidVersion:
+            raise r.fail("floor", f"bad version {raw_floor!r} (the oldest release admitted, e.g. \"2.31.0\")") from None
     return Review(signed=r.signature(), where=r.where(), versions=r.specifier("versions"),
                   exclude=frozenset(exclude), cooldown_days=float(cooldown) if cooldown is not None else None,
-                  allow_prereleases=r.get("allow_prereleases", bool, "true or false"))
+                  allow_prereleases=r.get("allow_prereleases", bool, "true or false"), floor=floor,
+                  floor_where=Location(r.file, r.loc.key_line(r.path, "floor") or 0) if floor is not None else None)
 
 
 def _block(r: _Reader) -> Block:

@@ -70,6 +70,17 @@ class Review:
     exclude: frozenset[str] = frozenset()
     cooldown_days: float | None = None
     allow_prereleases: bool | None = None
+    #: the oldest release admitted (canonical version; ``floor = "2.31.0"``), None without a floor: releases
+    #: below it stay out of ``reviewed`` so that resolvers cannot backtrack to them (vetted releases excepted)
+    floor: str | None = None
+    floor_where: Location | None = None
+
+
+class FloorMode(enum.StrEnum):
+    """What ``mirror promote`` records as a project's floor by default (``tiers.toml``, ``[reviewed] floor``)."""
+
+    LATEST_AT_PROMOTION = "latest-at-promotion"
+    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +412,9 @@ class TierRules:
     cooldown_where: Location = DEFAULT_LOCATION
     prereleases_where: Location = DEFAULT_LOCATION
     uploaders_where: Location = DEFAULT_LOCATION
+    #: the floor a promotion records by default, and where that is written
+    floor: FloorMode = FloorMode.LATEST_AT_PROMOTION
+    floor_where: Location = DEFAULT_LOCATION
     #: tier name ("all", "reviewed", "vetted") → its rules from evidence
     evidence: Mapping[str, EvidenceRules] = field(default_factory=lambda: DEFAULT_EVIDENCE_RULES)
 

@@ -1,17 +1,31 @@
-"""The audit trail of the reviewer commands, and the demand log, in the configured database (opened on first
-use): every change to a policy file is recorded, before the file changes (see :meth:`ReviewService._change`)."""
+"""What the reviewer commands keep in the configured database (opened on first use): the audit trail (every change
+to a policy file is recorded, before the file changes: see :meth:`ReviewService._change`), the demand log, the
+lock that serializes the commands of every node, and the signal that tells every node to re-read the policies."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from mirror.adapters.db.audit import AuditLog, AuditRecord, DemandEntry, DemandLog
-from mirror.config import DatabaseConfig
+from mirror.config import ClusterConfig, DatabaseConfig
 from mirror.core.errors import DatabaseError, ReviewError
+from mirror.services.leases import LeaseBusy, Leases, LeaseSettings, new_owner
+from mirror.services.policies import PolicySignal
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("mirror.review")
+
+#: The lease every node's reviewer commands take while they edit a policy file.
+POLICY_LOCK = "policy-edit"
+#: The ``cluster_state`` key of the policy signal.
+POLICY_SIGNAL = "policy"
+#: How long a command waits for another one holding the lock (as for the directory's own lock).
+LOCK_WAIT = 60.0
 
 
 class AuditUnavailable(ReviewError):
@@ -26,8 +40,9 @@ class AuditTrail:
     database is reported (DatabaseMissing), an outdated schema too (SchemaOutdated naming ``mirror db upgrade``).
     """
 
-    def __init__(self, settings: DatabaseConfig) -> None:
+    def __init__(self, settings: DatabaseConfig, cluster: ClusterConfig = ClusterConfig()) -> None:
         self._settings = settings
+        self._cluster = cluster
         self._engine: AsyncEngine | None = None
         self._scratch: AsyncEngine | None = None
         #: Set when a read-only command could not use the database and used a scratch one (see cache_engine).
@@ -89,3 +104,47 @@ class AuditTrail:
     async def demand_entries(self, tier: str | None = None) -> list[DemandEntry]:
         """The demand counters (of ``tier``); DatabaseMissing when there is no database."""
         return await DemandLog(await self._database(create=False)).entries(tier)
+
+    @contextlib.asynccontextmanager
+    async def shared_lock(self) -> AsyncIterator[None]:
+        """Hold the policy lock of every node (a lease in the database, lost within ``[cluster] lease_ttl`` by a
+        command that dies) for the block; AuditUnavailable when the database cannot be used, ReviewError when
+        another command holds it for more than :data:`LOCK_WAIT` seconds. Creates no database."""
+        from mirror.adapters.db.leases import LeaseTable
+        from mirror.core.errors import DatabaseMissing
+
+        try:
+            table = LeaseTable(await self._database(create=False))
+        except DatabaseMissing:
+            # No database yet: no server has started on it, so there is no other node to keep in step with (the
+            # directory's lock still serializes this machine's commands); the edit's audit record creates it.
+            yield
+            return
+        except Exception as exc:
+            raise AuditUnavailable(f"nothing changed: {self._unavailable('cannot write to', exc)}") from exc
+        settings = LeaseSettings(ttl=self._cluster.lease_ttl, poll=self._cluster.lease_poll)
+        leases = Leases(table, new_owner(self._cluster.node_name or "cli"), settings)
+        held = contextlib.AsyncExitStack()
+        try:
+            try:
+                await held.enter_async_context(leases.hold(POLICY_LOCK, LOCK_WAIT))
+            except LeaseBusy as exc:
+                raise ReviewError(f"nothing changed: {exc} (the policy lock in the database)") from None
+            except DatabaseError as exc:
+                raise AuditUnavailable(f"nothing changed: {self._unavailable('cannot lock', exc)}") from exc
+            yield
+        finally:
+            await held.aclose()
+            await leases.close()
+
+    async def signal(self, version: str | None, by: str, action: str) -> None:
+        """Leave the policy signal (``version`` now in the directory) that makes every node re-read its policies at
+        once; a failure is only logged (the nodes still see the change when they next look at the directory)."""
+        from mirror.adapters.db.leases import LeaseTable
+
+        try:
+            table = LeaseTable(await self._database(create=True))
+            await table.set_value(POLICY_SIGNAL, PolicySignal(version, by, action).encode())
+        except Exception as exc:  # the change is made; the signal only speeds up its spreading
+            log.warning("could not signal the policy change to the other nodes (they see it within "
+                        "[policies] reload_interval of their directory showing it): %s", exc)

@@ -1,7 +1,9 @@
 """The policy directory as the reviewer commands change it.
 
 Each command edits one ``<policies>/projects/<name>.toml`` (a new one when missing). The read-modify-write
-happens under an exclusive ``flock`` on ``<policies>/.lock``, so concurrent invocations never lose an edit;
+happens under an exclusive ``flock`` on ``<policies>/.lock`` and, when given, a lock shared by every node (a lease
+in the database: ``flock`` alone does not reach across machines on every network file system), so concurrent
+invocations on any node never lose an edit;
 the new text is validated with :func:`~mirror.core.policy.load.parse_project` and staged in a temporary file,
 which replaces the file atomically (``os.replace``) only once the change's audit records are stored.
 """
@@ -16,7 +18,8 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -56,10 +59,16 @@ class StagedFile:
 
 
 class PolicyFiles:
-    """The policy files below ``directory``: read, validated, replaced atomically under the directory's lock."""
+    """The policy files below ``directory``: read, validated, replaced atomically under the directory's lock.
 
-    def __init__(self, directory: Path) -> None:
+    ``shared_lock()``, when given, is held inside the directory's lock: the lock of every node (see
+    :meth:`locked`).
+    """
+
+    def __init__(self, directory: Path,
+                 shared_lock: Callable[[], AbstractAsyncContextManager[None]] | None = None) -> None:
         self.directory = directory
+        self._shared_lock = shared_lock
 
     def project_path(self, name: str) -> Path:
         return self.directory / PROJECTS_DIR / f"{name}.toml"
@@ -104,7 +113,17 @@ class PolicyFiles:
 
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
-        """Hold the exclusive lock of the policy directory (polling, so waiting never blocks the loop)."""
+        """Hold the exclusive lock of the policy directory and, when given, the lock shared by every node."""
+        async with self._local_lock():
+            if self._shared_lock is None:
+                yield
+            else:
+                async with self._shared_lock():
+                    yield
+
+    @contextlib.asynccontextmanager
+    async def _local_lock(self) -> AsyncIterator[None]:
+        """Hold the exclusive ``flock`` of the policy directory (polling, so waiting never blocks the loop)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         ensure_gitignore(self.directory)  # the lock file below is no policy: keep it out of git
         lock_path = self.directory / LOCK_FILE

@@ -22,7 +22,9 @@ from mirror.adapters.db.advisories import AdvisoryStore
 from mirror.adapters.policy_dir import load_policies
 from mirror.core.advisories import Advisory, AdvisoryError, from_json_api
 from mirror.core.errors import ParseError, PolicyError, ProjectNotFound, UpstreamError
+from mirror.core.floors import floor_at_promotion
 from mirror.core.models import DistFile, ProjectDetail, Tier
+from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import ProvenanceStatuses, decide_provenance
 from mirror.core.policy.evidence import Advisories, judge_vulnerability, malware_hold
 from mirror.core.policy.explain import Explanation
@@ -33,7 +35,7 @@ from mirror.core.policy.load import (
     parse_project,
     parse_tiers,
 )
-from mirror.core.policy.model import ProjectPolicy, ProvenanceStatus, TierRules
+from mirror.core.policy.model import FloorMode, PolicySet, ProjectPolicy, ProvenanceStatus, TierRules
 from mirror.core.tiers import Evidence
 from mirror.services.provenance import ProvenanceVerifier
 from mirror.services.review.arguments import project_name
@@ -54,6 +56,8 @@ class Problem:
     file: str
     line: int | None
     message: str
+    #: a proposal (e.g. a floor to record): printed, but ``check`` still succeeds
+    advice: bool = False
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
@@ -178,9 +182,10 @@ class PolicyInspector:
             if path.exists() and not is_kind(path):
                 problems.append(Problem(str(path), None, f"not {kind}: a running server keeps its last good policy, "
                                                          "and `mirror serve` refuses to start"))
+        rules = TierRules()
         if tiers.is_file():
             try:
-                parse_tiers(tiers.read_text(encoding="utf-8"), str(tiers))
+                rules = parse_tiers(tiers.read_text(encoding="utf-8"), str(tiers))
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(Problem(str(tiers), None, f"cannot read file: {exc}"))
             except PolicyError as exc:
@@ -202,7 +207,36 @@ class PolicyInspector:
         problems += await self._check_provenance([p for p in valid if p.provenance is not None
                                                   and p.provenance.require and p.vettings], offline=offline)
         problems += await self._check_advisories([p for p in valid if p.vettings])
+        if rules.floor is FloorMode.LATEST_AT_PROMOTION:
+            problems += await self._propose_floors([p for p in valid if p.review is not None and p.review.floor is None
+                                                    and p.project_block is None], rules, offline=offline)
         return problems
+
+    async def _propose_floors(self, policies: list[ProjectPolicy], rules: TierRules, *,
+                              offline: bool) -> list[Problem]:
+        """A floor for each reviewed project without one: the newest release 'reviewed' admits now (offline, or
+        when upstream cannot say: VERSION, to fill in), as the exact command."""
+        limit = asyncio.Semaphore(8)
+        now = self._clock().astimezone(UTC)
+
+        async def one(policy: ProjectPolicy) -> Problem:
+            assert policy.review is not None
+            version = None
+            if not offline:
+                async with limit:
+                    try:
+                        detail = await self.upstream.fetch_detail(policy.name)
+                    except (ProjectNotFound, UpstreamError, ParseError):
+                        detail = None
+                if detail is not None:
+                    version = floor_at_promotion(policy.name, detail,
+                                                 PolicySet(rules, {policy.name: policy}, "check"), now)
+            change = command("mirror", "floor", policy.name, version or "VERSION", "--by", "NAME", "--reason", "TEXT")
+            return Problem(policy.review.where.file, policy.review.where.line,
+                           f"[review]: {policy.name} has no floor: with a dependency missing from 'reviewed', "
+                           f"resolvers fall back to any old release of it; proposed: {change}", advice=True)
+
+        return list(await asyncio.gather(*(one(p) for p in policies)))
 
     async def _check_advisories(self, policies: list[ProjectPolicy]) -> list[Problem]:
         """Vetted releases that an advisory in the database keeps out of 'vetted' (malware, or a known

@@ -8,6 +8,7 @@ vetting a release already vetted with the same hashes) changes nothing, says so,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from mirror.core.models import ProjectDetail
 from mirror.core.policy import edit
 from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import canonical_version
-from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus, WaivedRule
+from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus, TierRules, WaivedRule
 from mirror.services.provenance import ProvenanceCache, ProvenanceVerifier
 from mirror.services.review.arguments import (
     BlockTarget,
@@ -87,6 +88,18 @@ def allow_missing_command(name: str) -> str:
     return command("mirror", "promote", name, "--allow-missing", "--by", "NAME", "--note", "TEXT")
 
 
+def floor_line(name: str, floor: str | None, rules: TierRules) -> str:
+    """What a promotion says about the floor it recorded (or did not)."""
+    change = command("mirror", "floor", name, "VERSION", "--by", "NAME", "--reason", "TEXT")
+    if floor is not None:
+        return f"  floor {floor}: older releases of {name} stay out of 'reviewed' (to change: {change})"
+    from mirror.core.policy.model import FloorMode
+
+    why = ("floor = \"none\" in tiers.toml" if rules.floor is FloorMode.NONE
+           else "no release of it is admitted yet, or --no-floor")
+    return f"  no floor ({why}): resolvers may fall back to any old release of {name}; to set one: {change}"
+
+
 def nothing_changed(text: str) -> Outcome:
     return Outcome((f"{text}: nothing changed",))
 
@@ -102,9 +115,9 @@ class ReviewService:
         self.config = config
         self.directory = config.policies.path
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.files = PolicyFiles(self.directory)
+        self.audit = AuditTrail(config.database_settings, config.cluster)
+        self.files = PolicyFiles(self.directory, self.audit.shared_lock)
         self.upstream = UpstreamReader(config, session)
-        self.audit = AuditTrail(config.database_settings)
         self._verifier: ProvenanceVerifier | None = None
         self._runtime: Runtime | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -163,7 +176,16 @@ class ReviewService:
                 raise ReviewError(f"{exc}; nothing changed") from exc
         finally:
             staged.discard()
+        # Every node re-reads its policies at once (the directory is shared: docs/deployment.md).
+        await self.audit.signal(await self._directory_version(), records[0].actor, records[0].action)
         return staged.path, tuple(ids)
+
+    async def _directory_version(self) -> str | None:
+        """The version of the policy directory as it is now (None when a file elsewhere in it is invalid)."""
+        try:
+            return (await asyncio.to_thread(load_policies, self.directory)).version
+        except PolicyError:
+            return None
 
     def outcome(self, lines: Sequence[str], path: Path | None, ids: Sequence[int] = ()) -> Outcome:
         """The outcome of a change of ``path``, warning when another policy file is broken: the server then
@@ -217,8 +239,16 @@ class ReviewService:
             result = replace(result, notes=(*result.notes, self.audit.missing))
         return result
 
-    async def check(self, *, offline: bool = False) -> list[Problem]:
-        return await self.inspector.check(offline=offline)
+    async def check(self, *, offline: bool = False, proposals: bool = False, holes: bool = False) -> list[Problem]:
+        """Every problem ``check`` finds; with ``proposals``, its proposals too (``Problem.advice``); with
+        ``holes`` (and not ``offline``), the curated tiers' holes (their metadata is read through the mirror's
+        store, opening it)."""
+        found = await self.inspector.check(offline=offline)
+        if holes and not offline:
+            from mirror.services.review.guard import hole_problems
+
+            found += await hole_problems(self)
+        return found if proposals else [p for p in found if not p.advice]
 
     async def audit_records(self, project: str | None = None) -> list[AuditRecord]:
         name = project_name(project) if project else None
@@ -239,14 +269,51 @@ class ReviewService:
 
     async def upstream_has(self, name: str) -> bool:
         """Whether upstream lists ``name``; ReviewError when it cannot be asked now."""
+        return await self.upstream_detail(name) is not None
+
+    async def upstream_detail(self, name: str) -> ProjectDetail | None:
+        """Upstream's page of ``name``, None when upstream has no such project; ReviewError when it cannot be
+        asked now."""
         try:
-            await self.upstream.fetch_detail(name)
-            return True
+            return await self.upstream.fetch_detail(name)
         except ProjectNotFound:
-            return False
+            return None
         except (UpstreamError, ParseError) as exc:
             raise ReviewError(f"cannot check whether upstream has {name} ({exc}); nothing changed. To promote it "
                               f"anyway: {allow_missing_command(name)}") from None
+
+    def promotion_floor(self, name: str, detail: ProjectDetail | None, *, floor: str | None = None,
+                        no_floor: bool = False, pinned: str | None = None) -> str | None:
+        """The floor promoting ``name`` records: ``floor`` (``--floor``), none (``--no-floor``, or the tier-wide
+        ``floor = "none"``), else the release a lock or requirements file pins (``pinned``), else the newest
+        release ``reviewed`` would admit of it now. Raises ReviewError for a bad ``floor``."""
+        from mirror.core.floors import floor_at_promotion
+        from mirror.core.policy.model import FloorMode
+
+        if floor is not None:
+            if no_floor:
+                raise ReviewError("give --floor VERSION or --no-floor, not both")
+            return release_version(floor)
+        rules = self.tier_rules()
+        if no_floor or rules.floor is FloorMode.NONE:
+            return None
+        if pinned is not None:
+            return pinned
+        if detail is None:
+            return None
+        _, current = self.files.read(name)
+        policies = PolicySet(rules, {current.name: current} if current is not None else {}, "floor")
+        return floor_at_promotion(name, detail, policies, self.now())
+
+    def tier_rules(self) -> TierRules:
+        """The rules of ``tiers.toml`` (the built-in defaults when it is missing or broken: ``check`` says so)."""
+        from mirror.core.policy.load import TIERS_FILE, parse_tiers
+
+        path = self.directory / TIERS_FILE
+        try:
+            return parse_tiers(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else TierRules()
+        except (OSError, UnicodeDecodeError, PolicyError):
+            return TierRules()
 
     def missing_upstream(self, name: str) -> ReviewError:
         """The refusal to promote ``name``, which upstream does not have, with the names it may be a typo of."""
@@ -256,9 +323,10 @@ class ReviewService:
                            f"anyway (a project about to be published): {allow_missing_command(name)}")
 
     async def promote(self, project: str, by: str, note: str | None = None, *, allow_similar: bool = False,
-                      allow_missing: bool = False) -> Outcome:
-        """Add ``[review]``: the project enters ``reviewed``. Refuses look-alikes of known projects, and names
-        upstream does not have unless ``allow_missing`` (with a note)."""
+                      allow_missing: bool = False, floor: str | None = None, no_floor: bool = False) -> Outcome:
+        """Add ``[review]``: the project enters ``reviewed``, with its floor (see :meth:`promotion_floor`).
+        Refuses look-alikes of known projects, and names upstream does not have unless ``allow_missing`` (with a
+        note)."""
         name = project_name(project)
         by = option_text(by, "--by", required=True)
         note = option_text(note, "--note", required=False)
@@ -271,15 +339,24 @@ class ReviewService:
             r = current.review
             return nothing_changed(f"{name} is already reviewed by {r.signed.by} on {when(r.signed)} ({r.where})")
         typosquat_gate(name, self.files.reviewed_names(besides=name), allow_similar=allow_similar)
-        if not allow_missing and not await self.upstream_has(name):
-            raise self.missing_upstream(name)
-        return await self.promote_checked(name, by, note, allow_similar=allow_similar)
+        if floor is not None and no_floor:
+            raise ReviewError("give --floor VERSION or --no-floor, not both")
+        detail = None
+        if not allow_missing:
+            detail = await self.upstream_detail(name)
+            if detail is None:
+                raise self.missing_upstream(name)
+        elif floor is None and not no_floor:
+            with contextlib.suppress(ReviewError):
+                detail = await self.upstream_detail(name)
+        chosen = self.promotion_floor(name, detail, floor=floor, no_floor=no_floor)
+        return await self.promote_checked(name, by, note, allow_similar=allow_similar, floor=chosen)
 
     async def promote_checked(self, name: str, by: str, note: str | None, *, allow_similar: bool,
-                              context: str | None = None) -> Outcome:
+                              context: str | None = None, floor: str | None = None) -> Outcome:
         """Promote ``name`` (normalized; upstream's answer already checked) under the lock: the gate again
         (another command may have promoted a look-alike meanwhile), then the edit and its audit record, whose
-        note ends with ``context`` (``as a dependency of flask 3.0.0``)."""
+        note ends with ``context`` (``as a dependency of flask 3.0.0``); ``floor`` is recorded when given."""
         async with self.files.locked():
             text, policy = self.files.read(name)
             if policy is not None and policy.review is not None:
@@ -288,7 +365,7 @@ class ReviewService:
             similar: Resemblance = typosquat_gate(name, self.files.reviewed_names(besides=name),
                                                   allow_similar=allow_similar)
             now = self.now()
-            new = edit.set_review(text, by, now, note)
+            new = edit.set_review(text, by, now, note, floor=floor)
             audit_note = " ".join(p for p in (note, f"({context})" if context else None,
                                               f"[allowed although similar to {', '.join(similar.names)}]"
                                               if similar else None) if p)
@@ -300,32 +377,64 @@ class ReviewService:
         if policy is not None and policy.project_block is not None:
             lines.append(f"note: {name} is blocked ({policy.project_block.reason}): it stays out of every tier until "
                          f"`{command('mirror', 'unblock', name, '--by', 'NAME', '--reason', 'TEXT')}`")
+        lines.append(floor_line(name, floor, self.tier_rules()))
         return self.outcome(lines, path, ids)
 
-    async def demote(self, project: str, by: str, reason: str) -> Outcome:
-        """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``)."""
+    async def demote(self, project: str, by: str, reason: str, *, force: bool = False) -> Outcome:
+        """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``). Refused (ReviewError) when a
+        project the tiers serve needs it, unless ``force``."""
+        from mirror.services.review.guard import refuse_opening_holes
+
         name = project_name(project)
         by, reason = by_and_reason(by, reason)
+        note = None
         async with self.files.locked():
             text, policy = self.files.read(name)
             if policy is None or policy.review is None:
                 return nothing_changed(f"{name} is not reviewed (no [review] in {self.files.project_path(name)})")
-            now = self.now()
             new = edit.remove_review(text)
+            if not force:
+                note = await refuse_opening_holes(self, name, new, f"demote {name}", command(
+                    "mirror", "demote", name, "--by", by, "--reason", reason, "--force"))
+            now = self.now()
             path, ids = await self.change(name, new, [record(now, by, "demote", name, edit.snippet(text, "review"),
                                                              None, reason)])
-        lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})"]
+        lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})", *([note] if note else [])]
         if policy.vettings:
             lines.append(f"note: {len(policy.vettings)} vetted release(s) stay in the file; they take effect "
                          f"again if {name} is promoted again")
         return self.outcome(lines, path, ids)
 
+    async def floor(self, project: str, version: str, by: str, reason: str) -> Outcome:
+        """Set the floor of a reviewed project (``version``), or remove it (``none``)."""
+        name = project_name(project)
+        floor = None if version.strip().lower() == "none" else release_version(version)
+        by, reason = by_and_reason(by, reason)
+        async with self.files.locked():
+            text, policy = self.files.read(name)
+            if policy is None or policy.review is None:
+                raise ReviewError(f"{name} is not reviewed, so it has no floor; promote it first: "
+                                  f"{command('mirror', 'promote', name, '--by', 'NAME', '--note', 'TEXT')}")
+            if (canonical_version(floor) if floor else None) == policy.review.floor:
+                return nothing_changed(f"the floor of {name} is already {floor or 'none'}")
+            now = self.now()
+            new = edit.set_floor(text, floor)
+            path, ids = await self.change(name, new, [record(now, by, "floor", name, edit.snippet(text, "review"),
+                                                             edit.snippet(new, "review"), reason)])
+        shown = (f"floor of {name} set to {floor}: older releases stay out of 'reviewed'" if floor
+                 else f"floor of {name} removed: 'reviewed' admits its old releases again")
+        return self.outcome((f"{shown} ({path})",), path, ids)
+
     # ------------------------------------------------------------------ block / unblock
 
-    async def block(self, target: str, by: str, reason: str) -> Outcome:
-        """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``)."""
+    async def block(self, target: str, by: str, reason: str, *, force: bool = False) -> Outcome:
+        """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``). Refused (ReviewError)
+        when a project the curated tiers serve needs what it blocks, unless ``force``."""
+        from mirror.services.review.guard import refuse_opening_holes
+
         t = BlockTarget.parse(target)
         by, reason = by_and_reason(by, reason)
+        note = None
         async with self.files.locked():
             text, policy = self.files.read(t.name)
             for b in policy.blocks if policy else ():
@@ -335,10 +444,13 @@ class ReviewService:
                                            f"{b.reason} ({b.where})")
             now = self.now()
             new = edit.add_block(text, t.spec, reason, by, now)
+            if not force and policy is not None and policy.review is not None:
+                note = await refuse_opening_holes(self, t.name, new, f"block {t.shown}", command(
+                    "mirror", "block", t.shown, "--by", by, "--reason", reason, "--force"))
             path, ids = await self.change(t.name, new, [record(now, by, "block", t.shown, None,
                                                                edit.snippet(new, "block", t.spec), reason)])
         what = f"release {t.version} of {t.name}" if t.version else f"{t.name} (every release)"
-        return self.outcome((f"blocked {what} in every tier ({path})",), path, ids)
+        return self.outcome((f"blocked {what} in every tier ({path})", *([note] if note else [])), path, ids)
 
     async def unblock(self, target: str, by: str, reason: str) -> Outcome:
         """Remove the blocks of the project (``PROJECT``) or of one release (``PROJECT==VERSION``)."""
@@ -420,12 +532,12 @@ class ReviewService:
 
     async def plan_promotion(self, names: Sequence[str], inputs: Sequence[SetInput] = (), *, with_deps: bool = False,
                              allow_similar: bool = False, allow_missing: bool = False,
-                             targets: Sequence[Target] = ()) -> PromotionPlan:
+                             targets: Sequence[Target] = (), no_floor: bool = False) -> PromotionPlan:
         """What promoting ``names`` and ``inputs`` (with their closure when ``with_deps``) would do."""
         from mirror.services.review.sets import plan_promotion
 
         return await plan_promotion(self, names, inputs, with_deps=with_deps, allow_similar=allow_similar,
-                                    allow_missing=allow_missing, targets=targets)
+                                    allow_missing=allow_missing, targets=targets, no_floor=no_floor)
 
     async def apply_promotion(self, plan: PromotionPlan, by: str, note: str | None = None, *,
                               allow_similar: bool = False) -> Outcome:

@@ -46,6 +46,8 @@ class PlanItem:
     version: str | None = None
     detail: str = ""
     context: str | None = None
+    #: the floor its promotion records (see ReviewService.promotion_floor)
+    floor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def _why(edges: Sequence[Edge], origins: dict[str, str], name: str) -> tuple[str
 
 async def plan_promotion(svc: ReviewService, names: Sequence[str], inputs: Sequence[SetInput] = (), *,
                          with_deps: bool = False, allow_similar: bool = False, allow_missing: bool = False,
-                         targets: Sequence[Target] = ()) -> PromotionPlan:
+                         targets: Sequence[Target] = (), no_floor: bool = False) -> PromotionPlan:
     """What promoting ``names`` and what ``inputs`` list (with their dependency closure when ``with_deps``)
     would do; changes nothing. Every project to promote goes through the typo-squat gate here, and again
     when the plan is applied."""
@@ -125,7 +127,9 @@ async def plan_promotion(svc: ReviewService, names: Sequence[str], inputs: Seque
         walk = result.closure
         for name, project in walk.projects.items():
             why, context = _why(project.needed_by, origins, name)
-            found[name] = PlanItem(name, PROMOTE, why, project.version, context=context)
+            # the release 'reviewed' serves (the lock's pin where it names one) is the floor
+            floor = svc.promotion_floor(name, None, no_floor=no_floor, pinned=project.version)
+            found[name] = PlanItem(name, PROMOTE, why, project.version, context=context, floor=floor)
         for hole in walk.holes:
             name = hole.edge.child
             if name in found:
@@ -141,16 +145,28 @@ async def plan_promotion(svc: ReviewService, names: Sequence[str], inputs: Seque
         wanted = list(dict.fromkeys(canonicalize_name(r.name) for r in roots))
         limit = asyncio.Semaphore(8)
 
-        async def exists(name: str) -> bool:
-            if allow_missing or (policies.of(name) is not None and policies.of(name).review is not None):  # type: ignore[union-attr]
-                return True
+        async def exists(name: str) -> tuple[bool, str | None]:
+            """Whether upstream has it (or need not), and the floor its promotion records."""
+            policy = policies.of(name)
+            if policy is not None and policy.review is not None:
+                return True, None
+            if no_floor or (allow_missing and name in pins):
+                return True, svc.promotion_floor(name, None, no_floor=no_floor, pinned=pins.get(name))
             async with limit:
-                return await svc.upstream_has(name)
+                try:
+                    detail = await svc.upstream_detail(name)
+                except ReviewError:
+                    if not allow_missing:
+                        raise
+                    detail = None
+            there = detail is not None or allow_missing
+            return there, svc.promotion_floor(name, detail, pinned=pins.get(name)) if there else None
 
-        for name, there in zip(wanted, await asyncio.gather(*(exists(n) for n in wanted)), strict=True):
+        answers = await asyncio.gather(*(exists(n) for n in wanted))
+        for name, (there, floor) in zip(wanted, answers, strict=True):
             why, context = _why((), origins, name)
             found[name] = PlanItem(name, PROMOTE if there else MISSING, why, detail="" if there else NOT_UPSTREAM,
-                                   context=context)
+                                   context=context, floor=floor)
     asked = set(named) | set(origins)
     items = [_judge(svc, policies, item, allow_similar, allow_missing, asked) for item in found.values()]
     return PromotionPlan(tuple(items), frozenset(named), frozenset(origins), tuple(t.label for t in targets),
@@ -168,7 +184,7 @@ def _judge(svc: ReviewService, policies: PolicySet, item: PlanItem, allow_simila
     if item.action == MISSING:
         if item.name in named and allow_missing:
             return PlanItem(item.name, PROMOTE, item.why, None, "upstream does not have it (--allow-missing)",
-                            item.context)
+                            item.context, item.floor)
         hint = svc.missing_upstream(item.name) if item.name in named else None
         detail = str(hint).split("\n")[0] if hint else item.detail
         return PlanItem(item.name, MISSING, item.why, None, detail, item.context)
@@ -196,7 +212,7 @@ async def apply_promotion(svc: ReviewService, plan: PromotionPlan, by: str, note
     for item in plan.to_promote:
         try:
             outcome = await svc.promote_checked(item.name, by, note, allow_similar=allow_similar,
-                                                context=item.context)
+                                                context=item.context, floor=item.floor)
         except ReviewError as exc:
             before = f"promoted before the failure: {summarized(done)}" if done else "nothing was promoted"
             raise ReviewError(f"{item.name}: {exc}\n{before}") from exc

@@ -1,0 +1,70 @@
+"""``demote`` and ``block`` refuse to open a hole in a curated tier, the way a package manager refuses to remove a
+package others need: the change is decided against the closures of ``reviewed`` and ``vetted`` before and after
+(:func:`mirror.services.holes.opened`), and refused with the dependents and the complete ``--force`` command."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mirror.core.errors import PolicyError, ReviewError
+from mirror.core.models import Tier
+from mirror.core.policy.load import parse_project
+from mirror.core.policy.model import PolicySet
+from mirror.core.targets import Target
+from mirror.services.holes import opened, tier_gaps
+from mirror.services.review.inspection import Problem
+from mirror.services.review.listing import summarized
+
+if TYPE_CHECKING:
+    from mirror.services.review.service import ReviewService
+
+def configured_targets(svc: ReviewService) -> tuple[Target, ...]:
+    """``[dependencies] targets`` of the configuration (empty: the running Python on Linux)."""
+    return tuple(Target.parse(t) for t in svc.config.dependencies.targets)
+
+
+async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, what: str, override: str) -> str | None:
+    """Raise ReviewError (nothing changed) when making ``new_text`` the policy of ``name`` leaves a dependency
+    of a project in ``reviewed`` or ``vetted`` unserved; ``what`` names the change (``demote idna``),
+    ``override`` is the complete command that does it anyway. Returns a note when the check could not be made."""
+    try:
+        before = svc.policies()
+        changed = parse_project(new_text, str(svc.project_path(name)), name)
+    except PolicyError as exc:
+        return f"note: dependents not checked: the policies do not load ({exc})"
+    after = PolicySet(before.rules, {**before.projects, changed.name: changed}, before.version + "+change")
+    try:
+        runtime = await svc.runtime()
+        gaps = await opened(runtime.closure, before, after, configured_targets(svc))
+    except Exception as exc:  # noqa: BLE001 - any store or database failure: the change goes on, saying so
+        return f"note: dependents not checked ({exc})"
+    if not gaps:
+        return None
+    dependents = sorted({g.dependent for g in gaps if g.dependent})
+    lines = [f"refusing to {what}: {summarized(dependents)} need(s) it, and the tier would no longer serve what "
+             "they need:"]
+    lines += [f"  {g.text}" for g in gaps]
+    lines.append(f"nothing changed. Promote what they need instead, or do it anyway: {override}")
+    raise ReviewError("\n".join(lines))
+
+
+async def hole_problems(svc: ReviewService) -> list[Problem]:
+    """``check``'s holes: per tier, each dependency a served release needs that the tier does not serve, at the
+    dependent's ``[review]``; a proposal (not a failure) when they cannot be computed."""
+    try:
+        policies = svc.policies()
+    except PolicyError:
+        return []  # reported by the policy checks
+    found: list[Problem] = []
+    try:
+        runtime = await svc.runtime()
+        for tier in (Tier.REVIEWED, Tier.VETTED):
+            for gap in await tier_gaps(runtime.closure, tier, policies, configured_targets(svc)):
+                policy = policies.of(gap.dependent) if gap.dependent else None
+                if policy is None or policy.review is None:
+                    continue  # a dependency of a dependency outside the tier: its own dependent is reported
+                where = policy.review.where
+                found.append(Problem(where.file, where.line, f"hole in '{tier.value}': {gap.text}"))
+    except Exception as exc:  # noqa: BLE001 - any store or database failure: said, not a crash
+        found.append(Problem(str(svc.directory), None, f"holes not checked: {exc}", advice=True))
+    return found

@@ -1,0 +1,78 @@
+"""Holes: ``mirror check`` lists each dependency a served release needs that the tier does not serve, with the
+exact requirement; ``demote`` and ``block`` refuse to open one unless ``--force``, listing the dependents and the
+complete override command. Real subprocesses against the fake upstream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mirror.adapters.policy_dir import load_policies
+
+from ..support import floorworld
+from ..support.cli import mirror as cli
+from ..support.cli import write_config
+from ..support.fake_upstream import FakeUpstream
+
+ALICE = ("--by", "alice", "--note", "ok")
+
+
+@pytest.fixture
+def config(tmp_path: Path, upstream: FakeUpstream, dists: Path) -> Path:
+    floorworld.publish(upstream, dists)
+    return write_config(tmp_path, upstream)
+
+
+def reviewed(config: Path) -> set[str]:
+    policies = load_policies(config.parent / "policies", allow_missing=True)
+    return {n for n, p in policies.projects.items() if p.review is not None and p.project_block is None}
+
+
+async def test_demote_and_block_refuse_to_open_a_hole_and_check_lists_it(config):
+    await cli("promote", "toolkit", "gadget", "--yes", *ALICE, config=config)
+    await cli("promote", "helper", "--floor", "1.0", *ALICE, config=config)
+    assert (await cli("check", config=config)).code == 0  # no hole yet
+
+    run = await cli("demote", "helper", "--by", "bob", "--reason", "not needed?", config=config)
+    assert run.code == 1 and run.out == ""
+    assert run.err.startswith("mirror: refusing to demote helper: gadget, toolkit need(s) it, and the tier would "
+                              "no longer serve what they need:\n")
+    assert f"  toolkit 2.1 needs {floorworld.NEEDS}: helper is not in 'reviewed'" in run.err
+    assert "  gadget 1.0 needs helper>=2: helper is not in 'reviewed'" in run.err
+    assert run.err.rstrip().endswith("do it anyway: mirror demote helper --by bob --reason 'not needed?' --force")
+    assert "helper" in reviewed(config)
+
+    release = await cli("block", "helper==2.0", "--by", "bob", "--reason", "bad build", config=config)
+    assert release.code == 1 and "refusing to block helper==2.0: gadget need(s) it" in release.err
+    assert "gadget 1.0 needs helper>=2, but helper 1.0 is followed" in release.err
+    assert "toolkit" not in release.err.split("\n")[0]  # helper 1.0 still fits toolkit
+    assert release.err.rstrip().endswith("mirror block helper==2.0 --by bob --reason 'bad build' --force")
+    await cli("block", "helper==1.0", "--by", "bob", "--reason", "old", config=config)  # opens no hole: allowed
+
+    forced = await cli("demote", "helper", "--by", "bob", "--reason", "not needed?", "--force", config=config)
+    assert forced.ok().startswith("demoted helper")
+    assert reviewed(config) == {"toolkit", "gadget"}
+    check = await cli("check", config=config)
+    assert check.code == 1
+    toolkit = config.parent / "policies" / "projects" / "toolkit.toml"
+    assert f"{toolkit}:4: hole in 'reviewed': toolkit 2.1 needs {floorworld.NEEDS}: helper is not in 'reviewed': " \
+           "not reviewed: no [review] for this project" in check.out.splitlines()
+    assert "hole in 'reviewed': gadget 1.0 needs helper>=2: helper is not in 'reviewed'" in check.out
+    # demoting what nobody needs is not refused
+    assert (await cli("demote", "gadget", "--by", "bob", "--reason", "unused", config=config)).ok()
+
+
+async def test_a_build_backend_is_part_of_the_closure_and_its_demotion_is_refused(tmp_path, upstream, dists):
+    """An sdist-only release brings its ``[build-system] requires`` (a hatchling-like backend) into --with-deps;
+    demoting the backend would break installing it, so it is refused like any other dependency."""
+    from ..support import depworld
+
+    depworld.publish(upstream, dists)
+    config = write_config(tmp_path, upstream)
+    run = await cli("promote", "aiostuff", "--with-deps", "--yes", *ALICE, config=config)
+    assert "+ tinybuild 1.0  promote: needed to build aiostuff 1.0 (tinybuild>=1)" in run.ok()
+    assert reviewed(config) == {"aiostuff", "sniffio", "tinybuild"}
+    refused = await cli("demote", "tinybuild", "--by", "bob", "--reason", "unused?", config=config)
+    assert refused.code == 1 and "refusing to demote tinybuild: aiostuff need(s) it" in refused.err
+    assert "aiostuff 1.0 needs tinybuild>=1: tinybuild is not in 'reviewed'" in refused.err

@@ -65,19 +65,17 @@ def test_warnings_and_waivers_are_shown_per_tier_and_where_a_file_differs() -> N
              "waiver")
     assert found.as_text() == "\n".join([
         "demo 1.0:",
-        "  all       IN   not blocked: every upstream project is in 'all'",
+        "  all       IN   not blocked: every upstream project is in 'all' (2 files)",
         "            rule at: built-in default",
         "            to change: mirror block demo --by NAME --reason TEXT",
         f"            {WARN_ALL}",
         f"            waived: {WAIVED}",
-        "            + demo-1.0-py3-none-any.whl: not blocked: every upstream project is in 'all'",
-        "            + demo-1.0.tar.gz: not blocked: every upstream project is in 'all'",
-        "  reviewed  IN   reviewed by alice; older than the 7-day cooldown",
+        # one line per release and tier; a file only where it differs from its release
+        "  reviewed  IN   reviewed by alice; older than the 7-day cooldown (2 files)",
         f"            rule at: {FILE}:1",
         "            to change: mirror block demo==1.0 --by NAME --reason TEXT",
         f"            {WARN_REVIEWED}",
         f"            waived: {WAIVED}",
-        "            + demo-1.0-py3-none-any.whl: reviewed by alice; older than the 7-day cooldown",
         f"            + demo-1.0.tar.gz: reviewed by alice; {young}",
         f"              waived: {COOLED}",
         f"              waived: {WAIVED}",

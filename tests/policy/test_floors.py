@@ -99,3 +99,11 @@ def test_set_review_writes_the_floor_and_set_floor_changes_or_removes_it():
     assert "floor" not in removed and parse_project(removed, FILE, "demo").review.floor is None  # type: ignore[union-attr]
     with pytest.raises(edit.EditError):
         edit.set_floor("", "1.0")
+
+
+def test_a_release_below_the_floor_is_decided_once_for_its_tier_name_and_version():
+    rules = decide_release(Tier.REVIEWED, "demo", "1.5", policies(REVIEW))
+    assert (rules.tier, rules.name, rules.version) == (Tier.REVIEWED, "demo", "1.5")
+    assert rules.decision is not None and not rules.decision.admitted
+    assert rules.decision.rule.startswith("version 1.5 is below the floor 2 of demo")
+    assert str(rules.decision.where) == f"{FILE}:3"  # the floor line

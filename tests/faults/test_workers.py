@@ -52,6 +52,13 @@ async def test_two_workers_serve_pages_and_files_and_stop_together(tmp_path, ups
             assert {s for s, _ in files} == {200}
             assert {hashlib.sha256(b).hexdigest() for _, b in files} == {wheel.sha256}
             # Both workers answered (SO_REUSEPORT spreads connections); /metrics of either counts every request.
+            # A request is counted once its answer is sent, just after the client has it: wait until the last
+            # one is (bounded), then read /metrics six times.
+            for _ in range(50):
+                if 'mirror_requests_total{kind="file",status="200",tier="all"} 10.0' in (
+                        await get(f"{server.base}/metrics"))[1].decode():
+                    break
+                await asyncio.sleep(0.1)
             metrics = [(await get(f"{server.base}/metrics"))[1].decode() for _ in range(6)]
         # One fetch between the two workers (a lease in the database), whichever answered.
         assert upstream.count("/simple/shared-app/") == 1

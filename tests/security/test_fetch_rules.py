@@ -137,3 +137,78 @@ def test_download_limits_and_file_hosts_name_file_line_and_key(tmp_path: Path, t
         load_config(path)
     err = info.value
     assert (err.file, err.key, err.line) == (str(path), key, line) and fragment in str(err), str(err)
+
+
+@pytest.mark.parametrize(("fetched", "target", "problem"), [
+    ("https://files.example/a.whl", "ftp://files.example/a", "redirect to a URL that is not http(s)"),
+    ("https://files.example/a.whl", "https://evil.example/a", "redirect to another origin (not listed in [upstream] "
+                                                              "file_hosts)"),
+    # a file host listed with its scheme admits that scheme only
+    ("https://files.example/a.whl", "https://10.0.0.5:8080/a.whl", "redirect to another origin (not listed in "
+                                                                   "[upstream] file_hosts)"),
+    ("https://files.example/a.whl", "http://192.168.0.1/a.whl", "redirect to another origin (not listed in "
+                                                                "[upstream] file_hosts)"),
+    ("http://192.168.0.1/a.whl", "http://192.168.0.1/b.whl", "192.168.0.1 is an internal address"),
+])
+def test_redirect_problems_are_worded_for_the_log(fetched: str, target: str, problem: str) -> None:
+    assert RULES.redirect_problem(fetched, target) == problem
+
+
+def test_url_problems_are_worded_for_the_log() -> None:
+    assert RULES.url_problem("ftp://files.example/a") == "not an http(s) URL"
+    assert RULES.url_problem("http://[fe80::1]/a") == "fe80::1 is an internal address"
+
+
+@pytest.mark.parametrize(("origin", "text"), [
+    (Origin("https", "up.example", 443), "https://up.example:443"),
+    (Origin("http", "::1", 8080), "http://[::1]:8080"),
+    (Origin("http", "10.0.0.5", 80), "http://10.0.0.5:80"),
+])
+def test_an_origin_is_written_as_scheme_host_and_port(origin: Origin, text: str) -> None:
+    assert str(origin) == text
+
+
+@pytest.mark.parametrize(("address", "internal"), [
+    ("2002:0808:0808::1", False),      # 6to4 of 8.8.8.8: the embedded address is judged
+    ("2002:c0a8:0001::1", True),       # 6to4 of 192.168.0.1
+    ("203.0.113.80%eth0", False),      # everything after the first % is a zone id, dropped
+    ("203.0.113.80%a%b", False),
+    ("fe80::1%a%b", True),
+    ("203.0.113.80 x", True),          # not an address at all: refused
+    ("203.0.113.80/32", True),
+])
+def test_embedded_addresses_and_zone_ids(address: str, internal: bool) -> None:
+    assert internal_address(address) is internal
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("a b", "'a b' is not a host name"),
+    ("  ", "'  ' is not a host name"),
+    ("https://cdn.example/path", "'https://cdn.example/path': write an origin only (scheme://host[:port]), no path "
+                                 "or credentials"),
+    ("https://cdn.example?x=1", "no path or credentials"),
+    ("https://cdn.example#top", "no path or credentials"),
+    ("https://user@cdn.example", "no path or credentials"),
+    ("https://user:secret@cdn.example", "no path or credentials"),
+    ("ftp://cdn.example", "'ftp://cdn.example': only http and https origins are allowed"),
+    ("cdn.example:http", "'cdn.example:http': bad port"),
+    ("cdn.example:99999", "'cdn.example:99999': bad port"),
+    ("cdn.example/path", "'cdn.example/path' is not host or host:port"),
+    ("cdn.example?x", "'cdn.example?x' is not host or host:port"),
+    ("cdn.example#x", "'cdn.example#x' is not host or host:port"),
+    ("user@cdn.example", "'user@cdn.example' is not host or host:port"),
+    (":8080", "':8080' is not host or host:port"),
+])
+def test_a_bad_file_host_is_refused_with_the_reason(entry: str, problem: str) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_host_rule(entry)
+    assert problem in str(err.value)
+
+
+@pytest.mark.parametrize(("entry", "rule"), [
+    ("https://cdn.example/", HostRule("cdn.example", 443, "https")),  # a bare trailing slash is still an origin
+    ("http://CDN.example:8080", HostRule("cdn.example", 8080, "http")),
+    (" cdn.example:81 ", HostRule("cdn.example", 81)),
+])
+def test_file_host_forms(entry: str, rule: HostRule) -> None:
+    assert parse_host_rule(entry) == rule

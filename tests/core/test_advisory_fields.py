@@ -189,6 +189,7 @@ def test_the_timeline_is_sorted_with_introduced_zero_first_and_limits_apart():
 
 @pytest.mark.parametrize(("range_type", "bound", "parsed"), [
     ("SEMVER", "1.0.0+build.5", Version("1.0.0")),       # SemVer build metadata has no precedence
+    ("SEMVER", "1.0.0+build+more", Version("1.0.0")),     # ... all of it, from the first '+'
     ("ECOSYSTEM", "1.0.0+local.5", Version("1.0.0+local.5")),
     ("ECOSYSTEM", "0", Version("0")),                      # "0" is a version for any event but introduced
 ])
@@ -258,6 +259,14 @@ def entry(**fields_: Any) -> dict[str, Any]:
     ({"id": "GHSA-test-0001"}, "advisory GHSA-test-0001: modified: is missing"),
     ({"modified": "2024-01-02T03:04:05Z"}, "advisory (no id): id: None is not an advisory id"),
     ([], "advisory (no id): record: is not an object"),
+    (osv(affected=[entry(ranges=[{"type": "ECOSYSTEM", "events": [5]}])]),
+     "advisory GHSA-test-0001: affected[0].ranges[0].events[0]: is not an object"),
+    (osv(affected=[entry(ranges=[{"type": "ECOSYSTEM", "events": [{"introduced": None}]}])]),
+     "advisory GHSA-test-0001: affected[0].ranges[0].events[0].introduced: is missing"),
+    (osv(affected=[entry(ranges=[5])]), "advisory GHSA-test-0001: affected[0].ranges[0]: is not an object"),
+    (osv(references="x"), "advisory GHSA-test-0001: references: is not a list"),
+    (osv(database_specific=nest(fields.MAX_DEPTH + 1)),
+     "advisory GHSA-test-0001: database_specific: is nested deeper than 32 levels"),
 ])
 def test_a_malformed_osv_record_names_the_field_by_path(record, message):
     assert refused(parse_osv, record).startswith(message)
@@ -274,7 +283,8 @@ def test_an_osv_record_keeps_its_pypi_entries_and_fields():
                   {"package": {"ecosystem": "pypi", "name": "demo"}},
                   entry(ranges=[{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.5"}]}],
                         versions=["1.0", "1.4"]),
-                  {"package": {"ecosystem": "PyPI", "name": "Other_Name"}}])
+                  {"package": {"ecosystem": "PyPI", "name": "Other_Name"},
+                   "ranges": [{"type": "GIT", "repo": "https://r.example", "events": [{"introduced": "0"}]}]}])
     adv = parse_osv(record)
     assert adv.aliases == ("CVE-1", "PYSEC-1") and adv.summary == "First line"
     assert adv.published == datetime(2024, 1, 1, tzinfo=UTC) and adv.withdrawn == datetime(2024, 2, 1, tzinfo=UTC)
@@ -284,4 +294,7 @@ def test_an_osv_record_keeps_its_pypi_entries_and_fields():
     demo = adv.affected[0]
     assert demo.versions == ("1.0", "1.4") and demo.listed == {Version("1.0"), Version("1.4")}
     assert demo.ranges[0].timeline == ((EventKind.INTRODUCED, None), (EventKind.FIXED, Version("1.5")))
-    assert adv.affected[1].ranges == () and adv.affected[1].versions == ()
+    git = adv.affected[1].ranges[0]
+    assert (git.type, git.repo, git.problem) == ("GIT", "https://r.example", "GIT ranges name commits, not release "
+                                                                             "versions")
+    assert adv.affected[1].versions == ()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mirror.core.advisories import lowest_fixed_above, match, parse_osv
 from mirror.core.advisories.match import ProjectMatcher
+from mirror.core.advisories.model import Advisory, AdvisorySource, Event, EventKind, make_affected, make_range
 
 VERSIONS = ["0.9", "1.0.dev1", "1.0rc1", "1.0", "1.0.0", "1.0.post1", "1.0+local", "1.1", "1.2", "1.2.1", "2.0a1",
             "2.0", "2.0.1", "3!0.1", "not-a-version", "10.0"]
@@ -46,3 +47,31 @@ def test_matching_all_releases_at_once_agrees_with_match(spec: list[Any], releas
         assert [(a.id, m) for a, m in matcher.matches(version)] == one_by_one, version
         for a, _ in together[version]:
             assert matcher.lowest_fixed_above(a, version) == lowest_fixed_above(a, "demo", version)
+
+
+def _reopened() -> Any:
+    return parse_osv({"id": "GHSA-reopen", "modified": "2026-01-01T00:00:00Z", "affected": [
+        {"package": {"ecosystem": "PyPI", "name": "demo"}, "ranges": [
+            {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.5"}]},
+            {"type": "ECOSYSTEM", "events": [{"introduced": "1.5"}, {"fixed": "1.6"}]}]}]})
+
+
+def test_a_matcher_answers_for_an_advisory_it_was_not_given_as_the_function_does():
+    # a withdrawn advisory is left out of the matcher's list, but its fixes can still be asked for
+    withdrawn = advisory(1, [{"package": {"ecosystem": "PyPI", "name": "demo"}, "ranges": [
+        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.5"}]}]}], True)
+    for matcher in (ProjectMatcher([], "demo"), ProjectMatcher([withdrawn], "demo")):
+        assert matcher.lowest_fixed_above(_reopened(), "1.2") == lowest_fixed_above(_reopened(), "demo", "1.2") == "1.6"
+        assert matcher.lowest_fixed_above(withdrawn, "1.2") == "1.5"
+
+
+def test_the_fix_above_a_local_version_is_compared_exactly():
+    # fixes listed outside any range (as the JSON API does): 1.0+a < 1.0+local < 1.0+z < 2.0 in PEP 440 order
+    entry = make_affected("demo", (make_range("ECOSYSTEM", (Event(EventKind.INTRODUCED, "0"),  # type: ignore[arg-type]
+                                                            Event(EventKind.LAST_AFFECTED, "0.9"))),),
+                          (), ("1.0+a", "1.0+z", "2.0"))
+    adv = Advisory(AdvisorySource.JSON_API, "PYSEC-1", None, (entry,))
+    assert lowest_fixed_above(adv, "demo", "1.0+local") == "1.0+z"
+    assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "1.0+local") == "1.0+z"
+    assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "1.0") == "1.0+a"
+    assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "not-a-version") is None

@@ -63,6 +63,11 @@ MIXED = ((True, True), (False, False), (True, False))  # only the third file cou
     ((("1.0", OK), ("not-a-version!", OK)), "1.0"),
     ((("not-a-version!", OK),), None),
     (((None, OK),), None),
+    # a release passed over does not end the search
+    ((("2.0", REFUSED), ("1.0", OK)), "1.0"),
+    ((("2.0", YANKED), ("1.0", OK)), "1.0"),
+    (((None, OK), ("1.0", OK)), "1.0"),
+    ((("not-a-version!", OK), ("1.0", OK)), "1.0"),
 ])
 def test_newest_admitted(releases, floor):
     assert newest_admitted(view(*releases)) == floor

@@ -75,3 +75,13 @@ def test_the_fix_above_a_local_version_is_compared_exactly():
     assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "1.0+local") == "1.0+z"
     assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "1.0") == "1.0+a"
     assert ProjectMatcher([adv], "demo").lowest_fixed_above(adv, "not-a-version") is None
+
+
+def test_a_version_that_is_not_pep440_is_looked_for_in_every_entrys_list():
+    two = parse_osv({"id": "GHSA-two", "modified": "2026-01-01T00:00:00Z", "affected": [
+        {"package": {"ecosystem": "PyPI", "name": "demo"}, "ranges": [
+            {"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}], "versions": ["1.0"]},
+        {"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["not-a-version"]}]})
+    found = match(two, "demo", "not-a-version")
+    assert found is not None and found.reason == "listed among the affected versions"
+    assert ProjectMatcher([two], "demo").matches("not-a-version")[0][1] == found

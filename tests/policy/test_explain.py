@@ -211,3 +211,9 @@ def test_text_and_dict_of_a_bare_decision():
                            (FileVerdict("x.whl", True, "in", "fix it"), FileVerdict("z.whl", False, "out", "fix it")))
     assert Explanation("demo", "1", (same,)).as_text() == "\n".join([
         "demo 1:", "  all       IN   in (2 files)", "            to change: fix it", "            - z.whl: out"])
+
+
+def test_a_release_of_one_file_is_counted_in_the_singular():
+    detail = ProjectDetail("demo", (sdist("1.0"),))
+    text = explain("demo", "1.0", detail, policies(), NOW).as_text()
+    assert "  reviewed  IN   reviewed by alice; older than the 7-day cooldown (1 file)" in text

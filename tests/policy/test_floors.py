@@ -62,7 +62,8 @@ def test_the_floors_decision_names_the_rule_the_line_and_the_command():
     ctx = decide_release(Tier.REVIEWED, "demo", "1.5", policies(REVIEW), NOW)
     d = ctx.decision
     assert d is not None and not d.admitted
-    assert d.rule.startswith("version 1.5 is below the floor 2 of demo")
+    assert d.rule == ("version 1.5 is below the floor 2 of demo (no silent downgrade: releases older than the floor "
+                      "are not admitted unless vetted)")
     assert str(d.where) == f"{FILE}:3"
     assert d.change == "mirror floor demo VERSION --by NAME --reason TEXT (or 'none' for no floor)"
 

@@ -278,7 +278,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                                  tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
                                  admin=AdminActions(config, policies),
                                  ui=UiService(pages, prepared, policies, documents, checker, AuditLog(engine),
-                                              demand_log, app[HEALTH], clock, quarantine=evidence),
+                                              demand_log, app[HEALTH], clock, quarantine=evidence, holes=holes),
                                  ui_templates=ui_environment(templates_dir(), config.policies.path),
                                  login_limit=RateLimiter(web.login_per_minute, time.monotonic),
                                  api_limit=RateLimiter(web.api_per_minute, time.monotonic),

@@ -106,3 +106,52 @@ async def test_every_vetted_release_is_checked_not_only_the_newest(config):
                              "NAME --note TEXT"), line
     assert len({h.split(":")[1] for h in holes if "toolkit" in h}) == 2  # two vettings, two lines of the file
     assert not any("toolkit 1.1" in h for h in holes)  # 1.1 needs nothing
+
+
+async def test_the_report_is_bounded_and_decides_each_answer_once(tmp_path, upstream, dists):
+    """In-process: vetted releases over the cap are counted as not checked; the closures of one count share
+    their answers (helper, needed the same way by two vetted releases of toolkit, is followed once)."""
+    from mirror.services.holes import HoleReport, tier_holes
+    from mirror.services.runtime import Runtime
+
+    from ..support.mirror_server import make_config
+    from ..support.policies import PolicyDir, review, vetted
+
+    floorworld.publish(upstream, dists)
+    files = {(p, f.version): f for p in ("toolkit", "gadget") for f in upstream._projects[p].files.values()}
+
+    def pin(name: str, version: str) -> str:
+        f = files[(name, version)]
+        return vetted(version, {f.filename: f.sha256})
+
+    policy_dir = PolicyDir(tmp_path / "policies")
+    policy_dir.write_project("toolkit", review(), pin("toolkit", "2.0"), pin("toolkit", "2.1"))
+    policy_dir.write_project("gadget", review(), pin("gadget", "1.0"))
+    config = make_config(tmp_path, upstream.url)
+    async with Runtime.open(config, lambda: load_policies(config.policies.path)) as runtime:
+        service = runtime.closure
+        asked: list[tuple[str, str]] = []
+        follow = service.follow
+
+        async def counting(name, tier=None, requirements=(), *args, **kwargs):
+            asked.append((name, ",".join(sorted(str(r) for r in requirements))))
+            return await follow(name, tier, requirements, *args, **kwargs)
+
+        service.follow = counting  # type: ignore[method-assign]
+        policies = load_policies(config.policies.path)
+        report = await tier_holes(service, policies)
+        assert isinstance(report, HoleReport) and report.unchecked == 0
+        vetted_holes = [g for g in report.gaps if g.tier.value == "vetted"]
+        assert [(g.dependent, g.version) for g in vetted_holes] == [("gadget", "1.0"), ("toolkit", "2.1"),
+                                                                     ("toolkit", "2.0")]
+        # vetted: once for both vetted releases of toolkit (reviewed asks for helper with both requirements at once)
+        assert asked.count(("helper", floorworld.NEEDS)) == 1
+        assert [g.text for g in report.of_dependent("gadget")] == [
+            "gadget 1.0 needs helper>=2: helper is not in 'reviewed': not reviewed: no [review] for this project",
+            "gadget 1.0 needs helper>=2: helper is not in 'vetted': not reviewed: no [review] for this project"]
+        assert {g.dependent for g in report.needing("helper")} == {"gadget", "toolkit"}
+
+        capped = await tier_holes(service, policies, limit=2)
+        assert capped.unchecked == 1  # toolkit 2.0: the third vetted release, by name then newest first
+        assert [(g.dependent, g.version) for g in capped.gaps if g.tier.value == "vetted"] == [
+            ("gadget", "1.0"), ("toolkit", "2.1")]

@@ -64,7 +64,8 @@ def rows(page: str) -> list[tuple[str, str | None]]:
 
 
 async def test_the_holes_page_shows_the_rows_check_prints(holey: MirrorServer, http: aiohttp.ClientSession,
-                                                          tmp_path: Path, upstream: FakeUpstream) -> None:
+                                                          tmp_path: Path, upstream: FakeUpstream,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     health = await counted(http, holey)
     assert health["counts"] == {"reviewed": 2, "vetted": 2}
     page = await text(http, holey.base + "/ui/holes")
@@ -89,6 +90,10 @@ async def test_the_holes_page_shows_the_rows_check_prints(holey: MirrorServer, h
     # one tier only
     reviewed = rows(await text(http, holey.base + "/ui/holes?tier=reviewed"))
     assert len(reviewed) == 2 and all("'reviewed'" in hole for hole, _ in reviewed)
+    # a bounded list: the rest counted
+    monkeypatch.setattr("mirror.web.ui.HOLES_SHOWN", 3)
+    capped = await text(http, holey.base + "/ui/holes")
+    assert len(rows(capped)) == 3 and "… and 1 more: <code>mirror check</code> lists them all." in capped
     # home and tier pages: the count, linked
     home = await text(http, holey.base + "/")
     assert '<a href="/ui/holes?tier=reviewed"><strong>2</strong> holes</a>' in home

@@ -89,13 +89,11 @@ class HoleReport:
         return [g for g in self.gaps if g.dependency == name]
 
 
-def roots(tier: Tier, policies: PolicySet) -> tuple[list[Requirement], dict[str, str]]:
-    """The closure roots of ``reviewed``: every reviewed, unblocked project (no pins). For ``vetted``, see
-    :func:`vetted_releases` (one closure per release)."""
-    if tier is Tier.VETTED:
-        raise ValueError("vetted is checked release by release: see vetted_releases")
+def reviewed_roots(policies: PolicySet) -> list[Requirement]:
+    """The closure roots of ``reviewed``: every reviewed, unblocked project (its newest admitted release is
+    followed). ``vetted`` is checked release by release: see :func:`vetted_releases`."""
     return [Requirement(name) for name, policy in sorted(policies.projects.items())
-            if policy.review is not None and policy.project_block is None], {}
+            if policy.review is not None and policy.project_block is None]
 
 
 def vetted_releases(policies: PolicySet) -> list[tuple[str, str]]:
@@ -164,12 +162,10 @@ async def tier_gaps(service: ClosureService, tier: Tier, policies: PolicySet, ta
                                            policies=policies, memo=memo)
             for gap in gaps(result.closure, tier, policies):
                 found.setdefault(gap.text, gap)
-    else:
-        requirements, pins = roots(tier, policies)
-        if requirements:
-            result = await service.closure(requirements, tier, targets, pins=pins, policies=policies, memo=memo)
-            for gap in gaps(result.closure, tier, policies):
-                found.setdefault(gap.text, gap)
+    elif requirements := reviewed_roots(policies):
+        result = await service.closure(requirements, tier, targets, policies=policies, memo=memo)
+        for gap in gaps(result.closure, tier, policies):
+            found.setdefault(gap.text, gap)
     return list(found.values()), unchecked
 
 

@@ -95,6 +95,11 @@ class Holes:
     def count(self, tier: Tier) -> int | None:
         return self.report.count(tier) if self.report is not None else None
 
+    def rows(self, tier: Tier | None = None) -> list[Gap]:
+        """The holes of ``tier`` (every curated tier: None), in the order ``mirror check`` prints them."""
+        gaps = self.report.gaps if self.report is not None else ()
+        return [g for g in gaps if tier is None or g.tier is tier]
+
 
 @dataclass(frozen=True, slots=True)
 class DemandRow:

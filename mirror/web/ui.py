@@ -162,7 +162,7 @@ async def holes_page(request: web.Request) -> web.StreamResponse:
     holes = request.app[SERVICES].ui.holes()
     wanted = request.query.get("tier")
     tier = Tier(wanted) if wanted in (Tier.REVIEWED.value, Tier.VETTED.value) else None
-    gaps = [g for g in holes.report.gaps if tier is None or g.tier is tier] if holes.report is not None else []
+    gaps = holes.rows(tier)
     return await render(request, "holes.html", nav="holes", holes=holes, tier=tier, gaps=gaps[:HOLES_SHOWN],
                         total=len(gaps), curated=[Tier.REVIEWED, Tier.VETTED])
 

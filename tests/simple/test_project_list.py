@@ -154,7 +154,22 @@ def test_name_index_basics() -> None:
     assert "DJANGO" in index and "Zope_Interface" in index and "flask-sqlalchemy" in index
     assert "flask" not in index and "" not in index and 3 not in index
     assert len(NameIndex()) == 0 and "x" not in NameIndex()
-    assert index.nbytes == len("djangoflask-sqlalchemyzope-interface") + 4 * 4
+    assert index.nbytes == len("djangoflask-sqlalchemyzope-interface") + 3 + 2 * 4  # names, their ends, 1 block
+
+
+def test_name_index_ranks_across_blocks() -> None:
+    """Names beyond one block of the index (64): each one's rank is its place in sorted order, in any block, for
+    ASCII names given as ``str`` and for other names given as UTF-8."""
+    ascii_keys = sorted(canonicalize_name(f"p{i}") for i in range(1000))
+    other_keys = sorted({canonicalize_name(n).encode() for n in ["caf\u00e9", "\u00e9t\u00e9", *ascii_keys]})
+    for keys in (ascii_keys, other_keys):
+        index = NameIndex.from_sorted(keys)
+        assert len(index) == len(keys)
+        for at, key in enumerate(keys):
+            name = key if isinstance(key, str) else key.decode()
+            assert index.rank(name) == at and name.upper() in index
+        for absent in ("p1000", "p-1", "", "a", "zzz", "p5-0", "p99-"):
+            assert index.rank(absent) is None and absent not in index
 
 
 # --------------------------------------------------------------------------------------------- URLs

@@ -46,7 +46,7 @@ class NameIndex:
         """Join ``keys`` a block at a time (another thread may take the GIL in between), each followed by the end
         byte, and note where each block starts."""
         if keys and isinstance(keys[0], str):
-            text = cast("list[str]", keys)
+            text = keys
             blocks = ["\xff".join(text[at:at + _BLOCK]).encode("latin-1") for at in range(0, len(text), _BLOCK)]
         else:
             raw = cast("list[bytes]", keys)

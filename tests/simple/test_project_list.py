@@ -46,8 +46,8 @@ def test_any_chunking_gives_the_same_entries(names: list[str], cuts: list[int], 
     html_body = pagegen.html_list(names, noise=noise)
     whole = list(HtmlListParser().close(html_body))
     assert stream(HtmlListParser(), html_body, cuts) == whole == [(n, None) for n in names]
-    for meta_last in (False, True):
-        json_body = pagegen.json_list(names, [5, None], meta_last=meta_last)
+    for meta_last, compact in ((False, False), (True, False), (False, True), (True, True)):
+        json_body = pagegen.json_list(names, [5, None], meta_last=meta_last, compact=compact)
         parser = JsonListParser()
         assert stream(parser, json_body, cuts) == [(n, 5 if i % 2 == 0 else None) for i, n in enumerate(names)]
         assert parser.last_serial == 99
@@ -132,6 +132,11 @@ def test_unfinished_input_is_bounded() -> None:
 def test_a_batch_is_columns_not_objects() -> None:
     batch = JsonListParser().close(pagegen.json_list(["a", "b"], [1]))
     assert isinstance(batch, Batch) and batch.names == ["a", "b"] and batch.serials == [1, 1]
+    parser = JsonListParser()
+    verbatim = parser.feed(pagegen.json_list(["a", "B_c", "d"], [1, None], compact=True))
+    assert verbatim.json == b'{"name":"a","_last-serial":1},{"name":"B_c"},' and len(verbatim) == 2
+    assert verbatim.names == ["a", "B_c"] and verbatim.serials == [1, None]
+    assert list(parser.close()) == [("d", 1)]
     html_batch = HtmlListParser().close(pagegen.html_list(["a"]))
     assert html_batch.serials is None and list(html_batch) == [("a", None)] and len(html_batch) == 1
 

@@ -4,8 +4,9 @@ The public index lists ~700,000 projects (~40 MB of HTML, ~23 MB of JSON). A par
 chunk by chunk as it arrives (``feed(chunk)``) and hands back, for each chunk, a :class:`Batch` of
 the entries it completed, which iterates as ``(name, serial or None)`` pairs; ``close()`` hands back
 the rest. It never builds a DOM nor an object per name (a batch is a list of names and, for JSON, a
-list of serials), and keeps only the unfinished tail of the input, so a consumer can write its own
-output (prepared pages, a name index) as the list streams in.
+list of serials; read by a fast path, it is the names joined as bytes, or the JSON entries' own bytes
+checked by one regular expression), and keeps only the unfinished tail of the input, so a consumer can
+write its own output (prepared pages, a name index) as the list streams in.
 
 Names are passed on as upstream writes them (entities decoded, surrounding whitespace stripped from
 link text); duplicates are the consumer's to drop (:func:`unique`, keyed by normalized name).

@@ -252,7 +252,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         evidence = EvidenceService(sightings, store, storage.present, checker.statuses, advisories=advisories,
                                    licenses=licenses,
                                    needs_licenses=lambda name: needs_licenses(policies.current, name),
-                                   needs_json_api=lambda: needs_vulnerabilities(policies.current))
+                                   needs_json_api=lambda: needs_vulnerabilities(policies.current), cpu=app[CPU])
         # Evidence that changes re-decides that project's views: a provenance status, extracted metadata, an
         # advisory, a licence read.
         checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate

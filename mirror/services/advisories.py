@@ -72,12 +72,13 @@ class AdvisoryService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories:
-        """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (waited
-        for a few seconds the first time, revalidated in the background afterwards); never raises for upstream's
+    async def for_project(self, project: str, *, json_api: bool = True, wait: bool = True) -> Advisories:
+        """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (with
+        ``wait``, waited for a few seconds the first time; else read in the background, and the project is
+        re-decided when it arrives; revalidated in the background afterwards); never raises for upstream's
         failures."""
         if json_api:
-            await self._document(project)
+            await self._document(project, wait)
         known = self._memory.get(project)
         if known is None:
             try:
@@ -91,18 +92,18 @@ class AdvisoryService:
     def forget(self, project: str) -> None:
         self._memory.pop(project, None)
 
-    async def _document(self, project: str) -> None:
+    async def _document(self, project: str, wait: bool) -> None:
         if not self.documents.available:
             return
         fresh = self.documents.peek(project)
         if fresh is not None:
             storing = self._store_revision(project, fresh)  # normally stored already (the listener saw it)
-            if storing is not None and self._synced.get(project) is None:
+            if wait and storing is not None and self._synced.get(project) is None:
                 await asyncio.wait([storing], timeout=FIRST_WAIT)
             return
         first = self.documents.known(project) is None and self._synced.get(project) is None
         task = self._spawn(self._refresh(project))
-        if first:
+        if first and wait:
             # The first time: wait a little (a project's page is decided with its advisories when upstream is
             # quick); a slow JSON API re-decides the project when its document arrives.
             await asyncio.wait([task], timeout=FIRST_WAIT)

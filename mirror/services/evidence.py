@@ -56,7 +56,7 @@ class AdvisorySource(Protocol):
     quarantined: frozenset[str]
     revision: int
 
-    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories: ...
+    async def for_project(self, project: str, *, json_api: bool = True, wait: bool = True) -> Advisories: ...
 
 
 class LicenseSource(Protocol):
@@ -121,8 +121,11 @@ class EvidenceService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence:
-        """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now)."""
+    async def for_page(self, project: str, detail: ProjectDetail, *, wait_for_advisories: bool = True) -> Evidence:
+        """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now).
+
+        Without ``wait_for_advisories``, upstream's advisories not read yet are read in the background (the
+        project's evidence revision changes when they arrive)."""
         sightings = await self._observe(project, detail)
         shas = [sha for f in detail.files if f.filename.endswith(".whl") and (sha := f.sha256)]
         recorded = await self._extracted.extracted_metadata_for(shas) if shas else {}
@@ -131,7 +134,8 @@ class EvidenceService:
             extracted = await self._present(extracted)
         advisories = NO_ADVISORIES
         if self.advisories is not None:  # upstream's JSON API only when a vulnerability rule is not "allow"
-            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api())
+            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api(),
+                                                           wait=wait_for_advisories)
         licenses: ReleaseLicenses = {}
         if self.licenses is not None and self.wants_licenses(project):
             licenses = await self.licenses.for_page(project, detail, recorded)

@@ -408,3 +408,26 @@ async def test_a_slow_json_api_delays_only_the_tiers_that_hold_vulnerable_releas
         return bool((await explained(http, server, "slow-doc", "2.0"))["all"]["warnings"])
 
     await wait_until(warned, lambda: "all to warn about slow-doc 2.0", SEEN, 0.2)
+
+
+async def test_a_tier_that_only_warns_reads_the_document_later_not_during_the_install(
+        upstream: FakeUpstream, server: MirrorServer, dists: Path, http: aiohttp.ClientSession,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installer's burst of `all` pages does not make the mirror read (and store) every project's JSON API
+    document at once; each is read a little later, and the pages then warn about what it states."""
+    from mirror.services import advisories
+
+    monkeypatch.setattr(advisories, "LATER", 1.0)
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("later-doc", version, dists, upload_time=OLD)
+    upstream.set_vulnerabilities("later-doc", [{"id": "PYSEC-2026-13", "summary": "overflow", "fixed_in": ["2.1"]}])
+    assert await versions(http, server, "all", "later-doc") == ["1.0", "2.0"]
+    assert ("GET", "/pypi/later-doc/json") not in upstream.requests
+
+    async def warned() -> bool:
+        await versions(http, server, "all", "later-doc")  # the page is re-decided once the document is read
+        async with http.get(f"{server.base}/healthz") as resp:
+            return (await resp.json())["evidence"]["warned_releases"].get("vulnerability", 0) >= 1
+
+    await wait_until(warned, lambda: "all to warn about later-doc 2.0", SEEN, 0.2)
+    assert ("GET", "/pypi/later-doc/json") in upstream.requests

@@ -138,6 +138,10 @@ def revision_of(content_type: str, body: bytes) -> str:
     return hashlib.sha256(media.encode() + b"\0" + body).hexdigest()
 
 
+async def _given(body: bytes) -> bytes:
+    return body
+
+
 class RevalidatingCache(Generic[V]):
     """Values by key, fetched from upstream, kept in a store and in memory (see the module docstring).
 
@@ -162,7 +166,7 @@ class RevalidatingCache(Generic[V]):
         self._inflight: dict[str, asyncio.Task[Entry[V]]] = {}
         self._background: set[asyncio.Task[Entry[V]]] = set()
         self._saves: set[asyncio.Task[None]] = set()
-        self._save_locks: dict[str, asyncio.Lock] = {}
+        self._save_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → its lock, saves using it
 
     def peek(self, key: str) -> Entry[V] | None:
         """The in-memory entry if it is fresh (no I/O at all), else None."""
@@ -332,21 +336,32 @@ class RevalidatingCache(Generic[V]):
             value = answer.value  # decoded while it streamed in
         else:
             value = await self._decode(record)  # before storing: bytes that do not decode are never kept
-        if answer.stored is None:
-            await self._store.save(record)
-        else:
+        if answer.stored is not None:
             self._track(self._save_later(record, answer.stored))
+        elif self._flight is None:
+            # No other process waits for the record (no leases): the answer does not wait for the database.
+            self._track(self._save_later(record, functools.partial(_given, record.body)))
+        else:
+            await self._store.save(record)  # before the lease is released: the other processes read it
         return Entry(value=value, revision=revision, etag=answer.etag, serial=answer.serial,
                      fetched_at=record.fetched_at)
 
     async def _save_later(self, record: Record, make_body: Callable[[], Awaitable[bytes]]) -> None:
         """Store ``record`` with the body ``make_body`` makes, after any earlier save of the same key."""
-        lock = self._save_locks.setdefault(record.key, asyncio.Lock())
-        async with lock:
-            try:
-                await self._store.save(replace(record, body=await make_body()))
-            except Exception:  # the value is served from memory; a restart fetches it again
-                log.exception("could not store cache=%s key=%s", self.name, record.key)
+        lock, users = self._save_locks.get(record.key, (asyncio.Lock(), 0))
+        self._save_locks[record.key] = (lock, users + 1)
+        try:
+            async with lock:
+                try:
+                    await self._store.save(replace(record, body=await make_body()))
+                except Exception:  # the value is served from memory; a restart fetches it again
+                    log.exception("could not store cache=%s key=%s", self.name, record.key)
+        finally:
+            lock, users = self._save_locks[record.key]
+            if users == 1:
+                del self._save_locks[record.key]  # bounded: only keys with a save pending have a lock
+            else:
+                self._save_locks[record.key] = (lock, users - 1)
 
     def _track(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

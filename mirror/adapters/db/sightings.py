@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,8 +16,7 @@ from mirror.adapters.db.upsert import insert_new
 _BATCH = 500
 
 
-@dataclass(frozen=True, slots=True)
-class SightingRow:
+class SightingRow(msgspec.Struct, frozen=True, gc=False):
     """One file of one project as first seen: its name, sha256 (None when upstream gave none), when (epoch
     seconds), and whether it was listed when the mirror first fetched the project."""
 

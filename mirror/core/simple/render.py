@@ -8,13 +8,13 @@ File URLs are produced by a caller-supplied function so that the core knows noth
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
 import msgspec
 from markupsafe import Markup, escape
-from msgspec.structs import replace
 
 from mirror.core.models import (
     API_VERSION,
@@ -22,7 +22,6 @@ from mirror.core.models import (
     Format,
     ProjectDetail,
     ProjectList,
-    format_upload_time,
 )
 from mirror.core.simple.list_build import document, json_frame, render_entries
 
@@ -51,42 +50,43 @@ def _hash_fragment(f: DistFile) -> str:
     return f"#{chosen[0]}={chosen[1]}" if chosen else ""
 
 
-def file_json(f: DistFile, href: str) -> dict[str, Any]:
-    """The PEP 691/700/714/740 object of one file, with ``url`` = ``href`` (a mirror URL)."""
-    metadata = f.checked_metadata()
-    core: dict[str, str] | bool = dict(metadata) if metadata else False
-    data: dict[str, Any] = {
-        "filename": f.filename,
-        "url": href,
-        "hashes": dict(f.hashes),
-        "requires-python": f.requires_python,
-    }
-    if f.size is not None:
-        data["size"] = f.size
-    if f.upload_time is not None:
-        data["upload-time"] = format_upload_time(f.upload_time)
-    data["yanked"] = f.yanked
-    data["core-metadata"] = core
-    data["data-dist-info-metadata"] = core
-    data["provenance"] = f.provenance
-    return data
+class FileObject(msgspec.Struct, kw_only=True, omit_defaults=True, rename="kebab"):
+    """The PEP 691/700/714/740 object of one file as the mirror serves it (keys in this order; ``size`` and
+    ``upload-time`` only when known)."""
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str]
+    requires_python: str | None
+    size: int | None = None
+    upload_time: datetime | None = None
+    yanked: bool | str
+    core_metadata: Mapping[str, str] | bool
+    data_dist_info_metadata: Mapping[str, str] | bool
+    provenance: str | None
 
 
-def project_data(detail: ProjectDetail, file_href: FileHref) -> dict[str, Any]:
-    """The PEP 691 dict of a project page; ``versions`` is recomputed from the files present."""
+def file_object(f: DistFile, href: str) -> FileObject:
+    """The object of one file, with ``url`` = ``href`` (a mirror URL)."""
+    core: Mapping[str, str] | bool = (f.checked_metadata() or False) if f.core_metadata is not None else False
+    when = f.upload_time
+    if when is not None and when.tzinfo is not UTC:
+        when = when.astimezone(UTC)  # written as PEP 700 wants: UTC, "Z"
+    hashes = f.hashes if f.hashes.__class__ is dict else dict(f.hashes)
+    return FileObject(filename=f.filename, url=href, hashes=hashes, requires_python=f.requires_python,
+                      size=f.size, upload_time=when, yanked=f.yanked, core_metadata=core,
+                      data_dist_info_metadata=core, provenance=f.provenance)
+
+
+def project_meta(detail: ProjectDetail) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``meta`` and ``project-status`` objects of a project page."""
     meta: dict[str, Any] = {"api-version": API_VERSION}
     if detail.last_serial is not None:
         meta["_last-serial"] = detail.last_serial
     status: dict[str, str] = {"status": detail.status.status}
     if detail.status.reason:
         status["reason"] = detail.status.reason
-    return {
-        "meta": meta,
-        "name": detail.name,
-        "files": [file_json(f, file_href(f)) for f in detail.files],
-        "versions": list(detail.computed_versions()),
-        "project-status": status,
-    }
+    return meta, status
 
 
 def _dumps(data: Any) -> bytes:
@@ -126,25 +126,14 @@ def _html_anchor(f: DistFile, url: str, escaped: dict[str, str]) -> str:
 
 
 class FragmentCache:
-    """Rendered pieces of each file (its JSON object, its HTML anchor), reused across tiers and page
-    versions: a file's rendering depends only on the file and its URL, and a big project's page is
-    thousands of them, so a new tier view costs a join instead of a render. Each piece is made when a
-    page of its format is first rendered (a client asking for HTML does not pay for the JSON)."""
+    """The HTML anchor of each file, reused across tiers and page versions: a file's anchor depends only on the
+    file and its URL, and a big project's page is thousands of them, so a new tier view costs a join instead of a
+    render. (The JSON form is encoded in one call per page: cheaper than looking pieces up.)"""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
-        self._json: dict[tuple[DistFile, str], bytes] = {}
         self._html: dict[tuple[DistFile, str], str] = {}
         self._escaped: dict[str, str] = {}
-
-    def json(self, f: DistFile, href: str) -> bytes:
-        """The file's PEP 691 object, serialised."""
-        key = (f, href)
-        found = self._json.get(key)
-        if found is None:
-            found = _dumps(file_json(f, href))
-            self._store(self._json, key, found)
-        return found
 
     def html(self, f: DistFile, href: str) -> str:
         """The file's PEP 503 anchor line, escaped."""
@@ -154,30 +143,25 @@ class FragmentCache:
             if len(self._escaped) > 1024:
                 self._escaped.clear()
             found = _html_anchor(f, href, self._escaped)
-            self._store(self._html, key, found)
+            if len(self._html) >= self._capacity:
+                self._html.clear()  # rare; simpler and cheaper than LRU bookkeeping per file
+            self._html[key] = found
         return found
-
-    def _store(self, items: dict[tuple[DistFile, str], Any], key: tuple[DistFile, str], value: Any) -> None:
-        if len(items) >= self._capacity:
-            items.clear()  # rare; simpler and cheaper than LRU bookkeeping per file
-        items[key] = value
 
 
 def render_project(detail: ProjectDetail, fmt: Format, env: jinja2.Environment, file_href: FileHref,
                    fragments: FragmentCache | None = None) -> bytes:
     """Render a project page in ``fmt`` (both HTML media types share one body).
 
-    The JSON is byte-for-byte ``json.dumps`` of :func:`project_data` (compact separators).
+    The JSON is compact (no spaces), keys in PEP 691's order, non-ASCII characters written as UTF-8.
     """
-    cache = fragments or FragmentCache()
-    data = project_data(replace(detail, files=()), file_href)
+    meta, status = project_meta(detail)
     if fmt is Format.JSON:
-        piece = cache.json
-        head = _dumps({"meta": data["meta"], "name": data["name"]})[:-1]
-        return b"".join((head, b',"files":[', b",".join([piece(f, file_href(f)) for f in detail.files]),
-                         b'],"versions":', _dumps(list(detail.computed_versions())), b',"project-status":',
-                         _dumps(data["project-status"]), b"}"))
-    anchor = cache.html
+        head = _dumps({"meta": meta, "name": detail.name})[:-1]
+        files = _dumps([file_object(f, file_href(f)) for f in detail.files])
+        return b"".join((head, b',"files":', files, b',"versions":', _dumps(list(detail.computed_versions())),
+                         b',"project-status":', _dumps(status), b"}"))
+    anchor = (fragments or FragmentCache()).html
     html = env.get_template(_PROJECT_TEMPLATE).render(
         api_version=API_VERSION, name=detail.name, status=detail.status,
         anchors=Markup("\n".join([anchor(f, file_href(f)) for f in detail.files])), serial=detail.last_serial)

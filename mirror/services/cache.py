@@ -135,7 +135,13 @@ class KeyGone(MirrorError):
 def revision_of(content_type: str, body: bytes) -> str:
     """The revision of an answer: the same bytes under another media type may not decode the same way."""
     media = content_type.split(";", 1)[0].strip().lower()
-    return hashlib.sha256(media.encode() + b"\0" + body).hexdigest()
+    digest = hashlib.sha256(media.encode() + b"\0")
+    digest.update(body)  # not ``media + body``: a big page is not copied to be hashed
+    return digest.hexdigest()
+
+
+#: Bodies shorter than this are hashed on the event loop (a thread costs more than hashing them).
+_HASH_INLINE = 256 * 1024
 
 
 async def _given(body: bytes) -> bytes:
@@ -327,7 +333,10 @@ class RevalidatingCache(Generic[V]):
         return await self._entry_of(record)
 
     async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
-        revision = answer.revision or revision_of(answer.content_type, answer.body)
+        revision = answer.revision
+        if not revision:  # hashing releases the interpreter lock: a big page is hashed beside the event loop
+            revision = (revision_of(answer.content_type, answer.body) if len(answer.body) < _HASH_INLINE
+                        else await asyncio.to_thread(revision_of, answer.content_type, answer.body))
         record = Record(key=key, body=answer.body, content_type=answer.content_type, page_url=answer.url,
                         etag=answer.etag, serial=answer.serial, revision=revision, fetched_at=self._clock())
         if current is not None and current.revision == revision:

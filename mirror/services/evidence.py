@@ -126,8 +126,7 @@ class EvidenceService:
 
         Without ``wait_for_advisories``, upstream's advisories not read yet are read in the background (the
         project's evidence revision changes when they arrive)."""
-        sightings = await self._observe(project, detail)
-        shas = [sha for f in detail.files if f.filename.endswith(".whl") and (sha := f.sha256)]
+        sightings, shas = await self._observe(project, detail)
         recorded = await self._extracted.extracted_metadata_for(shas) if shas else {}
         extracted = recorded
         if extracted and self._present is not None:
@@ -156,24 +155,26 @@ class EvidenceService:
                     log.warning("served under a rule in shadow mode tier=%s project=%s version=%s: %s",
                                 view.tier.value, view.detail.name, release.version, warning)
 
-    async def _observe(self, project: str, detail: ProjectDetail) -> Mapping[str, Sighting]:
+    async def _observe(self, project: str, detail: ProjectDetail) -> tuple[Mapping[str, Sighting], list[str]]:
+        """The first sightings of the page's files (new ones recorded in the background), and the sha256 of its
+        wheels (whose extracted metadata is looked up)."""
         known = self._seen.get(project)
         if known is None:
             try:
                 rows = await self._sightings.load(project)
             except Exception:  # the database is unavailable: judge by upload times alone, record nothing
                 log.exception("cannot read first sightings project=%s", project)
-                return {}
+                return {}, _wheel_hashes(detail)
             known = {r.filename: Sighting(r.sha256, datetime.fromtimestamp(r.first_seen, UTC), r.initial)
                      for r in rows}
         if self._cpu is not None and len(detail.files) > _OFFLOAD_FILES:
-            after, new = await self._cpu.run(_sightings_after, project, known, detail, self._clock())
+            after, new, shas = await self._cpu.run(_sightings_after, project, known, detail, self._clock())
         else:
-            after, new = _sightings_after(project, known, detail, self._clock())
+            after, new, shas = _sightings_after(project, known, detail, self._clock())
         if new:
             self._record(project, new)
         self._seen[project] = after
-        return after
+        return after, shas
 
     def _record(self, project: str, rows: list[SightingRow]) -> None:
         async def record() -> None:
@@ -188,9 +189,14 @@ class EvidenceService:
         task.add_done_callback(self._tasks.discard)
 
 
+def _wheel_hashes(detail: ProjectDetail) -> list[str]:
+    return [sha for f in detail.files if f.filename.endswith(".whl") and (sha := f.sha256)]
+
+
 def _sightings_after(project: str, known: dict[str, Sighting], detail: ProjectDetail, now: float
-                     ) -> tuple[dict[str, Sighting], list[SightingRow]]:
-    """The sightings once ``detail`` is seen at ``now``, and the rows to record (the files never seen before).
+                     ) -> tuple[dict[str, Sighting], list[SightingRow], list[str]]:
+    """The sightings once ``detail`` is seen at ``now``, the rows to record (the files never seen before), and the
+    sha256 of the page's wheels.
 
     Logs a warning for every file listed with another sha256 than the one it was first seen with. The first page
     the mirror sees of a project makes *initial* sightings.
@@ -211,4 +217,4 @@ def _sightings_after(project: str, known: dict[str, Sighting], detail: ProjectDe
     if new:
         at = datetime.fromtimestamp(now, UTC)
         known = {**known, **{r.filename: Sighting(r.sha256, at, initial) for r in new}}
-    return known, new
+    return known, new, _wheel_hashes(detail)

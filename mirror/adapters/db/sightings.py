@@ -45,10 +45,11 @@ class SightingStore:
         """Add first sightings; a file already recorded (by this process or another node) keeps its row."""
         if not rows:
             return
-        values = [{"project": project, "filename": r.filename, "sha256": r.sha256, "first_seen": r.first_seen,
-                   "initial": r.initial} for r in rows]
         stmt = insert_new(self._engine.dialect.name, file_sightings,
                           [file_sightings.c.project, file_sightings.c.filename])
         async with self._engine.begin() as conn:
-            for start in range(0, len(values), _BATCH):
-                await conn.execute(stmt, values[start:start + _BATCH])
+            # Batch by batch: a page of 15,000 files never holds the event loop for all of its rows at once.
+            for start in range(0, len(rows), _BATCH):
+                await conn.execute(stmt, [{"project": project, "filename": r.filename, "sha256": r.sha256,
+                                           "first_seen": r.first_seen, "initial": r.initial}
+                                          for r in rows[start:start + _BATCH]])

@@ -1,6 +1,6 @@
 """Pure model helpers: versions from filenames, PEP 700 timestamps, hash choice."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -254,3 +254,49 @@ def test_upload_times_do_not_depend_on_the_local_time_zone(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# The wheel path checks each part of a filename once per distinct part (names, versions, build tags and tag
+# sets repeat across a page's thousands of files); its answers must be packaging's, filename by filename.
+def _packaging_wheel_version(filename: str) -> str | None:
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    try:
+        return str(parse_wheel_filename(filename)[1])
+    except InvalidWheelFilename:
+        return None
+
+
+_WHEEL_PARTS = {
+    "name": ["demo", "Demo_Lib", "zope.interface", "a__b", "", "x y", "é", "1abc", "a.b_c"],
+    "version": ["1.0", "v1.0", "1.0rc1", "2!1.0.post3.dev2+local.7", "1.0-1", "", "x", "1..0", "01.002"],
+    "build": [None, "1", "12abc", "abc", "", "1_2"],
+    "tags": ["py3-none-any", "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "py2.py3-none-any",
+             "py3--any", "-none-any", "py3-none-", "3py-none-any", "py3-none-any.", "cp311-abi3-win_amd64"],
+}
+
+
+@pytest.mark.parametrize("name", _WHEEL_PARTS["name"])
+@pytest.mark.parametrize("version", _WHEEL_PARTS["version"])
+@pytest.mark.parametrize("build", _WHEEL_PARTS["build"])
+def test_wheel_versions_agree_with_packaging_part_by_part(name, version, build):
+    for tags in _WHEEL_PARTS["tags"]:
+        filename = "-".join(p for p in (name, version, build, tags) if p is not None) + ".whl"
+        assert version_from_filename(filename) == _packaging_wheel_version(filename), filename
+
+
+@pytest.mark.parametrize("filename", [
+    "demo.whl", "demo-1.0.whl", "demo-1.0-py3-none-any-extra-more.whl", "a-1-2-3-4-5-6.whl", "-----.whl",
+    ".whl", "demo-1.0-py3-none-any.WHL", "demo-1.0-1-py3-none-any.whl", "demo-1.0-py3-none-any.whl.whl",
+])
+def test_odd_wheel_filenames_agree_with_packaging(filename):
+    assert version_from_filename(filename) == _packaging_wheel_version(filename)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (datetime(2012, 1, 22, 5, 8, 17, 91441, tzinfo=UTC), "2012-01-22T05:08:17.091441Z"),
+    (datetime(2012, 1, 22, 5, 8, 17, tzinfo=UTC), "2012-01-22T05:08:17Z"),
+    (datetime(2012, 1, 22, 7, 8, 17, 5, tzinfo=timezone(timedelta(hours=2))), "2012-01-22T05:08:17.000005Z"),
+    (datetime(2012, 1, 22, 0, 30, tzinfo=timezone(timedelta(hours=-1, minutes=-30))), "2012-01-22T02:00:00Z"),
+])
+def test_upload_times_are_written_in_utc_with_a_fraction_only_when_there_is_one(value, text):
+    assert format_upload_time(value) == text

@@ -57,6 +57,7 @@ class _Node:
     state: str = "new"  # new → asked → known | missing
     release: Release | None = None
     reason: str = ""
+    fix: str | None = None
     requirements: dict[str, Requirement] = field(default_factory=dict)
     edges: dict[tuple[object, ...], tuple[Edge, set[int]]] = field(default_factory=dict)
     active: dict[str, set[int]] = field(default_factory=dict)
@@ -122,7 +123,8 @@ class ClosureWalk:
         if isinstance(answer, Release):
             node.state, node.release = "known", answer
         else:
-            node.state, node.reason = "missing", (answer or Missing()).reason
+            missing = answer or Missing()
+            node.state, node.reason, node.fix = "missing", missing.reason, missing.fix
 
     @property
     def done(self) -> bool:
@@ -140,7 +142,7 @@ class ClosureWalk:
         for node in self._nodes.values():
             edges = [self._frozen(edge, where) for edge, where in node.edges.values()]
             if node.release is None:
-                holes += [Hole(edge, node.reason) for edge in edges]
+                holes += [Hole(edge, node.reason, node.fix) for edge in edges]
                 continue
             metadata = node.release.metadata
             projects[node.name] = ClosureProject(

@@ -28,9 +28,11 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Missing:
-    """The caller's answer for a project it cannot follow; ``reason`` completes "<project> …"."""
+    """The caller's answer for a project it cannot follow; ``reason`` completes "<project> …", ``fix`` is the
+    reviewer command that would make it available (None when none is known)."""
 
     reason: str = "is not available"
+    fix: str | None = None
 
 
 #: What a provider answers: metadata (or a Release), or Missing / None for a hole.
@@ -92,10 +94,12 @@ class ClosureProject:
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """An edge whose project the provider could not give: the requirement that cannot be met."""
+    """An edge whose project the provider could not give: the requirement that cannot be met, and the
+    reviewer command that would fill it (from the provider's :class:`Missing`)."""
 
     edge: Edge
     reason: str
+    fix: str | None = None
 
     def describe(self) -> str:
         """``requests 2.34.2 needs idna<4,>=2.5: idna is not in reviewed``."""

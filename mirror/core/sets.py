@@ -119,20 +119,22 @@ def choose_release(view: TierView, requirements: Sequence[Requirement], targets:
     ``prefer`` (a version a lock file names) is taken when the tier admits it, whatever the requirements.
     """
     tier = view.tier.value
+    spec = SpecifierSet()
+    for requirement in requirements:
+        spec &= requirement.specifier
     if not view.project.admitted:
-        return Missing(f"is not in '{tier}': {view.project.rule}")
+        return Missing(f"is not in '{tier}': {view.project.rule}", view.project.change)
     candidates = admitted_releases(view, targets)
     if not candidates:
-        return Missing(f"has no release '{tier}' serves{_why_none(view, targets)}")
+        return Missing(f"has no release '{tier}' serves{_why_none(view, targets)}", _fix(view, spec))
     if prefer is not None:
         wanted = _version(prefer)
         for version, _release, files in candidates:
             if version == wanted:
                 return Chosen(str(version), files)
-        return Missing(f"{prefer} is not served by '{tier}'{_why_release(view, prefer)}")
-    spec = SpecifierSet()
-    for requirement in requirements:
-        spec &= requirement.specifier
+        found = view.release(prefer)
+        return Missing(f"{prefer} is not served by '{tier}'{_why_release(view, prefer)}",
+                       found.decision.change if found is not None else None)
     explicit_pre = any(s.prereleases for r in requirements for s in r.specifier if s.prereleases)
     finals = [c for c in candidates if not c[0].is_prerelease]
     pool = candidates if explicit_pre or not finals else finals
@@ -155,6 +157,16 @@ def _why_none(view: TierView, targets: Sequence[Target]) -> str:
     if admitted and not any(_python_ok(f, targets) for f in admitted):
         return f" (newest {version}: Requires-Python {admitted[0].requires_python} excludes every target)"
     return f" (newest {version}: {release.decision.rule})"
+
+
+def _fix(view: TierView, spec: SpecifierSet) -> str | None:
+    """The command that would make the tier serve a release for ``spec``: the one that changes the decision on
+    the newest release kept out that satisfies it (else on the newest kept out); None when every release is
+    admitted (kept out by its Requires-Python or its yank, which no reviewer command changes)."""
+    held = sorted(((v, r) for r in view.releases if (v := _version(r.version)) is not None and not r.admitted),
+                  key=lambda item: item[0], reverse=True)
+    fitting = [r for v, r in held if spec.contains(v, prereleases=True)] or [r for _, r in held]
+    return fitting[0].decision.change if fitting else None
 
 
 def _why_release(view: TierView, version: str) -> str:

@@ -34,6 +34,11 @@ log = logging.getLogger("mirror.advisories")
 
 #: Seconds a project's first page waits for its JSON API document before it is decided without it.
 FIRST_WAIT = 5.0
+#: Seconds before the document is read when no page waits for it (its tier only warns): an installer's burst of
+#: cold requests is not slowed by reading documents of 10 MB that nobody waits for.
+LATER = 30.0
+#: Projects whose documents may wait for :data:`LATER` at once (beyond it, they are read when next asked).
+_LATER_MAX = 10_000
 
 
 class AdvisoryService:
@@ -55,6 +60,7 @@ class AdvisoryService:
         self._synced: LRU[str, str] = LRU(capacity)  # project → JSON API revision stored in the database
         self._syncing: dict[str, tuple[str, asyncio.Task[None]]] = {}  # project → (revision, its storing)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._later: set[str] = set()  # projects whose document is read in LATER seconds
         self._seq = 0
         self.quarantined: frozenset[str] = frozenset()
         #: changes whenever ``quarantined`` does (project lists are prepared with it)
@@ -72,12 +78,13 @@ class AdvisoryService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories:
-        """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (waited
-        for a few seconds the first time, revalidated in the background afterwards); never raises for upstream's
+    async def for_project(self, project: str, *, json_api: bool = True, wait: bool = True) -> Advisories:
+        """The advisories known about ``project``: with ``json_api``, its JSON API document is read first (with
+        ``wait``, waited for a few seconds the first time; else read :data:`LATER` seconds later, and the project
+        is re-decided when it arrives; revalidated in the background afterwards); never raises for upstream's
         failures."""
         if json_api:
-            await self._document(project)
+            await self._document(project, wait)
         known = self._memory.get(project)
         if known is None:
             try:
@@ -91,21 +98,39 @@ class AdvisoryService:
     def forget(self, project: str) -> None:
         self._memory.pop(project, None)
 
-    async def _document(self, project: str) -> None:
+    async def _document(self, project: str, wait: bool) -> None:
         if not self.documents.available:
             return
         fresh = self.documents.peek(project)
         if fresh is not None:
             storing = self._store_revision(project, fresh)  # normally stored already (the listener saw it)
-            if storing is not None and self._synced.get(project) is None:
+            if wait and storing is not None and self._synced.get(project) is None:
                 await asyncio.wait([storing], timeout=FIRST_WAIT)
             return
         first = self.documents.known(project) is None and self._synced.get(project) is None
+        if first and not wait:
+            self._read_later(project)
+            return
         task = self._spawn(self._refresh(project))
-        if first:
+        if first and wait:
             # The first time: wait a little (a project's page is decided with its advisories when upstream is
             # quick); a slow JSON API re-decides the project when its document arrives.
             await asyncio.wait([task], timeout=FIRST_WAIT)
+
+    def _read_later(self, project: str) -> None:
+        """Read the project's document in :data:`LATER` seconds (once, however often it is asked meanwhile)."""
+        if project in self._later or len(self._later) >= _LATER_MAX:
+            return
+        self._later.add(project)
+
+        async def read() -> None:
+            try:
+                await asyncio.sleep(LATER)
+            finally:
+                self._later.discard(project)
+            await self._refresh(project)
+
+        self._spawn(read())
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

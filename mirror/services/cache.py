@@ -135,7 +135,17 @@ class KeyGone(MirrorError):
 def revision_of(content_type: str, body: bytes) -> str:
     """The revision of an answer: the same bytes under another media type may not decode the same way."""
     media = content_type.split(";", 1)[0].strip().lower()
-    return hashlib.sha256(media.encode() + b"\0" + body).hexdigest()
+    digest = hashlib.sha256(media.encode() + b"\0")
+    digest.update(body)  # not ``media + body``: a big page is not copied to be hashed
+    return digest.hexdigest()
+
+
+#: Bodies shorter than this are hashed on the event loop (a thread costs more than hashing them).
+_HASH_INLINE = 256 * 1024
+
+
+async def _given(body: bytes) -> bytes:
+    return body
 
 
 class RevalidatingCache(Generic[V]):
@@ -162,7 +172,7 @@ class RevalidatingCache(Generic[V]):
         self._inflight: dict[str, asyncio.Task[Entry[V]]] = {}
         self._background: set[asyncio.Task[Entry[V]]] = set()
         self._saves: set[asyncio.Task[None]] = set()
-        self._save_locks: dict[str, asyncio.Lock] = {}
+        self._save_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → its lock, saves using it
 
     def peek(self, key: str) -> Entry[V] | None:
         """The in-memory entry if it is fresh (no I/O at all), else None."""
@@ -323,7 +333,10 @@ class RevalidatingCache(Generic[V]):
         return await self._entry_of(record)
 
     async def _accept(self, key: str, answer: Fresh, current: Entry[V] | None) -> Entry[V]:
-        revision = answer.revision or revision_of(answer.content_type, answer.body)
+        revision = answer.revision
+        if not revision:  # hashing releases the interpreter lock: a big page is hashed beside the event loop
+            revision = (revision_of(answer.content_type, answer.body) if len(answer.body) < _HASH_INLINE
+                        else await asyncio.to_thread(revision_of, answer.content_type, answer.body))
         record = Record(key=key, body=answer.body, content_type=answer.content_type, page_url=answer.url,
                         etag=answer.etag, serial=answer.serial, revision=revision, fetched_at=self._clock())
         if current is not None and current.revision == revision:
@@ -332,21 +345,32 @@ class RevalidatingCache(Generic[V]):
             value = answer.value  # decoded while it streamed in
         else:
             value = await self._decode(record)  # before storing: bytes that do not decode are never kept
-        if answer.stored is None:
-            await self._store.save(record)
-        else:
+        if answer.stored is not None:
             self._track(self._save_later(record, answer.stored))
+        elif self._flight is None:
+            # No other process waits for the record (no leases): the answer does not wait for the database.
+            self._track(self._save_later(record, functools.partial(_given, record.body)))
+        else:
+            await self._store.save(record)  # before the lease is released: the other processes read it
         return Entry(value=value, revision=revision, etag=answer.etag, serial=answer.serial,
                      fetched_at=record.fetched_at)
 
     async def _save_later(self, record: Record, make_body: Callable[[], Awaitable[bytes]]) -> None:
         """Store ``record`` with the body ``make_body`` makes, after any earlier save of the same key."""
-        lock = self._save_locks.setdefault(record.key, asyncio.Lock())
-        async with lock:
-            try:
-                await self._store.save(replace(record, body=await make_body()))
-            except Exception:  # the value is served from memory; a restart fetches it again
-                log.exception("could not store cache=%s key=%s", self.name, record.key)
+        lock, users = self._save_locks.get(record.key, (asyncio.Lock(), 0))
+        self._save_locks[record.key] = (lock, users + 1)
+        try:
+            async with lock:
+                try:
+                    await self._store.save(replace(record, body=await make_body()))
+                except Exception:  # the value is served from memory; a restart fetches it again
+                    log.exception("could not store cache=%s key=%s", self.name, record.key)
+        finally:
+            lock, users = self._save_locks[record.key]
+            if users == 1:
+                del self._save_locks[record.key]  # bounded: only keys with a save pending have a lock
+            else:
+                self._save_locks[record.key] = (lock, users - 1)
 
     def _track(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -144,18 +144,26 @@ class ClosureService:
 
     async def closure(self, roots: Iterable[Requirement], tier: Tier = Tier.REVIEWED,
                       targets: Sequence[Target] = (), *, assume_reviewed: bool = False,
-                      pins: Mapping[str, str] | None = None, policies: PolicySet | None = None) -> SetResult:
+                      pins: Mapping[str, str] | None = None, policies: PolicySet | None = None,
+                      memo: dict[tuple[object, ...], Followed | Missing] | None = None) -> SetResult:
         """The dependency closure of ``roots`` through ``tier`` on ``targets``; ``pins`` (normalized name →
         version, e.g. from a lock file) fixes the release followed where the tier serves it; ``policies`` as
-        in :meth:`follow`."""
+        in :meth:`follow`. ``memo``, shared by closures computed with the same ``policies`` and ``targets``
+        (many at once), keeps each answer of :meth:`follow` so that each is decided once."""
         targets = tuple(targets) or (default_target(),)
         pins = {canonicalize_name(k): v for k, v in (pins or {}).items()}
         followed: dict[NormalizedName, Followed] = {}
 
         async def provide(need: Need) -> Release | Missing:
-            answer = await self.follow(need.project, tier, need.requirements, targets,
-                                       assume_reviewed=assume_reviewed, prefer=pins.get(need.project),
-                                       policies=policies)
+            key = (tier, need.project, tuple(sorted(str(r) for r in need.requirements)), assume_reviewed,
+                   pins.get(need.project))
+            answer = memo.get(key) if memo is not None else None
+            if answer is None:
+                answer = await self.follow(need.project, tier, need.requirements, targets,
+                                           assume_reviewed=assume_reviewed, prefer=pins.get(need.project),
+                                           policies=policies)
+                if memo is not None:
+                    memo[key] = answer
             if isinstance(answer, Missing):
                 return answer
             followed[need.project] = answer

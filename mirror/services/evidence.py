@@ -29,8 +29,12 @@ from mirror.core.models import ProjectDetail
 from mirror.core.policy.evaluate import ProvenanceStatuses, Sighting
 from mirror.core.policy.evidence import NO_ADVISORIES, Advisories, ReleaseLicenses
 from mirror.core.tiers import Evidence, TierView
+from mirror.services.cpu import CpuLane
 
 log = logging.getLogger("mirror.evidence")
+
+#: Pages with more files than this have their sightings worked out in the CPU lane.
+_OFFLOAD_FILES = 1000
 
 
 class SightingRecords(Protocol):
@@ -52,7 +56,7 @@ class AdvisorySource(Protocol):
     quarantined: frozenset[str]
     revision: int
 
-    async def for_project(self, project: str, *, json_api: bool = True) -> Advisories: ...
+    async def for_project(self, project: str, *, json_api: bool = True, wait: bool = True) -> Advisories: ...
 
 
 class LicenseSource(Protocol):
@@ -68,8 +72,9 @@ class EvidenceService:
                  capacity: int = 4096, *, advisories: AdvisorySource | None = None,
                  licenses: LicenseSource | None = None,
                  needs_licenses: Callable[[str], bool] = lambda _project: False,
-                 needs_json_api: Callable[[], bool] = lambda: True) -> None:
+                 needs_json_api: Callable[[], bool] = lambda: True, cpu: CpuLane | None = None) -> None:
         self._sightings = sightings
+        self._cpu = cpu  # big pages' sightings are worked out there, off the event loop
         self._extracted = extracted
         self._present = present
         self.advisories = advisories
@@ -116,17 +121,20 @@ class EvidenceService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence:
-        """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now)."""
-        sightings = await self._observe(project, detail)
-        shas = [f.sha256 for f in detail.files if f.sha256 and f.filename.endswith(".whl")]
+    async def for_page(self, project: str, detail: ProjectDetail, *, wait_for_advisories: bool = True) -> Evidence:
+        """The evidence about the files of ``detail`` (``project``'s page as upstream lists it now).
+
+        Without ``wait_for_advisories``, upstream's advisories not read yet are read in the background (the
+        project's evidence revision changes when they arrive)."""
+        sightings, shas = await self._observe(project, detail)
         recorded = await self._extracted.extracted_metadata_for(shas) if shas else {}
         extracted = recorded
         if extracted and self._present is not None:
             extracted = await self._present(extracted)
         advisories = NO_ADVISORIES
         if self.advisories is not None:  # upstream's JSON API only when a vulnerability rule is not "allow"
-            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api())
+            advisories = await self.advisories.for_project(project, json_api=self._needs_json_api(),
+                                                           wait=wait_for_advisories)
         licenses: ReleaseLicenses = {}
         if self.licenses is not None and self.wants_licenses(project):
             licenses = await self.licenses.for_page(project, detail, recorded)
@@ -147,34 +155,26 @@ class EvidenceService:
                     log.warning("served under a rule in shadow mode tier=%s project=%s version=%s: %s",
                                 view.tier.value, view.detail.name, release.version, warning)
 
-    async def _observe(self, project: str, detail: ProjectDetail) -> Mapping[str, Sighting]:
+    async def _observe(self, project: str, detail: ProjectDetail) -> tuple[Mapping[str, Sighting], list[str]]:
+        """The first sightings of the page's files (new ones recorded in the background), and the sha256 of its
+        wheels (whose extracted metadata is looked up)."""
         known = self._seen.get(project)
         if known is None:
             try:
                 rows = await self._sightings.load(project)
             except Exception:  # the database is unavailable: judge by upload times alone, record nothing
                 log.exception("cannot read first sightings project=%s", project)
-                return {}
+                return {}, _wheel_hashes(detail)
             known = {r.filename: Sighting(r.sha256, datetime.fromtimestamp(r.first_seen, UTC), r.initial)
                      for r in rows}
-        initial = not known
-        now = self._clock()
-        new = []
-        for f in detail.files:
-            seen = known.get(f.filename)
-            if seen is None:
-                new.append(SightingRow(f.filename, f.sha256, now, initial))
-            elif seen.sha256 is not None and f.sha256 is not None and seen.sha256 != f.sha256:
-                # Reported on every new page revision that still lists it; the tiers refuse the file.
-                log.warning("upstream changed a published file, refused in every tier: project=%s file=%s "
-                            "first seen %s with sha256 %s, now sha256 %s", project, f.filename,
-                            f"{seen.first_seen:%Y-%m-%d %H:%M} UTC", seen.sha256, f.sha256)
+        if self._cpu is not None and len(detail.files) > _OFFLOAD_FILES:
+            after, new, shas = await self._cpu.run(_sightings_after, project, known, detail, self._clock())
+        else:
+            after, new, shas = _sightings_after(project, known, detail, self._clock())
         if new:
-            at = datetime.fromtimestamp(now, UTC)
-            known = {**known, **{r.filename: Sighting(r.sha256, at, initial) for r in new}}
             self._record(project, new)
-        self._seen[project] = known
-        return known
+        self._seen[project] = after
+        return after, shas
 
     def _record(self, project: str, rows: list[SightingRow]) -> None:
         async def record() -> None:
@@ -187,3 +187,34 @@ class EvidenceService:
         task = asyncio.ensure_future(record())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _wheel_hashes(detail: ProjectDetail) -> list[str]:
+    return [sha for f in detail.files if f.filename.endswith(".whl") and (sha := f.sha256)]
+
+
+def _sightings_after(project: str, known: dict[str, Sighting], detail: ProjectDetail, now: float
+                     ) -> tuple[dict[str, Sighting], list[SightingRow], list[str]]:
+    """The sightings once ``detail`` is seen at ``now``, the rows to record (the files never seen before), and the
+    sha256 of the page's wheels.
+
+    Logs a warning for every file listed with another sha256 than the one it was first seen with. The first page
+    the mirror sees of a project makes *initial* sightings.
+    """
+    initial = not known
+    new = []
+    for f in detail.files:
+        seen = known.get(f.filename)
+        if seen is None:
+            new.append(SightingRow(f.filename, f.sha256, now, initial))
+        elif seen.sha256 is None or seen.sha256 == f.hashes.get("sha256"):
+            continue  # the common case, decided without checking the hash's form (pages list 15,000 files)
+        elif f.sha256 is not None and seen.sha256 != f.sha256:
+            # Reported on every new page revision that still lists it; the tiers refuse the file.
+            log.warning("upstream changed a published file, refused in every tier: project=%s file=%s "
+                        "first seen %s with sha256 %s, now sha256 %s", project, f.filename,
+                        f"{seen.first_seen:%Y-%m-%d %H:%M} UTC", seen.sha256, f.sha256)
+    if new:
+        at = datetime.fromtimestamp(now, UTC)
+        known = {**known, **{r.filename: Sighting(r.sha256, at, initial) for r in new}}
+    return known, new, _wheel_hashes(detail)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
 from mirror.core.models import DistFile, Format, ProjectDetail, Tier
 from mirror.core.policy.evaluate import decide_project
+from mirror.core.policy.evidence import holds_vulnerable
 from mirror.core.policy.explain import Explanation, explain
 from mirror.core.policy.model import PolicySet
 from mirror.core.simple.render import FragmentCache, render_project
@@ -69,9 +71,15 @@ def prepare_bytes(stamp: Stamp, valid_until: float, fmt: Format, body: bytes, se
                         prepared_ms=(time.perf_counter() - started) * 1000)
 
 
+#: A filename that percent-encoding leaves as it is (quote's always-safe characters).
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def file_href(f: DistFile, project: str) -> str:
     """A file's URL relative to its project page ``/<tier>/simple/<project>/``."""
-    return f"../../files/{project}/{quote(f.filename, safe='')}"
+    name = f.filename
+    # Most filenames need no quoting: skipping quote() matters on pages of 15,000 files.
+    return f"../../files/{project}/{name if _UNQUOTED.fullmatch(name) else quote(name, safe='')}"
 
 
 class PageSource(Protocol):
@@ -97,7 +105,8 @@ class EvidenceSource(Protocol):
 
     def revision(self, project: str) -> int: ...
 
-    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence: ...
+    async def for_page(self, project: str, detail: ProjectDetail, *, wait_for_advisories: bool = True
+                       ) -> Evidence: ...
 
     def wants_licenses(self, project: str) -> bool:
         """Whether a licence rule applies to ``project`` (the evidence then includes its licences)."""
@@ -141,7 +150,8 @@ class PreparedPages:
         # Bounded so that memory stays flat however many projects clients ask for.
         self._prepared: LRU[tuple[Tier, str, Format], PreparedPage] = LRU(capacity)
         self._views: LRU[tuple[Tier, str], _Known] = LRU(capacity)
-        self._servable: LRU[str, tuple[Stamp, Evidence, tuple[Servable, ...]]] = LRU(capacity)
+        #: per project: the key it was gathered for, the evidence, the servable files, whether it waited
+        self._servable: LRU[str, tuple[Stamp, Evidence, tuple[Servable, ...], bool]] = LRU(capacity)
         self._fragments = FragmentCache()
 
     def _stamp(self, revision: str, project: str) -> Stamp:
@@ -199,7 +209,9 @@ class PreparedPages:
         if known is not None and known.stamp == stamp and self._clock() < known.valid_until:
             return known if known.stale == entry.stale else _Known(known.stamp, known.valid_until, known.view,
                                                                     entry.stale)
-        evidence, servable = await self._servable_of(project, entry.value, stamp)
+        # Only a tier that holds vulnerable releases waits for upstream's advisories of a project seen first.
+        wait = holds_vulnerable(policies, tier)
+        evidence, servable = await self._servable_of(project, entry.value, stamp, wait)
         now = datetime.fromtimestamp(self._clock(), UTC)
         # Matching releases against advisories costs about files x advisories: many of both go to the lane too.
         matching = len(entry.value.files) * len(evidence.advisories.items)
@@ -214,20 +226,21 @@ class PreparedPages:
         self._views[(tier, project)] = known
         return known
 
-    async def _servable_of(self, project: str, detail: ProjectDetail, stamp: Stamp
+    async def _servable_of(self, project: str, detail: ProjectDetail, stamp: Stamp, wait: bool = True
                            ) -> tuple[Evidence, tuple[Servable, ...]]:
-        """The evidence and the servable files of one page revision: shared by every tier's view of it."""
+        """The evidence and the servable files of one page revision: shared by every tier's view of it. With
+        ``wait``, evidence gathered without waiting for upstream's advisories is gathered again, waiting."""
         # Policies do not change what is servable; they only decide whether licences are evidence to gather.
         key: Stamp = (stamp[0], int(self._evidence.wants_licenses(project)), stamp[2])
         known = self._servable.get(project)
-        if known is not None and known[0] == key:
+        if known is not None and known[0] == key and (known[3] or not wait):
             return known[1], known[2]
-        evidence = await self._evidence.for_page(project, detail)
+        evidence = await self._evidence.for_page(project, detail, wait_for_advisories=wait)
         if len(detail.files) > _OFFLOAD_FILES:
             servable = await self._cpu.run(servable_page, detail, evidence)
         else:
             servable = servable_page(detail, evidence)
-        self._servable[project] = (key, evidence, servable)
+        self._servable[project] = (key, evidence, servable, wait)
         return evidence, servable
 
     async def explain(self, project: str, version: str | None) -> Explanation:

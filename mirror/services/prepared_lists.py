@@ -29,7 +29,8 @@ from mirror.core.simple.list_build import (
     Document,
     Piece,
     document,
-    plain_html,
+    keyed,
+    piece_html,
     render_entries,
     without_names,
 )
@@ -178,12 +179,14 @@ class ProjectLists:
     async def piece_body(self, piece: Piece, json: bool, hidden: frozenset[str]) -> bytes:
         """The JSON objects (or HTML lines) of ``piece`` without the entries of ``hidden`` names."""
         if hidden:
-            padded = b"\n" + piece.keys + b"\n"
+            if piece.keys is None:  # upstream's JSON passed on: its names are read now
+                piece = await self._cpu.run(keyed, piece)
+            padded = b"\n" + (piece.keys or b"") + b"\n"
             if any(b"\n" + name.encode() + b"\n" in padded for name in hidden):
                 piece = await self._cpu.run(without_names, piece, hidden)
         if json:
             return piece.json
-        return piece.html if piece.html is not None else await self._cpu.run(plain_html, piece.names or b"")
+        return piece.html if piece.html is not None else await self._cpu.run(piece_html, piece)
 
     async def index(self, tier: Tier, fmt: Format) -> tuple[PreparedList, bool]:
         """The tier's project list in ``fmt`` and whether it is stale; raises UpstreamError when ``all`` has

@@ -33,6 +33,7 @@ from mirror.core.policy.evaluate import decide_project, decide_version
 from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus
 from mirror.core.tiers import Evidence, TierView, curated_projects, decide_page
 from mirror.services.health import UpstreamHealth
+from mirror.services.holes import Gap, HoleCounter, HoleReport
 from mirror.services.json_documents import JsonDocuments
 from mirror.services.pages import PageService
 from mirror.services.policies import PolicyState, PolicyStore
@@ -74,6 +75,30 @@ class ProjectPage:
     now: datetime
     cooldown_days: float
     provenance: dict[str, ProvenanceStatus] = field(default_factory=dict)
+    #: the holes of this project's releases (what they need that a curated tier does not serve), and the holes
+    #: this project would fill (who needs it where it is not served): rows of the one hole report
+    holes: tuple[Gap, ...] = ()
+    needed_by: tuple[Gap, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Holes:
+    """The curated tiers' holes as last counted in the background (:class:`~mirror.services.holes.HoleCounter`):
+    ``report`` None until first counted (or without a counter); ``current`` when counted for the policies in
+    force; ``error`` of the last count that failed."""
+
+    report: HoleReport | None
+    counted_at: datetime | None
+    current: bool
+    error: str | None
+
+    def count(self, tier: Tier) -> int | None:
+        return self.report.count(tier) if self.report is not None else None
+
+    def rows(self, tier: Tier | None = None) -> list[Gap]:
+        """The holes of ``tier`` (every curated tier: None), in the order ``mirror check`` prints them."""
+        gaps = self.report.gaps if self.report is not None else ()
+        return [g for g in gaps if tier is None or g.tier is tier]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +115,7 @@ class UiService:
     def __init__(self, pages: PageService, prepared: PreparedPages, policies: PolicyStore,
                  documents: JsonDocuments, checker: ProvenanceChecker, audit: AuditLog, demand: DemandLog,
                  health: UpstreamHealth, clock: Callable[[], float] = time.time,
-                 quarantine: Quarantine | None = None) -> None:
+                 quarantine: Quarantine | None = None, holes: HoleCounter | None = None) -> None:
         self._pages = pages
         self._prepared = prepared
         self._policies = policies
@@ -102,6 +127,7 @@ class UiService:
         self.health = health
         self._search: SearchIndex | None = None
         self._quarantine = quarantine
+        self._holes = holes
         #: tier → ((policy version, quarantine revision), the names it lists): 10,000 policies take ~50 ms to decide
         self._tier_names: dict[Tier, tuple[tuple[str, int], tuple[str, ...]]] = {}
         self._counts: tuple[tuple[str, int | None], TierCounts] | None = None
@@ -130,6 +156,18 @@ class UiService:
         failing = sum(1 for s in checker.statuses.values() if not s.ok)
         return {"trust_root": self._trust[1], "checks": checker.checks, "errors": checker.errors,
                 "failing_files": failing}
+
+    # ------------------------------------------------------------------ holes
+
+    def holes(self) -> Holes:
+        """The last hole report: never computed on a request (the counter runs in the background)."""
+        counter = self._holes
+        if counter is None:
+            return Holes(None, None, False, "holes are not counted by this server")
+        at = datetime.fromtimestamp(counter.counted_at, UTC) if counter.counted_at is not None else None
+        report = counter.report
+        current = report is not None and report.policy_version == self._policies.current.version
+        return Holes(report, at, current, counter.error)
 
     # ------------------------------------------------------------------ search
 
@@ -184,13 +222,16 @@ class UiService:
         cooldown = (review.cooldown_days if review is not None and review.cooldown_days is not None
                     else policies.rules.cooldown_days)
         display = detail.upstream_name if detail is not None and detail.upstream_name else name
+        report = self.holes().report
         return ProjectPage(name=name, display_name=display, upstream=upstream, stale=stale, policy=policy,
                            project_cells={t: Cell.of(v.project) for t, v in views.items()}, detail=detail,
                            views=views, releases=releases_newest_first(detail) if detail is not None else [],
                            status=detail.status if detail is not None else ProjectStatus(),
                            maintainers_seen=maintainers, maintainers_note=note,
                            publishers_verified=tuple(verified), publishers_claimed=tuple(claimed), now=now,
-                           cooldown_days=cooldown, provenance=mine)
+                           cooldown_days=cooldown, provenance=mine,
+                           holes=tuple(report.of_dependent(name)) if report is not None else (),
+                           needed_by=tuple(report.needing(name)) if report is not None else ())
 
     def rows(self, page: ProjectPage, releases: list[Release]) -> list[ReleaseRow]:
         """The rows of ``releases`` (some of ``page.releases``): each tier's verdict, from the page's views."""

@@ -19,7 +19,7 @@ from mirror.core.policy.paths import relative_paths
 from mirror.web import api, explain, files, health, integrity, jsonapi, simple, ui
 from mirror.web.access import OBSERVING, Observing, note_middleware
 from mirror.web.cors import enable_cors
-from mirror.web.errors import error_middleware
+from mirror.web.errors import DATABASE_LOG, LogThrottle, error_middleware
 from mirror.web.lifecycle import contexts
 from mirror.web.state import SERVICES
 
@@ -70,6 +70,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time) -> web
     app = web.Application(middlewares=[note_middleware, error_middleware], client_max_size=1024 * 1024)
     # The metrics every resource reports to, and the access log's switch (needed by the runner, before start-up).
     app[OBSERVING] = Observing(Metrics(config.node_name), config.server.access_log)
+    app[DATABASE_LOG] = LogThrottle()
     app.cleanup_ctx.extend(contexts(config, clock))
     app.router.add_get("/healthz", healthz)
     health.add_routes(app)

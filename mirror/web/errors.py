@@ -110,14 +110,29 @@ def _unavailable(request: web.Request, reason: str, message: str) -> web.Respons
     return response
 
 
-_last_database_log = [0.0]
+class LogThrottle:
+    """Whether a repeated log line is due: at most one per ``interval`` seconds (one per application)."""
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
+
+
+DATABASE_LOG: web.AppKey[LogThrottle] = web.AppKey("database_log", LogThrottle)
 
 
 def _log_database(request: web.Request, exc: DatabaseError) -> None:
     """While the database is down every cold request fails the same way: one line every 10 s, not one each."""
-    now = time.monotonic()
-    if now - _last_database_log[0] >= 10:
-        _last_database_log[0] = now
+    throttle = request.app.get(DATABASE_LOG)
+    if throttle is None or throttle.due():
         log.error("database unavailable for %s (503 until it answers; logged every 10 s): %s", request.path, exc)
 
 

@@ -123,6 +123,14 @@ def store_ctx(config: Config) -> Context:
     return ctx
 
 
+def shared_leases(app: web.Application, config: Config) -> Leases | None:
+    """The leases cold fetches are shared through, or None when no other process can use this database (SQLite
+    with one worker): the in-process single flight then suffices, and a cold page waits for no lease written to
+    the database (SQLite has one writer at a time: under an installer's burst those writes queue)."""
+    alone = config.database_url.startswith("sqlite") and config.server.workers == 1
+    return None if alone else app[LEASES]
+
+
 def database_ctx(config: Config) -> Context:
     @contextlib.asynccontextmanager
     async def ctx(app: web.Application) -> AsyncIterator[None]:
@@ -203,7 +211,7 @@ def pages_ctx(config: Config) -> Context:
         pages = PageService(ObservedUpstream(app[UPSTREAM], health), PageStore(app[ENGINE]),
                             CachePolicy(ttl=up.index_ttl, wait=wait),
                             CachePolicy(ttl=up.project_list_ttl, refresh_in_background=True, memory=4, wait=wait),
-                            app[CPU], leases=app[LEASES], telemetry=app[OBSERVING].metrics)
+                            app[CPU], leases=shared_leases(app, config), telemetry=app[OBSERVING].metrics)
         app[PAGES] = pages
         app[HEALTH] = health
         try:
@@ -225,7 +233,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         metrics = app[OBSERVING].metrics
         store = PageStore(engine)
         provenance = ProvenanceCache(upstream, PageStore(engine, provenance_documents), ttl=up.index_ttl,
-                                     leases=app[LEASES], telemetry=metrics)
+                                     leases=shared_leases(app, config), telemetry=metrics)
         checker = ProvenanceChecker(pages, provenance, policies, on_change=lambda _p: None,
                                     max_stale=up.provenance_max_stale)
         trust = await asyncio.to_thread(trust_root.status)  # reads and checks the pinned trust root once
@@ -234,7 +242,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                       trust["problem"])
         sightings = SightingStore(engine)
         downloader = Downloader(storage, upstream, DownloadLimits(up.file_timeout, up.max_file_bytes),
-                                leases=app[LEASES], telemetry=metrics)
+                                leases=shared_leases(app, config), telemetry=metrics)
         extractor = MetadataExtractor(storage, store, lambda _p: None)
 
         async def withdraw(report: Advisory) -> None:  # a malware report's cached files: withdrawn again
@@ -244,7 +252,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         documents = JsonDocuments(
             upstream, config.upstream_url, PageStore(engine, json_api_documents),
             CachePolicy(ttl=up.index_ttl, retry_after=60.0, not_found_ttl=max(up.index_ttl, 60.0)), app[CPU],
-            leases=app[LEASES], telemetry=metrics)
+            leases=shared_leases(app, config), telemetry=metrics)
         advisories = AdvisoryService(AdvisoryStore(engine), documents, on_malware=withdraw)
         await advisories.start()
         licenses = LicenseReader(LicenseRecords(engine), store, storage, downloader, extractor.extract_verified,
@@ -252,7 +260,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
         evidence = EvidenceService(sightings, store, storage.present, checker.statuses, advisories=advisories,
                                    licenses=licenses,
                                    needs_licenses=lambda name: needs_licenses(policies.current, name),
-                                   needs_json_api=lambda: needs_vulnerabilities(policies.current))
+                                   needs_json_api=lambda: needs_vulnerabilities(policies.current), cpu=app[CPU])
         # Evidence that changes re-decides that project's views: a provenance status, extracted metadata, an
         # advisory, a licence read.
         checker.on_change = extractor.on_change = advisories.on_change = licenses.on_change = evidence.invalidate
@@ -278,7 +286,7 @@ def services_ctx(config: Config, clock: Callable[[], float] = time.time) -> Cont
                                  tokens=TokenService(TokenStore(engine), session_hours=web.session_hours),
                                  admin=AdminActions(config, policies),
                                  ui=UiService(pages, prepared, policies, documents, checker, AuditLog(engine),
-                                              demand_log, app[HEALTH], clock, quarantine=evidence),
+                                              demand_log, app[HEALTH], clock, quarantine=evidence, holes=holes),
                                  ui_templates=ui_environment(templates_dir(), config.policies.path),
                                  login_limit=RateLimiter(web.login_per_minute, time.monotonic),
                                  api_limit=RateLimiter(web.api_per_minute, time.monotonic),

@@ -1,5 +1,5 @@
 """The browser UI: ``/``, ``/<tier>/``, ``/ui/projects/<name>[/<version>]``, ``/ui/search``, ``/ui/demand``,
-``/ui/audit``, and logging in and out.
+``/ui/holes``, ``/ui/audit``, and logging in and out.
 
 Pages are read-only and anonymous by default (``[web] access = "login"`` puts them behind a login); reviewers'
 notes and the buttons that change a tier appear only to a logged-in reviewer. The buttons post forms to the
@@ -38,6 +38,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Releases per page of a project, rows per page of the demand queue and of the audit log.
 RELEASES_PER_PAGE = 25
 ROWS_PER_PAGE = 50
+#: Holes listed on /ui/holes (the rest are counted: ``mirror check`` prints them all).
+HOLES_SHOWN = 500
 TIER_PROMISES = {
     Tier.ALL: "Everything upstream has, minus blocked projects and releases: cached, every file hash-verified.",
     Tier.REVIEWED: "Only projects a reviewer promoted; a new release waits out the cooldown before it appears.",
@@ -71,7 +73,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     overview = await services.ui.overview()
     return await render(request, "home.html", nav="home", overview=overview, origin=_origin(request),
-                        tiers=list(Tier), promises=TIER_PROMISES)
+                        tiers=list(Tier), promises=TIER_PROMISES, holes=services.ui.holes())
 
 
 async def tier_page(request: web.Request) -> web.StreamResponse:
@@ -80,7 +82,7 @@ async def tier_page(request: web.Request) -> web.StreamResponse:
     overview = await services.ui.overview()
     names = services.ui.tier_names(tier) if tier is not Tier.ALL else []
     return await render(request, "tier.html", nav="home", tier=tier, overview=overview, origin=_origin(request),
-                        promise=TIER_PROMISES[tier], names=names[:500], listed=len(names))
+                        promise=TIER_PROMISES[tier], names=names[:500], listed=len(names), holes=services.ui.holes())
 
 
 async def tier_slash(request: web.Request) -> web.StreamResponse:
@@ -154,6 +156,15 @@ async def demand_page(request: web.Request) -> web.StreamResponse:
     pages = max(1, -(-total // ROWS_PER_PAGE))
     return await render(request, "demand.html", nav="demand", rows=rows, total=total, tier=tier, page=number,
                         pages=pages, tiers=list(Tier))
+
+
+async def holes_page(request: web.Request) -> web.StreamResponse:
+    holes = request.app[SERVICES].ui.holes()
+    wanted = request.query.get("tier")
+    tier = Tier(wanted) if wanted in (Tier.REVIEWED.value, Tier.VETTED.value) else None
+    gaps = holes.rows(tier)
+    return await render(request, "holes.html", nav="holes", holes=holes, tier=tier, gaps=gaps[:HOLES_SHOWN],
+                        total=len(gaps), curated=[Tier.REVIEWED, Tier.VETTED])
 
 
 async def audit_page(request: web.Request) -> web.StreamResponse:
@@ -241,6 +252,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/ui/logout", logout)
     router.add_get("/ui/search", page(search_page))
     router.add_get("/ui/demand", page(demand_page))
+    router.add_get("/ui/holes", page(holes_page))
     router.add_get("/ui/audit", page(audit_page))
     router.add_get("/ui/projects/{project}", page(project_page))
     router.add_get("/ui/projects/{project}/{version}", page(release_page))

@@ -147,9 +147,11 @@ async def test_screenshots_of_every_page(browser: Any, screenshots: Path, site: 
     """Each page on a desktop and a phone, as an anonymous visitor and as a logged-in admin (the set checked in
     under docs/screenshots/ comes from here)."""
     releases = {}
-    for version in ("1.0", "1.1", "1.2", "2.0"):
+    for version in ("1.0", "1.1", "1.2", "2.0"):  # 1.2 needs idna-demo, which no curated tier serves: a hole
         releases[version] = upstream.add_wheel("requests-demo", version, dists,
-                                               upload_time=YESTERDAY if version == "2.0" else OLD)
+                                               upload_time=YESTERDAY if version == "2.0" else OLD,
+                                               requires_dist=["urllib3-demo", "idna-demo>=1"] if version == "1.2"
+                                               else [])
     upstream.add_sdist("requests-demo", "1.2", dists, upload_time=OLD)
     upstream.set_owners("requests-demo", ["alice", "bob"])
     # 2.0 has a known vulnerability: held from the curated tiers (its cooldown waived or not), served with a
@@ -170,12 +172,19 @@ async def test_screenshots_of_every_page(browser: Any, screenshots: Path, site: 
     async with http.get(site.index("reviewed") + "certifi-demo/") as resp:
         assert resp.status == 404
     await asyncio.sleep(0)
+    holes = site.app[SERVICES].holes
+    assert holes is not None
+    await holes.refresh()  # counted now rather than after [dependencies] holes_delay
     page = await browser.new_page()
     for name, path in [("home", "/"), ("tier-reviewed", "/reviewed/"), ("project", "/ui/projects/requests-demo"),
-                       ("release", "/ui/projects/requests-demo/1.1"), ("search", "/ui/search?q=demo")]:
+                       ("release", "/ui/projects/requests-demo/1.1"), ("search", "/ui/search?q=demo"),
+                       ("holes", "/ui/holes")]:
         await page.goto(site.base + path)
         await accessible(page)
         await shoot(page, screenshots, name)
+    shown = " ".join((await page.locator("main").inner_text()).split())
+    assert ("requests-demo 1.2 needs idna-demo>=1: idna-demo is not in 'reviewed': not reviewed: no [review] for this "
+            "project mirror promote idna-demo --by NAME --note TEXT") in shown, shown
     # Logged in as an admin: the buttons.
     record, token = await site.app[SERVICES].tokens.create("ada", "admin")
     await page.goto(f"{site.base}/ui/login?next=/ui/projects/requests-demo/1.1")

@@ -201,8 +201,9 @@ def test_a_chain_several_levels_deep() -> None:
 
 def test_holes_name_the_exact_requirement_and_the_reason() -> None:
     index = Index(meta("requests", "2.34.2", "idna<4,>=2.5", "urllib3<3,>=1.21.1", "certifi>=2017.4.17"),
-                  meta("certifi", "2024.8.30"), ("idna", Missing("is not in reviewed")))
+                  meta("certifi", "2024.8.30"), ("idna", Missing("is not in reviewed", "mirror promote idna")))
     result = closure(roots("requests"), index)
+    assert [h.fix for h in result.holes] == ["mirror promote idna", None]  # the provider's fix, per hole
     assert [h.describe() for h in result.holes] == [
         "requests 2.34.2 needs idna<4,>=2.5: idna is not in reviewed",
         "requests 2.34.2 needs urllib3<3,>=1.21.1: urllib3 is not available"]

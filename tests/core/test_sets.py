@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
 
 from mirror.core.buildsystem import static_dependencies
 from mirror.core.closure_model import Missing
@@ -101,16 +103,32 @@ def test_a_tier_that_keeps_the_project_out_says_why():
     fresh = view(dist("demo-1.0-py3-none-any.whl", at=NOW - timedelta(days=1)), policies=promoted, tier=Tier.REVIEWED)
     held = choose_release(fresh, [], [LINUX])
     assert isinstance(held, Missing) and "inside the 7-day cooldown" in held.reason
+    assert held.fix is not None and held.fix == "mirror vet demo 1.0 --by NAME --note TEXT"  # the release's own command
+
+
+def test_the_fix_of_a_missing_release_changes_the_newest_held_release_that_fits():
+    """The command a hole's fix names: that of the newest release kept out that the requirements accept."""
+    block = Block(SpecifierSet(">=2"), "broken", Signature("bob"), Location("demo.toml", 2))
+    demo = NormalizedName("demo")
+    policies = as_reviewed(PolicySet(projects={demo: ProjectPolicy(demo, "demo.toml", blocks=(block,))}), demo)
+    page = view(dist("demo-2.0-py3-none-any.whl"), dist("demo-3.0-py3-none-any.whl"),
+                dist("demo-1.0-py3-none-any.whl", at=NOW - timedelta(days=1)), policies=policies, tier=Tier.REVIEWED)
+    missing = choose_release(page, [Requirement("demo<3")], [LINUX])
+    assert isinstance(missing, Missing) and missing.fix == "mirror unblock demo==2.0 --by NAME --reason TEXT"
+    newest = choose_release(page, [Requirement("demo>5")], [LINUX])  # none fits: the newest held
+    assert isinstance(newest, Missing) and newest.fix == "mirror unblock demo==3.0 --by NAME --reason TEXT"
 
 
 def test_a_planned_promotion_keeps_blocks():
     block = Block(None, "malware", Signature("bob"), Location("demo.toml", 2))
-    policies = PolicySet(projects={"demo": ProjectPolicy("demo", "demo.toml", blocks=(block,))})  # type: ignore[dict-item]
+    demo = NormalizedName("demo")
+    policies = PolicySet(projects={demo: ProjectPolicy(demo, "demo.toml", blocks=(block,))})
     planned = as_reviewed(policies, "demo")
     assert planned.of("demo").review is not None and planned.of("demo").project_block == block  # type: ignore[union-attr]
     assert as_reviewed(planned, "demo") is planned
     page = view(dist("demo-1.0-py3-none-any.whl"), policies=planned, tier=Tier.REVIEWED)
-    assert choose_release(page, [], [LINUX]) == Missing("is not in 'reviewed': blocked: malware (by bob)")
+    assert choose_release(page, [], [LINUX]) == Missing("is not in 'reviewed': blocked: malware (by bob)",
+                                                        "mirror unblock demo --by NAME --reason TEXT")
 
 
 def test_files_needed_per_target():

@@ -370,3 +370,64 @@ async def test_what_if_lists_a_demotion_and_exits_3(
     out = (await cli(config_file, "check", "--what-if", "--policies", str(work.directory), "--against", "HEAD"))
     assert out.returncode == 3 and "- release keep-lib 2.0 (1 file(s)): version 2.0 is outside the reviewed range <2" \
         in out.output, out.output
+
+
+async def test_a_slow_json_api_delays_only_the_tiers_that_hold_vulnerable_releases(
+        upstream: FakeUpstream, server: MirrorServer, dists: Path, policies: PolicyDir,
+        http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`all` only warns about known vulnerabilities: its first page of a project does not wait for upstream's
+    JSON API (re-decided when the document arrives); `reviewed` holds them, so it waits for the document."""
+    import asyncio
+
+    from mirror.services import advisories
+
+    # A first page would wait this long for the document: far longer than this test may take.
+    monkeypatch.setattr(advisories, "FIRST_WAIT", 120.0)
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("slow-doc", version, dists, upload_time=OLD)
+    upstream.set_vulnerabilities("slow-doc", [{"id": "PYSEC-2026-12", "summary": "parser overflow",
+                                               "fixed_in": ["2.1"]}])
+    policies.write_project("slow-doc", review())
+    await policies.applied(http, server.base)  # asked of another project: nothing reads slow-doc's document yet
+    upstream.hold = asyncio.Event()
+    upstream.fault_filter = lambda path: path.startswith("/pypi/")
+
+    # `all` answers while upstream's JSON API has not answered.
+    assert await asyncio.wait_for(versions(http, server, "all", "slow-doc"), 60) == ["1.0", "2.0"]
+    assert not upstream.hold.is_set()
+    # `reviewed` waits for it (the document describes the latest release, 2.0, as the real index's does)...
+    held = asyncio.ensure_future(versions(http, server, "reviewed", "slow-doc"))
+    done, _ = await asyncio.wait([held], timeout=1.0)
+    assert not done, "reviewed answered before upstream's advisories were read"
+    # ...and then keeps the vulnerable release out.
+    upstream.hold.set()
+    assert await asyncio.wait_for(held, 60) == ["1.0"]
+    # `all` was re-decided with the advisory: still served, now with its warning.
+
+    async def warned() -> bool:
+        return bool((await explained(http, server, "slow-doc", "2.0"))["all"]["warnings"])
+
+    await wait_until(warned, lambda: "all to warn about slow-doc 2.0", SEEN, 0.2)
+
+
+async def test_a_tier_that_only_warns_reads_the_document_later_not_during_the_install(
+        upstream: FakeUpstream, server: MirrorServer, dists: Path, http: aiohttp.ClientSession,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installer's burst of `all` pages does not make the mirror read (and store) every project's JSON API
+    document at once; each is read a little later, and the pages then warn about what it states."""
+    from mirror.services import advisories
+
+    monkeypatch.setattr(advisories, "LATER", 1.0)
+    for version in ("1.0", "2.0"):
+        upstream.add_wheel("later-doc", version, dists, upload_time=OLD)
+    upstream.set_vulnerabilities("later-doc", [{"id": "PYSEC-2026-13", "summary": "overflow", "fixed_in": ["2.1"]}])
+    assert await versions(http, server, "all", "later-doc") == ["1.0", "2.0"]
+    assert ("GET", "/pypi/later-doc/json") not in upstream.requests
+
+    async def warned() -> bool:
+        await versions(http, server, "all", "later-doc")  # the page is re-decided once the document is read
+        async with http.get(f"{server.base}/healthz") as resp:
+            return (await resp.json())["evidence"]["warned_releases"].get("vulnerability", 0) >= 1
+
+    await wait_until(warned, lambda: "all to warn about later-doc 2.0", SEEN, 0.2)
+    assert ("GET", "/pypi/later-doc/json") in upstream.requests

@@ -16,7 +16,7 @@ from mirror.core.errors import PolicyError
 from mirror.core.licenses import LicenseSource, ReleaseLicense, license_of
 from mirror.core.models import DistFile, ProjectDetail, Tier
 from mirror.core.policy.edit import add_waiver, snippet
-from mirror.core.policy.evidence import Advisories
+from mirror.core.policy.evidence import Advisories, holds_vulnerable
 from mirror.core.policy.explain import explain
 from mirror.core.policy.load import parse_project, parse_tiers
 from mirror.core.policy.model import PolicySet, TierRules
@@ -123,6 +123,19 @@ def test_vulnerable_modes_per_tier(tiers: str, expected: dict[Tier, int]) -> Non
     pol = policy_set(tiers=tiers)
     evidence = Evidence(advisories=Advisories([VULN, REGRESSION]))
     assert {t: len(served(t, pol, evidence)) for t in expected} == expected
+
+
+@pytest.mark.parametrize(("tiers", "holding"), [
+    ("", {Tier.REVIEWED, Tier.VETTED}),  # built-in: all warns, the curated tiers hold
+    ('[all]\nvulnerable = "allow"\n[reviewed]\nvulnerable = "warn"\n', {Tier.VETTED}),
+    ('[all]\nvulnerable = "hold"\n[reviewed]\nvulnerable = "allow"\n[vetted]\nvulnerable = "allow"\n',
+     {Tier.ALL, Tier.REVIEWED, Tier.VETTED}),  # a lower tier's hold applies above it
+    ('[all]\nvulnerable = "allow"\n[reviewed]\nvulnerable = "allow"\n[vetted]\nvulnerable = "warn"\n', set()),
+])
+def test_which_tiers_hold_vulnerable_releases(tiers: str, holding: set[Tier]) -> None:
+    """The tiers whose first page of a project waits for upstream's advisories."""
+    pol = policy_set(tiers=tiers)
+    assert {t for t in Tier if holds_vulnerable(pol, t)} == holding
 
 
 def test_json_api_entries_affect_the_release_they_describe() -> None:

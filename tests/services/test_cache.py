@@ -288,3 +288,60 @@ async def test_a_database_outage_serves_what_memory_holds_stale_and_fails_a_cold
     clock.now += 30
     recovered = await cache.get("x")
     assert not recovered.stale and recovered.value == "v1" and len(up.calls) == 3
+
+
+class SlowStore(MemoryStore):
+    """A store whose saves wait until ``gate`` is set (a database busy with another writer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def save(self, record: Record) -> None:
+        await self.gate.wait()
+        await super().save(record)
+
+
+async def test_without_leases_the_answer_does_not_wait_for_the_store_and_saves_keep_their_order() -> None:
+    store = SlowStore()
+    up = Upstream(fresh(b"v1"), fresh(b"v2", etag='"e2"'))
+    cache, _, clock = make(up, store)
+    entry = await asyncio.wait_for(cache.get("x"), 5)  # answered while the save waits
+    assert entry.value == "v1" and "x" not in store.records
+    clock.now += 601
+    assert (await asyncio.wait_for(cache.get("x"), 5)).value == "v2"
+    store.gate.set()
+    await cache.settle()
+    assert store.records["x"].body == b"v2"  # the later save landed last
+    assert cache._save_locks == {}  # bounded: no lock is kept once its saves are done
+
+
+async def test_with_leases_the_record_is_stored_before_the_answer() -> None:
+    from mirror.services.leases import Leases, LeaseSettings
+
+    class NoLeaseStore:  # every take succeeds: this process always leads
+        async def read(self, key: str) -> None:
+            return None
+
+        async def take(self, key: str, owner: str, ttl: float) -> bool:
+            return True
+
+        async def renew(self, owner: str, keys: set[str], ttl: float) -> set[str]:
+            return keys
+
+        async def release(self, key: str, owner: str, outcome: str | None, detail: str | None = None) -> bool:
+            return True
+
+        async def prune(self, keep: float) -> int:
+            return 0
+
+    store = SlowStore()
+    leases = Leases(NoLeaseStore(), "me", LeaseSettings())
+    cache = RevalidatingCache("test", Upstream(fresh(b"v1")), store, decode,
+                              CachePolicy(ttl=600.0, retry_after=30.0, not_found_ttl=60.0), leases=leases)
+    getting = asyncio.ensure_future(cache.get("x"))
+    done, _ = await asyncio.wait([getting], timeout=0.5)
+    assert not done  # another node reads the record once the lease is released: it is stored first
+    store.gate.set()
+    assert (await asyncio.wait_for(getting, 5)).value == "v1" and store.records["x"].body == b"v1"
+    await leases.close()

@@ -68,12 +68,14 @@ class EvidenceStub:
     def __init__(self) -> None:
         self.rev = 0
         self.calls = 0
+        self.waited: list[bool] = []
 
     def revision(self, project: str) -> int:
         return self.rev
 
-    async def for_page(self, project: str, detail: ProjectDetail) -> Evidence:
+    async def for_page(self, project: str, detail: ProjectDetail, *, wait_for_advisories: bool = True) -> Evidence:
         self.calls += 1
+        self.waited.append(wait_for_advisories)
         return Evidence()
 
     def wants_licenses(self, project: str) -> bool:
@@ -113,9 +115,12 @@ async def test_warm_requests_get_the_same_prepared_bytes(parts) -> None:
     first, stale = await prepared.project(Tier.ALL, "demo", Format.JSON)
     again, _ = await prepared.project(Tier.ALL, "demo", Format.JSON)
     assert again is first and not stale
-    assert evidence.calls == 1  # evidence gathered once per page revision, shared by tiers
+    assert evidence.calls == 1  # evidence gathered once per page revision, shared by tiers...
+    assert evidence.waited == [False]  # ...`all` only warns about vulnerabilities: it did not wait for them
     await prepared.project(Tier.REVIEWED, "demo", Format.JSON)
-    assert evidence.calls == 1
+    assert evidence.waited == [False, True]  # `reviewed` holds them: gathered again, waiting for advisories
+    await prepared.project(Tier.ALL, "demo", Format.HTML)
+    assert evidence.calls == 2  # what waited serves every tier
 
 
 async def test_a_cooldown_ending_admits_the_file_without_any_upstream_change(parts) -> None:

@@ -57,7 +57,8 @@ async def test_demote_and_block_refuse_to_open_a_hole_and_check_lists_it(config)
     assert check.code == 1
     toolkit = config.parent / "policies" / "projects" / "toolkit.toml"
     assert f"{toolkit}:4: hole in 'reviewed': toolkit 2.1 needs {floorworld.NEEDS}: helper is not in 'reviewed': " \
-           "not reviewed: no [review] for this project" in check.out.splitlines()
+           "not reviewed: no [review] for this project; fill it: mirror promote helper --by NAME --note TEXT" \
+        in check.out.splitlines()
     assert "hole in 'reviewed': gadget 1.0 needs helper>=2: helper is not in 'reviewed'" in check.out
     # demoting what nobody needs is not refused
     assert (await cli("demote", "gadget", "--by", "bob", "--reason", "unused", config=config)).ok()
@@ -76,3 +77,81 @@ async def test_a_build_backend_is_part_of_the_closure_and_its_demotion_is_refuse
     refused = await cli("demote", "tinybuild", "--by", "bob", "--reason", "unused?", config=config)
     assert refused.code == 1 and "refusing to demote tinybuild: aiostuff need(s) it" in refused.err
     assert "aiostuff 1.0 needs tinybuild>=1: tinybuild is not in 'reviewed'" in refused.err
+
+
+async def test_every_vetted_release_is_checked_not_only_the_newest(config):
+    """Each vetted release's requirements are checked against what ``vetted`` serves, each hole naming its
+    release; the lines ``check`` prints are the rows of the one hole report."""
+    await cli("promote", "toolkit", "helper", "gadget", "--yes", *ALICE, config=config)
+    for project, version in (("toolkit", "1.1"), ("toolkit", "2.0"), ("toolkit", "2.1"), ("gadget", "1.0"),
+                             ("helper", "1.0")):
+        (await cli("vet", project, version, "--by", "alice", config=config)).ok()
+    check = await cli("check", config=config)
+    toolkit = config.parent / "policies" / "projects" / "toolkit.toml"
+    gadget = config.parent / "policies" / "projects" / "gadget.toml"
+    holes = [line for line in check.out.splitlines() if "hole in 'vetted'" in line]
+    # toolkit 2.0 and 2.1 find helper 1.0 vetted; gadget 1.0 needs helper>=2, which vetted does not serve
+    assert len(holes) == 1, check.out
+    assert holes[0].startswith(f"{gadget}:")
+    assert holes[0].endswith("hole in 'vetted': gadget 1.0 needs helper>=2, but helper 1.0 is followed; fill it: "
+                             "mirror vet helper VERSION --by NAME --note TEXT")
+    (await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "x", config=config)).ok()
+    check = await cli("check", config=config)
+    holes = [line for line in check.out.splitlines() if "hole in 'vetted'" in line]
+    for version in ("2.0", "2.1"):  # both vetted releases of toolkit, each named, each at its own vetting
+        line = next(h for h in holes if f"toolkit {version} needs" in h)
+        assert line.startswith(f"{toolkit}:") and line.split(":")[1] not in ("4",), line
+        assert line.endswith(f"hole in 'vetted': toolkit {version} needs {floorworld.NEEDS}: helper is not in "
+                             "'vetted': no release of this project is vetted; fill it: mirror vet helper VERSION --by "
+                             "NAME --note TEXT"), line
+    assert len({h.split(":")[1] for h in holes if "toolkit" in h}) == 2  # two vettings, two lines of the file
+    assert not any("toolkit 1.1" in h for h in holes)  # 1.1 needs nothing
+
+
+async def test_the_report_is_bounded_and_decides_each_answer_once(tmp_path, upstream, dists):
+    """In-process: vetted releases over the cap are counted as not checked; the closures of one count share
+    their answers (helper, needed the same way by two vetted releases of toolkit, is followed once)."""
+    from mirror.services.holes import HoleReport, tier_holes
+    from mirror.services.runtime import Runtime
+
+    from ..support.mirror_server import make_config
+    from ..support.policies import PolicyDir, review, vetted
+
+    floorworld.publish(upstream, dists)
+    files = {(p, f.version): f for p in ("toolkit", "gadget") for f in upstream._projects[p].files.values()}
+
+    def pin(name: str, version: str) -> str:
+        f = files[(name, version)]
+        return vetted(version, {f.filename: f.sha256})
+
+    policy_dir = PolicyDir(tmp_path / "policies")
+    policy_dir.write_project("toolkit", review(), pin("toolkit", "2.0"), pin("toolkit", "2.1"))
+    policy_dir.write_project("gadget", review(), pin("gadget", "1.0"))
+    config = make_config(tmp_path, upstream.url)
+    async with Runtime.open(config, lambda: load_policies(config.policies.path)) as runtime:
+        service = runtime.closure
+        asked: list[tuple[str, str]] = []
+        follow = service.follow
+
+        async def counting(name, tier=None, requirements=(), *args, **kwargs):
+            asked.append((name, ",".join(sorted(str(r) for r in requirements))))
+            return await follow(name, tier, requirements, *args, **kwargs)
+
+        service.follow = counting  # type: ignore[method-assign]
+        policies = load_policies(config.policies.path)
+        report = await tier_holes(service, policies)
+        assert isinstance(report, HoleReport) and report.unchecked == 0
+        vetted_holes = [g for g in report.gaps if g.tier.value == "vetted"]
+        assert [(g.dependent, g.version) for g in vetted_holes] == [("gadget", "1.0"), ("toolkit", "2.1"),
+                                                                     ("toolkit", "2.0")]
+        # vetted: once for both vetted releases of toolkit (reviewed asks for helper with both requirements at once)
+        assert asked.count(("helper", floorworld.NEEDS)) == 1
+        assert [g.text for g in report.of_dependent("gadget")] == [
+            "gadget 1.0 needs helper>=2: helper is not in 'reviewed': not reviewed: no [review] for this project",
+            "gadget 1.0 needs helper>=2: helper is not in 'vetted': not reviewed: no [review] for this project"]
+        assert {g.dependent for g in report.needing("helper")} == {"gadget", "toolkit"}
+
+        capped = await tier_holes(service, policies, limit=2)
+        assert capped.unchecked == 1  # toolkit 2.0: the third vetted release, by name then newest first
+        assert [(g.dependent, g.version) for g in capped.gaps if g.tier.value == "vetted"] == [
+            ("gadget", "1.0"), ("toolkit", "2.1")]

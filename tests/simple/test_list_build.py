@@ -115,8 +115,9 @@ def test_odd_lists_agree_with_pypi_simple(names: list[str], cuts: list[int], noi
                                           serials: list[int | None] | None) -> None:
     html_body = pagegen.html_list(names, noise=noise)
     assert read_back(build(html_body, "text/html", cuts))[0] == expected(html_body, "text/html")
-    json_body = pagegen.json_list(names, serials)
-    assert read_back(build(json_body, JSON_TYPE, cuts)) == (expected(json_body, JSON_TYPE), 99)
+    for compact in (False, True):
+        json_body = pagegen.json_list(names, serials, compact=compact)
+        assert read_back(build(json_body, JSON_TYPE, cuts)) == (expected(json_body, JSON_TYPE), 99)
 
 
 def test_normalization_repeats_and_entities() -> None:
@@ -207,6 +208,59 @@ def read_back_excluding(built: BuiltList, fmt: Format, exclude: list[str]) -> tu
     return [text for _, text in PageReader(body.decode()).anchors], body
 
 
+def test_compact_json_is_passed_on_as_it_came_and_read_when_needed() -> None:
+    """Upstream's entries written as indexes write them are passed on byte for byte, in any chunks (cut inside a
+    name, a key, a serial): their names are read only when needed (the HTML, the name index, a blocked name), and
+    read the same way as from any other JSON: names needing normalization, repeats (the first one wins), entries
+    with and without serials."""
+    names = [f"Proj_{i}.x" for i in range(30_000)] + ["zope.Interface", "PROJ-7-X", "a--b..c", "proj-29999.x"]
+    body = pagegen.json_list(names, [5, None, 12345678901234], compact=True)
+    start = body.index(b'"projects":[') + len(b'"projects":[')
+    rng = random.Random(7)
+    cuts = sorted(rng.sample(range(len(body)), 60))
+    for eager in (False, True):
+        builder = ListBuilder(JSON_TYPE)
+        builder.eager_html = eager
+        at = 0
+        for cut in [*cuts, len(body)]:
+            builder.feed(body[at:cut])
+            at = cut
+        builder.end_input()
+        verbatim = [p for p in builder.pieces if p.keys is None]
+        assert bool(verbatim) != eager  # names are read at once only when the HTML is wanted at once
+        assert all(p.json in body for p in verbatim)
+        built = builder.result()
+        assert read_back(built) == (expected(body, JSON_TYPE), 99)
+        assert "proj-7-x" in built and "zope-interface" in built and "a-b-c" in built and "proj-30000-x" not in built
+        assert built.entries(["PROJ_8_X"]) == {"proj-8-x": ProjectEntry("Proj_8.x", 12345678901234)}
+    unique_body = pagegen.json_list(names[:30_000], [3], compact=True)
+    built = build(unique_body, JSON_TYPE, range(0, len(unique_body), BATCH_BYTES // 2))
+    assert b"".join(built.json_pieces()) == unique_body[start:-2] + b","  # upstream's own bytes
+    blocked = served(built, Format.JSON, ["proj-17-x"])
+    assert b'"Proj_17.x"' not in blocked and json.loads(blocked)["projects"][17]["name"] == "Proj_18.x"
+
+
+@pytest.mark.parametrize("entries", [
+    b'{"name":"a b"},', b'{"name":"a","x":1},', b'{"name":"a\\u0041"},',
+    b'{"_last-serial":1,"name":"a"},', b'{"name":"a","_last-serial":1.5},', b'{"name":"a","_last-serial":-1},',
+    b'{"name":"a","_last-serial":12345678901234567},',
+])  # fmt: skip
+def test_other_json_entries_are_decoded_not_passed_on(entries: bytes) -> None:
+    body = b'{"meta":{"api-version":"1.1"},"projects":[' + entries * 40_000 + b'{"name":"z"}]}'
+    builder = ListBuilder(JSON_TYPE)
+    for at in range(0, len(body), 100_000):
+        builder.feed(body[at:at + 100_000])
+    builder.end_input()
+    assert all(p.keys is not None for p in builder.pieces)  # read entry by entry: written again by the mirror
+    assert all(json.loads(b"[" + p.json[:-1] + b"]") for p in builder.pieces if p.entries)
+
+
+def test_json_that_only_looks_canonical_is_not_passed_on() -> None:
+    body = b'{"meta":{"api-version":"1.1"},"projects":[' + b'{"name":"a","_last-serial":01},' * 40_000 + b"]}"
+    with pytest.raises(ParseError):  # a leading zero: not JSON
+        build(body, JSON_TYPE, range(0, len(body), 100_000))
+
+
 def test_a_piece_without_some_names() -> None:
     piece = render_batch(["A", "b.c", "D"], [1, 2, 3])
     out = without_names(piece, ["b-c"])
@@ -253,7 +307,7 @@ def test_memory_stays_bounded_while_a_big_list_streams_in() -> None:
             builder.feed(body[at:at + 64 * 1024])
         builder.end_input()
         streamed_peak = tracemalloc.get_traced_memory()[1] - before
-        pieces = sum(len(p.json) + len(p.names or b"") + len(p.keys) for p in builder.pieces)
+        pieces = sum(len(p.json) + len(p.names or b"") + len(p.keys or b"") for p in builder.pieces)
         tracemalloc.reset_peak()
         built = builder.result()
         del builder

@@ -46,8 +46,8 @@ def test_any_chunking_gives_the_same_entries(names: list[str], cuts: list[int], 
     html_body = pagegen.html_list(names, noise=noise)
     whole = list(HtmlListParser().close(html_body))
     assert stream(HtmlListParser(), html_body, cuts) == whole == [(n, None) for n in names]
-    for meta_last in (False, True):
-        json_body = pagegen.json_list(names, [5, None], meta_last=meta_last)
+    for meta_last, compact in ((False, False), (True, False), (False, True), (True, True)):
+        json_body = pagegen.json_list(names, [5, None], meta_last=meta_last, compact=compact)
         parser = JsonListParser()
         assert stream(parser, json_body, cuts) == [(n, 5 if i % 2 == 0 else None) for i, n in enumerate(names)]
         assert parser.last_serial == 99
@@ -132,6 +132,11 @@ def test_unfinished_input_is_bounded() -> None:
 def test_a_batch_is_columns_not_objects() -> None:
     batch = JsonListParser().close(pagegen.json_list(["a", "b"], [1]))
     assert isinstance(batch, Batch) and batch.names == ["a", "b"] and batch.serials == [1, 1]
+    parser = JsonListParser()
+    verbatim = parser.feed(pagegen.json_list(["a", "B_c", "d"], [1, None], compact=True))
+    assert verbatim.json == b'{"name":"a","_last-serial":1},{"name":"B_c"},' and len(verbatim) == 2
+    assert verbatim.names == ["a", "B_c"] and verbatim.serials == [1, None]
+    assert list(parser.close()) == [("d", 1)]
     html_batch = HtmlListParser().close(pagegen.html_list(["a"]))
     assert html_batch.serials is None and list(html_batch) == [("a", None)] and len(html_batch) == 1
 
@@ -154,7 +159,22 @@ def test_name_index_basics() -> None:
     assert "DJANGO" in index and "Zope_Interface" in index and "flask-sqlalchemy" in index
     assert "flask" not in index and "" not in index and 3 not in index
     assert len(NameIndex()) == 0 and "x" not in NameIndex()
-    assert index.nbytes == len("djangoflask-sqlalchemyzope-interface") + 4 * 4
+    assert index.nbytes == len("djangoflask-sqlalchemyzope-interface") + 3 + 2 * 4  # names, their ends, 1 block
+
+
+def test_name_index_ranks_across_blocks() -> None:
+    """Names beyond one block of the index (64): each one's rank is its place in sorted order, in any block, for
+    ASCII names given as ``str`` and for other names given as UTF-8."""
+    ascii_keys = sorted(canonicalize_name(f"p{i}") for i in range(1000))
+    other_keys = sorted({canonicalize_name(n).encode() for n in ["caf\u00e9", "\u00e9t\u00e9", *ascii_keys]})
+    for keys in (ascii_keys, other_keys):
+        index = NameIndex.from_sorted(keys)
+        assert len(index) == len(keys)
+        for at, key in enumerate(keys):
+            name = key if isinstance(key, str) else key.decode()
+            assert index.rank(name) == at and name.upper() in index
+        for absent in ("p1000", "p-1", "", "a", "zzz", "p5-0", "p99-"):
+            assert index.rank(absent) is None and absent not in index
 
 
 # --------------------------------------------------------------------------------------------- URLs

@@ -155,6 +155,7 @@ class FakeUpstream:
         self.json_info: dict[str, dict[str, Any]] = {}
         # -- fault switches (scoped by faults_apply_to / fault_filter) --
         self.delay: float = 0.0  # seconds to sleep before answering
+        self.hold: asyncio.Event | None = None  # answer only once this is set (a slow upstream, without sleeps)
         self.fail_status: int | None = None  # answer with this status instead
         self.garbage = False  # pages: 200, right content type, unparseable body
         self.wrong_bytes = False  # files: same length, different bytes
@@ -377,6 +378,8 @@ class FakeUpstream:
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         if self._faulty(request.path):
+            if self.hold is not None:
+                await self.hold.wait()
             if self.delay > 0:
                 await asyncio.sleep(self.delay)
             if self.fail_status is not None:

@@ -24,7 +24,8 @@ from ..support.webface import UiPage, browser_session, csrf_of, login, make_toke
 OLD = datetime.now(UTC) - timedelta(days=30)
 YESTERDAY = datetime.now(UTC) - timedelta(days=1)
 PAGES = ["/", "/all/", "/reviewed/", "/vetted/", "/ui/projects/demo-pkg", "/ui/projects/demo-pkg/1.0",
-         "/ui/search", "/ui/search?q=demo", "/ui/demand", "/ui/audit", "/ui/login", "/ui/projects/no-such-project"]
+         "/ui/search", "/ui/search?q=demo", "/ui/demand", "/ui/holes", "/ui/audit", "/ui/login",
+         "/ui/projects/no-such-project"]
 
 
 @pytest.fixture

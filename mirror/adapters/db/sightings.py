@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,8 +16,7 @@ from mirror.adapters.db.upsert import insert_new
 _BATCH = 500
 
 
-@dataclass(frozen=True, slots=True)
-class SightingRow:
+class SightingRow(msgspec.Struct, frozen=True, gc=False):
     """One file of one project as first seen: its name, sha256 (None when upstream gave none), when (epoch
     seconds), and whether it was listed when the mirror first fetched the project."""
 
@@ -46,10 +45,11 @@ class SightingStore:
         """Add first sightings; a file already recorded (by this process or another node) keeps its row."""
         if not rows:
             return
-        values = [{"project": project, "filename": r.filename, "sha256": r.sha256, "first_seen": r.first_seen,
-                   "initial": r.initial} for r in rows]
         stmt = insert_new(self._engine.dialect.name, file_sightings,
                           [file_sightings.c.project, file_sightings.c.filename])
         async with self._engine.begin() as conn:
-            for start in range(0, len(values), _BATCH):
-                await conn.execute(stmt, values[start:start + _BATCH])
+            # Batch by batch: a page of 15,000 files never holds the event loop for all of its rows at once.
+            for start in range(0, len(rows), _BATCH):
+                await conn.execute(stmt, [{"project": project, "filename": r.filename, "sha256": r.sha256,
+                                           "first_seen": r.first_seen, "initial": r.initial}
+                                          for r in rows[start:start + _BATCH]])

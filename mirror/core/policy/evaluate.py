@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import msgspec
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
@@ -111,8 +112,7 @@ def decide_project(tier: Tier, name: str, policies: PolicySet) -> Decision:
                     command("mirror", "unvet", name, "VERSION", "--by", "NAME", "--reason", "TEXT"))
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
+class Sighting(msgspec.Struct, frozen=True, gc=False):
     """What the mirror itself saw of a file: the sha256 it was first listed with, and when.
 
     ``initial`` is True for files already listed when the mirror first fetched the project's page: for those

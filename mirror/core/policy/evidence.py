@@ -366,6 +366,13 @@ def needs_licenses(policies: PolicySet, project: str) -> bool:
     return policy is not None and policy.review is not None
 
 
+def holds_vulnerable(policies: PolicySet, tier: Tier) -> bool:
+    """Whether ``tier`` holds releases with known vulnerabilities (its page then waits a little for upstream's
+    advisories the first time; a tier that only warns or allows serves at once and is re-decided when they
+    arrive)."""
+    return _strictest(tier, policies.rules, "vulnerable")[0] is RuleMode.HOLD
+
+
 def needs_vulnerabilities(policies: PolicySet) -> bool:
     """Whether a vulnerability rule of ``policies`` does anything (else known vulnerabilities need not be read)."""
     return any(r.vulnerable is not RuleMode.ALLOW for r in policies.rules.evidence.values())

@@ -19,12 +19,13 @@ the pieces that hold them.
 
 from __future__ import annotations
 
+import re
 import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import islice
-from operator import eq, gt
+from operator import eq
 from typing import Any, NamedTuple
 from urllib.parse import quote as url_quote
 
@@ -35,15 +36,20 @@ from packaging.utils import canonicalize_name
 from mirror.core.errors import ParseError
 from mirror.core.models import API_VERSION, ProjectEntry
 from mirror.core.simple.name_index import NameIndex
-from mirror.core.simple.project_list import Batch, HtmlListParser, JsonListParser, project_list_parser
+from mirror.core.simple.project_list import (
+    PLAIN,
+    Batch,
+    HtmlListParser,
+    JsonListParser,
+    plain_names,
+    project_list_parser,
+)
 from mirror.core.simple.rules import HTML_TYPES, ParseWarning, looks_like_html, media_type
 
 #: Input is handed to the parser in pieces of at least this size (fewer, bigger batches).
 BATCH_BYTES = 256 * 1024
 #: Names handled by one call at the end of a build (between calls the event loop's thread may take the GIL).
 _CHUNK = 50_000
-#: Bytes that need no escaping in HTML or JSON, nor quoting in a URL (with the separator "\n").
-_PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 
 
 class Document:
@@ -64,72 +70,96 @@ class Document:
 
 class Piece(NamedTuple):
     """A batch of entries as the mirror serves them: JSON objects (each followed by ","), HTML ``<a>`` lines
-    (None until needed, then made from ``names``), the normalized names, and how many entries there are."""
+    (None until needed, then made from ``names``), the normalized names, and how many entries there are.
+
+    A piece of upstream's JSON passed on as it came (see :class:`~mirror.core.simple.project_list.Batch`) has
+    neither names nor normalized names until they are needed (:func:`keyed`): they are read from its JSON."""
 
     json: bytes
     html: bytes | None
     names: bytes | None  # plain names, ASCII, joined by "\n": kept until ``html`` is made
-    keys: bytes  # normalized names, UTF-8, joined by "\n"
+    keys: bytes | None  # normalized names, UTF-8, joined by "\n" (None: not read from ``json`` yet)
     entries: int
 
 
 _NO_PIECE = Piece(b"", b"", None, b"", 0)
 
 
-def render_batch(names: list[str], serials: list[int | None] | None = None, *, html: bool = False,
-                 entries: list[Any] | None = None, joined: str | None = None) -> Piece:
-    """The :class:`Piece` of a batch of entries. ``joined``: ``names`` joined by "\\n", when the parser made it;
-    ``entries``: the decoded JSON entries, when the parser has them (they are written again in one call, and
-    ``serials`` may be None).
+def render_batch(names: list[str] | None, serials: list[int | None] | None = None, *, html: bool = False,
+                 entries: list[Any] | None = None, plain: bytes | None = None) -> Piece:
+    """The :class:`Piece` of a batch of entries. ``plain``: the names joined by "\\n", when the parser found them
+    plain (``names`` may then be None); ``entries``: the decoded JSON entries, when the parser has them (they are
+    written again in one call, and ``serials`` may be None).
 
     A batch of names made only of ASCII letters, digits, ``.``, ``_`` and ``-`` (every name on the public
     index) takes the fast path: a few operations on the joined batch, and no new object per name but for the
     HTML, which is made now with ``html``, else when first needed (:func:`plain_html`). Other batches are
-    rendered name by name, in both formats at once. (The strings are joined as ``str``: joining a list of
-    ``bytes`` goes through the buffer protocol for each item, five times slower.)
+    rendered name by name, in both formats at once.
     """
-    if not names:
+    if plain is None:
+        if not names:
+            return _NO_PIECE
+        text = "\n".join(names)
+        plain = text.encode("ascii") if text.isascii() else b"\0"
+        if plain.translate(None, PLAIN) or plain.count(b"\n") != len(names) - 1:
+            if serials is None and entries is not None:
+                serials = [e.last_serial for e in entries]
+            return _render_each(names, serials)
+    elif not plain:
         return _NO_PIECE
-    text = joined if joined is not None else "\n".join(names)
-    plain = text.encode("ascii") if text.isascii() else b"\0"
-    if plain.translate(None, _PLAIN) or plain.count(b"\n") != len(names) - 1:
-        if serials is None and entries is not None:
-            serials = [e.last_serial for e in entries]
-        return _render_each(names, serials)
-    count = len(names)
-    keys = _normalized(text)
+    count = len(names) if names is not None else plain.count(b"\n") + 1
+    keys = _normalized(plain)
     if entries is not None:
         json = _ENTRY_LIST.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
-    elif serials is None or all(s is None for s in serials):
+    elif names is None or serials is None or all(s is None for s in serials):
         json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
     else:
         json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
     if html:
-        return Piece(json, _html_lines(keys, names), None, keys.encode("ascii"), count)
-    return Piece(json, None, plain, keys.encode("ascii"), count)
+        return Piece(json, _html_lines(keys, plain, names), None, keys, count)
+    return Piece(json, None, plain, keys, count)
 
 
-def _normalized(joined: str) -> str:
+_DASHES = re.compile(rb"--+")
+
+
+def _normalized(plain: bytes) -> bytes:
     """Plain names joined by "\\n", each normalized (PEP 503)."""
-    keys = joined.lower().replace("_", "-").replace(".", "-")
-    while "--" in keys:
-        keys = keys.replace("--", "-")
-    return keys
+    keys = plain.lower().replace(b"_", b"-").replace(b".", b"-")
+    return _DASHES.sub(b"-", keys) if b"--" in keys else keys
 
 
-def _html_lines(keys: str, names: list[str]) -> bytes:
-    """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (joined by "\\n")."""
-    lines = ['<a href="', "", '/">', "", "</a>\n"] * len(names)
-    lines[1::5], lines[3::5] = keys.split("\n"), names
+def _html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> bytes:
+    """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (each joined by "\\n");
+    ``names``: the same names as a list, when there is one. (Joined as ``str``: joining a list of ``bytes`` goes
+    through the buffer protocol for each item, five times slower.)"""
+    split = keys.decode("ascii").split("\n")
+    lines = ['<a href="', "", '/">', "", "</a>\n"] * len(split)
+    lines[1::5], lines[3::5] = split, names if names is not None else plain.decode("ascii").split("\n")
     return "".join(lines).encode("ascii")
 
 
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    if not names:
-        return b""
-    text = names.decode("ascii")
-    return _html_lines(_normalized(text), text.split("\n"))
+    return _html_lines(_normalized(names), names) if names else b""
+
+
+def keyed(piece: Piece, *, html: bool = False) -> Piece:
+    """``piece`` with its normalized names (and with ``html``, its HTML lines), read from its JSON when it is
+    upstream's (see :class:`Piece`). Blocking (~0.1 s for 700,000 names read from JSON)."""
+    if piece.keys is not None and (piece.html is not None or not html):
+        return piece
+    plain = piece.names if piece.names is not None else plain_names(piece.json)
+    keys = piece.keys if piece.keys is not None else _normalized(plain)
+    if html:
+        return piece._replace(html=piece.html if piece.html is not None else _html_lines(keys, plain), names=None,
+                              keys=keys)
+    return piece._replace(keys=keys)
+
+
+def piece_html(piece: Piece) -> bytes:
+    """The HTML lines of ``piece``, made now if need be. Blocking."""
+    return piece.html if piece.html is not None else keyed(piece, html=True).html or b""
 
 
 def _render_each(names: list[str], serials: list[int | None] | None) -> Piece:
@@ -150,7 +180,7 @@ def _render_each(names: list[str], serials: list[int | None] | None) -> Piece:
 def render_entries(names: list[str], serials: list[int | None] | None = None) -> tuple[bytes, bytes]:
     """The HTML lines and the JSON objects (each followed by ",") of ``names`` (and their ``serials``)."""
     piece = render_batch(names, serials)
-    return piece.html if piece.html is not None else plain_html(piece.names or b""), piece.json
+    return piece_html(piece), piece.json
 
 
 def without_names(piece: Piece, names: Iterable[str]) -> Piece:
@@ -158,7 +188,7 @@ def without_names(piece: Piece, names: Iterable[str]) -> Piece:
     drop = {name.encode("utf-8", "surrogatepass") for name in names}
     if not piece.entries:
         return piece
-    keys = piece.keys.split(b"\n")
+    keys = (piece.keys if piece.keys is not None else _normalized(plain_names(piece.json))).split(b"\n")
     kept = [e for key, e in zip(keys, _decode_json_piece(piece.json), strict=True) if key not in drop]
     html, json = render_entries([e.name for e in kept], [e.last_serial for e in kept])
     return Piece(json, html, None, b"\n".join(k for k in keys if k not in drop), len(kept))
@@ -215,6 +245,8 @@ class ListBuilder:
         self._input.append(chunk)
         self._input_bytes += len(chunk)
         if self._input_bytes >= BATCH_BYTES:
+            if isinstance(self._parser, JsonListParser):  # names read at once for HTML: decoding them is cheaper
+                self._parser.verbatim = not self.eager_html
             self._add(self._parser.feed(self._take_input()))
 
     @property
@@ -239,24 +271,26 @@ class ListBuilder:
     def result(self) -> BuiltList:
         """The list, once :meth:`end_input` was called: repeats are left out and the name index made here.
 
-        The work is done a piece at a time, so that the event loop's thread takes the GIL back in between;
-        only the sort is one call (~30 ms for the public index's 900,000 names)."""
-        ascii_keys = all(p.keys.isascii() for p in self._pieces)
+        The names are split a piece at a time (the event loop's thread takes the GIL back in between) and sorted
+        once (~20 ms for the public index's 700,000 names); the list is in name order when sorting kept every name
+        where it was (a comparison of references), and repeats are equal neighbours once sorted."""
+        pieces = self._pieces = [keyed(p) for p in self._pieces]  # names read from upstream's JSON pieces now
+        blobs = [p.keys or b"" for p in pieces]
+        ascii_keys = all(map(bytes.isascii, blobs))
         # ASCII names (all of the public index's) are sorted and joined as str: cheaper than bytes, same order.
         keys: list[Any] = []
-        for piece in self._pieces:
+        for piece, blob in zip(pieces, blobs, strict=True):
             if piece.entries:
-                keys.extend(piece.keys.decode("ascii").split("\n") if ascii_keys else piece.keys.split(b"\n"))
-        pieces = self._pieces
-        ordered = all(all(map(gt, islice(keys, at + 1, at + _CHUNK + 1), islice(keys, at, at + _CHUNK)))
-                      for at in range(0, len(keys), _CHUNK))  # in normalized-name order, without repeats
-        if not ordered:
-            keys.sort()  # Timsort: close to linear for a few sorted runs, ~0.03 s for the public index's order
-            if any(any(map(eq, islice(keys, at + 1, at + _CHUNK + 1), islice(keys, at, at + _CHUNK)))
-                   for at in range(0, len(keys), _CHUNK)):  # rare: find the repeats, leave them out where they are
-                pieces = _without_positions(pieces, _repeats(b"\n".join(p.keys for p in pieces if p.entries)))
-                keys = list(dict.fromkeys(keys))
-        return BuiltList(pieces, NameIndex.from_sorted(keys), ordered, self.last_serial,
+                keys.extend(blob.decode("ascii").split("\n") if ascii_keys else blob.split(b"\n"))
+        ordered_keys = sorted(keys)
+        ordered = ordered_keys == keys  # the same objects in the same order: compared by identity, ~3 ms
+        del keys
+        if any(any(map(eq, islice(ordered_keys, at + 1, at + _CHUNK + 1), islice(ordered_keys, at, at + _CHUNK)))
+               for at in range(0, len(ordered_keys), _CHUNK)):  # rare: find the repeats, leave them out where they are
+            ordered = False
+            pieces = _without_positions(pieces, _repeats(b"\n".join(b for p, b in zip(pieces, blobs) if p.entries)))
+            ordered_keys = list(dict.fromkeys(ordered_keys))
+        return BuiltList(pieces, NameIndex.from_sorted(ordered_keys), ordered, self.last_serial,
                          self._parser.warnings.result(), self.received)
 
     def __len__(self) -> int:
@@ -272,10 +306,16 @@ class ListBuilder:
         return data
 
     def _add(self, batch: Batch) -> None:
-        if len(batch):
+        if not len(batch):
+            return
+        if batch.json is not None:  # upstream's own bytes: names read from them only when needed
+            piece = Piece(batch.json, None, None, None, len(batch))
+            self._pieces.append(keyed(piece, html=True) if self.eager_html else piece)
+        elif batch.plain is not None:
+            self._pieces.append(render_batch(None, plain=batch.plain, html=self.eager_html))
+        else:
             serials = None if batch.entries is not None else batch.serials
-            self._pieces.append(render_batch(batch.names, serials, html=self.eager_html, entries=batch.entries,
-                                             joined=batch.joined))
+            self._pieces.append(render_batch(batch.names, serials, html=self.eager_html, entries=batch.entries))
 
 
 def _repeats(joined_keys: bytes) -> frozenset[int]:
@@ -310,10 +350,11 @@ class BuiltList:
 
     def __init__(self, pieces: list[Piece], index: NameIndex, ordered: bool, last_serial: int | None,
                  warnings: tuple[ParseWarning, ...] = (), upstream_bytes: int = 0) -> None:
+        pieces = [keyed(p) for p in pieces]
         self._json = [p.json for p in pieces]
         self._html = [p.html for p in pieces]
         self._names = [p.names for p in pieces]
-        self._keys = [p.keys for p in pieces]
+        self._keys = [p.keys or b"" for p in pieces]
         counts = [0]
         for p in pieces:
             counts.append(counts[-1] + p.entries)
@@ -350,7 +391,10 @@ class BuiltList:
         with self._lock:
             for i, html in enumerate(self._html):
                 if html is None:
-                    self._html[i], self._names[i] = plain_html(self._names[i] or b""), None
+                    names = self._names[i]
+                    plain = names if names is not None else plain_names(self._json[i])
+                    self._html[i] = _html_lines(self._keys[i], plain)
+                    self._names[i] = None
             return [p or b"" for p in self._html]
 
     def entries(self, names: Iterable[str]) -> dict[str, ProjectEntry]:

@@ -1,40 +1,38 @@
 """"Does upstream have this project?": the names of a project list in a compact, searchable form.
 
 The public index lists ~700,000 projects. A ``set`` of their normalized names costs ~70 MB of
-Python objects; this index keeps them sorted in one ``bytes`` blob with an array of offsets, about
-the size of the names themselves plus 4 bytes each (~12 MB), and answers in O(log n) (~20 slice
-comparisons). It is immutable: a new list builds a new index (:meth:`NameIndex.from_sorted` from names already
-normalized and sorted, as the project list's builder has them).
+Python objects; this index keeps them sorted in one ``bytes`` blob (UTF-8, each followed by a byte that UTF-8
+never holds) with the offset of every 64th name, about the size of the names themselves (~10 MB), and answers in
+O(log n): a binary search over the blocks of 64 names, then one search within a block (~1 KB). Building it costs
+a few joins, never a Python object per name beyond the sorted list it is made from. It is immutable: a new list
+builds a new index (:meth:`NameIndex.from_sorted` from names already normalized and sorted, as the project list's
+builder has them).
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import cast
 
 from packaging.utils import canonicalize_name
 
-#: Names joined by one call while an index is made.
-_CHUNK = 50_000
+#: Names per block: a lookup searches one block (~1 KB) after a binary search over the blocks.
+_BLOCK = 64
+#: What follows each name in the blob: a byte no UTF-8 text holds (nor "surrogatepass" makes).
+_END = b"\xff"
 
 
 class NameIndex:
     """Normalized project names, sorted and de-duplicated; ``name in index`` normalizes ``name``."""
 
-    __slots__ = ("_blob", "_offsets")
+    __slots__ = ("_blob", "_count", "_starts")
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        """Index ``names`` (any spelling; duplicates after normalization count once).
-
-        Normalizing and de-duplicating are O(n); the sort is Timsort's, close to linear on a list
-        that comes (nearly) sorted, as indexes serve it.
-        """
-        keys = [canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names]
-        keys.sort()
-        self._fill(list(dict.fromkeys(keys)))  # sorted, so this only drops repeats
+        """Index ``names`` (any spelling; duplicates after normalization count once)."""
+        self._fill(sorted({canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names}))
 
     @classmethod
     def from_sorted(cls, keys: list[bytes] | list[str]) -> NameIndex:
@@ -45,21 +43,21 @@ class NameIndex:
         return index
 
     def _fill(self, keys: list[bytes] | list[str]) -> None:
-        """Join ``keys`` and their offsets a slice at a time: another thread may take the GIL in between."""
+        """Join ``keys`` a block at a time (another thread may take the GIL in between), each followed by the end
+        byte, and note where each block starts."""
         if keys and isinstance(keys[0], str):
             text = keys
-            blobs = ["".join(text[at:at + _CHUNK]).encode("ascii") for at in range(0, len(text), _CHUNK)]
+            blocks = ["\xff".join(text[at:at + _BLOCK]).encode("latin-1") for at in range(0, len(text), _BLOCK)]
         else:
             raw = cast("list[bytes]", keys)
-            blobs = [b"".join(raw[at:at + _CHUNK]) for at in range(0, len(raw), _CHUNK)]
-        self._blob = b"".join(blobs)
-        offsets = array("Q" if len(self._blob) >= 1 << 32 else "I", [0])
-        for at in range(0, len(keys), _CHUNK):
-            offsets.extend(islice(accumulate(map(len, keys[at:at + _CHUNK]), initial=offsets[-1]), 1, None))
-        self._offsets = offsets
+            blocks = [_END.join(raw[at:at + _BLOCK]) for at in range(0, len(raw), _BLOCK)]
+        self._blob = _END.join(blocks) + _END if blocks else b""
+        self._starts = array("Q" if len(self._blob) >= 1 << 32 else "I",
+                             accumulate((len(b) + 1 for b in blocks), initial=0))
+        self._count = len(keys)
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return self._count
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.rank(name) is not None
@@ -67,21 +65,26 @@ class NameIndex:
     def rank(self, name: str) -> int | None:
         """How many indexed names sort before ``name`` (any spelling), or None when it is not indexed."""
         key = canonicalize_name(name).encode("utf-8", "surrogatepass")
-        at = bisect_left(_Keys(self), key)
-        return at if at < len(self) and self.key(at) == key else None
+        block = bisect_right(_Firsts(self), key) - 1
+        if block < 0:
+            return None
+        start, end = self._starts[block], self._starts[block + 1]
+        found = (_END + self._blob[start:end]).find(_END + key + _END)
+        return None if found < 0 else block * _BLOCK + self._blob.count(_END, start, start + found)
 
-    def key(self, i: int) -> bytes:
-        """The ``i``-th normalized name (UTF-8), in sorted order."""
-        return self._blob[self._offsets[i]:self._offsets[i + 1]]
+    def first_of_block(self, block: int) -> bytes:
+        """The first name of the ``block``-th block (UTF-8)."""
+        start = self._starts[block]
+        return self._blob[start:self._blob.index(_END, start)]
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the index's data (the blob and the offsets)."""
-        return len(self._blob) + self._offsets.itemsize * len(self._offsets)
+        """Memory held by the index's data (the blob and the block offsets)."""
+        return len(self._blob) + self._starts.itemsize * len(self._starts)
 
 
-class _Keys:
-    """The index's keys as a read-only sequence, for :func:`bisect.bisect_left`."""
+class _Firsts:
+    """The first name of each block, as a read-only sequence for :func:`bisect.bisect_right`."""
 
     __slots__ = ("_index",)
 
@@ -89,7 +92,7 @@ class _Keys:
         self._index = index
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._index._starts) - 1
 
-    def __getitem__(self, i: int) -> bytes:
-        return self._index.key(i)
+    def __getitem__(self, block: int) -> bytes:
+        return self._index.first_of_block(block)

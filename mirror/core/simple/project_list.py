@@ -4,8 +4,9 @@ The public index lists ~700,000 projects (~40 MB of HTML, ~23 MB of JSON). A par
 chunk by chunk as it arrives (``feed(chunk)``) and hands back, for each chunk, a :class:`Batch` of
 the entries it completed, which iterates as ``(name, serial or None)`` pairs; ``close()`` hands back
 the rest. It never builds a DOM nor an object per name (a batch is a list of names and, for JSON, a
-list of serials), and keeps only the unfinished tail of the input, so a consumer can write its own
-output (prepared pages, a name index) as the list streams in.
+list of serials; read by a fast path, it is the names joined as bytes, or the JSON entries' own bytes
+checked by one regular expression), and keeps only the unfinished tail of the input, so a consumer can
+write its own output (prepared pages, a name index) as the list streams in.
 
 Names are passed on as upstream writes them (entities decoded, surrounding whitespace stripped from
 link text); duplicates are the consumer's to drop (:func:`unique`, keyed by normalized name).
@@ -35,39 +36,61 @@ Entry = tuple[str, int | None]
 class Batch:
     """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
 
-    Iterating gives ``(name, serial or None)`` pairs. A batch may also hold its names joined by "\\n"
-    (``joined``, when the parser made that string anyway) and, when read from JSON, the decoded ``entries``
-    (``name``, ``last_serial``), so that they can be written again in one call; ``serials`` is then made from
-    those on first use.
+    Iterating gives ``(name, serial or None)`` pairs. A batch read by a fast path holds no object per name: its
+    plain names (ASCII letters, digits, ``.``, ``_``, ``-``) joined by "\\n" as bytes (``plain``), or, read from
+    JSON written as indexes write it, its entries' very bytes (``json``: ``{"name":...,"_last-serial":...}``
+    objects, each followed by ","); ``names`` and ``serials`` are made from those on first use. A batch read from
+    other JSON may hold the decoded ``entries`` (``name``, ``last_serial``), written again in one call.
     """
 
-    __slots__ = ("_serials", "entries", "joined", "names")
+    __slots__ = ("_count", "_names", "_serials", "entries", "json", "plain")
 
     def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
-                 joined: str | None = None, entries: list[Any] | None = None) -> None:
-        self.names: list[str] = [] if names is None else names
+                 plain: bytes | None = None, json: bytes | None = None, count: int = 0,
+                 entries: list[Any] | None = None) -> None:
+        self._names = names
         self._serials = serials
-        self.joined = joined
+        self.plain = plain
+        self.json = json
         self.entries = entries
+        if names is not None:
+            count = len(names)
+        elif plain is not None and json is None:
+            count = plain.count(b"\n") + 1 if plain else 0
+        self._count = count
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            if self.json is not None:
+                self._names, self._serials = _decode_plain(self.json)
+            elif self.plain:
+                self._names = self.plain.decode("ascii").split("\n")
+            else:
+                self._names = []
+        return self._names
 
     @property
     def serials(self) -> list[int | None] | None:
         if self._serials is None and self.entries is not None:
             self._serials = list(map(_SERIAL, self.entries))
+        elif self._serials is None and self.json is not None:
+            self._names, self._serials = _decode_plain(self.json)
         return self._serials
 
     def __len__(self) -> int:
-        return len(self.names)
+        return self._count
 
     def __iter__(self) -> Iterator[Entry]:
-        serials = self.serials
-        return zip(self.names, repeat(None) if serials is None else serials)
+        names, serials = self.names, self.serials
+        return zip(names, repeat(None) if serials is None else serials)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Batch) and list(self) == list(other)
 
     def __repr__(self) -> str:
         return f"Batch({list(self)!r})"
+
 
 #: Longest unfinished piece of input kept between chunks: no element of a sane list comes near it.
 MAX_PENDING = 4 * 1024 * 1024
@@ -152,7 +175,7 @@ class HtmlListParser:
         fast = _simple_anchors(data)
         if fast is not None:
             self._raw = data[fast[0]:]
-            return Batch(fast[1], joined=fast[2])
+            return Batch(plain=fast[1])
         text = self._decoder.decode(data)
         unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
         self._decoder.reset()
@@ -204,33 +227,31 @@ class HtmlListParser:
 
 
 # An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
-_SIMPLE_LINK = re.compile(r'<a href="[^"]*">([^<]*)</a>')
-_BLANKS = b" \t\r\x0b\x0c"
+_SIMPLE_LINK = re.compile(rb'<a href="[^"]*+">([^<]*+)</a>')
+#: Bytes of plain names (ASCII letters, digits, ".", "_", "-"), with the separator "\n".
+PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 
 
-def _simple_anchors(data: bytes) -> tuple[int, list[str], str] | None:
-    """Where the part of ``data`` up to its last ``</a>`` ends, its names, and the same joined by "\\n", when that
-    part is ASCII and holds nothing but anchors as indexes write them (the public index's list, in one
-    regular-expression pass), their names needing nothing decoded or stripped; else None.
+def _simple_anchors(data: bytes) -> tuple[int, bytes] | None:
+    """Where the part of ``data`` up to its last ``</a>`` ends and its names joined by "\\n", when that part holds
+    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass over the
+    bytes) whose names are plain (see :class:`Batch`); else None.
 
     Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
-    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped. Without any ``&``
-    there is no entity to decode; names without blanks have none to strip."""
+    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped; plain names hold no
+    entity to decode nor blank to strip."""
     cut = data.rfind(b"</a>")
     if cut < 0:
         return None
     cut += 4
-    if data.find(b"&", 0, cut) >= 0 or (not data.isascii() and not data[:cut].isascii()):
-        return None
-    names = _SIMPLE_LINK.findall(codecs.ascii_decode(memoryview(data)[:cut])[0])
+    names = _SIMPLE_LINK.findall(data, 0, cut)
     if not names or data.count(b"<", 0, cut) != 2 * len(names):
         return None
-    joined = "\n".join(names)
-    encoded = joined.encode("ascii")
-    if (encoded.count(b"\n") != len(names) - 1 or b"\n\n" in encoded or encoded.startswith(b"\n")
-            or encoded.endswith(b"\n") or len(encoded.translate(None, _BLANKS)) != len(encoded)):
-        return None  # an empty name, or one with blanks
-    return cut, names, joined
+    joined = b"\n".join(names)
+    if joined.translate(None, PLAIN) or joined.count(b"\n") != len(names) - 1 or b"\n\n" in joined \
+            or joined.startswith(b"\n") or joined.endswith(b"\n"):
+        return None  # an empty name, or one that is not plain
+    return cut, joined
 
 
 def _safe_cut(text: str) -> int:
@@ -300,6 +321,23 @@ def _entries_decoder() -> msgspec.json.Decoder[list[_Entry]]:
     return msgspec.json.Decoder(list[_Entry])
 
 
+#: Entries written as indexes write them (compact, plain names, serials below 2**53), each followed by ",": such a
+#: piece of the list is passed on as it came, its names read from it only when they are needed.
+_CANONICAL = re.compile(rb'(?:\{"name":"[A-Za-z0-9._-]++"(?:,"_last-serial":(?:0|[1-9][0-9]{0,14}))?\},)++')
+#: The name of a canonical entry.
+_JSON_NAME = re.compile(rb'\{"name":"([^"]++)')
+
+
+def plain_names(json: bytes) -> bytes:
+    """The names of canonical JSON entries (see :class:`Batch`), joined by "\\n"."""
+    return b"\n".join(_JSON_NAME.findall(json))
+
+
+def _decode_plain(json: bytes) -> tuple[list[str], list[int | None]]:
+    entries = _entries_decoder().decode(b"[" + json[:-1] + b"]")
+    return list(map(_NAME, entries)), list(map(_SERIAL, entries))
+
+
 _PROJECTS_KEY = re.compile(rb'"projects"\s*:\s*\[')
 #: How many candidate cut points (a "}" that may close an entry) are tried per chunk.
 _CUT_TRIES = 8
@@ -320,6 +358,8 @@ class JsonListParser:
         self._meta_seen = False
         self._entries_read = False
         self._search_from = 0
+        #: Hand canonical entries on as their bytes (no names read); False when the names are wanted at once.
+        self.verbatim = True
 
     def feed(self, chunk: bytes) -> Batch:
         """Entries completed by ``chunk``; raises ParseError (invalid JSON, unsupported version,
@@ -330,6 +370,12 @@ class JsonListParser:
                 raise ParseError("project list has no projects array where expected")
             return Batch()
         buf = self._buffer
+        fast = buf.rfind(b"},")
+        if self.verbatim and fast > 0 and _CANONICAL.fullmatch(buf, 0, fast + 2):  # the usual case: no entry decoded
+            self._buffer = buf[fast + 2:]
+            self._entries_read = True
+            piece = buf[:fast + 2]
+            return Batch(json=piece, count=piece.count(b"{"))
         end = len(buf)
         for _ in range(_CUT_TRIES):
             end = buf.rfind(b"}", 0, end)

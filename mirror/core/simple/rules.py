@@ -278,7 +278,13 @@ class PageUrls:
             self.file_prefix = _prefix(url) or self.file_prefix
             return url
         url = self._resolver.resolve(url)
-        return url if is_fetchable(url) else None
+        if not is_fetchable(url):
+            return None
+        # Whether a URL is fetchable depends on its scheme and host only: the next URLs that start with
+        # the same ``scheme://host:port/`` are fetchable too (an upstream serving over http or on a port).
+        if "@" not in url.partition("//")[2].partition("/")[0]:
+            self.file_prefix = _prefix(url) or self.file_prefix
+        return url
 
     def provenance_problem(self, url: str) -> str | None:
         """See :func:`provenance_problem`."""

@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mirror.core.errors import PolicyError, ReviewError
-from mirror.core.models import Tier
 from mirror.core.policy.load import parse_project
 from mirror.core.policy.model import PolicySet
 from mirror.core.targets import Target
-from mirror.services.holes import opened, tier_gaps
+from mirror.services.holes import MAX_VETTED_RELEASES, opened, tier_holes
 from mirror.services.review.inspection import Problem
 from mirror.services.review.listing import summarized
 
@@ -49,8 +48,8 @@ async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, wha
 
 
 async def hole_problems(svc: ReviewService) -> list[Problem]:
-    """``check``'s holes: per tier, each dependency a served release needs that the tier does not serve, at the
-    dependent's ``[review]``; a proposal (not a failure) when they cannot be computed."""
+    """``check``'s holes: the rows of :func:`mirror.services.holes.tier_holes` (those the UI shows), each at the
+    dependent's vetting or ``[review]``; a proposal (not a failure) when they cannot be computed."""
     try:
         policies = svc.policies()
     except PolicyError:
@@ -58,13 +57,13 @@ async def hole_problems(svc: ReviewService) -> list[Problem]:
     found: list[Problem] = []
     try:
         runtime = await svc.runtime()
-        for tier in (Tier.REVIEWED, Tier.VETTED):
-            for gap in await tier_gaps(runtime.closure, tier, policies, configured_targets(svc)):
-                policy = policies.of(gap.dependent) if gap.dependent else None
-                if policy is None or policy.review is None:
-                    continue  # a dependency of a dependency outside the tier: its own dependent is reported
-                where = policy.review.where
-                found.append(Problem(where.file, where.line, f"hole in '{tier.value}': {gap.text}"))
+        report = await tier_holes(runtime.closure, policies, configured_targets(svc))
     except Exception as exc:  # noqa: BLE001 - any store or database failure: said, not a crash
-        found.append(Problem(str(svc.directory), None, f"holes not checked: {exc}", advice=True))
+        return [Problem(str(svc.directory), None, f"holes not checked: {exc}", advice=True)]
+    for gap in report.gaps:
+        if gap.where is not None:  # always: tier_holes keeps only gaps of a dependent the tier holds
+            found.append(Problem(gap.where.file, gap.where.line, gap.message))
+    if report.unchecked:
+        found.append(Problem(str(svc.directory), None, f"holes of {report.unchecked} vetted release(s) not "
+                             f"checked: over {MAX_VETTED_RELEASES} vetted releases", advice=True))
     return found

@@ -3,8 +3,10 @@ the answers of ``match`` one release at a time, on arbitrary OSV ranges, version
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +36,12 @@ def advisory(i: int, affected: list[dict[str, Any]], withdrawn: bool) -> Any:
                       **({"withdrawn": "2026-01-02T00:00:00Z"} if withdrawn else {})})
 
 
-@settings(max_examples=300, deadline=None)
+# Under mutation testing (tools/mutation.py) each of hundreds of mutants runs this: fewer examples, always the same
+# ones (the tables below state the edges; this checks that the two ways of matching agree).
+_MUTATION = bool(os.environ.get("MIRROR_MUTATION"))
+
+
+@settings(max_examples=40 if _MUTATION else 300, derandomize=_MUTATION, deadline=None)
 @given(st.lists(st.tuples(entries, st.booleans()), min_size=1, max_size=4),
        st.lists(st.sampled_from(VERSIONS), min_size=1, max_size=10, unique=True))
 def test_matching_all_releases_at_once_agrees_with_match(spec: list[Any], releases: list[str]) -> None:
@@ -85,3 +92,23 @@ def test_a_version_that_is_not_pep440_is_looked_for_in_every_entrys_list():
     found = match(two, "demo", "not-a-version")
     assert found is not None and found.reason == "listed among the affected versions"
     assert ProjectMatcher([two], "demo").matches("not-a-version")[0][1] == found
+
+
+@pytest.mark.parametrize(("events", "releases"), [
+    # release strings whose text order is not their version order: ranges are located among sorted versions
+    ([{"introduced": "1.5"}, {"fixed": "1.10"}], ["1.10", "1.9", "1.2", "1.0", "1.11"]),
+    # a timeline whose events are not in version order: swept by where each event starts, not by its place
+    ([{"introduced": "2.0"}, {"fixed": "3.0"}, {"introduced": "1.0"}, {"fixed": "1.5"}],
+     ["0.9", "1.0", "1.4", "1.5", "1.9", "2.0", "2.5", "3.0", "3.1"]),
+    ([{"introduced": "1.0"}, {"last_affected": "1.4"}, {"introduced": "0"}, {"fixed": "0.5"}],
+     ["0.1", "0.5", "0.9", "1.0", "1.4", "1.4.1", "2.0"]),
+    # events at one bound: "last_affected" starts applying above it, "fixed" at it
+    ([{"introduced": "0"}, {"last_affected": "1.4"}, {"fixed": "1.4"}], ["1.0", "1.4", "1.4.1", "1.5"]),
+])
+def test_matching_all_releases_at_once_agrees_on_unordered_inputs(events: list[dict[str, str]],
+                                                                  releases: list[str]) -> None:
+    adv = parse_osv({"id": "GHSA-order", "modified": "2026-01-01T00:00:00Z", "affected": [
+        {"package": {"ecosystem": "PyPI", "name": "demo"}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}]})
+    together = ProjectMatcher([adv], "demo").matches_all(releases)
+    for version in releases:
+        assert [m for _, m in together[version]] == ([m] if (m := match(adv, "demo", version)) else []), version

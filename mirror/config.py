@@ -59,8 +59,9 @@ class UpstreamConfig:
     file_timeout: float = 1800.0
     max_file_bytes: int = 10 * 1024**3
     file_hosts: tuple[str, ...] = ()
-    #: background fetches of the pages installers ask for next (0: no prefetching)
-    prefetch_concurrency: int = 4
+    #: background fetches of the pages installers ask for next (0: no prefetching). Off by default: measured with
+    #: pip and uv on a cold mirror (bench/RESULTS.md, install phase), it never made an install faster.
+    prefetch_concurrency: int = 0
 
 
 _MIB = 1024 * 1024

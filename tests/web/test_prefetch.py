@@ -5,10 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from mirror.web.state import SERVICES
 
+from ..support.fake_upstream import FakeUpstream
+from ..support.mirror_server import MirrorServer, make_config
+
 JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture
+async def mirror(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[MirrorServer]:
+    """The mirror with prefetching on (``[upstream] prefetch_concurrency``; off by default)."""
+    server = MirrorServer(make_config(tmp_path, upstream.url, prefetch_concurrency=4))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_prefetching_is_off_by_default(tmp_path: Path, upstream: FakeUpstream) -> None:
+    server = MirrorServer(make_config(tmp_path / "default", upstream.url))
+    await server.start()
+    try:
+        assert server.app[SERVICES].prefetcher is None
+    finally:
+        await server.stop()
 
 
 async def test_dependency_pages_are_warm_when_the_installer_asks(mirror, upstream, dists, http):

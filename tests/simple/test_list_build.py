@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 from mirror.core.errors import ParseError
 from mirror.core.models import Format, ProjectEntry, ProjectList
 from mirror.core.simple import parse_reference as reference
+from mirror.core.simple.list_batch import unique
 from mirror.core.simple.list_build import (
     BATCH_BYTES,
     BuiltList,
@@ -33,7 +34,6 @@ from mirror.core.simple.list_build import (
     render_entries,
     without_names,
 )
-from mirror.core.simple.project_list import unique
 from mirror.core.simple.render import index_frame, make_environment, render_index
 from mirror.core.simple.rules import JSON_TYPE
 from mirror.resources import templates_dir

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from mirror.core.models import Format
 from mirror.core.simple import parse_reference as reference
+from mirror.core.simple.list_batch import unique
 from mirror.core.simple.parse import parse_project_list, read_project_page
 from mirror.core.simple.parse_html import raw_anchors
-from mirror.core.simple.project_list import unique
 from mirror.core.simple.render import make_environment, render_index, render_project
 from mirror.resources import templates_dir
 

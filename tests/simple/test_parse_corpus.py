@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from mirror.core.simple import parse_reference as reference
+from mirror.core.simple.list_batch import unique
 from mirror.core.simple.name_index import NameIndex
 from mirror.core.simple.parse import parse_project_list, read_project_page
 from mirror.core.simple.parse_html import HIDDEN, _anchor, raw_anchors, tokenized_anchors
-from mirror.core.simple.project_list import JsonListParser, project_list_parser, unique
+from mirror.core.simple.project_list import JsonListParser, project_list_parser
 from mirror.core.simple.rules import JSON_TYPE
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "pages"

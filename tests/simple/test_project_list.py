@@ -13,16 +13,10 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ParseError
 from mirror.core.simple import parse_reference as reference
+from mirror.core.simple.list_batch import MAX_PENDING, Batch, unique
 from mirror.core.simple.name_index import NameIndex
 from mirror.core.simple.parse import parse_project_list
-from mirror.core.simple.project_list import (
-    MAX_PENDING,
-    Batch,
-    HtmlListParser,
-    JsonListParser,
-    project_list_parser,
-    unique,
-)
+from mirror.core.simple.project_list import HtmlListParser, JsonListParser, project_list_parser
 from mirror.core.simple.rules import JSON_TYPE, UrlResolver
 
 from . import pagegen

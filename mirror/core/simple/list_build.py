@@ -35,15 +35,9 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ParseError
 from mirror.core.models import API_VERSION, ProjectEntry
+from mirror.core.simple.list_batch import PLAIN, Batch, decode_entries, plain_names
 from mirror.core.simple.name_index import NameIndex
-from mirror.core.simple.project_list import (
-    PLAIN,
-    Batch,
-    HtmlListParser,
-    JsonListParser,
-    plain_names,
-    project_list_parser,
-)
+from mirror.core.simple.project_list import HtmlListParser, JsonListParser, project_list_parser
 from mirror.core.simple.rules import HTML_TYPES, ParseWarning, looks_like_html, media_type
 
 #: Input is handed to the parser in pieces of at least this size (fewer, bigger batches).
@@ -110,7 +104,7 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
     count = len(names) if names is not None else plain.count(b"\n") + 1
     keys = _normalized(plain)
     if entries is not None:
-        json = _ENTRY_LIST.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
+        json = msgspec.json.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
     elif names is None or serials is None or all(s is None for s in serials):
         json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
     else:
@@ -189,7 +183,7 @@ def without_names(piece: Piece, names: Iterable[str]) -> Piece:
     if not piece.entries:
         return piece
     keys = (piece.keys if piece.keys is not None else _normalized(plain_names(piece.json))).split(b"\n")
-    kept = [e for key, e in zip(keys, _decode_json_piece(piece.json), strict=True) if key not in drop]
+    kept = [e for key, e in zip(keys, decode_entries(piece.json), strict=True) if key not in drop]
     html, json = render_entries([e.name for e in kept], [e.last_serial for e in kept])
     return Piece(json, html, None, b"\n".join(k for k in keys if k not in drop), len(kept))
 
@@ -337,7 +331,7 @@ def _without_positions(pieces: list[Piece], positions: frozenset[int]) -> list[P
         drop = {p - start for p in positions if start <= p < start + piece.entries}
         start += piece.entries
         if drop:
-            kept = [e for at, e in enumerate(_decode_json_piece(piece.json)) if at not in drop]
+            kept = [e for at, e in enumerate(decode_entries(piece.json)) if at not in drop]
             piece = render_batch([e.name for e in kept], [e.last_serial for e in kept])
         out.append(piece)
     return out
@@ -402,7 +396,7 @@ class BuiltList:
         lists. Decodes only the pieces that hold them. Blocking."""
         found: dict[str, ProjectEntry] = {}
         for piece, items in self._locate(names).items():
-            decoded = _decode_json_piece(self._json[piece])
+            decoded = decode_entries(self._json[piece])
             for at, key in items:
                 found[key] = ProjectEntry(decoded[at].name, decoded[at].last_serial)
         return found
@@ -413,7 +407,7 @@ class BuiltList:
         pieces = self.json_pieces() if json else self.html_pieces()
         for piece, items in self._locate(exclude).items():
             drop = {at for at, _ in items}
-            kept = [e for i, e in enumerate(_decode_json_piece(self._json[piece])) if i not in drop]
+            kept = [e for i, e in enumerate(decode_entries(self._json[piece])) if i not in drop]
             html, json_body = render_entries([e.name for e in kept], [e.last_serial for e in kept])
             pieces[piece] = json_body if json else html
         return pieces
@@ -438,16 +432,3 @@ class BuiltList:
             for key in [k for k in keys if k in at_of]:
                 found.setdefault(piece, []).append((at_of[key], keys.pop(key)))
         return found
-
-
-class _Entry(msgspec.Struct, gc=False, rename={"last_serial": "_last-serial"}):
-    name: str
-    last_serial: int | None = None
-
-
-_ENTRIES = msgspec.json.Decoder(list[_Entry])
-_ENTRY_LIST = msgspec.json.Encoder()
-
-
-def _decode_json_piece(json: bytes) -> list[_Entry]:
-    return _ENTRIES.decode(b"[" + memoryview(json)[:-1] + b"]")

@@ -16,9 +16,10 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ParseError
 from mirror.core.models import ProjectDetail, ProjectEntry, ProjectList
+from mirror.core.simple.list_batch import unique
 from mirror.core.simple.parse_html import parse_html_page
 from mirror.core.simple.parse_json import parse_json_page
-from mirror.core.simple.project_list import project_list_parser, unique
+from mirror.core.simple.project_list import project_list_parser
 from mirror.core.simple.rules import (
     HTML_TYPES,
     JSON_TYPE,

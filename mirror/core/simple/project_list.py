@@ -15,98 +15,24 @@ link text); duplicates are the consumer's to drop (:func:`unique`, keyed by norm
 from __future__ import annotations
 
 import codecs
-import functools
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
-from itertools import compress, repeat
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import msgspec
-from packaging.utils import canonicalize_name
 
 from mirror.core.errors import ParseError
+from mirror.core.simple.list_batch import (
+    MAX_PENDING,
+    PLAIN,
+    Batch,
+    ListEntry,
+    columns,
+    entries_decoder,
+)
 from mirror.core.simple.parse_html import HIDDEN, link_text, scan, tokenized_anchors
 from mirror.core.simple.rules import HTML_TYPES, JSON_TYPE, Warnings, check_api_version, quote, serial
-
-Entry = tuple[str, int | None]
-
-
-class Batch:
-    """Entries of a list, column-wise: ``names`` and, when the format has them, ``serials``.
-
-    Iterating gives ``(name, serial or None)`` pairs. A batch read by a fast path holds no object per name: its
-    plain names (ASCII letters, digits, ``.``, ``_``, ``-``) joined by "\\n" as bytes (``plain``), or, read from
-    JSON written as indexes write it, its entries' very bytes (``json``: ``{"name":...,"_last-serial":...}``
-    objects, each followed by ","); ``names`` and ``serials`` are made from those on first use. A batch read from
-    other JSON may hold the decoded ``entries`` (``name``, ``last_serial``), written again in one call.
-    """
-
-    __slots__ = ("_count", "_names", "_serials", "entries", "json", "plain")
-
-    def __init__(self, names: list[str] | None = None, serials: list[int | None] | None = None, *,
-                 plain: bytes | None = None, json: bytes | None = None, count: int = 0,
-                 entries: list[Any] | None = None) -> None:
-        self._names = names
-        self._serials = serials
-        self.plain = plain
-        self.json = json
-        self.entries = entries
-        if names is not None:
-            count = len(names)
-        elif plain is not None and json is None:
-            count = plain.count(b"\n") + 1 if plain else 0
-        self._count = count
-
-    @property
-    def names(self) -> list[str]:
-        if self._names is None:
-            if self.json is not None:
-                self._names, self._serials = _decode_plain(self.json)
-            elif self.plain:
-                self._names = self.plain.decode("ascii").split("\n")
-            else:
-                self._names = []
-        return self._names
-
-    @property
-    def serials(self) -> list[int | None] | None:
-        if self._serials is None and self.entries is not None:
-            self._serials = list(map(_SERIAL, self.entries))
-        elif self._serials is None and self.json is not None:
-            self._names, self._serials = _decode_plain(self.json)
-        return self._serials
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[Entry]:
-        names, serials = self.names, self.serials
-        return zip(names, repeat(None) if serials is None else serials)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Batch) and list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return f"Batch({list(self)!r})"
-
-
-#: Longest unfinished piece of input kept between chunks: no element of a sane list comes near it.
-MAX_PENDING = 4 * 1024 * 1024
-
-
-def unique(entries: Iterable[Entry], seen: set[str] | None = None) -> Iterator[Entry]:
-    """The entries whose normalized name was not seen before (the first one wins).
-
-    ``seen`` (normalized names) carries over between calls when a list is consumed chunk by chunk.
-    """
-    seen = set() if seen is None else seen
-    for entry in entries:
-        key = canonicalize_name(entry[0])
-        if key not in seen:
-            seen.add(key)
-            yield entry
 
 
 def project_list_parser(content_type: str, charset: str | None = None) -> HtmlListParser | JsonListParser:
@@ -228,8 +154,6 @@ class HtmlListParser:
 
 # An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
 _SIMPLE_LINK = re.compile(rb'<a href="[^"]*+">([^<]*+)</a>')
-#: Bytes of plain names (ASCII letters, digits, ".", "_", "-"), with the separator "\n".
-PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 
 
 def _simple_anchors(data: bytes) -> tuple[int, bytes] | None:
@@ -280,11 +204,6 @@ def _last_match(pattern: re.Pattern[str], text: str, start: int, end: int) -> re
 # --------------------------------------------------------------------------------------------- JSON
 
 
-class _Entry(msgspec.Struct, gc=False, omit_defaults=True, rename={"last_serial": "_last-serial"}):
-    name: str
-    last_serial: int | None = None
-
-
 class _Meta(msgspec.Struct, gc=False, rename={"api_version": "api-version", "last_serial": "_last-serial"}):
     api_version: str
     last_serial: Any = None
@@ -295,7 +214,7 @@ class _Head(msgspec.Struct, gc=False):
 
 
 class _Tail(msgspec.Struct, gc=False):
-    projects: list[_Entry]
+    projects: list[ListEntry]
     meta: _Meta | None = None
 
 
@@ -304,40 +223,9 @@ class _LooseTail(msgspec.Struct, gc=False):
     meta: _Meta | None = None
 
 
-def _columns(entries: list[_Entry]) -> Batch:
-    names = list(map(_NAME, entries))
-    if "" in names:  # an entry with an empty name is no project
-        keep = list(map(bool, names))
-        names, entries = list(compress(names, keep)), list(compress(entries, keep))
-    return Batch(names, entries=entries)
-
-
-_NAME = attrgetter("name")
-_SERIAL = attrgetter("last_serial")
-
-
-@functools.cache
-def _entries_decoder() -> msgspec.json.Decoder[list[_Entry]]:
-    return msgspec.json.Decoder(list[_Entry])
-
-
 #: Entries written as indexes write them (compact, plain names, serials below 2**53), each followed by ",": such a
 #: piece of the list is passed on as it came, its names read from it only when they are needed.
 _CANONICAL = re.compile(rb'(?:\{"name":"[A-Za-z0-9._-]++"(?:,"_last-serial":(?:0|[1-9][0-9]{0,14}))?\},)++')
-#: The name of a canonical entry.
-_JSON_NAME = re.compile(rb'\{"name":"([^"]++)')
-
-
-def plain_names(json: bytes) -> bytes:
-    """The names of canonical JSON entries (see :class:`Batch`), joined by "\\n"."""
-    return b"\n".join(_JSON_NAME.findall(json))
-
-
-def _decode_plain(json: bytes) -> tuple[list[str], list[int | None]]:
-    entries = _entries_decoder().decode(b"[" + json[:-1] + b"]")
-    return list(map(_NAME, entries)), list(map(_SERIAL, entries))
-
-
 _PROJECTS_KEY = re.compile(rb'"projects"\s*:\s*\[')
 #: How many candidate cut points (a "}" that may close an entry) are tried per chunk.
 _CUT_TRIES = 8
@@ -408,7 +296,7 @@ class JsonListParser:
         body, self._buffer = b'{"projects":[' + rest, b""
         try:
             tail = msgspec.json.decode(body, type=_Tail)
-            entries, meta = _columns(tail.projects), tail.meta
+            entries, meta = columns(tail.projects), tail.meta
         except msgspec.ValidationError:
             try:
                 loose = msgspec.json.decode(body, type=_LooseTail)
@@ -447,7 +335,7 @@ class JsonListParser:
     def _decode(self, piece: bytes) -> Batch:
         body = b"[" + piece.lstrip(b" \t\r\n,") + b"]"
         try:
-            return _columns(_entries_decoder().decode(body))
+            return columns(entries_decoder().decode(body))
         except msgspec.ValidationError:
             return self._tolerant(msgspec.json.decode(body))
 

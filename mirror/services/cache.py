@@ -140,6 +140,8 @@ def revision_of(content_type: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+#: Most saves kept waiting for the store in the background; beyond it an answer waits for its own save.
+BACKGROUND_SAVES = 32
 #: Bodies shorter than this are hashed on the event loop (a thread costs more than hashing them).
 _HASH_INLINE = 256 * 1024
 
@@ -348,8 +350,14 @@ class RevalidatingCache(Generic[V]):
         if answer.stored is not None:
             self._track(self._save_later(record, answer.stored))
         elif self._flight is None:
-            # No other process waits for the record (no leases): the answer does not wait for the database.
-            self._track(self._save_later(record, functools.partial(_given, record.body)))
+            # No other process waits for the record (no leases): the answer does not wait for the database, unless
+            # saves are already queued (a slow database, a flood of cold keys): bodies never pile up in memory.
+            # Either way saves of one key keep their order.
+            saving = self._save_later(record, functools.partial(_given, record.body))
+            if len(self._saves) < BACKGROUND_SAVES:
+                self._track(saving)
+            else:
+                await saving
         else:
             await self._store.save(record)  # before the lease is released: the other processes read it
         return Entry(value=value, revision=revision, etag=answer.etag, serial=answer.serial,

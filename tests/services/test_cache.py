@@ -345,3 +345,19 @@ async def test_with_leases_the_record_is_stored_before_the_answer() -> None:
     store.gate.set()
     assert (await asyncio.wait_for(getting, 5)).value == "v1" and store.records["x"].body == b"v1"
     await leases.close()
+
+
+async def test_beyond_the_background_saves_an_answer_waits_for_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mirror.services import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "BACKGROUND_SAVES", 1)
+    store = SlowStore()
+    cache, _, _ = make(Upstream(fresh(b"a"), fresh(b"b")), store)
+    assert (await asyncio.wait_for(cache.get("a"), 5)).value == "a"  # its save waits in the background
+    second = asyncio.ensure_future(cache.get("b"))
+    done, _ = await asyncio.wait([second], timeout=0.5)
+    assert not done  # one save is already queued: this answer waits for its own
+    store.gate.set()
+    assert (await asyncio.wait_for(second, 5)).value == "b"
+    await cache.settle()
+    assert set(store.records) == {"a", "b"}

@@ -21,6 +21,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 import jinja2
+import msgspec
 
 from mirror.core.errors import FileNotListed, ProjectNotFound
 from mirror.core.lru import LRU
@@ -187,11 +188,37 @@ class PreparedPages:
         return (await self._known(tier, project)).view
 
     async def admitted_file(self, tier: Tier, project: str, filename: str) -> DistFile:
-        """The file as the tier lists it; raises FileNotListed or ProjectNotFound."""
-        found = (await self._known(tier, project)).view.file(filename)
+        """The file as the tier lists it; raises FileNotListed or ProjectNotFound.
+
+        When the tier's view of the page is out of date (evidence changed: a wheel's metadata was just
+        extracted, a sighting recorded; or the policies, or the clock), only this file is decided again, by the
+        same :func:`decide_page` on the page reduced to this file: downloading one wheel of a 15,000-file
+        project must not cost a decision over 15,000 files. The page's view is decided again when the page is
+        asked for."""
+        known = self._views.get((tier, project))
+        entry = self._pages.peek(project)
+        policies = self._policies.current
+        if known is None or entry is None or not decide_project(tier, project, policies).admitted:
+            view = (await self._known(tier, project)).view  # first sight of the page, or the tier keeps it out
+        elif known.stamp == self._stamp(entry.revision, project) and self._clock() < known.valid_until:
+            view = known.view
+        else:
+            view = await self._file_view(tier, project, entry.value, filename, policies)
+        found = view.file(filename)
         if found is None:
             raise FileNotListed(project, filename)
         return found
+
+    async def _file_view(self, tier: Tier, project: str, detail: ProjectDetail, filename: str,
+                         policies: PolicySet) -> TierView:
+        """The tier's view of ``detail`` reduced to ``filename`` (empty when the page does not list it), from
+        the evidence about that file alone."""
+        listed = tuple(f for f in detail.files if f.filename == filename)
+        one = msgspec.structs.replace(detail, files=listed)
+        evidence = await self._evidence.for_page(project, one, wait_for_advisories=holds_vulnerable(policies, tier))
+        view = decide_page(tier, project, one, evidence, policies, datetime.fromtimestamp(self._clock(), UTC))
+        self._evidence.observe(view)
+        return view
 
     async def _known(self, tier: Tier, project: str) -> _Known:
         policies = self._policies.current

@@ -69,6 +69,7 @@ class EvidenceStub:
         self.rev = 0
         self.calls = 0
         self.waited: list[bool] = []
+        self.files: list[int] = []  # how many files each call was about
 
     def revision(self, project: str) -> int:
         return self.rev
@@ -76,6 +77,7 @@ class EvidenceStub:
     async def for_page(self, project: str, detail: ProjectDetail, *, wait_for_advisories: bool = True) -> Evidence:
         self.calls += 1
         self.waited.append(wait_for_advisories)
+        self.files.append(len(detail.files))
         return Evidence()
 
     def wants_licenses(self, project: str) -> bool:
@@ -163,6 +165,32 @@ async def test_admitted_file_follows_the_view(parts) -> None:
     assert (await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")).filename.endswith(".whl")
     with pytest.raises(FileNotListed):
         await prepared.admitted_file(Tier.REVIEWED, "demo", "demo-2.0-py3-none-any.whl")  # in the cooldown
+
+
+async def test_a_file_asked_for_after_the_evidence_changed_is_decided_alone(parts) -> None:
+    prepared, clock, _, policies, evidence = parts
+    await prepared.project(Tier.ALL, "demo", Format.JSON)
+    await prepared.project(Tier.REVIEWED, "demo", Format.JSON)
+    view = await prepared.view(Tier.REVIEWED, "demo")
+    assert evidence.files == [2, 2]
+    assert (await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")).filename
+    assert evidence.files == [2, 2]  # the view is current: no evidence gathered, nothing decided
+    evidence.rev += 1  # e.g. the metadata of a wheel of the page was just extracted
+    assert (await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")).filename
+    assert evidence.files == [2, 2, 1]  # that file alone
+    with pytest.raises(FileNotListed):  # the same rules: still in the cooldown
+        await prepared.admitted_file(Tier.REVIEWED, "demo", "demo-2.0-py3-none-any.whl")
+    clock.now += timedelta(days=2).total_seconds()  # the cooldown of 2.0 ended
+    assert (await prepared.admitted_file(Tier.REVIEWED, "demo", "demo-2.0-py3-none-any.whl")).filename
+    from packaging.specifiers import SpecifierSet
+    policies.set(reviewed(Block(SpecifierSet("==2.0"), "bad", SIG, HERE)))  # a block, decided for the file alone
+    with pytest.raises(FileNotListed):
+        await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")
+    with pytest.raises(FileNotListed):  # a file the page does not list
+        await prepared.admitted_file(Tier.ALL, "demo", "demo-3.0-py3-none-any.whl")
+    assert evidence.files[2:] == [1, 1, 1, 1, 0]
+    assert await prepared.view(Tier.REVIEWED, "demo") is not view  # the page is decided again when asked for
+    assert evidence.files[-1] == 2
 
 
 async def test_explain_comes_from_the_same_decision(parts) -> None:

@@ -1,4 +1,5 @@
-"""py-spy on the mirror's server processes while a block of the suite runs (``PROFILE=1``)."""
+"""py-spy on the mirror's server processes while a block of the suite runs (``PROFILE=1``, or always for the
+cold install's breakdown by part of the mirror)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.context import Context
@@ -77,19 +79,64 @@ def summarize_raw(text: str, rate: int, seconds: float, processes: int) -> str:
     return "\n".join(lines)
 
 
+#: The parts of the mirror a sample is charged to: the first whose marker is in the sample's stack.
+PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("database (SQLAlchemy, aiosqlite; first sightings, pages, extracted metadata)",
+     ("sqlalchemy", "aiosqlite", "mirror/adapters/db")),
+    ("TLS to upstream", ("ssl.py", "sslproto")),
+    ("page parse", ("mirror/core/simple/parse",)),
+    ("tier decision (servable files, decide_page, evidence)",
+     ("mirror/core/tiers", "mirror/core/policy", "mirror/services/evidence", "mirror/core/advisories")),
+    ("page render, gzip, ETag", ("mirror/core/simple/render", "mirror/services/prepared.py", "gzip", "zlib")),
+    ("files: spool, hash, store, serve from disk",
+     ("mirror/adapters/storage", "mirror/adapters/spool", "mirror/services/downloads", "mirror/services/filestore",
+      "mirror/web/filesend", "hashlib")),
+    ("wheel metadata extraction", ("mirror/services/metadata", "mirror/core/wheels", "zipfile")),
+    ("upstream HTTP client (aiohttp)", ("aiohttp/client", "mirror/adapters/upstream")),
+    ("HTTP server (aiohttp web: requests, responses)", ("aiohttp/web_", "aiohttp/http_")),
+)
+
+
+def summarize_parts(text: str, rate: int, seconds: float, processes: int) -> str:
+    """py-spy ``--format raw`` samples charged to the parts of the mirror (:data:`PARTS`), as a Markdown table.
+    Pure."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        part = next((label for label, marks in PARTS if any(m in stack for m in marks)),
+                    "event loop and the rest (asyncio scheduling, thread hand-offs)")
+        counts[part] = counts.get(part, 0) + int(count)
+    if not total:
+        return "(no samples)"
+    lines = [f"{total} samples holding the GIL in {seconds:.1f} s at {rate} Hz in {processes} process(es) (about "
+             f"{total / rate:.2f} s of Python work; C code that releases the GIL — sqlite, zlib, TLS, hashing of big "
+             "buffers — is not counted). Each sample is charged to the first part whose code is on its stack:", "",
+             "| part of the mirror | share | s |", "|---|---:|---:|"]
+    for part, n in sorted(counts.items(), key=lambda kv: kv[1], reverse=True):
+        lines.append(f"| {part} | {n / total:.0%} | {n / rate:.2f} |")
+    return "\n".join(lines)
+
+
 class Spy:
     """With PROFILE=1: py-spy (raw stacks) on every server process of a mirror while the block runs;
     the summary goes to the results' profiles. Without it (or without py-spy) a no-op."""
 
-    def __init__(self, ctx: Context, mirror: Mirror, title: str, rate: int = 250) -> None:
+    def __init__(self, ctx: Context, mirror: Mirror, title: str, rate: int = 250, *, always: bool = False,
+                 gil: bool = False, summary: Callable[[str, int, float, int], str] = summarize_raw) -> None:
+        """``always``: also without PROFILE=1; ``gil``: only samples of the thread holding the GIL."""
         self.ctx, self.mirror, self.title, self.rate = ctx, mirror, title, rate
+        self.always, self.gil, self.summary = always, gil, summary
         self.recs: list[tuple[Path, subprocess.Popen]] = []
         self.pids: list[int] = []
         self.started = 0.0
 
     def __enter__(self) -> Spy:
         ctx = self.ctx
-        exe = ensure_py_spy(ctx) if ctx.settings.profile else None
+        exe = ensure_py_spy(ctx) if ctx.settings.profile or self.always else None
         if exe is None:
             return self
         self.pids = self.mirror.server_pids()
@@ -99,7 +146,8 @@ class Spy:
             out = ctx.tmp / f"profile.{pid}.{n}.raw"
             self.recs.append((out, ctx.procs.spawn(
                 f"py-spy.{pid}.{n}", [exe, "record", "--pid", str(pid), "--rate", str(self.rate), "--nonblocking",
-                                      "--format", "raw", "--output", str(out)], seconds=ctx.budget.remaining())))
+                                      *(["--gil"] if self.gil else []), "--format", "raw", "--output", str(out)],
+                seconds=ctx.budget.remaining())))
         time.sleep(1.0)  # attached
         self.started = time.monotonic()
         return self
@@ -124,6 +172,6 @@ class Spy:
         if raw:
             ctx.results.profiles.append(
                 f"**py-spy, mirror '{self.mirror.label}', {self.title} ({len(self.pids)} server process(es), "
-                f"{self.rate} Hz, {seconds:.1f} s):**\n\n" + summarize_raw(raw, self.rate, seconds, len(self.pids)))
+                f"{self.rate} Hz, {seconds:.1f} s):**\n\n" + self.summary(raw, self.rate, seconds, len(self.pids)))
         else:
             ctx.note(f"py-spy recorded nothing during {self.title}")

@@ -119,6 +119,7 @@ class Results:
     page_versions: dict[str, int] = field(default_factory=dict)
     install_pages: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
     prepare_big: list[BigPageRow] = field(default_factory=list)
+    cold_stages: str = ""  # bench/cold_stages.py's table: the CPU of each step of a cold big page
     warm_under_cold: WarmUnderCold | None = None
     project_list: list[ListRow] = field(default_factory=list)
     nodes: NodesResult | None = None

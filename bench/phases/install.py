@@ -3,7 +3,8 @@ from the upstream index, then through a fresh mirror (cold cache), again (warm) 
 
 Each install: a fresh ``--target`` dir and no installer cache, ``PIP_CONFIG_FILE=/dev/null``,
 ``UV_NO_CONFIG=1``, no ``PIP_*``/``UV_*`` variables, ``--index-url`` the only index. The cold install is
-measured once more through a mirror with the page prefetch on (off by default), to show what prefetching would buy.
+measured once more through a mirror with the page prefetch on (off by default), to show what prefetching would buy,
+and once more under py-spy (not counted), to show which parts of the mirror its time goes to.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bench.context import Context
 from bench.net import JSON_ACCEPT
 from bench.numbers import prepare_ms
 from bench.procs import tail, tree_cpu
-from bench.profiling import Spy
+from bench.profiling import Spy, summarize_parts
 from bench.servers import Mirror
 from bench.tools import clean_env, direct_index, fetch_page, uv_bin
 
@@ -122,6 +123,14 @@ def run(ctx: Context) -> None:
                                                                    f"{tool}-cold-prefetch", mirror)
         finally:
             mirror.stop()
+    # Where a cold install's time goes in the mirror: one more cold uv install, under py-spy (not counted above).
+    mirror = _mirror(ctx, "install uv, cold, profiled", "install-cold-profiled")
+    try:
+        with Spy(ctx, mirror, "a cold `uv pip install` of the set (not counted above), by part of the mirror",
+                 always=True, gil=True, summary=summarize_parts):
+            install(ctx, "uv", mirror.index("all"), "uv-cold-profiled", mirror)
+    finally:
+        mirror.stop()
     if s.profile:  # the same cold + warm sequence once more, the warm install under py-spy (not counted)
         mirror = _mirror(ctx, "install uv, profiled", "install-profiled")
         try:

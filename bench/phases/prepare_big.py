@@ -4,7 +4,8 @@ tier and format, through a fresh mirror, next to the same page fetched directly 
 Every measured fetch is of a page the mirror has never seen (a distinct name ``big<i>``), so it covers
 the whole cold path: upstream fetch, parse, store, the tier decision, render, gzip, ETag. The
 ``Server-Timing: prepare`` figure of the response is recorded too. Each cell is the median of BIG_N
-first fetches; the vetted tier holds the newest BIG_VETTED_VERSIONS versions of each page.
+first fetches; the vetted tier holds the newest BIG_VETTED_VERSIONS versions of each page. Then
+``bench/cold_stages.py`` says where the CPU of such a page goes, step by step, in one process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from bench.context import Context
 from bench.net import FORMATS, JSON_ACCEPT, http_get
 from bench.numbers import fmt_num, median, ms, prepare_ms
 from bench.phases.common import big_names, synthetic_mirror
+from bench.procs import tail
 from bench.results import BigPageRow
+from bench.settings import REPO
 from bench.tools import fetch_page
 
 
@@ -50,4 +53,16 @@ def run(ctx: Context) -> None:
             ctx.results.prepare_big.append(row)
             ctx.say(f"  {tier} {fmt}: direct {fmt_num(row.direct_ms, 1)} ms, first fetch through the mirror "
                     f"{fmt_num(row.mirror_ms, 1)} ms (prepare {fmt_num(row.prepare_ms, 1)} ms)")
+    _stages(ctx)
 
+
+def _stages(ctx: Context) -> None:
+    """The CPU of each step of the cold path for one big page (bench/cold_stages.py), synthetic and real."""
+    s = ctx.settings
+    ctx.say("prepare-big: the CPU of each step of a cold big page, in one process (bench/cold_stages.py)")
+    ran = ctx.procs.run("cold_stages", [ctx.python, "-m", "bench.cold_stages", "--files", str(s.big_files)],
+                        seconds=ctx.budget.limit(300), cwd=REPO)
+    if ran.rc != 0:
+        ctx.note(f"cold_stages.py failed: {tail(ran.err)}")
+        return
+    ctx.results.cold_stages = ran.out.strip()

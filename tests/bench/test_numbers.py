@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.numbers import fmt_num, fmt_ratio, kv, ms, num, percentile, prepare_ms, ratio, wrk_mbps
 from bench.policies import pins_from_page
-from bench.profiling import summarize_raw
+from bench.profiling import summarize_parts, summarize_raw
 from bench.results import LatencyStats
 
 
@@ -55,3 +55,17 @@ def test_py_spy_summary_counts_own_and_inclusive_time() -> None:
     assert "40 samples" in text
     assert "| `parse (parse.py)` | 75% | | `handle (web.py)` | 100% |" in text
     assert summarize_raw("", 100, 1.0, 1) == "(no samples)"
+
+
+def test_py_spy_samples_are_charged_to_the_first_part_of_the_mirror_on_their_stack() -> None:
+    raw = ("_run (mirror/web/server.py:1);get (mirror/services/evidence.py:3);"
+           "execute (sqlalchemy/engine/base.py:9) 30\n"
+           "_run (mirror/web/server.py:1);_worker (thread.py:83);decide_page (mirror/core/tiers.py:250) 50\n"
+           "_run (mirror/web/server.py:1);_run_once (asyncio/base_events.py:1907) 20\n")
+    text = summarize_parts(raw, rate=100, seconds=2.0, processes=1)
+    assert "100 samples holding the GIL" in text and "about 1.00 s of Python work" in text
+    assert "| tier decision (servable files, decide_page, evidence) | 50% | 0.50 |" in text
+    assert "| database (SQLAlchemy, aiosqlite; first sightings, pages, extracted metadata) | 30% | 0.30 |" in text
+    assert "| event loop and the rest (asyncio scheduling, thread hand-offs) | 20% | 0.20 |" in text
+    assert text.index("tier decision") < text.index("database")  # the biggest part first
+    assert summarize_parts("", 100, 1.0, 1) == "(no samples)"

@@ -14,6 +14,8 @@ from mirror.adapters.db.upsert import insert_new
 
 #: Rows per INSERT statement: well under every database's limit on bound parameters.
 _BATCH = 500
+#: The columns of an inserted row, in the order its tuple gives them.
+_COLUMNS = ("project", "filename", "sha256", "first_seen", "initial")
 
 
 class SightingRow(msgspec.Struct, frozen=True, gc=False):
@@ -32,6 +34,18 @@ class SightingStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._insert_sql: str | None = None
+
+    def _insert(self) -> str:
+        """The dialect's SQL of the insert (compiled once): rows are then handed to the driver as tuples, in
+        the column order below, without SQLAlchemy's per-row work (a first page of 15,000 files is 15,000 rows)."""
+        if self._insert_sql is None:
+            stmt = insert_new(self._engine.dialect.name, file_sightings,
+                              [file_sightings.c.project, file_sightings.c.filename])
+            compiled = stmt.compile(dialect=self._engine.dialect, column_keys=list(_COLUMNS))
+            assert compiled.positiontup == list(_COLUMNS), compiled.positiontup
+            self._insert_sql = str(compiled)
+        return self._insert_sql
 
     async def load(self, project: str) -> list[SightingRow]:
         """Every recorded file of ``project`` (normalized name)."""
@@ -45,11 +59,9 @@ class SightingStore:
         """Add first sightings; a file already recorded (by this process or another node) keeps its row."""
         if not rows:
             return
-        stmt = insert_new(self._engine.dialect.name, file_sightings,
-                          [file_sightings.c.project, file_sightings.c.filename])
+        sql = self._insert()
         async with self._engine.begin() as conn:
             # Batch by batch: a page of 15,000 files never holds the event loop for all of its rows at once.
             for start in range(0, len(rows), _BATCH):
-                await conn.execute(stmt, [{"project": project, "filename": r.filename, "sha256": r.sha256,
-                                           "first_seen": r.first_seen, "initial": r.initial}
-                                          for r in rows[start:start + _BATCH]])
+                await conn.exec_driver_sql(sql, [(project, r.filename, r.sha256, float(r.first_seen), bool(r.initial))
+                                                 for r in rows[start:start + _BATCH]])

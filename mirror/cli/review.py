@@ -90,7 +90,7 @@ def floor(args: argparse.Namespace) -> int:
 
 
 def unvet(args: argparse.Namespace) -> int:
-    return done(run(args, lambda s: s.unvet(args.project, args.version, args.by, args.reason)))
+    return done(run(args, lambda s: s.unvet(args.project, args.version, args.by, args.reason, force=args.force)))
 
 
 def block(args: argparse.Namespace) -> int:
@@ -156,6 +156,8 @@ def register(commands: Commands) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("version", metavar="VERSION")
     signed(p, "reason")
+    p.add_argument("--force", action="store_true",
+                   help="unvet even though vetted releases need it and no other vetted release fits them")
     p = commands.add("block", block, "exclude a project or one release (PROJECT==VERSION) from every tier")
     p.add_argument("target", metavar="PROJECT[==VERSION]")
     signed(p, "reason")

@@ -8,7 +8,7 @@ the markers evaluated for the configured targets.
 
 :func:`tier_holes` is the one computation: ``mirror check`` prints its rows (:attr:`Gap.message`), the UI shows
 the same rows (counted in the background by :class:`HoleCounter`, never on a request), ``/healthz`` counts them,
-and ``demote``/``block`` refuse a change that opens one (:func:`opened`).
+and ``demote``/``block``/``unvet`` refuse a change that opens one (:func:`opened`).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ async def tier_holes(service: ClosureService, policies: PolicySet, targets: Sequ
 async def opened(service: ClosureService, before: PolicySet, after: PolicySet,
                  targets: Sequence[Target] = ()) -> list[Gap]:
     """The gaps ``reviewed`` and ``vetted`` would have under ``after`` and do not have under ``before``: what a
-    demotion or a block would break, each naming its dependent."""
+    demotion, a block or an unvetting would break, each naming its dependent."""
     new: list[Gap] = []
     for tier in CURATED:
         had = {g.key for g in (await tier_gaps(service, tier, before, targets))[0]}

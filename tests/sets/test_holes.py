@@ -1,6 +1,6 @@
 """Holes: ``mirror check`` lists each dependency a served release needs that the tier does not serve, with the
-exact requirement; ``demote`` and ``block`` refuse to open one unless ``--force``, listing the dependents and the
-complete override command. Real subprocesses against the fake upstream."""
+exact requirement; ``demote``, ``block`` and ``unvet`` refuse to open one unless ``--force``, listing the dependents
+and the complete override command. Real subprocesses against the fake upstream."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ async def test_every_vetted_release_is_checked_not_only_the_newest(config):
     assert holes[0].startswith(f"{gadget}:")
     assert holes[0].endswith("hole in 'vetted': gadget 1.0 needs helper>=2, but helper 1.0 is followed; fill it: "
                              "mirror vet helper VERSION --by NAME --note TEXT")
-    (await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "x", config=config)).ok()
+    (await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "x", "--force", config=config)).ok()
     check = await cli("check", config=config)
     holes = [line for line in check.out.splitlines() if "hole in 'vetted'" in line]
     for version in ("2.0", "2.1"):  # both vetted releases of toolkit, each named, each at its own vetting
@@ -106,6 +106,84 @@ async def test_every_vetted_release_is_checked_not_only_the_newest(config):
                              "NAME --note TEXT"), line
     assert len({h.split(":")[1] for h in holes if "toolkit" in h}) == 2  # two vettings, two lines of the file
     assert not any("toolkit 1.1" in h for h in holes)  # 1.1 needs nothing
+
+
+
+def vettings(config: Path, name: str) -> set[str]:
+    policy = load_policies(config.parent / "policies", allow_missing=True).of(name)
+    return {v.version for v in policy.vettings.values()} if policy is not None else set()
+
+
+async def test_unvet_refuses_to_open_a_hole_in_vetted_unless_forced(config):
+    """Unvetting the only vetted release that fits a vetted release of another project is refused like a demotion:
+    the dependents, each exact requirement, what to do instead and the complete ``--force`` command; nothing
+    changes. ``--force`` unvets it (audited), and ``check`` then lists the hole."""
+    await cli("promote", "toolkit", "helper", "--yes", *ALICE, config=config)
+    for project, version in (("toolkit", "2.0"), ("toolkit", "2.1"), ("helper", "1.0")):
+        (await cli("vet", project, version, "--by", "alice", config=config)).ok()
+    assert not [line for line in (await cli("check", config=config)).out.splitlines() if "hole in" in line]
+
+    run = await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "bad build?", config=config)
+    assert run.code == 1 and run.out == ""
+    assert run.err.startswith("mirror: refusing to unvet helper 1.0: toolkit need(s) it, and the tier would no "
+                              "longer serve what they need:\n"), run.err
+    for version in ("2.0", "2.1"):
+        assert f"  toolkit {version} needs {floorworld.NEEDS}: helper is not in 'vetted': no release of this " \
+               "project is vetted\n" in run.err, run.err
+    assert "nothing changed. Vet another release of helper that fits them first (mirror vet helper VERSION --by " \
+           "NAME --note TEXT), or do it anyway: mirror unvet helper 1.0 --by bob --reason 'bad build?' --force" \
+        in run.err, run.err
+    assert vettings(config, "helper") == {"1.0"}
+    assert "unvet" not in (await cli("audit", "helper", config=config)).ok()
+
+    forced = await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "bad build?", "--force", config=config)
+    assert forced.ok().startswith("unvetted helper 1.0: it is no longer in 'vetted'")
+    assert vettings(config, "helper") == set()
+    audit = (await cli("audit", "helper", config=config)).ok()
+    assert "unvet" in audit and "bad build?" in audit, audit
+    check = await cli("check", config=config)
+    assert check.code == 1 and f"hole in 'vetted': toolkit 2.1 needs {floorworld.NEEDS}: helper is not in " \
+                               "'vetted'" in check.out, check.out
+
+
+async def test_unvet_is_allowed_when_nothing_needs_the_release_or_another_vetted_release_fits(config):
+    """Unvetting a release no vetted release needs, or one whose dependents another vetted release satisfies,
+    works as before; unvetting the one release that fits a dependent's narrower requirement does not."""
+    await cli("promote", "toolkit", "helper", "gadget", "--yes", *ALICE, config=config)
+    for project, version in (("toolkit", "1.1"), ("toolkit", "2.1"), ("gadget", "1.0"), ("helper", "1.0"),
+                             ("helper", "2.0")):
+        (await cli("vet", project, version, "--by", "alice", config=config)).ok()
+    # helper 2.0 fits toolkit 2.1 (helper>=1.0,<3) as well: unvetting 1.0 breaks nothing
+    assert (await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "old", config=config)).ok().startswith(
+        "unvetted helper 1.0")
+    # nothing needs toolkit
+    assert (await cli("unvet", "toolkit", "1.1", "--by", "bob", "--reason", "old", config=config)).ok().startswith(
+        "unvetted toolkit 1.1")
+    assert vettings(config, "helper") == {"2.0"} and vettings(config, "toolkit") == {"2.1"}
+    # helper 2.0 is now the only vetted release that gadget 1.0 (helper>=2) and toolkit 2.1 can have
+    run = await cli("unvet", "helper", "2.0", "--by", "bob", "--reason", "x", config=config)
+    assert run.code == 1 and "refusing to unvet helper 2.0: gadget, toolkit need(s) it" in run.err, run.err
+    assert "  gadget 1.0 needs helper>=2: helper is not in 'vetted'" in run.err, run.err
+    assert vettings(config, "helper") == {"2.0"}
+
+
+async def test_unvet_refuses_to_open_a_hole_in_reviewed_below_the_floor(config, upstream, dists):
+    """A vetted release below the floor is in ``reviewed`` only because it is vetted (the release at the floor is
+    still in its cooldown): unvetting it would leave a reviewed project without that dependency in ``reviewed``,
+    and is refused the same way."""
+    from datetime import UTC, datetime
+
+    upstream.add_wheel("base", "1.0", dists, upload_time=floorworld.OLD)
+    upstream.add_wheel("base", "2.0", dists, upload_time=datetime.now(UTC))  # within the 7-day cooldown
+    upstream.add_wheel("app", "1.0", dists, requires_dist=["base>=1"], upload_time=floorworld.OLD)
+    await cli("promote", "app", "--floor", "1.0", *ALICE, config=config)
+    await cli("promote", "base", "--floor", "2.0", *ALICE, config=config)
+    (await cli("vet", "base", "1.0", "--by", "alice", config=config)).ok()
+    assert "hole in" not in (await cli("check", config=config)).out
+    run = await cli("unvet", "base", "1.0", "--by", "bob", "--reason", "x", config=config)
+    assert run.code == 1 and "refusing to unvet base 1.0: app need(s) it" in run.err, run.err
+    assert "  app 1.0 needs base>=1: base has no release 'reviewed' serves (newest 2.0: uploaded " in run.err, run.err
+    assert vettings(config, "base") == {"1.0"}
 
 
 async def test_the_report_is_bounded_and_decides_each_answer_once(tmp_path, upstream, dists):

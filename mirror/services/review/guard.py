@@ -1,5 +1,5 @@
-"""``demote`` and ``block`` refuse to open a hole in a curated tier, the way a package manager refuses to remove a
-package others need: the change is decided against the closures of ``reviewed`` and ``vetted`` before and after
+"""``demote``, ``block`` and ``unvet`` refuse to open a hole in a curated tier, the way a package manager refuses to
+remove a package others need: the change is decided against the closures of ``reviewed`` and ``vetted`` before and after
 (:func:`mirror.services.holes.opened`), and refused with the dependents and the complete ``--force`` command."""
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ def configured_targets(svc: ReviewService) -> tuple[Target, ...]:
     return tuple(Target.parse(t) for t in svc.config.dependencies.targets)
 
 
-async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, what: str, override: str) -> str | None:
+async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, what: str, override: str, *,
+                               instead: str = "Promote what they need instead") -> str | None:
     """Raise ReviewError (nothing changed) when making ``new_text`` the policy of ``name`` leaves a dependency
     of a project in ``reviewed`` or ``vetted`` unserved; ``what`` names the change (``demote idna``),
-    ``override`` is the complete command that does it anyway. Returns a note when the check could not be made."""
+    ``override`` is the complete command that does it anyway, ``instead`` the way that keeps the dependents
+    served. Returns a note when the check could not be made."""
     try:
         before = svc.policies()
         changed = parse_project(new_text, str(svc.project_path(name)), name)
@@ -43,7 +45,7 @@ async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, wha
     lines = [f"refusing to {what}: {summarized(dependents)} need(s) it, and the tier would no longer serve what "
              "they need:"]
     lines += [f"  {g.text}" for g in gaps]
-    lines.append(f"nothing changed. Promote what they need instead, or do it anyway: {override}")
+    lines.append(f"nothing changed. {instead}, or do it anyway: {override}")
     raise ReviewError("\n".join(lines))
 
 

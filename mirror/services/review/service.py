@@ -500,11 +500,15 @@ class ReviewService:
 
     # ------------------------------------------------------------------ vet / unvet
 
-    async def unvet(self, project: str, version: str, by: str, reason: str) -> Outcome:
-        """Remove ``[vetted."VERSION"]``: the release leaves ``vetted``."""
+    async def unvet(self, project: str, version: str, by: str, reason: str, *, force: bool = False) -> Outcome:
+        """Remove ``[vetted."VERSION"]``: the release leaves ``vetted``. Refused (ReviewError) when a release the
+        curated tiers serve needs it and no other release they serve fits that requirement, unless ``force``."""
+        from mirror.services.review.guard import refuse_opening_holes
+
         name = project_name(project)
         version = release_version(version)
         by, reason = by_and_reason(by, reason)
+        note = None
         async with self.files.locked():
             text, policy = self.files.read(name)
             if policy is None or canonical_version(version) not in policy.vettings:
@@ -512,11 +516,18 @@ class ReviewService:
                 return nothing_changed(f"{name} {version} is not vetted; vetted releases of {name}: "
                                        + (summarized(vetted) if vetted else "none"))
             version = edit.vetted_key(text, version) or version  # as the file (and the vet record) spell it
-            now = self.now()
             new = edit.remove_vetting(text, version)
+            if not force and policy.review is not None:  # an unreviewed project's vettings serve nothing
+                note = await refuse_opening_holes(
+                    self, name, new, f"unvet {name} {version}",
+                    command("mirror", "unvet", name, version, "--by", by, "--reason", reason, "--force"),
+                    instead=f"Vet another release of {name} that fits them first ("
+                            f"{command('mirror', 'vet', name, 'VERSION', '--by', 'NAME', '--note', 'TEXT')})")
+            now = self.now()
             path, ids = await self.change(name, new, [record(now, by, "unvet", f"{name}=={version}",
                                                              edit.snippet(text, "vetted", version), None, reason)])
-        return self.outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",), path, ids)
+        return self.outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",
+                             *([note] if note else [])), path, ids)
 
     async def vet(self, project: str, version: str, by: str, note: str | None = None, *,
                   override_uploaders: bool = False, trust_publisher: str | None = None) -> Outcome:

@@ -19,6 +19,8 @@ that signed (trust on first use) and pins it only when the reviewer confirms wit
 The modules, along those seams:
 
 - :mod:`.service`: :class:`ReviewService`, each command from its arguments to the audit record;
+- :mod:`.outcome`: what a command did (:class:`Outcome`) and the audit record it writes;
+- :mod:`.promotion`, :mod:`.blocks`: the bodies of ``promote``/``demote``/``floor`` and ``block``/``unblock``/``waive``;
 - :mod:`.arguments`: names, versions, targets and option text as the reviewer types them;
 - :mod:`.files`: the locked, validated, atomic edits of the policy files;
 - :mod:`.audit`: the audit trail (and demand log) in the database;

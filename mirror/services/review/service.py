@@ -4,6 +4,10 @@ edits one policy file under the lock (:mod:`.files`) and appends to the audit tr
 Commands are idempotent: asking for what is already so (promoting a reviewed project, blocking a blocked one,
 vetting a release already vetted with the same hashes) changes nothing, says so, and succeeds. Whole sets
 (``--with-deps``, requirements and lock files, the demand queue) are in :mod:`.sets`; ``vet`` in :mod:`.vet`.
+
+The service holds what every command shares (the lock, audit-first changes, the reads); the body of each
+editing command lives with its table: ``promote``, ``demote``, ``floor`` in :mod:`.promotion`; ``block``,
+``unblock``, ``waive`` in :mod:`.blocks`; ``unvet`` in :mod:`.vet`; :class:`Outcome` in :mod:`.outcome`.
 """
 
 from __future__ import annotations
@@ -11,41 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from packaging.version import Version
 
 from mirror.adapters.db.audit import AuditRecord, DemandEntry
 from mirror.adapters.policy_dir import load_policies
 from mirror.config import Config
 from mirror.core.errors import ParseError, PolicyError, ProjectNotFound, ReviewError, UpstreamError
 from mirror.core.models import ProjectDetail
-from mirror.core.policy import edit
-from mirror.core.policy.commands import command
-from mirror.core.policy.evaluate import canonical_version
-from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus, TierRules, WaivedRule
+from mirror.core.policy.model import PolicySet, ProjectPolicy, ProvenanceStatus, TierRules
 from mirror.services.provenance import ProvenanceCache, ProvenanceVerifier
-from mirror.services.review.arguments import (
-    BlockTarget,
-    by_and_reason,
-    option_text,
-    parse_target,
-    project_name,
-    release_version,
-    until_time,
-)
+from mirror.services.review import blocks, promotion
+from mirror.services.review.arguments import project_name, release_version
 from mirror.services.review.audit import AuditTrail, AuditUnavailable
 from mirror.services.review.evidence import upstream_maintainers
 from mirror.services.review.files import PolicyFiles
 from mirror.services.review.inspection import ExplainResult, PolicyInspector, Problem
 from mirror.services.review.listing import summarized
-from mirror.services.review.typosquat import Resemblance, suggestions, typosquat_gate
+from mirror.services.review.outcome import Outcome, nothing_changed, record, require_reviewed
+from mirror.services.review.promotion import allow_missing_command, floor_line
+from mirror.services.review.typosquat import suggestions
 from mirror.services.review.upstream_reader import UpstreamReader
 from mirror.services.review.vetting import current_provenance
-from mirror.services.review.wording import when
 
 if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands that talk to upstream
     import aiohttp
@@ -58,50 +51,9 @@ if TYPE_CHECKING:  # aiohttp (and pypi_simple) are imported only by the commands
     from mirror.services.setfetch import SetPrefetcher
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a command did: lines to show the reviewer, the file changed, the audit records written."""
-
-    lines: tuple[str, ...]
-    file: Path | None = None
-    audit_ids: tuple[int, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.file is not None
-
-
-def record(at: datetime, actor: str, action: str, target: str, before: str | None, after: str | None,
-           note: str | None) -> AuditRecord:
-    """One audit record of a reviewer command."""
-    return AuditRecord(at=at.timestamp(), actor=actor, action=action, target=target, before=before, after=after,
-                       note=note or "")
-
-
-def require_reviewed(name: str, policy: ProjectPolicy | None) -> None:
-    if policy is None or policy.review is None:
-        raise ReviewError(f"{name} is not reviewed, so none of its releases can be vetted; promote it "
-                          f"first: {command('mirror', 'promote', name, '--by', 'NAME', '--note', 'TEXT')}")
-
-
-def allow_missing_command(name: str) -> str:
-    return command("mirror", "promote", name, "--allow-missing", "--by", "NAME", "--note", "TEXT")
-
-
-def floor_line(name: str, floor: str | None, rules: TierRules) -> str:
-    """What a promotion says about the floor it recorded (or did not)."""
-    change = command("mirror", "floor", name, "VERSION", "--by", "NAME", "--reason", "TEXT")
-    if floor is not None:
-        return f"  floor {floor}: older releases of {name} stay out of 'reviewed' (to change: {change})"
-    from mirror.core.policy.model import FloorMode
-
-    why = ("floor = \"none\" in tiers.toml" if rules.floor is FloorMode.NONE
-           else "no release of it is admitted yet, or --no-floor")
-    return f"  no floor ({why}): resolvers may fall back to any old release of {name}; to set one: {change}"
-
-
-def nothing_changed(text: str) -> Outcome:
-    return Outcome((f"{text}: nothing changed",))
+#: Defined in .outcome and .promotion now; still importable from here, where they used to live.
+__all__ = ["Outcome", "ReviewService", "allow_missing_command", "floor_line", "nothing_changed", "record",
+           "require_reviewed"]
 
 
 class ReviewService:
@@ -327,146 +279,36 @@ class ReviewService:
         """Add ``[review]``: the project enters ``reviewed``, with its floor (see :meth:`promotion_floor`).
         Refuses look-alikes of known projects, and names upstream does not have unless ``allow_missing`` (with a
         note)."""
-        name = project_name(project)
-        by = option_text(by, "--by", required=True)
-        note = option_text(note, "--note", required=False)
-        if allow_similar and not note:
-            raise ReviewError("--allow-similar needs --note saying why this is not a typo-squat")
-        if allow_missing and not note:
-            raise ReviewError("--allow-missing needs --note saying why a project upstream does not have is promoted")
-        _, current = self.files.read(name)
-        if current is not None and current.review is not None:
-            r = current.review
-            return nothing_changed(f"{name} is already reviewed by {r.signed.by} on {when(r.signed)} ({r.where})")
-        typosquat_gate(name, self.files.reviewed_names(besides=name), allow_similar=allow_similar)
-        if floor is not None and no_floor:
-            raise ReviewError("give --floor VERSION or --no-floor, not both")
-        detail = None
-        if not allow_missing:
-            detail = await self.upstream_detail(name)
-            if detail is None:
-                raise self.missing_upstream(name)
-        elif floor is None and not no_floor:
-            with contextlib.suppress(ReviewError):
-                detail = await self.upstream_detail(name)
-        chosen = self.promotion_floor(name, detail, floor=floor, no_floor=no_floor)
-        return await self.promote_checked(name, by, note, allow_similar=allow_similar, floor=chosen)
+        return await promotion.promote(self, project, by, note, allow_similar=allow_similar,
+                                       allow_missing=allow_missing, floor=floor, no_floor=no_floor)
 
     async def promote_checked(self, name: str, by: str, note: str | None, *, allow_similar: bool,
                               context: str | None = None, floor: str | None = None) -> Outcome:
         """Promote ``name`` (normalized; upstream's answer already checked) under the lock: the gate again
         (another command may have promoted a look-alike meanwhile), then the edit and its audit record, whose
         note ends with ``context`` (``as a dependency of flask 3.0.0``); ``floor`` is recorded when given."""
-        async with self.files.locked():
-            text, policy = self.files.read(name)
-            if policy is not None and policy.review is not None:
-                r = policy.review
-                return nothing_changed(f"{name} is already reviewed by {r.signed.by} on {when(r.signed)}")
-            similar: Resemblance = typosquat_gate(name, self.files.reviewed_names(besides=name),
-                                                  allow_similar=allow_similar)
-            now = self.now()
-            new = edit.set_review(text, by, now, note, floor=floor)
-            audit_note = " ".join(p for p in (note, f"({context})" if context else None,
-                                              f"[allowed although similar to {', '.join(similar.names)}]"
-                                              if similar else None) if p)
-            path, ids = await self.change(name, new, [record(now, by, "promote", name, edit.snippet(text, "review"),
-                                                             edit.snippet(new, "review"), audit_note)])
-        lines = [f"promoted {name} into 'reviewed' ({path})"]
-        if similar:
-            lines.append(f"note: allowed although it looks like {similar.described}")
-        if policy is not None and policy.project_block is not None:
-            lines.append(f"note: {name} is blocked ({policy.project_block.reason}): it stays out of every tier until "
-                         f"`{command('mirror', 'unblock', name, '--by', 'NAME', '--reason', 'TEXT')}`")
-        lines.append(floor_line(name, floor, self.tier_rules()))
-        return self.outcome(lines, path, ids)
+        return await promotion.promote_checked(self, name, by, note, allow_similar=allow_similar, context=context,
+                                               floor=floor)
 
     async def demote(self, project: str, by: str, reason: str, *, force: bool = False) -> Outcome:
         """Remove ``[review]``: the project leaves ``reviewed`` (and ``vetted``). Refused (ReviewError) when a
         project the tiers serve needs it, unless ``force``."""
-        from mirror.services.review.guard import refuse_opening_holes
-
-        name = project_name(project)
-        by, reason = by_and_reason(by, reason)
-        note = None
-        async with self.files.locked():
-            text, policy = self.files.read(name)
-            if policy is None or policy.review is None:
-                return nothing_changed(f"{name} is not reviewed (no [review] in {self.files.project_path(name)})")
-            new = edit.remove_review(text)
-            if not force:
-                note = await refuse_opening_holes(self, name, new, f"demote {name}", command(
-                    "mirror", "demote", name, "--by", by, "--reason", reason, "--force"))
-            now = self.now()
-            path, ids = await self.change(name, new, [record(now, by, "demote", name, edit.snippet(text, "review"),
-                                                             None, reason)])
-        lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})", *([note] if note else [])]
-        if policy.vettings:
-            lines.append(f"note: {len(policy.vettings)} vetted release(s) stay in the file; they take effect "
-                         f"again if {name} is promoted again")
-        return self.outcome(lines, path, ids)
+        return await promotion.demote(self, project, by, reason, force=force)
 
     async def floor(self, project: str, version: str, by: str, reason: str) -> Outcome:
         """Set the floor of a reviewed project (``version``), or remove it (``none``)."""
-        name = project_name(project)
-        floor = None if version.strip().lower() == "none" else release_version(version)
-        by, reason = by_and_reason(by, reason)
-        async with self.files.locked():
-            text, policy = self.files.read(name)
-            if policy is None or policy.review is None:
-                raise ReviewError(f"{name} is not reviewed, so it has no floor; promote it first: "
-                                  f"{command('mirror', 'promote', name, '--by', 'NAME', '--note', 'TEXT')}")
-            if (canonical_version(floor) if floor else None) == policy.review.floor:
-                return nothing_changed(f"the floor of {name} is already {floor or 'none'}")
-            now = self.now()
-            new = edit.set_floor(text, floor)
-            path, ids = await self.change(name, new, [record(now, by, "floor", name, edit.snippet(text, "review"),
-                                                             edit.snippet(new, "review"), reason)])
-        shown = (f"floor of {name} set to {floor}: older releases stay out of 'reviewed'" if floor
-                 else f"floor of {name} removed: 'reviewed' admits its old releases again")
-        return self.outcome((f"{shown} ({path})",), path, ids)
+        return await promotion.floor(self, project, version, by, reason)
 
     # ------------------------------------------------------------------ block / unblock
 
     async def block(self, target: str, by: str, reason: str, *, force: bool = False) -> Outcome:
         """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``). Refused (ReviewError)
         when a project the curated tiers serve needs what it blocks, unless ``force``."""
-        from mirror.services.review.guard import refuse_opening_holes
-
-        t = BlockTarget.parse(target)
-        by, reason = by_and_reason(by, reason)
-        note = None
-        async with self.files.locked():
-            text, policy = self.files.read(t.name)
-            for b in policy.blocks if policy else ():
-                if (b.versions is None and t.spec is None) or (
-                        b.versions is not None and t.spec is not None and str(b.versions) == t.spec):
-                    return nothing_changed(f"{t.shown} is already blocked by {b.signed.by} on {when(b.signed)}: "
-                                           f"{b.reason} ({b.where})")
-            now = self.now()
-            new = edit.add_block(text, t.spec, reason, by, now)
-            if not force and policy is not None and policy.review is not None:
-                note = await refuse_opening_holes(self, t.name, new, f"block {t.shown}", command(
-                    "mirror", "block", t.shown, "--by", by, "--reason", reason, "--force"))
-            path, ids = await self.change(t.name, new, [record(now, by, "block", t.shown, None,
-                                                               edit.snippet(new, "block", t.spec), reason)])
-        what = f"release {t.version} of {t.name}" if t.version else f"{t.name} (every release)"
-        return self.outcome((f"blocked {what} in every tier ({path})", *([note] if note else [])), path, ids)
+        return await blocks.block(self, target, by, reason, force=force)
 
     async def unblock(self, target: str, by: str, reason: str) -> Outcome:
         """Remove the blocks of the project (``PROJECT``) or of one release (``PROJECT==VERSION``)."""
-        t = BlockTarget.parse(target)
-        by, reason = by_and_reason(by, reason)
-        async with self.files.locked():
-            text, policy = self.files.read(t.name)
-            new, count = edit.remove_blocks(text, t.spec)
-            if count == 0:
-                existing = [f"{b.versions or 'whole project'} ({b.where})" for b in (policy.blocks if policy else ())]
-                return nothing_changed(f"{t.shown} is not blocked; blocks of {t.name}: "
-                                       + ("; ".join(existing) if existing else "none"))
-            now = self.now()
-            path, ids = await self.change(t.name, new, [record(now, by, "unblock", t.shown,
-                                                               edit.snippet(text, "block", t.spec), None, reason)])
-        return self.outcome((f"unblocked {t.shown} ({count} block(s) removed from {path})",), path, ids)
+        return await blocks.unblock(self, target, by, reason)
 
     # ------------------------------------------------------------------ waive
 
@@ -474,60 +316,16 @@ class ReviewService:
                     advisory: str | None = None) -> Outcome:
         """Add a ``[[waiver]]``: ``rule`` (vulnerability, license, cooldown) does not hold release ``target``
         (``PROJECT==VERSION``) back until ``until``; ``advisory`` limits a vulnerability waiver to one advisory."""
-        name, version = parse_target(target)
-        if version is None:
-            raise ReviewError(f"{target!r}: a waiver is for one release: give PROJECT==VERSION")
-        if rule not in [w.value for w in WaivedRule]:
-            raise ReviewError(f"--rule {rule!r}: one of {', '.join(w.value for w in WaivedRule)} (malware cannot be "
-                              "waived)")
-        advisory = option_text(advisory, "--id", required=False)
-        if advisory is not None and rule != WaivedRule.VULNERABILITY:
-            raise ReviewError("--id names an advisory: only with --rule vulnerability")
-        by, reason = by_and_reason(by, reason)
-        now = self.now()
-        expires = until_time(until, now)
-        async with self.files.locked():
-            text, policy = self.files.read(name)
-            new = edit.add_waiver(text, version, rule, expires, reason, by, now, advisory)
-            path, ids = await self.change(name, new, [record(now, by, "waive", f"{name}=={version}", None,
-                                                             edit.snippet(new, "waiver", version), reason)])
-        what = f"{rule}" + (f" ({advisory})" if advisory else "")
-        lines = [f"waived {what} for {name} {version} until {expires:%Y-%m-%d %H:%M} UTC ({path}); it is held "
-                 "by that rule again afterwards"]
-        if policy is None or policy.review is None:
-            lines.append(f"note: {name} is not reviewed: the waiver matters only where a rule of 'all' applies")
-        return self.outcome(tuple(lines), path, ids)
+        return await blocks.waive(self, target, rule, until, by, reason, advisory)
 
     # ------------------------------------------------------------------ vet / unvet
 
     async def unvet(self, project: str, version: str, by: str, reason: str, *, force: bool = False) -> Outcome:
         """Remove ``[vetted."VERSION"]``: the release leaves ``vetted``. Refused (ReviewError) when a release the
         curated tiers serve needs it and no other release they serve fits that requirement, unless ``force``."""
-        from mirror.services.review.guard import refuse_opening_holes
+        from mirror.services.review.vet import unvet_release
 
-        name = project_name(project)
-        version = release_version(version)
-        by, reason = by_and_reason(by, reason)
-        note = None
-        async with self.files.locked():
-            text, policy = self.files.read(name)
-            if policy is None or canonical_version(version) not in policy.vettings:
-                vetted = sorted(policy.vettings, key=Version) if policy else []
-                return nothing_changed(f"{name} {version} is not vetted; vetted releases of {name}: "
-                                       + (summarized(vetted) if vetted else "none"))
-            version = edit.vetted_key(text, version) or version  # as the file (and the vet record) spell it
-            new = edit.remove_vetting(text, version)
-            if not force and policy.review is not None:  # an unreviewed project's vettings serve nothing
-                note = await refuse_opening_holes(
-                    self, name, new, f"unvet {name} {version}",
-                    command("mirror", "unvet", name, version, "--by", by, "--reason", reason, "--force"),
-                    instead=f"Vet another release of {name} that fits them first ("
-                            f"{command('mirror', 'vet', name, 'VERSION', '--by', 'NAME', '--note', 'TEXT')})")
-            now = self.now()
-            path, ids = await self.change(name, new, [record(now, by, "unvet", f"{name}=={version}",
-                                                             edit.snippet(text, "vetted", version), None, reason)])
-        return self.outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",
-                             *([note] if note else [])), path, ids)
+        return await unvet_release(self, project, version, by, reason, force=force)
 
     async def vet(self, project: str, version: str, by: str, note: str | None = None, *,
                   override_uploaders: bool = False, trust_publisher: str | None = None) -> Outcome:

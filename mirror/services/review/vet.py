@@ -2,7 +2,7 @@
 ones a lock file names), after verifying provenance against the pinned publishers and checking the uploaders.
 
 Vetting a release already vetted with the same pins changes nothing and says so; with other pins it is
-refused with the complete command that removes the vetting first.
+refused with the complete command that removes the vetting first. ``mirror unvet`` removes a vetting.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from packaging.version import Version
+
 from mirror.core.errors import ReviewError
 from mirror.core.models import ProjectDetail
 from mirror.core.policy import edit
 from mirror.core.policy.commands import command
 from mirror.core.policy.evaluate import canonical_version
 from mirror.core.policy.model import PublisherSyntaxError, TrustedPublisher, Vetting, parse_identity
-from mirror.services.review.arguments import option_text, project_name, release_version
+from mirror.services.review.arguments import by_and_reason, option_text, project_name, release_version
 from mirror.services.review.evidence import uploader_evidence
 from mirror.services.review.listing import latest, summarized
+from mirror.services.review.outcome import Outcome, nothing_changed, record, require_reviewed
 from mirror.services.review.vetting import (
     examine_provenance,
     judge_provenance,
@@ -30,7 +33,7 @@ from mirror.services.review.vetting import (
 from mirror.services.review.wording import when
 
 if TYPE_CHECKING:
-    from mirror.services.review.service import Outcome, ReviewService
+    from mirror.services.review.service import ReviewService
 
 
 def trusted_publisher(text: str | None) -> TrustedPublisher | None:
@@ -63,8 +66,6 @@ async def vet_release(svc: ReviewService, project: str, version: str, by: str, n
                       detail: ProjectDetail | None = None, only: Mapping[str, str] | None = None) -> Outcome:
     """Vet one release (see the module docstring). ``detail``: upstream's page when the caller has it;
     ``only``: vet exactly these files (filename → sha256, each already compared with upstream's)."""
-    from mirror.services.review.service import Outcome, record, require_reviewed
-
     name = project_name(project)
     version = release_version(version)
     by = option_text(by, "--by", required=True)
@@ -161,3 +162,34 @@ def _pin_lines(pins: Mapping[str, str], metadata_pins: Mapping[str, str], yanked
     if len(shown) < len(names):
         out.append(f"  … and {len(names) - len(shown)} more file(s): see the policy file")
     return out
+
+
+async def unvet_release(svc: ReviewService, project: str, version: str, by: str, reason: str, *,
+                        force: bool = False) -> Outcome:
+    """Remove ``[vetted."VERSION"]``: the release leaves ``vetted``. Refused (ReviewError) when a release the
+    curated tiers serve needs it and no other release they serve fits that requirement, unless ``force``."""
+    from mirror.services.review.guard import refuse_opening_holes
+
+    name = project_name(project)
+    version = release_version(version)
+    by, reason = by_and_reason(by, reason)
+    note = None
+    async with svc.files.locked():
+        text, policy = svc.files.read(name)
+        if policy is None or canonical_version(version) not in policy.vettings:
+            vetted = sorted(policy.vettings, key=Version) if policy else []
+            return nothing_changed(f"{name} {version} is not vetted; vetted releases of {name}: "
+                                   + (summarized(vetted) if vetted else "none"))
+        version = edit.vetted_key(text, version) or version  # as the file (and the vet record) spell it
+        new = edit.remove_vetting(text, version)
+        if not force and policy.review is not None:  # an unreviewed project's vettings serve nothing
+            note = await refuse_opening_holes(
+                svc, name, new, f"unvet {name} {version}",
+                command("mirror", "unvet", name, version, "--by", by, "--reason", reason, "--force"),
+                instead=f"Vet another release of {name} that fits them first ("
+                        f"{command('mirror', 'vet', name, 'VERSION', '--by', 'NAME', '--note', 'TEXT')})")
+        now = svc.now()
+        path, ids = await svc.change(name, new, [record(now, by, "unvet", f"{name}=={version}",
+                                                        edit.snippet(text, "vetted", version), None, reason)])
+    return svc.outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",
+                        *([note] if note else [])), path, ids)

@@ -52,6 +52,11 @@ async def test_demote_and_block_refuse_to_open_a_hole_and_check_lists_it(config)
 
     forced = await cli("demote", "helper", "--by", "bob", "--reason", "not needed?", "--force", config=config)
     assert forced.ok().startswith("demoted helper")
+    # forced is never silent: the reviewer is told what is left unserved, and the audit record keeps it
+    assert "warning: forced: the tiers no longer serve what their projects need: gadget 1.0 needs helper>=2: helper " \
+           "is not in 'reviewed'" in forced.out and f"toolkit 2.1 needs {floorworld.NEEDS}" in forced.out, forced.out
+    audit = (await cli("audit", "helper", config=config)).ok()
+    assert "not needed? [forced; it left unserved: " in audit and "gadget 1.0 needs helper>=2" in audit, audit
     assert reviewed(config) == {"toolkit", "gadget"}
     check = await cli("check", config=config)
     assert check.code == 1
@@ -139,8 +144,11 @@ async def test_unvet_refuses_to_open_a_hole_in_vetted_unless_forced(config):
     forced = await cli("unvet", "helper", "1.0", "--by", "bob", "--reason", "bad build?", "--force", config=config)
     assert forced.ok().startswith("unvetted helper 1.0: it is no longer in 'vetted'")
     assert vettings(config, "helper") == set()
+    assert "warning: forced: the tiers no longer serve what their projects need: " in forced.out, forced.out
+    assert f"toolkit 2.0 needs {floorworld.NEEDS}: helper is not in 'vetted'" in forced.out, forced.out
     audit = (await cli("audit", "helper", config=config)).ok()
-    assert "unvet" in audit and "bad build?" in audit, audit
+    assert "unvet" in audit and "bad build? [forced; it left unserved: " in audit, audit
+    assert f"toolkit 2.0 needs {floorworld.NEEDS}" in audit, audit
     check = await cli("check", config=config)
     assert check.code == 1 and f"hole in 'vetted': toolkit 2.1 needs {floorworld.NEEDS}: helper is not in " \
                                "'vetted'" in check.out, check.out

@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 async def block(svc: ReviewService, target: str, by: str, reason: str, *, force: bool = False) -> Outcome:
     """Add a ``[[block]]`` of the project, or of one release (``PROJECT==VERSION``). Refused (ReviewError)
     when a project the curated tiers serve needs what it blocks, unless ``force``."""
-    from mirror.services.review.guard import refuse_opening_holes
+    from mirror.services.review.guard import Guarded, refuse_opening_holes
 
     t = BlockTarget.parse(target)
     by, reason = by_and_reason(by, reason)
-    note = None
+    guarded = Guarded()
     async with svc.files.locked():
         text, policy = svc.files.read(t.name)
         for b in policy.blocks if policy else ():
@@ -34,13 +34,15 @@ async def block(svc: ReviewService, target: str, by: str, reason: str, *, force:
                                        f"{b.reason} ({b.where})")
         now = svc.now()
         new = edit.add_block(text, t.spec, reason, by, now)
-        if not force and policy is not None and policy.review is not None:
-            note = await refuse_opening_holes(svc, t.name, new, f"block {t.shown}", command(
-                "mirror", "block", t.shown, "--by", by, "--reason", reason, "--force"))
+        if policy is not None and policy.review is not None:
+            guarded = await refuse_opening_holes(svc, t.name, new, f"block {t.shown}", command(
+                "mirror", "block", t.shown, "--by", by, "--reason", reason, "--force"), force=force)
         path, ids = await svc.change(t.name, new, [record(now, by, "block", t.shown, None,
-                                                          edit.snippet(new, "block", t.spec), reason)])
+                                                          edit.snippet(new, "block", t.spec),
+                                                          guarded.audit_note(reason))])
     what = f"release {t.version} of {t.name}" if t.version else f"{t.name} (every release)"
-    return svc.outcome((f"blocked {what} in every tier ({path})", *([note] if note else [])), path, ids)
+    return svc.outcome((f"blocked {what} in every tier ({path})", *([guarded.note] if guarded.note else [])),
+                       path, ids)
 
 
 async def unblock(svc: ReviewService, target: str, by: str, reason: str) -> Outcome:

@@ -4,6 +4,7 @@ remove a package others need: the change is decided against the closures of ``re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mirror.core.errors import PolicyError, ReviewError
@@ -22,25 +23,43 @@ def configured_targets(svc: ReviewService) -> tuple[Target, ...]:
     return tuple(Target.parse(t) for t in svc.config.dependencies.targets)
 
 
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """What the hole check let through: ``note`` is said to the reviewer (the check could not be made, or what a
+    forced change leaves unserved); ``forced`` names, for the audit record, the holes a forced change opened."""
+
+    note: str | None = None
+    forced: str | None = None
+
+    def audit_note(self, reason: str) -> str:
+        """The audit record's note: the reason, and the holes when the change was forced over them."""
+        return reason if self.forced is None else f"{reason} [forced; it left unserved: {self.forced}]"
+
+
 async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, what: str, override: str, *,
-                               instead: str = "Promote what they need instead") -> str | None:
+                               instead: str = "Promote what they need instead", force: bool = False) -> Guarded:
     """Raise ReviewError (nothing changed) when making ``new_text`` the policy of ``name`` leaves a dependency
     of a project in ``reviewed`` or ``vetted`` unserved; ``what`` names the change (``demote idna``),
     ``override`` is the complete command that does it anyway, ``instead`` the way that keeps the dependents
-    served. Returns a note when the check could not be made."""
+    served. With ``force`` the change goes on, and what it leaves unserved is said and audited (a forced change
+    is never silent). The note says when the check could not be made."""
     try:
         before = svc.policies()
         changed = parse_project(new_text, str(svc.project_path(name)), name)
     except PolicyError as exc:
-        return f"note: dependents not checked: the policies do not load ({exc})"
+        return Guarded(f"note: dependents not checked: the policies do not load ({exc})")
     after = PolicySet(before.rules, {**before.projects, changed.name: changed}, before.version + "+change")
     try:
         runtime = await svc.runtime()
         gaps = await opened(runtime.closure, before, after, configured_targets(svc))
     except Exception as exc:  # noqa: BLE001 - any store or database failure: the change goes on, saying so
-        return f"note: dependents not checked ({exc})"
+        return Guarded(f"note: dependents not checked ({exc})")
     if not gaps:
-        return None
+        return Guarded()
+    if force:
+        left = "; ".join(g.text for g in gaps)
+        return Guarded(f"warning: forced: the tiers no longer serve what their projects need: {left} (see mirror "
+                       "check)", left)
     dependents = sorted({g.dependent for g in gaps if g.dependent})
     lines = [f"refusing to {what}: {summarized(dependents)} need(s) it, and the tier would no longer serve what "
              "they need:"]

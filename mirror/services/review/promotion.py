@@ -103,19 +103,18 @@ async def demote(svc: ReviewService, project: str, by: str, reason: str, *, forc
 
     name = project_name(project)
     by, reason = by_and_reason(by, reason)
-    note = None
     async with svc.files.locked():
         text, policy = svc.files.read(name)
         if policy is None or policy.review is None:
             return nothing_changed(f"{name} is not reviewed (no [review] in {svc.files.project_path(name)})")
         new = edit.remove_review(text)
-        if not force:
-            note = await refuse_opening_holes(svc, name, new, f"demote {name}", command(
-                "mirror", "demote", name, "--by", by, "--reason", reason, "--force"))
+        guarded = await refuse_opening_holes(svc, name, new, f"demote {name}", command(
+            "mirror", "demote", name, "--by", by, "--reason", reason, "--force"), force=force)
         now = svc.now()
         path, ids = await svc.change(name, new, [record(now, by, "demote", name, edit.snippet(text, "review"),
-                                                        None, reason)])
-    lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})", *([note] if note else [])]
+                                                        None, guarded.audit_note(reason))])
+    lines = [f"demoted {name}: it is no longer in 'reviewed' or 'vetted' ({path})",
+             *([guarded.note] if guarded.note else [])]
     if policy.vettings:
         lines.append(f"note: {len(policy.vettings)} vetted release(s) stay in the file; they take effect "
                      f"again if {name} is promoted again")

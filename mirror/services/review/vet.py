@@ -168,12 +168,12 @@ async def unvet_release(svc: ReviewService, project: str, version: str, by: str,
                         force: bool = False) -> Outcome:
     """Remove ``[vetted."VERSION"]``: the release leaves ``vetted``. Refused (ReviewError) when a release the
     curated tiers serve needs it and no other release they serve fits that requirement, unless ``force``."""
-    from mirror.services.review.guard import refuse_opening_holes
+    from mirror.services.review.guard import Guarded, refuse_opening_holes
 
     name = project_name(project)
     version = release_version(version)
     by, reason = by_and_reason(by, reason)
-    note = None
+    guarded = Guarded()
     async with svc.files.locked():
         text, policy = svc.files.read(name)
         if policy is None or canonical_version(version) not in policy.vettings:
@@ -182,14 +182,16 @@ async def unvet_release(svc: ReviewService, project: str, version: str, by: str,
                                    + (summarized(vetted) if vetted else "none"))
         version = edit.vetted_key(text, version) or version  # as the file (and the vet record) spell it
         new = edit.remove_vetting(text, version)
-        if not force and policy.review is not None:  # an unreviewed project's vettings serve nothing
-            note = await refuse_opening_holes(
+        if policy.review is not None:  # an unreviewed project's vettings serve nothing
+            guarded = await refuse_opening_holes(
                 svc, name, new, f"unvet {name} {version}",
                 command("mirror", "unvet", name, version, "--by", by, "--reason", reason, "--force"),
                 instead=f"Vet another release of {name} that fits them first ("
-                        f"{command('mirror', 'vet', name, 'VERSION', '--by', 'NAME', '--note', 'TEXT')})")
+                        f"{command('mirror', 'vet', name, 'VERSION', '--by', 'NAME', '--note', 'TEXT')})",
+                force=force)
         now = svc.now()
         path, ids = await svc.change(name, new, [record(now, by, "unvet", f"{name}=={version}",
-                                                        edit.snippet(text, "vetted", version), None, reason)])
+                                                        edit.snippet(text, "vetted", version), None,
+                                                        guarded.audit_note(reason))])
     return svc.outcome((f"unvetted {name} {version}: it is no longer in 'vetted' ({path})",
-                        *([note] if note else [])), path, ids)
+                        *([guarded.note] if guarded.note else [])), path, ids)

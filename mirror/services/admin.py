@@ -70,15 +70,16 @@ def _call(change: Change) -> Callable[[ReviewService], Awaitable[Outcome]]:
         publisher = _text(body, "trust_publisher") or None
         return lambda s: s.vet(name, version, by, note, override_uploaders=override, trust_publisher=publisher)
     reason = _text(body, "reason") or ""
+    force = _flag(body, "force")  # over the hole check, as the CLI's --force (said and audited)
     if action is Action.DEMOTE:
-        return lambda s: s.demote(name, by, reason)
+        return lambda s: s.demote(name, by, reason, force=force)
     if action is Action.BLOCK:
-        return lambda s: s.block(target, by, reason)
+        return lambda s: s.block(target, by, reason, force=force)
     if action is Action.UNBLOCK:
         return lambda s: s.unblock(target, by, reason)
     if action is Action.UNVET:
         assert version is not None
-        return lambda s: s.unvet(name, version, by, reason)
+        return lambda s: s.unvet(name, version, by, reason, force=force)
     raise ReviewError(f"{action.value} is not a change of the tiers")
 
 

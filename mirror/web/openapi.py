@@ -115,7 +115,10 @@ def _schemas() -> dict[str, Any]:
                          "trust_publisher": {"type": "string"}, "csrf_token": {"type": "string"},
                          "next": {"type": "string"}}),
         "ReasonBody": _obj({"reason": {**_TEXT, "minLength": 1}, "csrf_token": {"type": "string"},
-                            "next": {"type": "string"}}, ["reason"]),
+                            "next": {"type": "string"},
+                            "force": {"type": ["boolean", "string"], "description": "demote, block, unvet: make the "
+                                      "change even though it leaves a dependency unserved (said and audited)"}},
+                           ["reason"]),
         "ChangeResult": _obj({"ok": {"const": True}, "action": {"type": "string"}, "project": {"type": "string"},
                               "version": _NULLABLE_STRING, "by": {"type": "string"},
                               "lines": {"type": "array", "items": {"type": "string"}},

@@ -13,6 +13,7 @@ import pytest
 
 from mirror.web.openapi import description
 
+from ..support import floorworld
 from ..support.databases import with_database
 from ..support.fake_upstream import FakeUpstream
 from ..support.mirror_server import MirrorServer
@@ -182,6 +183,30 @@ async def test_reasons_are_required_and_bodies_checked(site: MirrorServer, demo:
     status, _, body = await call(http, site.base, "POST", "/api/v1/projects/{project}/releases/{version}/vet",
                                  headers=bearer(token), body={"note": "x"})
     assert status == 422 and "not reviewed" in body["error"]  # vetting needs a promotion first
+
+
+async def test_a_change_that_opens_a_hole_is_refused_unless_forced(site: MirrorServer, upstream: FakeUpstream,
+                                                                  dists: Path, http: aiohttp.ClientSession) -> None:
+    """The API refuses ``demote`` as the CLI does (422, the dependents named, nothing changed); ``"force": true``
+    makes the change, and the answer says what the tiers no longer serve."""
+    floorworld.publish(upstream, dists)
+    token = await make_token(site.app)
+    base = f"{site.base}/api/v1/projects"
+    for name in ("helper", "toolkit", "gadget"):
+        async with http.post(f"{base}/{name}/promote", json={"note": "ok"}, headers=bearer(token)) as resp:
+            assert resp.status == 200, await resp.text()
+    async with http.post(f"{base}/helper/demote", json={"reason": "not needed?"}, headers=bearer(token)) as resp:
+        body = await resp.json()
+        assert resp.status == 422, body
+        assert body["error"].startswith("refusing to demote helper: gadget, toolkit need(s) it"), body
+    assert (site.config.policies.path / "projects" / "helper.toml").read_text().count("[review]") == 1
+    async with http.post(f"{base}/helper/demote", json={"reason": "not needed?", "force": True},
+                         headers=bearer(token)) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert any(line.startswith("warning: forced: the tiers no longer serve what their projects need: ")
+                   and "gadget 1.0 needs helper>=2" in line for line in body["lines"]), body
+    assert "[review]" not in (site.config.policies.path / "projects" / "helper.toml").read_text()
 
 
 async def test_vet_block_and_unblock_a_release(site: MirrorServer, demo: FakeUpstream, dists: Path,

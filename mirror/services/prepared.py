@@ -211,11 +211,15 @@ class PreparedPages:
 
     async def _file_view(self, tier: Tier, project: str, detail: ProjectDetail, filename: str,
                          policies: PolicySet) -> TierView:
-        """The tier's view of ``detail`` reduced to ``filename`` (empty when the page does not list it), from
-        the evidence about that file alone."""
+        """The tier's view of ``detail`` reduced to ``filename`` (empty when the page does not list it), decided
+        from the evidence about the files of its release: evidence that holds for a release as a whole (the
+        licences its files declare) is gathered as the page's view gathers it, never from one file alone."""
         listed = tuple(f for f in detail.files if f.filename == filename)
+        version = listed[0].version if listed else None
+        release = tuple(f for f in detail.files if f.version == version) if listed else ()
+        evidence = await self._evidence.for_page(project, msgspec.structs.replace(detail, files=release),
+                                                 wait_for_advisories=holds_vulnerable(policies, tier))
         one = msgspec.structs.replace(detail, files=listed)
-        evidence = await self._evidence.for_page(project, one, wait_for_advisories=holds_vulnerable(policies, tier))
         view = decide_page(tier, project, one, evidence, policies, datetime.fromtimestamp(self._clock(), UTC))
         self._evidence.observe(view)
         return view

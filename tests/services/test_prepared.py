@@ -168,16 +168,20 @@ async def test_admitted_file_follows_the_view(parts) -> None:
 
 
 async def test_a_file_asked_for_after_the_evidence_changed_is_decided_alone(parts) -> None:
-    prepared, clock, _, policies, evidence = parts
+    prepared, clock, pages, policies, evidence = parts
+    sdist = DistFile("demo-2.0.tar.gz", "https://files.example/demo-2.0.tar.gz", {"sha256": "ab" * 32},
+                     upload_time=START - timedelta(days=6))
+    pages.entry = Entry(ProjectDetail("demo", (*pages.entry.value.files, sdist)), "rev1", None, None,
+                        START.timestamp())
     await prepared.project(Tier.ALL, "demo", Format.JSON)
     await prepared.project(Tier.REVIEWED, "demo", Format.JSON)
     view = await prepared.view(Tier.REVIEWED, "demo")
-    assert evidence.files == [2, 2]
+    assert evidence.files == [3, 3]
     assert (await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")).filename
-    assert evidence.files == [2, 2]  # the view is current: no evidence gathered, nothing decided
+    assert evidence.files == [3, 3]  # the view is current: no evidence gathered, nothing decided
     evidence.rev += 1  # e.g. the metadata of a wheel of the page was just extracted
     assert (await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")).filename
-    assert evidence.files == [2, 2, 1]  # that file alone
+    assert evidence.files == [3, 3, 2]  # that file alone is decided, from the evidence of its release (2 files)
     with pytest.raises(FileNotListed):  # the same rules: still in the cooldown
         await prepared.admitted_file(Tier.REVIEWED, "demo", "demo-2.0-py3-none-any.whl")
     clock.now += timedelta(days=2).total_seconds()  # the cooldown of 2.0 ended
@@ -188,9 +192,9 @@ async def test_a_file_asked_for_after_the_evidence_changed_is_decided_alone(part
         await prepared.admitted_file(Tier.ALL, "demo", "demo-2.0-py3-none-any.whl")
     with pytest.raises(FileNotListed):  # a file the page does not list
         await prepared.admitted_file(Tier.ALL, "demo", "demo-3.0-py3-none-any.whl")
-    assert evidence.files[2:] == [1, 1, 1, 1, 0]
+    assert evidence.files[2:] == [2, 2, 2, 2, 0]
     assert await prepared.view(Tier.REVIEWED, "demo") is not view  # the page is decided again when asked for
-    assert evidence.files[-1] == 2
+    assert evidence.files[-1] == 3
 
 
 async def test_explain_comes_from_the_same_decision(parts) -> None:

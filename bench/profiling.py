@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.context import Context
@@ -45,16 +45,20 @@ def _frame(text: str) -> str:
     return re.sub(r"\s+\((?:.*/)?([^/()]+?)(?::\d+)?\)$", r" (\1)", text)
 
 
+def _samples(text: str) -> Iterator[tuple[str, int]]:
+    """(collapsed stack, sample count) of each line of py-spy ``--format raw`` output; other lines are skipped."""
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack, int(count)
+
+
 def summarize_raw(text: str, rate: int, seconds: float, processes: int) -> str:
     """Top frames of py-spy ``--format raw`` output (collapsed stacks), as a Markdown table. Pure."""
     own: dict[str, int] = {}
     incl: dict[str, int] = {}
     total = 0
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        c = int(count)
+    for stack, c in _samples(text):
         total += c
         frames = [_frame(f) for f in stack.split(";")]
         own[frames[-1]] = own.get(frames[-1], 0) + c
@@ -102,14 +106,11 @@ def summarize_parts(text: str, rate: int, seconds: float, processes: int) -> str
     Pure."""
     counts: dict[str, int] = {}
     total = 0
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
+    for stack, c in _samples(text):
+        total += c
         part = next((label for label, marks in PARTS if any(m in stack for m in marks)),
                     "event loop and the rest (asyncio scheduling, thread hand-offs)")
-        counts[part] = counts.get(part, 0) + int(count)
+        counts[part] = counts.get(part, 0) + c
     if not total:
         return "(no samples)"
     lines = [f"{total} samples holding the GIL in {seconds:.1f} s at {rate} Hz in {processes} process(es) (about "

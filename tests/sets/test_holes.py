@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mirror.adapters.policy_dir import load_policies
+from mirror.services.review.guard import unserved_text
 
 from ..support import floorworld
 from ..support.cli import mirror as cli
@@ -241,3 +242,11 @@ async def test_the_report_is_bounded_and_decides_each_answer_once(tmp_path, upst
         assert capped.unchecked == 1  # toolkit 2.0: the third vetted release, by name then newest first
         assert [(g.dependent, g.version) for g in capped.gaps if g.tier.value == "vetted"] == [
             ("gadget", "1.0"), ("toolkit", "2.1")]
+
+
+def test_what_a_forced_change_leaves_unserved_is_said_in_a_bounded_line() -> None:
+    gaps = [f"p{i} 1.0 needs helper>=2: helper is not in 'reviewed'" for i in range(25)]
+    assert unserved_text(gaps[:2]) == "; ".join(gaps[:2])
+    text = unserved_text(gaps)
+    assert text.startswith(gaps[0]) and gaps[19] in text and gaps[20] not in text
+    assert text.endswith("; and 5 more")

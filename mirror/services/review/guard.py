@@ -23,6 +23,10 @@ def configured_targets(svc: ReviewService) -> tuple[Target, ...]:
     return tuple(Target.parse(t) for t in svc.config.dependencies.targets)
 
 
+#: Gaps a forced change names one by one in its warning and audit note.
+_FORCED_SHOWN = 20
+
+
 @dataclass(frozen=True, slots=True)
 class Guarded:
     """What the hole check let through: ``note`` is said to the reviewer (the check could not be made, or what a
@@ -34,6 +38,13 @@ class Guarded:
     def audit_note(self, reason: str) -> str:
         """The audit record's note: the reason, and the holes when the change was forced over them."""
         return reason if self.forced is None else f"{reason} [forced; it left unserved: {self.forced}]"
+
+
+def unserved_text(gaps: list[str]) -> str:
+    """What a forced change leaves unserved, in one line: the first :data:`_FORCED_SHOWN` gaps, then how many more
+    (the warning and the audit note stay readable whatever the change breaks)."""
+    shown = "; ".join(gaps[:_FORCED_SHOWN])
+    return shown + (f"; and {len(gaps) - _FORCED_SHOWN} more" if len(gaps) > _FORCED_SHOWN else "")
 
 
 async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, what: str, override: str, *,
@@ -57,7 +68,7 @@ async def refuse_opening_holes(svc: ReviewService, name: str, new_text: str, wha
     if not gaps:
         return Guarded()
     if force:
-        left = "; ".join(g.text for g in gaps)
+        left = unserved_text([g.text for g in gaps])
         return Guarded(f"warning: forced: the tiers no longer serve what their projects need: {left} (see mirror "
                        "check)", left)
     dependents = sorted({g.dependent for g in gaps if g.dependent})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import gzip
+import json
 import statistics
 import sys
 import tempfile
@@ -25,18 +26,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.policies import write_policies
+from bench.policies import pins_from_page, write_policies
 from bench.synthetic import project_templates, vetted_pins
 from mirror.adapters.policy_dir import load_policies
 from mirror.core import models
 from mirror.core.models import Format, Tier
 from mirror.core.simple.parse import parse_project_page
 from mirror.core.simple.render import FragmentCache, make_environment, render_project
+from mirror.core.simple.rules import JSON_TYPE
 from mirror.core.tiers import NO_EVIDENCE, decide_page, servable_page
 from mirror.resources import templates_dir
 from mirror.services.prepared import file_href, prepare_bytes
 
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 STEPS = ("parse", "servable", "decide", "render", "gzip + ETag")
 
 
@@ -70,23 +71,12 @@ def cold_page(body: bytes, content_type: str, name: str, tier: Tier, fmt: Format
     return len(page.files), ms
 
 
-def _newest_pins(body: bytes, name: str, versions: int) -> dict[str, dict[str, str]]:
-    """{version: {filename: sha256}} of the newest ``versions`` versions of a real page (vetted as such)."""
-    from packaging.version import InvalidVersion, Version
+def _newest_pins(body: bytes, versions: int) -> dict[str, dict[str, str]]:
+    """The pins of the newest ``versions`` final releases of a real PEP 691 page (vetted as the bench vets)."""
+    from packaging.version import Version
 
-    detail = parse_project_page(body, JSON_TYPE, project=name, page_url=f"http://127.0.0.1:9/simple/{name}/")
-    by_version: dict[str, dict[str, str]] = {}
-    for f in detail.files:
-        if f.version is not None and f.sha256 is not None:
-            by_version.setdefault(f.version, {})[f.filename] = f.sha256
-
-    def key(v: str) -> Version:
-        try:
-            return Version(v)
-        except InvalidVersion:
-            return Version("0")
-
-    return {v: by_version[v] for v in sorted(by_version, key=key)[-versions:]}
+    pins = pins_from_page(json.loads(body))
+    return {v: pins[v] for v in sorted(pins, key=Version)[-versions:]}
 
 
 def main() -> int:
@@ -104,7 +94,7 @@ def main() -> int:
         real = args.real.name.split(".")[0]
         pages.append((f"{real} (real page cached from the live index)", real, gzip.decompress(args.real.read_bytes()),
                       JSON_TYPE))
-        pins[real] = _newest_pins(pages[-1][2], real, 10)
+        pins[real] = _newest_pins(pages[-1][2], 10)
     with tempfile.TemporaryDirectory() as tmp:
         names = [p[1] for p in pages]
         write_policies(Path(tmp), names, pins=pins)

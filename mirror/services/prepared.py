@@ -83,6 +83,15 @@ def file_href(f: DistFile, project: str) -> str:
     return f"../../files/{project}/{name if _UNQUOTED.fullmatch(name) else quote(name, safe='')}"
 
 
+def _release_of(detail: ProjectDetail, filename: str) -> tuple[tuple[DistFile, ...], tuple[DistFile, ...]]:
+    """The files of ``detail`` named ``filename`` (none, or one), and every file of their release."""
+    listed = tuple(f for f in detail.files if f.filename == filename)
+    if not listed:
+        return (), ()
+    version = listed[0].version
+    return listed, tuple(f for f in detail.files if f.version == version)
+
+
 class PageSource(Protocol):
     """The pages a tier view is decided from (:class:`mirror.services.pages.PageService`)."""
 
@@ -214,9 +223,10 @@ class PreparedPages:
         """The tier's view of ``detail`` reduced to ``filename`` (empty when the page does not list it), decided
         from the evidence about the files of its release: evidence that holds for a release as a whole (the
         licences its files declare) is gathered as the page's view gathers it, never from one file alone."""
-        listed = tuple(f for f in detail.files if f.filename == filename)
-        version = listed[0].version if listed else None
-        release = tuple(f for f in detail.files if f.version == version) if listed else ()
+        if len(detail.files) > _OFFLOAD_FILES:  # a pass over every file: off the event loop for big pages
+            listed, release = await self._cpu.run(_release_of, detail, filename)
+        else:
+            listed, release = _release_of(detail, filename)
         evidence = await self._evidence.for_page(project, msgspec.structs.replace(detail, files=release),
                                                  wait_for_advisories=holds_vulnerable(policies, tier))
         one = msgspec.structs.replace(detail, files=listed)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import jinja2
 
+from mirror.adapters.heap import trim_heap_soon
 from mirror.core.models import API_VERSION, Format, ProjectEntry, Tier
 from mirror.core.simple.list_build import (
     BuiltList,
@@ -305,6 +306,7 @@ class ProjectLists:
             log.exception("could not compress the project list of %s", tier.value)
             return
         self._attach(tier, fmts, prepared, body)
+        await trim_heap_soon()  # the last step of a big list: what its build freed goes back to the system
 
     def _attach(self, tier: Tier, fmts: tuple[Format, ...], prepared: PreparedList, body: bytes) -> None:
         for fmt in fmts:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import logging
 import os
@@ -152,26 +151,8 @@ def _run(config: Config, *, reuse_port: bool, announce: bool) -> None:
     asyncio.run(_serve(config, reuse_port=reuse_port, announce=announce))
 
 
-#: glibc's mallopt parameter for the size from which blocks are mapped on their own.
-_M_MMAP_THRESHOLD = -3
-
-
-def release_big_blocks(threshold: int = 128 * 1024) -> bool:
-    """Have the C allocator map blocks of ``threshold`` bytes and more on their own, so that freeing one gives
-    its memory back to the system at once. glibc does so only until the first such block is freed, then raises
-    the threshold: the transient buffers of a 40 MB project list, built a piece at a time, would then stay in the
-    heap between the pieces kept (measured: ~50 MB more resident memory). Returns False where the C library has
-    no such setting (not glibc)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, threshold))
-
-
 def run_server(config: Config) -> int:
     """Serve until SIGINT/SIGTERM; with ``workers`` > 1, fork that many processes sharing the port."""
-    release_big_blocks()  # before forking: the workers inherit it
     workers = config.server.workers
     if workers <= 1:
         _run(config, reuse_port=False, announce=True)

@@ -80,7 +80,8 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
     count = len(names) if names is not None else plain.count(b"\n") + 1
     keys = _normalized(plain)
     if entries is not None:
-        json = msgspec.json.encode(entries)[1:-1] + b","  # {"name":...,"_last-serial":...} each, in one call
+        encoded = msgspec.json.encode(entries)  # {"name":...,"_last-serial":...} each, in one call
+        json = b"".join((memoryview(encoded)[1:-1], b","))
     elif names is None or serials is None or all(s is None for s in serials):
         json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
     else:

@@ -226,6 +226,8 @@ class _LooseTail(msgspec.Struct, gc=False):
 #: Entries written as indexes write them (compact, plain names, serials below 2**53), each followed by ",": such a
 #: piece of the list is passed on as it came, its names read from it only when they are needed.
 _CANONICAL = re.compile(rb'(?:\{"name":"[A-Za-z0-9._-]++"(?:,"_last-serial":(?:0|[1-9][0-9]{0,14}))?\},)++')
+#: What may come before an entry: blanks, and the "," after the one before.
+_LEADING = re.compile(rb"[ \t\r\n,]*+")
 _PROJECTS_KEY = re.compile(rb'"projects"\s*:\s*\[')
 #: How many candidate cut points (a "}" that may close an entry) are tried per chunk.
 _CUT_TRIES = 8
@@ -272,7 +274,7 @@ class JsonListParser:
             if buf[max(0, end - 64):end].rstrip().endswith(b"]"):
                 continue  # "]}" closes the array and the page: not an entry
             try:
-                entries = self._decode(buf[:end + 1])
+                entries = self._decode(buf, end + 1)
             except msgspec.DecodeError:
                 continue  # that "}" was inside a string or a nested object: try an earlier one
             self._buffer = buf[end + 1:]
@@ -332,8 +334,10 @@ class JsonListParser:
         self.last_serial = serial(meta.last_serial, self.warnings)
         self._meta_seen = True
 
-    def _decode(self, piece: bytes) -> Batch:
-        body = b"[" + piece.lstrip(b" \t\r\n,") + b"]"
+    def _decode(self, buf: bytes, end: int) -> Batch:
+        """The entries of ``buf[:end]`` (after the "," that may follow an earlier entry), copied once."""
+        start = _LEADING.match(buf, 0, end).end()  # type: ignore[union-attr]  # (it matches "" at least)
+        body = b"".join((b"[", memoryview(buf)[start:end], b"]"))
         try:
             return columns(entries_decoder().decode(body))
         except msgspec.ValidationError:

@@ -8,7 +8,8 @@ the cached pages: they never wait for upstream's list.
 
 A prepared list is kept until the upstream list or the policies change (curated lists: also refreshed every
 minute, as the pages they take names from change). Its gzip form is made once, in a thread, after the list is
-first served: until then clients get the identity encoding, never a wait.
+first served: until then clients get the identity encoding, never a wait. Then ``all``'s list, when served as
+HTML, holds its JSON packed until a JSON client asks, and the heap's free memory goes back to the system.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class _Bodies:
     serial: int | None
     valid_until: float
     gzip: Callable[[], Awaitable[bytes]] | None = None  # the gzip form, when it is made elsewhere too
+    then: Callable[[], None] | None = None  # blocking work once the body is prepared and compressed
 
 
 def _formats(json: bool) -> tuple[Format, ...]:
@@ -237,7 +239,7 @@ class ProjectLists:
             self._prepared[(tier, fmt)] = PreparedList(stamp, bodies.identity, bodies.valid_until, doc,
                                                        f'"{digest.hexdigest()[:32]}"', None, None, bodies.serial,
                                                        (time.perf_counter() - started) * 1000)
-        self._compress(tier, formats, bodies.gzip)
+        self._compress(tier, formats, bodies.gzip, bodies.then)
 
     async def _all(self, entry: Entry[BuiltList], json: bool) -> _Bodies:
         built = entry.value
@@ -249,11 +251,21 @@ class ProjectLists:
         if hidden:
             pieces = await self._cpu.run(built.pieces, hidden, json=json)
         elif json:  # the very bytes the database keeps: their gzip form is made once for both
-            return _Bodies(identity, built.json_pieces(), built.last_serial, _FOREVER,
+            return _Bodies(identity, await self._cpu.run(built.json_pieces), built.last_serial, _FOREVER,
                            lambda: self._pages.list_json_gzip(built))
         else:
             pieces = await self._cpu.run(built.html_pieces)
-        return _Bodies(identity, pieces, built.last_serial, _FOREVER)
+        then = None if json else self._packer(built, entry.revision)
+        return _Bodies(identity, pieces, built.last_serial, _FOREVER, then=then)
+
+    def _packer(self, built: BuiltList, revision: str) -> Callable[[], None]:
+        """Served as HTML, a list holds its JSON packed (a list's size less) until a JSON client asks; unless one
+        has asked already (the JSON list holds those bytes: packing them would hold a copy more)."""
+        def pack() -> None:
+            json_list = self._prepared.get((Tier.ALL, Format.JSON))
+            if json_list is None or json_list.identity.split("\0")[:2] != ["all", revision]:
+                built.pack_json()
+        return pack
 
     async def _curated(self, tier: Tier, json: bool) -> _Bodies:
         names = curated_projects(tier, self._policies.current, self._quarantine.quarantined)
@@ -286,26 +298,28 @@ class ProjectLists:
         detail = entry.value
         return ProjectEntry(detail.upstream_name or name, detail.last_serial)
 
-    def _compress(self, tier: Tier, formats: tuple[Format, ...],
-                  made: Callable[[], Awaitable[bytes]] | None = None) -> None:
+    def _compress(self, tier: Tier, formats: tuple[Format, ...], made: Callable[[], Awaitable[bytes]] | None = None,
+                  then: Callable[[], None] | None = None) -> None:
         """Make the gzip form of the body of ``formats`` once (their bodies hold the same bytes), in a thread (zlib
-        releases the GIL) when it is big; ``made``: where it is made already."""
+        releases the GIL) when it is big; ``made``: where it is made already; ``then``: run in the CPU lane after."""
         prepared = self._prepared[(tier, formats[0])]
-        if made is None and prepared.body.size < _GZIP_INLINE:
+        if made is None and then is None and prepared.body.size < _GZIP_INLINE:
             self._attach(tier, formats, prepared, gzip_parts(prepared.body.parts, 6))
             return
-        task = asyncio.ensure_future(self._compress_later(tier, formats, prepared, made))
+        task = asyncio.ensure_future(self._compress_later(tier, formats, prepared, made, then))
         self._zipping.add(task)
         task.add_done_callback(self._zipping.discard)
 
     async def _compress_later(self, tier: Tier, fmts: tuple[Format, ...], prepared: PreparedList,
-                              made: Callable[[], Awaitable[bytes]] | None) -> None:
+                              made: Callable[[], Awaitable[bytes]] | None, then: Callable[[], None] | None) -> None:
         try:
             body = await made() if made is not None else await asyncio.to_thread(gzip_parts, prepared.body.parts)
         except Exception:  # the identity encoding is still served
             log.exception("could not compress the project list of %s", tier.value)
             return
         self._attach(tier, fmts, prepared, body)
+        if then is not None:
+            await self._cpu.run(then)
         await trim_heap_soon()  # the last step of a big list: what its build freed goes back to the system
 
     def _attach(self, tier: Tier, fmts: tuple[Format, ...], prepared: PreparedList, body: bytes) -> None:

@@ -97,7 +97,7 @@ def test_a_slice_of_the_real_list_in_any_chunks() -> None:
     cuts = list(range(0, len(REAL_LIST), 1))[:: 40_000] + [rng.randrange(len(REAL_LIST)) for _ in range(30)]
     built = build(REAL_LIST, "text/html", cuts, header_serial=77)
     assert read_back(built) == (want, 77) and len(want) == 50_000
-    assert not built._ordered  # the public index sorts by its database's collation, not by normalized name
+    assert built._order is not None  # the public index sorts by its database's collation, not by normalized name
 
 
 def test_the_real_names_as_a_json_list() -> None:
@@ -161,7 +161,7 @@ def test_repeats_in_an_unsorted_list_are_left_out_where_they_stand() -> None:
         with_repeats.insert(at, with_repeats[rng.randrange(at)].upper())  # a repeat of an earlier name
     body = pagegen.json_list(with_repeats, [1, None])
     built = build(body, JSON_TYPE, range(0, len(body), 50_000))
-    assert not built._ordered
+    assert built._order is not None
     assert read_back(built)[0] == expected(body, JSON_TYPE)
     assert [n for n, _ in read_back(built)[0]] == names
     shuffled = list(names)
@@ -199,6 +199,21 @@ def test_blocked_names_are_left_out_by_rendering_only_their_pieces() -> None:
     assert len(changed) == 3  # the first, the last and one in the middle: the others are the same objects
     everything = built.pieces(names, json=True)
     assert json.loads(bytes(document(b"[", everything, b"]", json=True))) == []
+
+
+def test_a_packed_list_serves_the_same_bytes_and_answers_the_same_lookups() -> None:
+    names = [f"Proj_{i}" for i in range(30_000, 0, -1)]  # reverse order: found through the rank → position array
+    body = pagegen.json_list(names, [3, None])
+    built, same = (build(body, JSON_TYPE, range(0, len(body), BATCH_BYTES // 2)) for _ in range(2))
+    json_before = built.json_pieces()
+    size = built.nbytes
+    built.pack_json()  # before the HTML is made: its names are read from the packed JSON
+    assert built.nbytes < size - sum(map(len, json_before)) // 2
+    assert built.json_pieces() == json_before and built.html_pieces() == same.html_pieces()
+    lookups = ["proj-17", "PROJ.29999", "nope"]
+    assert built.entries(lookups) == same.entries(lookups) and len(built.entries(lookups)) == 2
+    for fmt in (Format.JSON, Format.HTML):
+        assert served(built, fmt, lookups) == served(same, fmt, lookups)
 
 
 def read_back_excluding(built: BuiltList, fmt: Format, exclude: list[str]) -> tuple[list[str], bytes]:

@@ -155,6 +155,24 @@ async def test_the_first_clients_get_the_list_as_it_is_built(mirror, upstream, h
     assert upstream.count("/simple/", "GET") == 1
 
 
+async def test_a_list_served_as_html_holds_its_json_packed_until_a_json_client_asks(mirror, upstream, http):
+    upstream.list_bodies = big_list(60_000)
+    await get(http, mirror.index(), HTML)  # the first client: streamed, the HTML made as the list is built
+    built = (await mirror.app[SERVICES].pages.project_list()).value
+    unpacked = built.nbytes
+    json_size = sum(map(len, built.json_pieces()))
+    resp, html = await get(http, mirror.index(), HTML)  # prepared as HTML: the JSON is packed once it is served
+    assert resp.status == 200 and len(listed(html, HTML)) == 60_000
+    for _ in range(200):
+        if built.nbytes < unpacked - json_size // 2:
+            break
+        await asyncio.sleep(0.05)
+    assert built.nbytes < unpacked - json_size // 2, (built.nbytes, unpacked, json_size)
+    resp, body = await get(http, mirror.index(), JSON)  # inflated for the JSON client, the same entries
+    assert listed(body, JSON) == [(f"Project_{i}", i) for i in range(60_000)]
+    assert serial_of(resp, body, JSON) == 4242
+
+
 async def _timed_read(http: aiohttp.ClientSession, url: str, accept: str) -> tuple[dict[str, str], bytes, float,
                                                                                   float]:
     started = time.monotonic()

@@ -78,7 +78,7 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
     elif not plain:
         return _NO_PIECE
     count = len(names) if names is not None else plain.count(b"\n") + 1
-    keys = _normalized(plain)
+    keys = normalized(plain)
     if entries is not None:
         encoded = msgspec.json.encode(entries)  # {"name":...,"_last-serial":...} each, in one call
         json = b"".join((memoryview(encoded)[1:-1], b","))
@@ -94,7 +94,7 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
 _DASHES = re.compile(rb"--+")
 
 
-def _normalized(plain: bytes) -> bytes:
+def normalized(plain: bytes) -> bytes:
     """Plain names joined by "\\n", each normalized (PEP 503)."""
     keys = plain.lower().replace(b"_", b"-").replace(b".", b"-")
     return _DASHES.sub(b"-", keys) if b"--" in keys else keys
@@ -112,7 +112,7 @@ def _html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> by
 
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    return _html_lines(_normalized(names), names) if names else b""
+    return _html_lines(normalized(names), names) if names else b""
 
 
 def keyed(piece: Piece, *, html: bool = False) -> Piece:
@@ -121,7 +121,7 @@ def keyed(piece: Piece, *, html: bool = False) -> Piece:
     if piece.keys is not None and (piece.html is not None or not html):
         return piece
     plain = piece.names if piece.names is not None else plain_names(piece.json)
-    keys = piece.keys if piece.keys is not None else _normalized(plain)
+    keys = piece.keys if piece.keys is not None else normalized(plain)
     if html:
         return piece._replace(html=piece.html if piece.html is not None else _html_lines(keys, plain), names=None,
                               keys=keys)
@@ -159,7 +159,7 @@ def without_names(piece: Piece, names: Iterable[str]) -> Piece:
     drop = {name.encode("utf-8", "surrogatepass") for name in names}
     if not piece.entries:
         return piece
-    keys = (piece.keys if piece.keys is not None else _normalized(plain_names(piece.json))).split(b"\n")
+    keys = (piece.keys if piece.keys is not None else normalized(plain_names(piece.json))).split(b"\n")
     kept = [e for key, e in zip(keys, decode_entries(piece.json), strict=True) if key not in drop]
     html, json = render_entries([e.name for e in kept], [e.last_serial for e in kept])
     return Piece(json, html, None, b"\n".join(k for k in keys if k not in drop), len(kept))

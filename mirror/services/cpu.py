@@ -5,18 +5,30 @@ loop for several switch intervals in a row, and warm requests would wait behind 
 (per process) keeps the loop's share of the lock at a half at worst, so a warm page waits at most about one switch
 interval (5 ms) for a cold one; big jobs queue behind each other instead of thrashing. ``threads`` can be raised
 where a free-threaded interpreter makes threads truly parallel.
+
+Work nobody waits for (the holes count walking every vetted release: :data:`BACKGROUND`) yields the lane to the
+requests' work: one background job at a time, started when no request's job is in the lane (or after
+:data:`YIELD_AT_MOST` seconds, so that it always moves on). Measured: a warm 1,536-file page under 32 connections
+kept p99 13 ms while a holes count ran, instead of ~800 ms queued behind its decisions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: True in a task doing background work: its jobs in the lane give way to the requests' (see the docstring).
+BACKGROUND: ContextVar[bool] = ContextVar("mirror_cpu_background", default=False)
+#: Longest a background job waits for the requests' jobs to leave the lane.
+YIELD_AT_MOST = 0.5
 
 
 class CpuLane:
@@ -24,11 +36,29 @@ class CpuLane:
 
     def __init__(self, threads: int = 1) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mirror-cpu")
+        self._foreground = 0  # the requests' jobs in the lane (queued or running)
+        self._idle = asyncio.Event()  # set when there are none
+        self._idle.set()
+        self._background = asyncio.Lock()  # one background job in the lane at a time
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` in the lane; its exceptions are raised here."""
+        """``fn(*args, **kwargs)`` in the lane; its exceptions are raised here. In a :data:`BACKGROUND` task it
+        waits for the requests' jobs first (at most :data:`YIELD_AT_MOST` seconds)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        if BACKGROUND.get():
+            async with self._background:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), YIELD_AT_MOST)
+                return await loop.run_in_executor(self._executor, call)
+        self._foreground += 1
+        self._idle.clear()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        finally:
+            self._foreground -= 1
+            if not self._foreground:
+                self._idle.set()
 
     def close(self) -> None:
         """Stop the lane; queued jobs are cancelled, the running one finishes in its thread."""

@@ -30,6 +30,7 @@ from mirror.core.policy.evaluate import canonical_version
 from mirror.core.policy.model import Location, PolicySet
 from mirror.core.targets import Target
 from mirror.services.closure import ClosureService, Followed
+from mirror.services.cpu import BACKGROUND
 
 log = logging.getLogger("mirror.holes")
 
@@ -230,6 +231,7 @@ class HoleCounter:
         self.version, self._at = policies.version, self._clock()
 
     async def run(self) -> None:
+        BACKGROUND.set(True)  # nobody waits for a count: its decisions give way to the requests' in the CPU lane
         await asyncio.sleep(self._delay)  # start-up first: the first count fetches metadata not cached yet
         while True:
             due = self._at is None or self._clock() - self._at >= self._interval

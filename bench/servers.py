@@ -62,6 +62,9 @@ class Mirror:
             lines.append(f"index_ttl = {self.index_ttl}")
         lines += list(self.extra)
         lines += ["", "[storage]", f'path = "{self.storage}"', "", "[policies]", f'path = "{self.policies}"']
+        # The holes count (every vetted release's dependencies, read by downloading its wheels) is background
+        # work the phases do not measure: started after HOLES_DELAY seconds (0 shows its effect on them).
+        lines += ["", "[dependencies]", f"holes_delay = {s.holes_delay}"]
         return "\n".join(lines) + "\n"
 
     def start(self) -> float:

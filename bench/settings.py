@@ -148,6 +148,7 @@ class Settings:
     devpi_port: int
     nginx_port: int
     log_level: str
+    holes_delay: int
     start_timeout: int
     peer_start_timeout: int
     max_runtime: int
@@ -209,6 +210,7 @@ class Settings:
             mirror_port=env.integer("MIRROR_PORT", 8090, 1), proxpi_port=env.integer("PROXPI_PORT", 5000, 1),
             devpi_port=env.integer("DEVPI_PORT", 3141, 1), nginx_port=env.integer("NGINX_PORT", 8081, 1),
             log_level=environ.get("MIRROR_LOG_LEVEL", "warning"),  # set but empty: the mirror's default
+            holes_delay=env.integer("HOLES_DELAY", 3600, 0),
             start_timeout=env.integer("MIRROR_START_TIMEOUT", 60, 1),
             peer_start_timeout=env.integer("PEER_START_TIMEOUT", 300, 1),
             max_runtime=env.integer("MAX_RUNTIME", 1500, 10),

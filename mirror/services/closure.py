@@ -43,7 +43,7 @@ from mirror.core.sets import Chosen, as_reviewed, choose_release
 from mirror.core.targets import Target, default_target
 from mirror.core.tiers import TierView, decide_page
 from mirror.core.wheels import wheel_fits
-from mirror.services.cpu import CpuLane
+from mirror.services.cpu import BACKGROUND, CpuLane
 from mirror.services.evidence import EvidenceService
 from mirror.services.fetching import FileFetcher
 from mirror.services.pages import PageService
@@ -109,7 +109,7 @@ class ClosureService:
         detail = entry.value
         evidence = await self._evidence.for_page(name, detail)
         now = datetime.fromtimestamp(self._clock(), UTC)
-        if self._cpu is not None and len(detail.files) > _OFFLOAD_FILES:
+        if self._cpu is not None and (len(detail.files) > _OFFLOAD_FILES or BACKGROUND.get()):
             return await self._cpu.run(decide_page, tier, name, detail, evidence, policies, now)
         return decide_page(tier, name, detail, evidence, policies, now)
 

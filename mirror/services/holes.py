@@ -30,7 +30,7 @@ from mirror.core.policy.evaluate import canonical_version
 from mirror.core.policy.model import Location, PolicySet
 from mirror.core.targets import Target
 from mirror.services.closure import ClosureService, Followed
-from mirror.services.cpu import BACKGROUND
+from mirror.services.cpu import BACKGROUND, background_pause
 
 log = logging.getLogger("mirror.holes")
 
@@ -159,8 +159,10 @@ async def tier_gaps(service: ClosureService, tier: Tier, policies: PolicySet, ta
         releases = vetted_releases(policies)
         unchecked = max(0, len(releases) - limit)
         for name, version in releases[:limit]:
+            started = time.monotonic()
             result = await service.closure([Requirement(name)], tier, targets, pins={name: version},
                                            policies=policies, memo=memo)
+            await background_pause(time.monotonic() - started)  # a background count leaves the loop to requests
             for gap in gaps(result.closure, tier, policies):
                 found.setdefault(gap.text, gap)
     elif requirements := reviewed_roots(policies):

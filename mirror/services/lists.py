@@ -188,8 +188,9 @@ def stored_parts(built: BuiltList) -> tuple[bytes | memoryview, ...]:
 
 
 async def stored_body(built: BuiltList) -> bytes:
-    """The body of the list's database record (see the module docstring)."""
-    return await asyncio.to_thread(gzip_parts, stored_parts(built))
+    """The body of the list's database record (see the module docstring). Its parts are read in the thread too:
+    a list served as HTML holds its JSON packed, and inflating it is no work for the event loop."""
+    return await asyncio.to_thread(lambda: gzip_parts(stored_parts(built)))
 
 
 def _unzipped(body: bytes) -> Iterator[bytes]:

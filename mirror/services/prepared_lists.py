@@ -287,9 +287,8 @@ class ProjectLists:
         if known is None or not names:
             return {}
         built: BuiltList = known.value
-        if len(names) > _OFFLOAD_NAMES:
-            return await self._cpu.run(built.entries, names)
-        return built.entries(names)
+        # In the lane whatever their number: each name may decode (and inflate, when packed) a piece of its own.
+        return await self._cpu.run(built.entries, names)
 
     def _from_pages(self, name: str) -> ProjectEntry:
         entry = self._pages.projects.known(name)

@@ -38,8 +38,8 @@ from mirror.core.simple.list_batch import Batch, decode_entries, plain_names
 from mirror.core.simple.list_pieces import (
     Document,
     Piece,
-    _html_lines,
     document,
+    html_lines,
     json_frame,
     keyed,
     normalized,
@@ -266,7 +266,7 @@ class BuiltList:
                 if html is None:
                     names = self._names[i]
                     plain = names if names is not None else plain_names(self._json_of(i))
-                    self._html[i] = _html_lines(normalized(plain), plain)  # plain names: rendered as a batch
+                    self._html[i] = html_lines(normalized(plain), plain)  # plain names: rendered as a batch
                     self._names[i] = None
             return [p or b"" for p in self._html]
 

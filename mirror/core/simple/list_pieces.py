@@ -87,7 +87,7 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
     else:
         json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
     if html:
-        return Piece(json, _html_lines(keys, plain, names), None, keys, count)
+        return Piece(json, html_lines(keys, plain, names), None, keys, count)
     return Piece(json, None, plain, keys, count)
 
 
@@ -100,7 +100,7 @@ def normalized(plain: bytes) -> bytes:
     return _DASHES.sub(b"-", keys) if b"--" in keys else keys
 
 
-def _html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> bytes:
+def html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> bytes:
     """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (each joined by "\\n");
     ``names``: the same names as a list, when there is one. (Joined as ``str``: joining a list of ``bytes`` goes
     through the buffer protocol for each item, five times slower.)"""
@@ -112,7 +112,7 @@ def _html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> by
 
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    return _html_lines(normalized(names), names) if names else b""
+    return html_lines(normalized(names), names) if names else b""
 
 
 def keyed(piece: Piece, *, html: bool = False) -> Piece:
@@ -123,7 +123,7 @@ def keyed(piece: Piece, *, html: bool = False) -> Piece:
     plain = piece.names if piece.names is not None else plain_names(piece.json)
     keys = piece.keys if piece.keys is not None else normalized(plain)
     if html:
-        return piece._replace(html=piece.html if piece.html is not None else _html_lines(keys, plain), names=None,
+        return piece._replace(html=piece.html if piece.html is not None else html_lines(keys, plain), names=None,
                               keys=keys)
     return piece._replace(keys=keys)
 

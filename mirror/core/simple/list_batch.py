@@ -7,7 +7,6 @@ on first use, from the entries' own bytes.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Iterator
 from itertools import compress, repeat
 from operator import attrgetter
@@ -15,6 +14,8 @@ from typing import Any
 
 import msgspec
 from packaging.utils import canonicalize_name
+
+from mirror.core.simple.scan import json_names
 
 Entry = tuple[str, int | None]
 
@@ -95,8 +96,6 @@ def unique(entries: Iterable[Entry], seen: set[str] | None = None) -> Iterator[E
             yield entry
 
 
-#: Bytes of plain names (ASCII letters, digits, ".", "_", "-"), with the separator "\n".
-PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 
 
 class ListEntry(msgspec.Struct, gc=False, omit_defaults=True, rename={"last_serial": "_last-serial"}):
@@ -121,13 +120,9 @@ def entries_decoder() -> msgspec.json.Decoder[list[ListEntry]]:
     return msgspec.json.Decoder(list[ListEntry])
 
 
-#: The name of a canonical entry.
-JSON_NAME = re.compile(rb'\{"name":"([^"]++)')
-
-
 def plain_names(json: bytes) -> bytes:
     """The names of canonical JSON entries (see :class:`Batch`), joined by "\\n"."""
-    return b"\n".join(JSON_NAME.findall(json))
+    return json_names(json)
 
 
 def decode_entries(json: bytes) -> list[ListEntry]:

@@ -19,7 +19,8 @@ from markupsafe import escape
 from packaging.utils import canonicalize_name
 
 from mirror.core.models import API_VERSION
-from mirror.core.simple.list_batch import PLAIN, decode_entries, plain_names
+from mirror.core.simple.list_batch import decode_entries, plain_names
+from mirror.core.simple.scan import PLAIN, html_lines
 
 
 class Document:
@@ -87,7 +88,7 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
     else:
         json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
     if html:
-        return Piece(json, html_lines(keys, plain, names), None, keys, count)
+        return Piece(json, html_lines(keys, plain), None, keys, count)
     return Piece(json, None, plain, keys, count)
 
 
@@ -98,16 +99,6 @@ def normalized(plain: bytes) -> bytes:
     """Plain names joined by "\\n", each normalized (PEP 503)."""
     keys = plain.lower().replace(b"_", b"-").replace(b".", b"-")
     return _DASHES.sub(b"-", keys) if b"--" in keys else keys
-
-
-def html_lines(keys: bytes, plain: bytes, names: list[str] | None = None) -> bytes:
-    """``<a href="<key>/"><name></a>`` lines of plain names and their normalized forms (each joined by "\\n");
-    ``names``: the same names as a list, when there is one. (Joined as ``str``: joining a list of ``bytes`` goes
-    through the buffer protocol for each item, five times slower.)"""
-    split = keys.decode("ascii").split("\n")
-    lines = ['<a href="', "", '/">', "", "</a>\n"] * len(split)
-    lines[1::5], lines[3::5] = split, names if names is not None else plain.decode("ascii").split("\n")
-    return "".join(lines).encode("ascii")
 
 
 def plain_html(names: bytes) -> bytes:

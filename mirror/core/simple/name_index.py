@@ -19,10 +19,12 @@ from typing import cast
 
 from packaging.utils import canonicalize_name
 
+from mirror.core.simple.scan import BLOCK, END, KeyIndex
+
 #: Names per block: a lookup searches one block (~1 KB) after a binary search over the blocks.
-_BLOCK = 64
+_BLOCK = BLOCK
 #: What follows each name in the blob: a byte no UTF-8 text holds (nor "surrogatepass" makes).
-_END = b"\xff"
+_END = END
 
 
 class NameIndex:
@@ -40,6 +42,15 @@ class NameIndex:
         ``str`` (joined faster: a ``str`` join copies, a ``bytes`` join asks each item for its buffer)."""
         index = cls.__new__(cls)
         index._fill(keys)
+        return index
+
+    @classmethod
+    def from_key_index(cls, keys: KeyIndex) -> NameIndex:
+        """The index of names already laid out by :func:`~mirror.core.simple.scan.index_keys`."""
+        index = cls.__new__(cls)
+        index._blob = keys.blob
+        index._starts = keys.starts if len(keys.blob) >= 1 << 32 else array("I", keys.starts)
+        index._count = keys.names
         return index
 
     def _fill(self, keys: list[bytes] | list[str]) -> None:

@@ -25,7 +25,6 @@ import msgspec
 from mirror.core.errors import ParseError
 from mirror.core.simple.list_batch import (
     MAX_PENDING,
-    PLAIN,
     Batch,
     ListEntry,
     columns,
@@ -33,6 +32,7 @@ from mirror.core.simple.list_batch import (
 )
 from mirror.core.simple.parse_html import HIDDEN, link_text, scan, tokenized_anchors
 from mirror.core.simple.rules import HTML_TYPES, JSON_TYPE, Warnings, check_api_version, quote, serial
+from mirror.core.simple.scan import canonical_count, simple_anchors
 
 
 def project_list_parser(content_type: str, charset: str | None = None) -> HtmlListParser | JsonListParser:
@@ -62,7 +62,7 @@ class HtmlListParser:
     (HTML carries none; the caller has the ``X-PyPI-Last-Serial`` header).
 
     A UTF-8 list (the default) is read as bytes while its pieces hold nothing but anchors written the common
-    way (see :func:`_simple_anchors`); any other piece is decoded and read by the general path.
+    way (see :func:`~mirror.core.simple.scan.simple_anchors`); any other piece is decoded and read by the general path.
     """
 
     def __init__(self, charset: str | None = None) -> None:
@@ -98,7 +98,7 @@ class HtmlListParser:
         if not self._start(data[:4096].decode("utf-8", "replace")):
             self._raw = data
             return Batch()
-        fast = _simple_anchors(data)
+        fast = simple_anchors(data)
         if fast is not None:
             self._raw = data[fast[0]:]
             return Batch(plain=fast[1])
@@ -152,32 +152,6 @@ class HtmlListParser:
         return Batch(names if "" not in names else list(filter(None, names)))
 
 
-# An anchor exactly as indexes write the list: nothing but a double-quoted href, a name that needs no decoding.
-_SIMPLE_LINK = re.compile(rb'<a href="[^"]*+">([^<]*+)</a>')
-
-
-def _simple_anchors(data: bytes) -> tuple[int, bytes] | None:
-    """Where the part of ``data`` up to its last ``</a>`` ends and its names joined by "\\n", when that part holds
-    nothing but anchors as indexes write them (the public index's list, in one regular-expression pass over the
-    bytes) whose names are plain (see :class:`Batch`); else None.
-
-    Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other
-    markup at all (no comment, script, ``<meta>`` or other link), so nothing was skipped; plain names hold no
-    entity to decode nor blank to strip."""
-    cut = data.rfind(b"</a>")
-    if cut < 0:
-        return None
-    cut += 4
-    names = _SIMPLE_LINK.findall(data, 0, cut)
-    if not names or data.count(b"<", 0, cut) != 2 * len(names):
-        return None
-    joined = b"\n".join(names)
-    if joined.translate(None, PLAIN) or joined.count(b"\n") != len(names) - 1 or b"\n\n" in joined \
-            or joined.startswith(b"\n") or joined.endswith(b"\n"):
-        return None  # an empty name, or one that is not plain
-    return cut, joined
-
-
 def _safe_cut(text: str) -> int:
     """Where ``text`` may be cut so that the part before holds only whole anchors, comments and
     scripts: after the last ``</a>`` that is not inside an unfinished comment or script; 0 if none."""
@@ -223,9 +197,6 @@ class _LooseTail(msgspec.Struct, gc=False):
     meta: _Meta | None = None
 
 
-#: Entries written as indexes write them (compact, plain names, serials below 2**53), each followed by ",": such a
-#: piece of the list is passed on as it came, its names read from it only when they are needed.
-_CANONICAL = re.compile(rb'(?:\{"name":"[A-Za-z0-9._-]++"(?:,"_last-serial":(?:0|[1-9][0-9]{0,14}))?\},)++')
 #: What may come before an entry: blanks, and the "," after the one before.
 _LEADING = re.compile(rb"[ \t\r\n,]*+")
 _PROJECTS_KEY = re.compile(rb'"projects"\s*:\s*\[')
@@ -248,8 +219,6 @@ class JsonListParser:
         self._meta_seen = False
         self._entries_read = False
         self._search_from = 0
-        #: Hand canonical entries on as their bytes (no names read); False when the names are wanted at once.
-        self.verbatim = True
 
     def feed(self, chunk: bytes) -> Batch:
         """Entries completed by ``chunk``; raises ParseError (invalid JSON, unsupported version,
@@ -261,11 +230,11 @@ class JsonListParser:
             return Batch()
         buf = self._buffer
         fast = buf.rfind(b"},")
-        if self.verbatim and fast > 0 and _CANONICAL.fullmatch(buf, 0, fast + 2):  # the usual case: no entry decoded
+        count = canonical_count(buf, fast + 2) if fast > 0 else -1
+        if count > 0:  # the usual case: entries written as indexes write them, passed on with no entry decoded
             self._buffer = buf[fast + 2:]
             self._entries_read = True
-            piece = buf[:fast + 2]
-            return Batch(json=piece, count=piece.count(b"{"))
+            return Batch(json=buf[:fast + 2], count=count)
         end = len(buf)
         for _ in range(_CUT_TRIES):
             end = buf.rfind(b"}", 0, end)

@@ -1,0 +1,472 @@
+/* The project list's per-name passes in one scan each, with the GIL released (see scan.py, which holds the
+ * pure-Python versions every function here must agree with, and the tests that check they do).
+ *
+ * The public index lists ~700,000 projects. In Python each pass over their names (a regular expression, a
+ * split and a join) costs 50-100 ms and holds the GIL, so the event loop that sends the list waits meanwhile.
+ * Here each pass is one loop over the bytes, run while other threads (the event loop) go on.
+ *
+ * Every function takes bytes-like objects that nothing changes meanwhile (bytes) and writes only into a new
+ * bytes object that no other thread can see yet: that is what makes releasing the GIL safe.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes of a plain name: ASCII letters, digits, ".", "_" and "-". */
+static unsigned char plain_byte[256];
+
+static void init_tables(void) {
+    for (int c = 0; c < 256; c++) {
+        plain_byte[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
+    }
+}
+
+static int starts_with(const char *at, const char *end, const char *lit, Py_ssize_t n) {
+    return end - at >= n && memcmp(at, lit, (size_t)n) == 0;
+}
+
+/* ---------------------------------------------------------------------------------------- simple_anchors */
+
+/* The scan of simple_anchors without the GIL: the length written to out (the names, each followed by "\n"),
+ * or -1 when data[:cut] is not made only of simple anchors with plain names and text without "<". */
+static Py_ssize_t scan_anchors(const char *d, Py_ssize_t cut, char *out) {
+    const char *p = d, *end = d + cut;
+    Py_ssize_t o = 0;
+    while (p < end) {
+        const char *lt = memchr(p, '<', (size_t)(end - p));
+        if (lt == NULL) {
+            break;
+        }
+        p = lt;
+        if (!starts_with(p, end, "<a href=\"", 9)) {
+            return -1;
+        }
+        p += 9;
+        while (p < end && *p != '"') {
+            if (*p == '<') {
+                return -1;
+            }
+            p++;
+        }
+        if (!starts_with(p, end, "\">", 2)) {
+            return -1;
+        }
+        p += 2;
+        const char *name = p;
+        while (p < end && plain_byte[(unsigned char)*p]) {
+            p++;
+        }
+        if (p == name || !starts_with(p, end, "</a>", 4)) {
+            return -1;
+        }
+        memcpy(out + o, name, (size_t)(p - name));
+        o += p - name;
+        out[o++] = '\n';
+        p += 4;
+    }
+    return o;
+}
+
+static PyObject *simple_anchors(PyObject *module, PyObject *arg) {
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    const char *d = view.buf;
+    Py_ssize_t cut = -1;
+    for (Py_ssize_t i = view.len - 4; i >= 0; i--) {
+        if (d[i] == '<' && memcmp(d + i, "</a>", 4) == 0) {
+            cut = i + 4;
+            break;
+        }
+    }
+    PyObject *names = cut < 0 ? NULL : PyBytes_FromStringAndSize(NULL, cut);
+    if (names == NULL) {
+        PyBuffer_Release(&view);
+        if (cut < 0) {
+            Py_RETURN_NONE;
+        }
+        return NULL;
+    }
+    Py_ssize_t written;
+    Py_BEGIN_ALLOW_THREADS
+    written = scan_anchors(d, cut, PyBytes_AS_STRING(names));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (written <= 0) {
+        Py_DECREF(names);
+        Py_RETURN_NONE;
+    }
+    if (_PyBytes_Resize(&names, written - 1) < 0) { /* the last "\n" left out */
+        return NULL;
+    }
+    PyObject *result = Py_BuildValue("(nN)", cut, names);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------- canonical_count */
+
+static const char NAME_KEY[] = "{\"name\":\"";
+#define NAME_KEY_LEN 9
+static const char SERIAL_KEY[] = ",\"_last-serial\":";
+#define SERIAL_KEY_LEN 16
+
+/* How many entries data[:end] holds when it is made only of canonical entries each followed by ",", else -1. */
+static Py_ssize_t scan_canonical(const char *d, Py_ssize_t end) {
+    const char *p = d, *stop = d + end;
+    Py_ssize_t count = 0;
+    while (p < stop) {
+        if (!starts_with(p, stop, NAME_KEY, NAME_KEY_LEN)) {
+            return -1;
+        }
+        p += NAME_KEY_LEN;
+        const char *name = p;
+        while (p < stop && plain_byte[(unsigned char)*p]) {
+            p++;
+        }
+        if (p == name || p == stop || *p != '"') {
+            return -1;
+        }
+        p++;
+        if (starts_with(p, stop, SERIAL_KEY, SERIAL_KEY_LEN)) {
+            p += SERIAL_KEY_LEN;
+            if (p < stop && *p == '0') {
+                p++;
+            } else if (p < stop && *p >= '1' && *p <= '9') {
+                const char *digits = p;
+                while (p < stop && *p >= '0' && *p <= '9' && p - digits < 15) {
+                    p++;
+                }
+            } else {
+                return -1;
+            }
+        }
+        if (!starts_with(p, stop, "},", 2)) {
+            return -1;
+        }
+        p += 2;
+        count++;
+    }
+    return count > 0 ? count : -1;
+}
+
+static PyObject *canonical_count(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "canonical_count(data, end) takes 2 arguments");
+        return NULL;
+    }
+    Py_ssize_t end = PyLong_AsSsize_t(args[1]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (end < 0 || end > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "end out of range");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = scan_canonical(view.buf, end);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(count);
+}
+
+/* ---------------------------------------------------------------------------------------- json_names */
+
+/* The names of the "{"name":"..." keys of d (as the regular expression {"name":"([^"]+) finds them), each
+ * followed by "\n"; the length written. */
+static Py_ssize_t scan_json_names(const char *d, Py_ssize_t n, char *out) {
+    const char *p = d, *stop = d + n;
+    Py_ssize_t o = 0;
+    while (p < stop) {
+        const char *brace = memchr(p, '{', (size_t)(stop - p));
+        if (brace == NULL) {
+            break;
+        }
+        p = brace + 1;
+        if (!starts_with(brace, stop, NAME_KEY, NAME_KEY_LEN)) {
+            continue;
+        }
+        const char *name = brace + NAME_KEY_LEN;
+        const char *quote = memchr(name, '"', (size_t)(stop - name));
+        const char *name_end = quote != NULL ? quote : stop;
+        if (name_end == name) {
+            continue;
+        }
+        memcpy(out + o, name, (size_t)(name_end - name));
+        o += name_end - name;
+        out[o++] = '\n';
+        p = name_end;
+    }
+    return o;
+}
+
+static PyObject *json_names(PyObject *module, PyObject *arg) {
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *names = PyBytes_FromStringAndSize(NULL, view.len);
+    if (names == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t written;
+    Py_BEGIN_ALLOW_THREADS
+    written = scan_json_names(view.buf, view.len, PyBytes_AS_STRING(names));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&names, written > 0 ? written - 1 : 0) < 0) {
+        return NULL;
+    }
+    return names;
+}
+
+/* ---------------------------------------------------------------------------------------- html_lines */
+
+static Py_ssize_t count_byte(const char *d, Py_ssize_t n, char c) {
+    Py_ssize_t count = 0;
+    const char *p = d, *stop = d + n;
+    while ((p = memchr(p, c, (size_t)(stop - p))) != NULL) {
+        count++;
+        p++;
+    }
+    return count;
+}
+
+static void write_lines(const char *keys, Py_ssize_t nk, const char *names, Py_ssize_t nn, char *out) {
+    const char *k = keys, *kstop = keys + nk, *m = names, *mstop = names + nn;
+    for (;;) {
+        const char *kend = memchr(k, '\n', (size_t)(kstop - k));
+        const char *mend = memchr(m, '\n', (size_t)(mstop - m));
+        if (kend == NULL) {
+            kend = kstop;
+        }
+        if (mend == NULL) {
+            mend = mstop;
+        }
+        memcpy(out, "<a href=\"", 9);
+        out += 9;
+        memcpy(out, k, (size_t)(kend - k));
+        out += kend - k;
+        memcpy(out, "/\">", 3);
+        out += 3;
+        memcpy(out, m, (size_t)(mend - m));
+        out += mend - m;
+        memcpy(out, "</a>\n", 5);
+        out += 5;
+        if (kend == kstop) {
+            break;
+        }
+        k = kend + 1;
+        m = mend + 1;
+    }
+}
+
+static PyObject *html_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "html_lines(keys, names) takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer keys, names;
+    if (PyObject_GetBuffer(args[0], &keys, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &names, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&keys);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t lines = count_byte(keys.buf, keys.len, '\n') + 1;
+    if (lines != count_byte(names.buf, names.len, '\n') + 1) {
+        PyErr_SetString(PyExc_ValueError, "keys and names differ in number");
+    } else {
+        /* 17 bytes of markup a line, less the two "\n" between lines */
+        out = PyBytes_FromStringAndSize(NULL, keys.len + names.len + lines * 15 + 2);
+    }
+    if (out != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        write_lines(keys.buf, keys.len, names.buf, names.len, PyBytes_AS_STRING(out));
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&names);
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------- index_keys */
+
+typedef struct {
+    const unsigned char *key;
+    uint32_t len;
+    uint32_t position;
+} Key;
+
+static int compare_keys(const void *a, const void *b) {
+    const Key *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    if (c != 0) {
+        return c;
+    }
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return x->position < y->position ? -1 : (x->position > y->position ? 1 : 0);
+}
+
+#define BLOCK 64
+
+static PyObject *index_keys(PyObject *module, PyObject *arg) {
+    (void)module;
+    PyObject *seq = PySequence_Fast(arg, "index_keys takes a list of bytes");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t parts = PySequence_Fast_GET_SIZE(seq);
+    Py_buffer *views = PyMem_Calloc((size_t)(parts ? parts : 1), sizeof(Py_buffer));
+    Key *keys = NULL;
+    PyObject *blob = NULL, *starts = NULL, *order = NULL, *repeats = NULL, *result = NULL;
+    Py_ssize_t got = 0, count = 0, total = 0;
+    if (views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < parts; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        count += count_byte(views[got].buf, views[got].len, '\n') + 1;
+        total += views[got].len + 1;
+    }
+    if (count >= UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many names");
+        goto done;
+    }
+    keys = PyMem_RawMalloc(sizeof(Key) * (size_t)(count ? count : 1));
+    blob = PyBytes_FromStringAndSize(NULL, total);
+    Py_ssize_t blocks = (count + BLOCK - 1) / BLOCK;
+    starts = PyBytes_FromStringAndSize(NULL, (blocks + 1) * (Py_ssize_t)sizeof(uint64_t));
+    order = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(uint32_t));
+    if (keys == NULL || blob == NULL || starts == NULL || order == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    int identity = 1;
+    Py_ssize_t repeated = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < parts; i++) {
+        const unsigned char *p = views[i].buf, *stop = p + views[i].len;
+        for (;;) {
+            const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
+            const unsigned char *end = nl != NULL ? nl : stop;
+            keys[k].key = p;
+            keys[k].len = (uint32_t)(end - p);
+            keys[k].position = (uint32_t)k;
+            k++;
+            if (nl == NULL) {
+                break;
+            }
+            p = nl + 1;
+        }
+    }
+    for (Py_ssize_t i = 1; i < count && identity; i++) {
+        identity = compare_keys(&keys[i - 1], &keys[i]) < 0;
+    }
+    if (!identity) {
+        qsort(keys, (size_t)count, sizeof(Key), compare_keys);
+    }
+    /* Repeats: equal neighbours once sorted (by key, then position: the first in the list comes first). */
+    for (Py_ssize_t i = 1; i < count; i++) {
+        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].key, keys[i - 1].key, keys[i].len) == 0) {
+            repeated++;
+        }
+    }
+    if (repeated == 0) {
+        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(blob);
+        uint64_t *s = (uint64_t *)PyBytes_AS_STRING(starts);
+        uint32_t *o = (uint32_t *)PyBytes_AS_STRING(order);
+        Py_ssize_t at = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (i % BLOCK == 0) {
+                s[i / BLOCK] = (uint64_t)at;
+            }
+            memcpy(b + at, keys[i].key, keys[i].len);
+            at += keys[i].len;
+            b[at++] = 0xff;
+            o[i] = keys[i].position;
+        }
+        s[blocks] = (uint64_t)at;
+        total = at;
+    }
+    Py_END_ALLOW_THREADS
+    if (repeated) {
+        repeats = PyList_New(repeated);
+        if (repeats == NULL) {
+            goto done;
+        }
+        Py_ssize_t r = 0;
+        for (Py_ssize_t i = 1; i < count; i++) {
+            if (keys[i].len == keys[i - 1].len && memcmp(keys[i].key, keys[i - 1].key, keys[i].len) == 0) {
+                PyObject *position = PyLong_FromUnsignedLong(keys[i].position);
+                if (position == NULL) {
+                    goto done;
+                }
+                PyList_SET_ITEM(repeats, r++, position);
+            }
+        }
+        result = Py_BuildValue("(OOOOn)", Py_None, Py_None, Py_None, repeats, count);
+        goto done;
+    }
+    if (_PyBytes_Resize(&blob, total) < 0) {
+        goto done;
+    }
+    result = Py_BuildValue("(OOOOn)", blob, starts, identity ? Py_None : order, Py_None, count);
+done:
+    for (Py_ssize_t i = 0; i < got; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+    PyMem_Free(views);
+    PyMem_RawFree(keys);
+    Py_XDECREF(blob);
+    Py_XDECREF(starts);
+    Py_XDECREF(order);
+    Py_XDECREF(repeats);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------- module */
+
+static PyMethodDef methods[] = {
+    {"simple_anchors", (PyCFunction)simple_anchors, METH_O, NULL},
+    {"canonical_count", (PyCFunction)(void (*)(void))canonical_count, METH_FASTCALL, NULL},
+    {"json_names", (PyCFunction)json_names, METH_O, NULL},
+    {"html_lines", (PyCFunction)(void (*)(void))html_lines, METH_FASTCALL, NULL},
+    {"index_keys", (PyCFunction)index_keys, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_scan", "The project list's per-name passes, native (see scan.py).", 0, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    init_tables();
+    return PyModule_Create(&module_def);
+}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 
 from mirror.core.simple import scan
 from mirror.core.simple.list_pieces import normalized
@@ -75,7 +76,7 @@ def test_simple_anchors_agree_on_odd_input(native: scan.Passes, data: bytes) -> 
 
 def test_simple_anchors_read_a_list_as_indexes_write_it(native: scan.Passes) -> None:
     data = b"".join(b'    <a href="/simple/%s/">%s</a>\n' % (n, n) for n in (b"a", b"B.c", b"d_e-9"))
-    assert native.simple_anchors(data) == R.simple_anchors(data) == (len(data) - 1, b"a\nB.c\nd_e-9")
+    assert native.simple_anchors(data) == R.simple_anchors(data) == (len(data) - 1, b"a\nB.c\nd_e-9", 3)
 
 
 @settings(max_examples=400, deadline=None)
@@ -143,6 +144,16 @@ def test_html_lines_agree(native: scan.Passes, names: list[bytes]) -> None:
     keys = normalized(plain)
     assert native.html_lines(keys, plain) == R.html_lines(keys, plain)
     assert native.html_lines(keys, plain).count(b"\n") == len(names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_plain, min_size=1, max_size=50), st.booleans(), st.booleans())
+@example([b"A__B..c-_-d", b"-", b"x.Y"], True, True)
+def test_plain_forms_agree(native: scan.Passes, names: list[bytes], json: bool, html: bool) -> None:
+    plain = b"\n".join(names)
+    forms = native.plain_forms(plain, json, html)
+    assert forms == R.plain_forms(plain, json, html)
+    assert forms[0] == len(names) and forms[1].split(b"\n") == [canonicalize_name(n.decode()).encode() for n in names]
 
 
 def test_html_lines_refuse_keys_and_names_that_differ_in_number(native: scan.Passes) -> None:

@@ -32,9 +32,10 @@ static int starts_with(const char *at, const char *end, const char *lit, Py_ssiz
 
 /* The scan of simple_anchors without the GIL: the length written to out (the names, each followed by "\n"),
  * or -1 when data[:cut] is not made only of simple anchors with plain names and text without "<". */
-static Py_ssize_t scan_anchors(const char *d, Py_ssize_t cut, char *out) {
+static Py_ssize_t scan_anchors(const char *d, Py_ssize_t cut, char *out, Py_ssize_t *count) {
     const char *p = d, *end = d + cut;
     Py_ssize_t o = 0;
+    *count = 0;
     while (p < end) {
         const char *lt = memchr(p, '<', (size_t)(end - p));
         if (lt == NULL) {
@@ -66,6 +67,7 @@ static Py_ssize_t scan_anchors(const char *d, Py_ssize_t cut, char *out) {
         o += p - name;
         out[o++] = '\n';
         p += 4;
+        (*count)++;
     }
     return o;
 }
@@ -92,9 +94,9 @@ static PyObject *simple_anchors(PyObject *module, PyObject *arg) {
         }
         return NULL;
     }
-    Py_ssize_t written;
+    Py_ssize_t written, count;
     Py_BEGIN_ALLOW_THREADS
-    written = scan_anchors(d, cut, PyBytes_AS_STRING(names));
+    written = scan_anchors(d, cut, PyBytes_AS_STRING(names), &count);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     if (written <= 0) {
@@ -104,8 +106,7 @@ static PyObject *simple_anchors(PyObject *module, PyObject *arg) {
     if (_PyBytes_Resize(&names, written - 1) < 0) { /* the last "\n" left out */
         return NULL;
     }
-    PyObject *result = Py_BuildValue("(nN)", cut, names);
-    return result;
+    return Py_BuildValue("(nNn)", cut, names, count);
 }
 
 /* ---------------------------------------------------------------------------------------- canonical_count */
@@ -306,6 +307,100 @@ static PyObject *html_lines(PyObject *module, PyObject *const *args, Py_ssize_t 
     return out;
 }
 
+/* ---------------------------------------------------------------------------------------- plain_forms */
+
+/* The normalized forms (PEP 503: lowercase, each run of "-", "_" and "." one "-") of plain names joined by "\n";
+ * the length written. */
+static Py_ssize_t write_keys(const char *names, Py_ssize_t n, char *out) {
+    Py_ssize_t o = 0;
+    int dash = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)names[i];
+        if (c == '-' || c == '_' || c == '.') {
+            if (!dash) {
+                out[o++] = '-';
+            }
+            dash = 1;
+            continue;
+        }
+        out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        dash = 0;
+    }
+    return o;
+}
+
+/* {"name":"<name>"}, for each of the names joined by "\n"; the length written. */
+static Py_ssize_t write_json(const char *names, Py_ssize_t n, char *out) {
+    const char *m = names, *stop = names + n;
+    char *o = out;
+    for (;;) {
+        const char *end = memchr(m, '\n', (size_t)(stop - m));
+        if (end == NULL) {
+            end = stop;
+        }
+        memcpy(o, NAME_KEY, NAME_KEY_LEN);
+        o += NAME_KEY_LEN;
+        memcpy(o, m, (size_t)(end - m));
+        o += end - m;
+        memcpy(o, "\"},", 3);
+        o += 3;
+        if (end == stop) {
+            break;
+        }
+        m = end + 1;
+    }
+    return o - out;
+}
+
+static PyObject *plain_forms(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "plain_forms(names, json, html) takes 3 arguments");
+        return NULL;
+    }
+    int want_json = PyObject_IsTrue(args[1]), want_html = PyObject_IsTrue(args[2]);
+    if (want_json < 0 || want_html < 0) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *keys = NULL, *json = NULL, *html = NULL, *result = NULL;
+    Py_ssize_t lines = count_byte(view.buf, view.len, '\n') + 1;
+    keys = PyBytes_FromStringAndSize(NULL, view.len);
+    if (keys == NULL) {
+        goto done;
+    }
+    if (want_json && (json = PyBytes_FromStringAndSize(NULL, view.len + lines * 11 + 1)) == NULL) {
+        goto done;
+    }
+    if (want_html && (html = PyBytes_FromStringAndSize(NULL, 2 * view.len + lines * 15 + 2)) == NULL) {
+        goto done;
+    }
+    Py_ssize_t keys_len, html_len = 0;
+    Py_BEGIN_ALLOW_THREADS
+    keys_len = write_keys(view.buf, view.len, PyBytes_AS_STRING(keys));
+    if (json != NULL) {
+        write_json(view.buf, view.len, PyBytes_AS_STRING(json));
+    }
+    if (html != NULL) {
+        write_lines(PyBytes_AS_STRING(keys), keys_len, view.buf, view.len, PyBytes_AS_STRING(html));
+        html_len = keys_len + view.len + lines * 15 + 2;
+    }
+    Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&keys, keys_len) < 0 || (html != NULL && _PyBytes_Resize(&html, html_len) < 0)) {
+        goto done;
+    }
+    result = Py_BuildValue("(nOOO)", lines, keys, json != NULL ? json : Py_None, html != NULL ? html : Py_None);
+done:
+    PyBuffer_Release(&view);
+    Py_XDECREF(keys);
+    Py_XDECREF(json);
+    Py_XDECREF(html);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------------- index_keys */
 
 typedef struct {
@@ -458,6 +553,7 @@ static PyMethodDef methods[] = {
     {"canonical_count", (PyCFunction)(void (*)(void))canonical_count, METH_FASTCALL, NULL},
     {"json_names", (PyCFunction)json_names, METH_O, NULL},
     {"html_lines", (PyCFunction)(void (*)(void))html_lines, METH_FASTCALL, NULL},
+    {"plain_forms", (PyCFunction)(void (*)(void))plain_forms, METH_FASTCALL, NULL},
     {"index_keys", (PyCFunction)index_keys, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };

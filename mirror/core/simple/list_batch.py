@@ -42,7 +42,7 @@ class Batch:
         self.entries = entries
         if names is not None:
             count = len(names)
-        elif plain is not None and json is None:
+        elif plain is not None and json is None and not count:
             count = plain.count(b"\n") + 1 if plain else 0
         self._count = count
 

@@ -38,7 +38,6 @@ from mirror.core.simple.list_pieces import (
     document,
     json_frame,
     keyed,
-    normalized,
     piece_html,
     plain_html,
     render_batch,
@@ -48,7 +47,7 @@ from mirror.core.simple.list_pieces import (
 from mirror.core.simple.name_index import NameIndex
 from mirror.core.simple.project_list import HtmlListParser, JsonListParser, project_list_parser
 from mirror.core.simple.rules import HTML_TYPES, ParseWarning, looks_like_html, media_type
-from mirror.core.simple.scan import html_lines, index_keys
+from mirror.core.simple.scan import index_keys, plain_forms
 
 # The pieces' names are this module's too: callers import the list's whole vocabulary from here.
 __all__ = ["BATCH_BYTES", "BuiltList", "Document", "ListBuilder", "Piece", "document", "json_frame", "keyed",
@@ -239,7 +238,7 @@ class BuiltList:
                 if html is None:
                     names = self._names[i]
                     plain = names if names is not None else plain_names(self._json_of(i))
-                    self._html[i] = html_lines(normalized(plain), plain)  # plain names: rendered as a batch
+                    self._html[i] = plain_forms(plain, False, True)[3]  # plain names: rendered as a batch
                     self._names[i] = None
             return [p or b"" for p in self._html]
 

@@ -9,7 +9,6 @@ joined names; other batches are rendered name by name (see :func:`render_batch`)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import quote as url_quote
@@ -20,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from mirror.core.models import API_VERSION
 from mirror.core.simple.list_batch import decode_entries, plain_names
-from mirror.core.simple.scan import PLAIN, html_lines
+from mirror.core.simple.scan import PLAIN, plain_forms
 
 
 class Document:
@@ -78,32 +77,25 @@ def render_batch(names: list[str] | None, serials: list[int | None] | None = Non
             return _render_each(names, serials)
     elif not plain:
         return _NO_PIECE
-    count = len(names) if names is not None else plain.count(b"\n") + 1
-    keys = normalized(plain)
+    plain_json = entries is None and (names is None or serials is None or all(s is None for s in serials))
+    count, keys, json, lines = plain_forms(plain, plain_json, html)
     if entries is not None:
         encoded = msgspec.json.encode(entries)  # {"name":...,"_last-serial":...} each, in one call
         json = b"".join((memoryview(encoded)[1:-1], b","))
-    elif names is None or serials is None or all(s is None for s in serials):
-        json = b'{"name":"' + plain.replace(b"\n", b'"},{"name":"') + b'"},'
-    else:
+    elif json is None:
+        assert names is not None and serials is not None
         json = b"".join(_json_entry(n, s) for n, s in zip(names, serials, strict=True))
-    if html:
-        return Piece(json, html_lines(keys, plain), None, keys, count)
-    return Piece(json, None, plain, keys, count)
-
-
-_DASHES = re.compile(rb"--+")
+    return Piece(json, lines, None if html else plain, keys, count)
 
 
 def normalized(plain: bytes) -> bytes:
     """Plain names joined by "\\n", each normalized (PEP 503)."""
-    keys = plain.lower().replace(b"_", b"-").replace(b".", b"-")
-    return _DASHES.sub(b"-", keys) if b"--" in keys else keys
+    return plain_forms(plain, False, False)[1]
 
 
 def plain_html(names: bytes) -> bytes:
     """The HTML lines of plain names joined by "\\n" (see :func:`render_batch`)."""
-    return html_lines(normalized(names), names) if names else b""
+    return plain_forms(names, False, True)[3] or b"" if names else b""
 
 
 def keyed(piece: Piece, *, html: bool = False) -> Piece:
@@ -112,11 +104,10 @@ def keyed(piece: Piece, *, html: bool = False) -> Piece:
     if piece.keys is not None and (piece.html is not None or not html):
         return piece
     plain = piece.names if piece.names is not None else plain_names(piece.json)
-    keys = piece.keys if piece.keys is not None else normalized(plain)
+    _, keys, _, lines = plain_forms(plain, False, html and piece.html is None)
     if html:
-        return piece._replace(html=piece.html if piece.html is not None else html_lines(keys, plain), names=None,
-                              keys=keys)
-    return piece._replace(keys=keys)
+        return piece._replace(html=piece.html if piece.html is not None else lines, names=None, keys=keys)
+    return piece._replace(keys=piece.keys if piece.keys is not None else keys)
 
 
 def piece_html(piece: Piece) -> bytes:

@@ -101,7 +101,7 @@ class HtmlListParser:
         fast = simple_anchors(data)
         if fast is not None:
             self._raw = data[fast[0]:]
-            return Batch(plain=fast[1])
+            return Batch(plain=fast[1], count=fast[2])
         text = self._decoder.decode(data)
         unfinished = self._decoder.getstate()[0]  # the start of a character cut by the chunk's end
         self._decoder.reset()

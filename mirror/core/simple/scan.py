@@ -50,10 +50,11 @@ class KeyIndex(NamedTuple):
 NativeIndex = tuple[bytes | None, bytes | None, bytes | None, list[int] | None, int]
 
 
-def _py_simple_anchors(data: bytes) -> tuple[int, bytes] | None:
-    """Where the part of ``data`` up to its last ``</a>`` ends and its names joined by "\\n", when that part holds
-    nothing but anchors as indexes write them (``<a href="...">name</a>``, the href without ``"`` or ``<``) and
-    text without ``<`` between them, and every name is plain (see :data:`PLAIN`) and not empty; else None.
+def _py_simple_anchors(data: bytes) -> tuple[int, bytes, int] | None:
+    """Where the part of ``data`` up to its last ``</a>`` ends, its names joined by "\\n" and how many, when that
+    part holds nothing but anchors as indexes write them (``<a href="...">name</a>``, the href without ``"`` or
+    ``<``) and text without ``<`` between them, and every name is plain (see :data:`PLAIN`) and not empty; else
+    None.
 
     Each such anchor holds two ``<``: when the part holds twice as many ``<`` as anchors, it has no other markup
     at all (no comment, script, ``<meta>`` or other link), so nothing was skipped."""
@@ -68,7 +69,7 @@ def _py_simple_anchors(data: bytes) -> tuple[int, bytes] | None:
     if not joined or joined.translate(None, PLAIN) or joined.count(b"\n") != len(names) - 1 or b"\n\n" in joined \
             or joined.startswith(b"\n") or joined.endswith(b"\n"):
         return None  # an empty name, or one that is not plain
-    return cut, joined
+    return cut, joined, len(names)
 
 
 def _py_canonical_count(data: bytes, end: int) -> int:
@@ -91,6 +92,21 @@ def _py_html_lines(keys: bytes, names: bytes) -> bytes:
     lines = ['<a href="', "", '/">', "", "</a>\n"] * len(split)
     lines[1::5], lines[3::5] = split, names.decode("latin-1").split("\n")
     return "".join(lines).encode("latin-1")
+
+
+_DASHES = re.compile(rb"--+")
+
+
+def _py_plain_forms(names: bytes, json: bool = False, html: bool = False) -> tuple[int, bytes, bytes | None,
+                                                                                   bytes | None]:
+    """What the mirror serves of plain names joined by "\\n": how many there are, their normalized forms (PEP 503)
+    joined by "\\n", and with ``json`` their PEP 691 entries (``{"name":"<name>"}``, each followed by ","), with
+    ``html`` their ``<a>`` lines (see :func:`_py_html_lines`)."""
+    keys = names.lower().replace(b"_", b"-").replace(b".", b"-")
+    keys = _DASHES.sub(b"-", keys) if b"--" in keys else keys
+    return (names.count(b"\n") + 1, keys,
+            b'{"name":"' + names.replace(b"\n", b'"},{"name":"') + b'"},' if json else None,
+            _py_html_lines(keys, names) if html else None)
 
 
 def _py_index_keys(blobs: list[bytes]) -> KeyIndex | list[int]:
@@ -127,15 +143,17 @@ def _laid_out(native: Callable[[list[bytes]], NativeIndex], blobs: list[bytes]) 
 class Passes(NamedTuple):
     """One implementation of the passes above."""
 
-    simple_anchors: Callable[[bytes], tuple[int, bytes] | None]
+    simple_anchors: Callable[[bytes], tuple[int, bytes, int] | None]
     canonical_count: Callable[[bytes, int], int]
     json_names: Callable[[bytes], bytes]
     html_lines: Callable[[bytes, bytes], bytes]
+    plain_forms: Callable[[bytes, bool, bool], tuple[int, bytes, bytes | None, bytes | None]]
     index_keys: Callable[[list[bytes]], KeyIndex | list[int]]
 
 
 #: The Python versions (the reference).
-REFERENCE = Passes(_py_simple_anchors, _py_canonical_count, _py_json_names, _py_html_lines, _py_index_keys)
+REFERENCE = Passes(_py_simple_anchors, _py_canonical_count, _py_json_names, _py_html_lines, _py_plain_forms,
+                   _py_index_keys)
 
 
 
@@ -147,7 +165,7 @@ def _native() -> Passes | None:
         from mirror.core.simple import _scan
     except ImportError:
         return None
-    return Passes(_scan.simple_anchors, _scan.canonical_count, _scan.json_names, _scan.html_lines,
+    return Passes(_scan.simple_anchors, _scan.canonical_count, _scan.json_names, _scan.html_lines, _scan.plain_forms,
                   partial(_laid_out, _scan.index_keys))
 
 
@@ -158,4 +176,5 @@ simple_anchors = _IN_USE.simple_anchors
 canonical_count = _IN_USE.canonical_count
 json_names = _IN_USE.json_names
 html_lines = _IN_USE.html_lines
+plain_forms = _IN_USE.plain_forms
 index_keys = _IN_USE.index_keys

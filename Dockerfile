@@ -2,8 +2,10 @@
 #   docker build -t mirror .
 #   docker run -p 8080:8080 -v mirror-cache:/data mirror
 FROM python:3.12-slim AS build
+# A C compiler for the project list's native passes (hatch_build.py; without one the wheel uses the Python ones).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY mirror ./mirror
 COPY templates ./templates
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[s3,postgres]"   # S3 storage and PostgreSQL available in the image

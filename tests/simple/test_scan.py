@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from mirror.core.simple import scan
-from mirror.core.simple.list_pieces import normalized
 from mirror.core.simple.name_index import NameIndex
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +36,7 @@ def native() -> scan.Passes:
 
 
 def test_the_native_passes_are_in_use_when_built(native: scan.Passes) -> None:
-    assert scan.simple_anchors is native.simple_anchors and scan.html_lines is native.html_lines
+    assert scan.simple_anchors is native.simple_anchors and scan.plain_forms is native.plain_forms
 
 
 # ------------------------------------------------------------------------------------------- anchors
@@ -132,18 +131,9 @@ def test_canonical_count_refuses_an_end_outside_the_data(native: scan.Passes) ->
         native.canonical_count(b"{}", -1)
 
 
-# ------------------------------------------------------------------------------------------- HTML lines
+# ------------------------------------------------------------------------------------------- a batch's forms
 
 _plain = st.text("abcXYZ019._-", min_size=1, max_size=12).map(str.encode)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_plain, min_size=1, max_size=50))
-def test_html_lines_agree(native: scan.Passes, names: list[bytes]) -> None:
-    plain = b"\n".join(names)
-    keys = normalized(plain)
-    assert native.html_lines(keys, plain) == R.html_lines(keys, plain)
-    assert native.html_lines(keys, plain).count(b"\n") == len(names)
 
 
 @settings(max_examples=300, deadline=None)
@@ -153,13 +143,8 @@ def test_plain_forms_agree(native: scan.Passes, names: list[bytes], json: bool, 
     plain = b"\n".join(names)
     forms = native.plain_forms(plain, json, html)
     assert forms == R.plain_forms(plain, json, html)
+    assert forms[3] is None or forms[3].count(b"\n") == len(names)
     assert forms[0] == len(names) and forms[1].split(b"\n") == [canonicalize_name(n.decode()).encode() for n in names]
-
-
-def test_html_lines_refuse_keys_and_names_that_differ_in_number(native: scan.Passes) -> None:
-    for passes in (native, R):
-        with pytest.raises(ValueError):
-            passes.html_lines(b"a\nb", b"a")
 
 
 # ------------------------------------------------------------------------------------------- name index

@@ -234,7 +234,7 @@ static PyObject *json_names(PyObject *module, PyObject *arg) {
     return names;
 }
 
-/* ---------------------------------------------------------------------------------------- html_lines */
+/* ---------------------------------------------------------------------------------------- HTML lines */
 
 static Py_ssize_t count_byte(const char *d, Py_ssize_t n, char c) {
     Py_ssize_t count = 0;
@@ -273,38 +273,6 @@ static void write_lines(const char *keys, Py_ssize_t nk, const char *names, Py_s
         k = kend + 1;
         m = mend + 1;
     }
-}
-
-static PyObject *html_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "html_lines(keys, names) takes 2 arguments");
-        return NULL;
-    }
-    Py_buffer keys, names;
-    if (PyObject_GetBuffer(args[0], &keys, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &names, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&keys);
-        return NULL;
-    }
-    PyObject *out = NULL;
-    Py_ssize_t lines = count_byte(keys.buf, keys.len, '\n') + 1;
-    if (lines != count_byte(names.buf, names.len, '\n') + 1) {
-        PyErr_SetString(PyExc_ValueError, "keys and names differ in number");
-    } else {
-        /* 17 bytes of markup a line, less the two "\n" between lines */
-        out = PyBytes_FromStringAndSize(NULL, keys.len + names.len + lines * 15 + 2);
-    }
-    if (out != NULL) {
-        Py_BEGIN_ALLOW_THREADS
-        write_lines(keys.buf, keys.len, names.buf, names.len, PyBytes_AS_STRING(out));
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&keys);
-    PyBuffer_Release(&names);
-    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- plain_forms */
@@ -552,7 +520,6 @@ static PyMethodDef methods[] = {
     {"simple_anchors", (PyCFunction)simple_anchors, METH_O, NULL},
     {"canonical_count", (PyCFunction)(void (*)(void))canonical_count, METH_FASTCALL, NULL},
     {"json_names", (PyCFunction)json_names, METH_O, NULL},
-    {"html_lines", (PyCFunction)(void (*)(void))html_lines, METH_FASTCALL, NULL},
     {"plain_forms", (PyCFunction)(void (*)(void))plain_forms, METH_FASTCALL, NULL},
     {"index_keys", (PyCFunction)index_keys, METH_O, NULL},
     {NULL, NULL, 0, NULL},

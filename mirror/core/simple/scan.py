@@ -146,14 +146,12 @@ class Passes(NamedTuple):
     simple_anchors: Callable[[bytes], tuple[int, bytes, int] | None]
     canonical_count: Callable[[bytes, int], int]
     json_names: Callable[[bytes], bytes]
-    html_lines: Callable[[bytes, bytes], bytes]
     plain_forms: Callable[[bytes, bool, bool], tuple[int, bytes, bytes | None, bytes | None]]
     index_keys: Callable[[list[bytes]], KeyIndex | list[int]]
 
 
 #: The Python versions (the reference).
-REFERENCE = Passes(_py_simple_anchors, _py_canonical_count, _py_json_names, _py_html_lines, _py_plain_forms,
-                   _py_index_keys)
+REFERENCE = Passes(_py_simple_anchors, _py_canonical_count, _py_json_names, _py_plain_forms, _py_index_keys)
 
 
 
@@ -165,7 +163,7 @@ def _native() -> Passes | None:
         from mirror.core.simple import _scan
     except ImportError:
         return None
-    return Passes(_scan.simple_anchors, _scan.canonical_count, _scan.json_names, _scan.html_lines, _scan.plain_forms,
+    return Passes(_scan.simple_anchors, _scan.canonical_count, _scan.json_names, _scan.plain_forms,
                   partial(_laid_out, _scan.index_keys))
 
 
@@ -175,6 +173,5 @@ _IN_USE = NATIVE or REFERENCE
 simple_anchors = _IN_USE.simple_anchors
 canonical_count = _IN_USE.canonical_count
 json_names = _IN_USE.json_names
-html_lines = _IN_USE.html_lines
 plain_forms = _IN_USE.plain_forms
 index_keys = _IN_USE.index_keys

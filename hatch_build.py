@@ -1,4 +1,4 @@
-"""Build hook (hatchling): compile the project list's native passes, ``mirror/core/simple/_scan.c``.
+"""Build hook (hatchling): compile the project list's native passes, ``mirror/core/simple/_scan*.c``.
 
 They are optional: without a C compiler and Python's headers, or with ``MIRROR_NO_EXTENSIONS=1`` in the
 environment, the package installs without them and uses the Python versions (``mirror/core/simple/scan.py``),
@@ -17,7 +17,8 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 EXTENSION = "mirror.core.simple._scan"
-SOURCE = "mirror/core/simple/_scan.c"
+SOURCES = ["mirror/core/simple/_scan.c", "mirror/core/simple/_scan_index.c"]
+HEADERS = ["mirror/core/simple/_scan.h"]
 
 
 def compile_extension(root: Path) -> Path:
@@ -26,7 +27,7 @@ def compile_extension(root: Path) -> Path:
     from setuptools import Distribution, Extension
     from setuptools.command.build_ext import build_ext
 
-    extension = Extension(EXTENSION, [SOURCE], extra_compile_args=["-O2"])
+    extension = Extension(EXTENSION, SOURCES, depends=HEADERS, extra_compile_args=["-O2"])
     here = Path.cwd()
     os.chdir(root)
     try:

@@ -1,4 +1,4 @@
-"""The project list's native passes (``_scan.c``) against their Python reference (``scan.py``).
+"""The project list's native passes (``_scan*.c``) against their Python reference (``scan.py``).
 
 Every native function must answer exactly as the reference does, for the lists indexes write and for anything a
 hostile upstream could send: the same inputs, odd and random, go to both. Without the extension (no C compiler

@@ -5,14 +5,12 @@
  * split and a join) costs 50-100 ms and holds the GIL, so the event loop that sends the list waits meanwhile.
  * Here each pass is one loop over the bytes, run while other threads (the event loop) go on.
  *
+ * The name index's sort is in _scan_index.c.
+ *
  * Every function takes bytes-like objects that nothing changes meanwhile (bytes) and writes only into a new
  * bytes object that no other thread can see yet: that is what makes releasing the GIL safe.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "_scan.h"
 
 /* Bytes of a plain name: ASCII letters, digits, ".", "_" and "-". */
 static unsigned char plain_byte[256];
@@ -236,7 +234,7 @@ static PyObject *json_names(PyObject *module, PyObject *arg) {
 
 /* ---------------------------------------------------------------------------------------- HTML lines */
 
-static Py_ssize_t count_byte(const char *d, Py_ssize_t n, char c) {
+Py_ssize_t mirror_count_byte(const char *d, Py_ssize_t n, char c) {
     Py_ssize_t count = 0;
     const char *p = d, *stop = d + n;
     while ((p = memchr(p, c, (size_t)(stop - p))) != NULL) {
@@ -335,7 +333,7 @@ static PyObject *plain_forms(PyObject *module, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *keys = NULL, *json = NULL, *html = NULL, *result = NULL;
-    Py_ssize_t lines = count_byte(view.buf, view.len, '\n') + 1;
+    Py_ssize_t lines = mirror_count_byte(view.buf, view.len, '\n') + 1;
     keys = PyBytes_FromStringAndSize(NULL, view.len);
     if (keys == NULL) {
         goto done;
@@ -369,151 +367,6 @@ done:
     return result;
 }
 
-/* ---------------------------------------------------------------------------------------- index_keys */
-
-typedef struct {
-    const unsigned char *key;
-    uint32_t len;
-    uint32_t position;
-} Key;
-
-static int compare_keys(const void *a, const void *b) {
-    const Key *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->key, y->key, n);
-    if (c != 0) {
-        return c;
-    }
-    if (x->len != y->len) {
-        return x->len < y->len ? -1 : 1;
-    }
-    return x->position < y->position ? -1 : (x->position > y->position ? 1 : 0);
-}
-
-#define BLOCK 64
-
-static PyObject *index_keys(PyObject *module, PyObject *arg) {
-    (void)module;
-    PyObject *seq = PySequence_Fast(arg, "index_keys takes a list of bytes");
-    if (seq == NULL) {
-        return NULL;
-    }
-    Py_ssize_t parts = PySequence_Fast_GET_SIZE(seq);
-    Py_buffer *views = PyMem_Calloc((size_t)(parts ? parts : 1), sizeof(Py_buffer));
-    Key *keys = NULL;
-    PyObject *blob = NULL, *starts = NULL, *order = NULL, *repeats = NULL, *result = NULL;
-    Py_ssize_t got = 0, count = 0, total = 0;
-    if (views == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (; got < parts; got++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
-        count += count_byte(views[got].buf, views[got].len, '\n') + 1;
-        total += views[got].len + 1;
-    }
-    if (count >= UINT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "too many names");
-        goto done;
-    }
-    keys = PyMem_RawMalloc(sizeof(Key) * (size_t)(count ? count : 1));
-    blob = PyBytes_FromStringAndSize(NULL, total);
-    Py_ssize_t blocks = (count + BLOCK - 1) / BLOCK;
-    starts = PyBytes_FromStringAndSize(NULL, (blocks + 1) * (Py_ssize_t)sizeof(uint64_t));
-    order = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(uint32_t));
-    if (keys == NULL || blob == NULL || starts == NULL || order == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_NoMemory();
-        }
-        goto done;
-    }
-    int identity = 1;
-    Py_ssize_t repeated = 0;
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < parts; i++) {
-        const unsigned char *p = views[i].buf, *stop = p + views[i].len;
-        for (;;) {
-            const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
-            const unsigned char *end = nl != NULL ? nl : stop;
-            keys[k].key = p;
-            keys[k].len = (uint32_t)(end - p);
-            keys[k].position = (uint32_t)k;
-            k++;
-            if (nl == NULL) {
-                break;
-            }
-            p = nl + 1;
-        }
-    }
-    for (Py_ssize_t i = 1; i < count && identity; i++) {
-        identity = compare_keys(&keys[i - 1], &keys[i]) < 0;
-    }
-    if (!identity) {
-        qsort(keys, (size_t)count, sizeof(Key), compare_keys);
-    }
-    /* Repeats: equal neighbours once sorted (by key, then position: the first in the list comes first). */
-    for (Py_ssize_t i = 1; i < count; i++) {
-        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].key, keys[i - 1].key, keys[i].len) == 0) {
-            repeated++;
-        }
-    }
-    if (repeated == 0) {
-        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(blob);
-        uint64_t *s = (uint64_t *)PyBytes_AS_STRING(starts);
-        uint32_t *o = (uint32_t *)PyBytes_AS_STRING(order);
-        Py_ssize_t at = 0;
-        for (Py_ssize_t i = 0; i < count; i++) {
-            if (i % BLOCK == 0) {
-                s[i / BLOCK] = (uint64_t)at;
-            }
-            memcpy(b + at, keys[i].key, keys[i].len);
-            at += keys[i].len;
-            b[at++] = 0xff;
-            o[i] = keys[i].position;
-        }
-        s[blocks] = (uint64_t)at;
-        total = at;
-    }
-    Py_END_ALLOW_THREADS
-    if (repeated) {
-        repeats = PyList_New(repeated);
-        if (repeats == NULL) {
-            goto done;
-        }
-        Py_ssize_t r = 0;
-        for (Py_ssize_t i = 1; i < count; i++) {
-            if (keys[i].len == keys[i - 1].len && memcmp(keys[i].key, keys[i - 1].key, keys[i].len) == 0) {
-                PyObject *position = PyLong_FromUnsignedLong(keys[i].position);
-                if (position == NULL) {
-                    goto done;
-                }
-                PyList_SET_ITEM(repeats, r++, position);
-            }
-        }
-        result = Py_BuildValue("(OOOOn)", Py_None, Py_None, Py_None, repeats, count);
-        goto done;
-    }
-    if (_PyBytes_Resize(&blob, total) < 0) {
-        goto done;
-    }
-    result = Py_BuildValue("(OOOOn)", blob, starts, identity ? Py_None : order, Py_None, count);
-done:
-    for (Py_ssize_t i = 0; i < got; i++) {
-        PyBuffer_Release(&views[i]);
-    }
-    PyMem_Free(views);
-    PyMem_RawFree(keys);
-    Py_XDECREF(blob);
-    Py_XDECREF(starts);
-    Py_XDECREF(order);
-    Py_XDECREF(repeats);
-    Py_DECREF(seq);
-    return result;
-}
-
 /* ---------------------------------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -521,7 +374,7 @@ static PyMethodDef methods[] = {
     {"canonical_count", (PyCFunction)(void (*)(void))canonical_count, METH_FASTCALL, NULL},
     {"json_names", (PyCFunction)json_names, METH_O, NULL},
     {"plain_forms", (PyCFunction)(void (*)(void))plain_forms, METH_FASTCALL, NULL},
-    {"index_keys", (PyCFunction)index_keys, METH_O, NULL},
+    {"index_keys", (PyCFunction)mirror_index_keys, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

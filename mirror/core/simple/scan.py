@@ -2,8 +2,9 @@
 
 The public index lists ~700,000 projects. Each pass here reads or writes every name of a batch (a few hundred KB)
 at once, never a Python object per name. In Python a pass costs 50-100 ms for the whole list and holds the GIL, so
-the event loop that sends the list waits meanwhile; the native versions (``_scan.c``, compiled when the package is
-installed, see ``hatch_build.py``) make each pass one loop over the bytes, run with the GIL released.
+the event loop that sends the list waits meanwhile; the native versions (``_scan.c`` and ``_scan_index.c``,
+compiled when the package is installed, see ``hatch_build.py``) make each pass one loop over the bytes, run with the
+GIL released.
 
 The functions below are the reference: each native function must give the same answer for every input (the
 tests feed both the same odd and random inputs). ``MIRROR_NO_EXTENSIONS=1`` in the environment, or an install
@@ -126,7 +127,7 @@ def _py_index_keys(blobs: list[bytes]) -> KeyIndex | list[int]:
 
 
 def _laid_out(native: Callable[[list[bytes]], NativeIndex], blobs: list[bytes]) -> KeyIndex | list[int]:
-    """:func:`_py_index_keys` by the native ``index_keys`` (see ``_scan.c``)."""
+    """:func:`_py_index_keys` by the native ``index_keys`` (see ``_scan_index.c``)."""
     blob, starts, order, repeats, count = native(blobs)
     if repeats is not None:
         return repeats

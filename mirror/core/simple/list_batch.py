@@ -96,8 +96,6 @@ def unique(entries: Iterable[Entry], seen: set[str] | None = None) -> Iterator[E
             yield entry
 
 
-
-
 class ListEntry(msgspec.Struct, gc=False, omit_defaults=True, rename={"last_serial": "_last-serial"}):
     name: str
     last_serial: int | None = None

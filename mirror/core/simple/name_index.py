@@ -5,8 +5,8 @@ Python objects; this index keeps them sorted in one ``bytes`` blob (UTF-8, each 
 never holds) with the offset of every 64th name, about the size of the names themselves (~10 MB), and answers in
 O(log n): a binary search over the blocks of 64 names, then one search within a block (~1 KB). Building it costs
 a few joins, never a Python object per name beyond the sorted list it is made from. It is immutable: a new list
-builds a new index (:meth:`NameIndex.from_sorted` from names already normalized and sorted, as the project list's
-builder has them).
+builds a new index (:meth:`NameIndex.from_key_index` from names the project list's builder sorted and laid out,
+see :mod:`.scan`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,10 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import accumulate
-from typing import cast
 
 from packaging.utils import canonicalize_name
 
-from mirror.core.simple.scan import BLOCK, END, KeyIndex
-
-#: Names per block: a lookup searches one block (~1 KB) after a binary search over the blocks.
-_BLOCK = BLOCK
-#: What follows each name in the blob: a byte no UTF-8 text holds (nor "surrogatepass" makes).
-_END = END
+from mirror.core.simple.scan import BLOCK, END, KeyIndex, lay_out
 
 
 class NameIndex:
@@ -34,38 +27,25 @@ class NameIndex:
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         """Index ``names`` (any spelling; duplicates after normalization count once)."""
-        self._fill(sorted({canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names}))
+        self._set(lay_out(sorted({canonicalize_name(name).encode("utf-8", "surrogatepass") for name in names})))
 
     @classmethod
     def from_sorted(cls, keys: list[bytes] | list[str]) -> NameIndex:
         """The index of ``keys``: normalized names, sorted, without repeats (not checked); UTF-8 bytes, or ASCII
         ``str`` (joined faster: a ``str`` join copies, a ``bytes`` join asks each item for its buffer)."""
-        index = cls.__new__(cls)
-        index._fill(keys)
-        return index
+        return cls.from_key_index(lay_out(keys))
 
     @classmethod
     def from_key_index(cls, keys: KeyIndex) -> NameIndex:
         """The index of names already laid out by :func:`~mirror.core.simple.scan.index_keys`."""
         index = cls.__new__(cls)
-        index._blob = keys.blob
-        index._starts = keys.starts if len(keys.blob) >= 1 << 32 else array("I", keys.starts)
-        index._count = keys.names
+        index._set(keys)
         return index
 
-    def _fill(self, keys: list[bytes] | list[str]) -> None:
-        """Join ``keys`` a block at a time (another thread may take the GIL in between), each followed by the end
-        byte, and note where each block starts."""
-        if keys and isinstance(keys[0], str):
-            text = keys
-            blocks = ["\xff".join(text[at:at + _BLOCK]).encode("latin-1") for at in range(0, len(text), _BLOCK)]
-        else:
-            raw = cast("list[bytes]", keys)
-            blocks = [_END.join(raw[at:at + _BLOCK]) for at in range(0, len(raw), _BLOCK)]
-        self._blob = _END.join(blocks) + _END if blocks else b""
-        self._starts = array("Q" if len(self._blob) >= 1 << 32 else "I",
-                             accumulate((len(b) + 1 for b in blocks), initial=0))
-        self._count = len(keys)
+    def _set(self, keys: KeyIndex) -> None:
+        self._blob = keys.blob
+        self._starts = keys.starts if len(keys.blob) >= 1 << 32 else array("I", keys.starts)
+        self._count = keys.names
 
     def __len__(self) -> int:
         return self._count
@@ -80,13 +60,13 @@ class NameIndex:
         if block < 0:
             return None
         start, end = self._starts[block], self._starts[block + 1]
-        found = (_END + self._blob[start:end]).find(_END + key + _END)
-        return None if found < 0 else block * _BLOCK + self._blob.count(_END, start, start + found)
+        found = (END + self._blob[start:end]).find(END + key + END)
+        return None if found < 0 else block * BLOCK + self._blob.count(END, start, start + found)
 
     def first_of_block(self, block: int) -> bytes:
         """The first name of the ``block``-th block (UTF-8)."""
         start = self._starts[block]
-        return self._blob[start:self._blob.index(_END, start)]
+        return self._blob[start:self._blob.index(END, start)]
 
     @property
     def nbytes(self) -> int:

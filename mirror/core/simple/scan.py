@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Callable
 from functools import partial
 from itertools import accumulate
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 #: Bytes of plain names (ASCII letters, digits, ".", "_", "-"), with the separator "\n".
 PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
@@ -119,11 +119,22 @@ def _py_index_keys(blobs: list[bytes]) -> KeyIndex | list[int]:
     repeats = [ranked[at] for at in range(1, len(ranked)) if keys[ranked[at]] == keys[ranked[at - 1]]]
     if repeats:
         return repeats
-    ordered = [keys[at] for at in ranked]
-    blocks = [END.join(ordered[at:at + BLOCK]) for at in range(0, len(ordered), BLOCK)]
-    starts = array("Q", accumulate((len(b) + 1 for b in blocks), initial=0))
     order = None if ranked == list(range(len(ranked))) else array("I", ranked)
-    return KeyIndex(END.join(blocks) + END if blocks else b"", starts, order, len(keys))
+    return lay_out([keys[at] for at in ranked], order)
+
+
+def lay_out(ordered: list[bytes] | list[str], order: array[int] | None = None) -> KeyIndex:
+    """The :class:`KeyIndex` of normalized names already sorted and without repeats (not checked): UTF-8 bytes, or
+    ASCII ``str`` (joined faster: a ``str`` join copies, a ``bytes`` join asks each item for its buffer). Joined a
+    block at a time (another thread may take the GIL in between)."""
+    if ordered and isinstance(ordered[0], str):
+        text = ordered
+        blocks = ["\xff".join(text[at:at + BLOCK]).encode("latin-1") for at in range(0, len(text), BLOCK)]
+    else:
+        raw = cast("list[bytes]", ordered)
+        blocks = [END.join(raw[at:at + BLOCK]) for at in range(0, len(raw), BLOCK)]
+    starts = array("Q", accumulate((len(b) + 1 for b in blocks), initial=0))
+    return KeyIndex(END.join(blocks) + END if blocks else b"", starts, order, len(ordered))
 
 
 def _laid_out(native: Callable[[list[bytes]], NativeIndex], blobs: list[bytes]) -> KeyIndex | list[int]:
